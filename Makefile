@@ -1,0 +1,57 @@
+# vmtestbed — see README.md. Every target is safe to run on a fresh clone.
+SHELL      := /bin/bash
+GO         ?= go
+BIN        := bin
+GOTESTFLAGS ?= -race -timeout 25m
+PKGS       := ./...
+# Pinned code generators (make proto).
+PROTOC_GEN_GO      := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.11
+PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
+GOBIN_DIR  := $(shell $(GO) env GOPATH)/bin
+
+.PHONY: all build run test bench lint proto proto-check tools clean
+
+all: build
+
+build:
+	@mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/vmtestbed ./cmd/vmtestbed
+	$(GO) build -o $(BIN)/refvm ./cmd/refvm
+	@for v in $$($(BIN)/refvm --list-broken); do \
+		echo "$(GO) build -o $(BIN)/refvm-broken-$$v ./cmd/refvm (variant $$v)"; \
+		$(GO) build -ldflags "-X main.variant=$$v" -o $(BIN)/refvm-broken-$$v ./cmd/refvm || exit 1; \
+	done
+
+# The default scenario on the embedded in-process stack.
+run: build
+	$(BIN)/vmtestbed run --seed 1
+
+test:
+	$(GO) test $(GOTESTFLAGS) $(PKGS)
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 $(PKGS)
+
+lint: tools
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+	$(GOBIN_DIR)/staticcheck $(PKGS)
+
+tools:
+	@test -x $(GOBIN_DIR)/staticcheck || $(GO) install honnef.co/go/tools/cmd/staticcheck@v0.8.2
+	@test -x $(GOBIN_DIR)/protoc-gen-go || $(GO) install $(PROTOC_GEN_GO)
+	@test -x $(GOBIN_DIR)/protoc-gen-go-grpc || $(GO) install $(PROTOC_GEN_GO_GRPC)
+
+# Regenerate Go from proto/. Requires protoc (Debian: protobuf-compiler).
+proto: tools
+	cd proto && PATH=$(GOBIN_DIR):$$PATH protoc -I . \
+		--go_out=. --go_opt=paths=source_relative \
+		--go-grpc_out=. --go-grpc_opt=paths=source_relative \
+		$$(find . -name '*.proto' | sort)
+
+# Fails if the committed generated code differs from what make proto writes.
+proto-check: proto
+	@git diff --exit-code -- proto || (echo "generated protobuf code drifted: run make proto and commit"; exit 1)
+
+clean:
+	rm -rf $(BIN)
