@@ -1,0 +1,53 @@
+package report
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/onsi/ginkgo/v2/types"
+)
+
+// Progress prints one line per finished spec to a console, and the failure
+// message of specs that failed. Use Spec as a ginkgo ReportAfterEach body.
+type Progress struct {
+	mu   sync.Mutex
+	w    io.Writer
+	n    int
+	fail int
+}
+
+// NewProgress returns a Progress writing to w.
+func NewProgress(w io.Writer) *Progress { return &Progress{w: w} }
+
+// Spec reports one finished spec.
+func (p *Progress) Spec(sr types.SpecReport) {
+	if sr.LeafNodeType != types.NodeTypeIt {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.n++
+	mark := "ok  "
+	switch {
+	case sr.Failed():
+		mark = "FAIL"
+		p.fail++
+	case sr.State != types.SpecStatePassed:
+		mark = "skip"
+	}
+	fmt.Fprintf(p.w, "%s %s (%s)\n", mark, sr.LeafNodeText, sr.RunTime.Round(time.Millisecond))
+	if sr.Failed() {
+		msg := strings.TrimSpace(sr.FailureMessage())
+		fmt.Fprintf(p.w, "     at %s\n     %s\n", sr.FailureLocation(), strings.ReplaceAll(msg, "\n", "\n     "))
+	}
+}
+
+// Counts returns how many specs were reported and how many of them failed.
+func (p *Progress) Counts() (specs, failed int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.n, p.fail
+}
