@@ -1,0 +1,117 @@
+package guestagent
+
+import (
+	"context"
+	"io"
+	"math/rand/v2"
+	"time"
+)
+
+// Fault is a way an agent misbehaves on purpose.
+type Fault string
+
+// Fault modes.
+const (
+	FaultNone       Fault = ""
+	FaultDelay      Fault = "delay"       // reply after Options.Delay
+	FaultDrop       Fault = "drop"        // read requests, never reply
+	FaultGarbage    Fault = "garbage"     // reply with random non-JSON bytes
+	FaultPartial    Fault = "partial"     // write half of the first reply, then stay silent
+	FaultHangup     Fault = "hangup"      // write half of the first reply, then close the channel
+	FaultSlowReader Fault = "slow-reader" // read one byte per Options.Delay
+)
+
+// Faults lists every fault mode, FaultNone first.
+func Faults() []Fault {
+	return []Fault{FaultNone, FaultDelay, FaultDrop, FaultGarbage, FaultPartial, FaultHangup, FaultSlowReader}
+}
+
+func faultNames() []string {
+	var s []string
+	for _, f := range Faults()[1:] {
+		s = append(s, string(f))
+	}
+	return s
+}
+
+// errHangup ends Serve after a FaultHangup reply.
+var errHangup = io.ErrClosedPipe
+
+// replier writes replies, applying the agent's fault mode.
+type replier struct {
+	w      io.Writer
+	fault  Fault
+	delay  time.Duration
+	rng    *rand.Rand
+	silent bool // set by FaultPartial after its half reply
+}
+
+// reply writes one reply line (without its newline) or misbehaves.
+func (r *replier) reply(ctx context.Context, line []byte) error {
+	switch r.fault {
+	case FaultDrop:
+		return nil
+	case FaultDelay:
+		if err := wait(ctx, r.delay); err != nil {
+			return err
+		}
+	case FaultGarbage:
+		return r.write(r.garbage(len(line) + 8))
+	case FaultPartial:
+		if r.silent {
+			return nil
+		}
+		r.silent = true
+		return r.write(line[:len(line)/2])
+	case FaultHangup:
+		if err := r.write(line[:len(line)/2]); err != nil {
+			return err
+		}
+		return errHangup
+	}
+	return r.write(append(line, '\n'))
+}
+
+func (r *replier) write(b []byte) error {
+	_, err := r.w.Write(b)
+	return err
+}
+
+// garbage returns n random bytes that are not JSON, then a newline.
+func (r *replier) garbage(n int) []byte {
+	b := make([]byte, n+1)
+	for i := range n {
+		b[i] = byte(0x80 + r.rng.IntN(0x7f)) // never '\n', never valid UTF-8 start of JSON
+	}
+	b[n] = '\n'
+	return b
+}
+
+// wait returns after d, or early with ctx's error.
+func wait(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// slowReader reads one byte per delay (FaultSlowReader).
+type slowReader struct {
+	ctx   context.Context
+	r     io.Reader
+	delay time.Duration
+}
+
+func (s *slowReader) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if err := wait(s.ctx, s.delay); err != nil {
+		return 0, err
+	}
+	return s.r.Read(p[:1])
+}

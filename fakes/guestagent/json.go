@@ -1,0 +1,140 @@
+package guestagent
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// request is every field a JSON request may carry.
+type request struct {
+	ID      json.RawMessage `json:"id,omitempty"`
+	Command *string         `json:"command"`
+	Data    *string         `json:"data"` // the seed's compatibility form; base64 bytes for file_chunk
+	Action  *string         `json:"action"`
+	App     string          `json:"app"`
+	Cmd     string          `json:"cmd"`
+	Args    []string        `json:"args"`
+	Path    string          `json:"path"`
+	Size    *int64          `json:"size"`
+	SHA256  string          `json:"sha256"`
+	Seq     *int64          `json:"seq"`
+	Offset  int64           `json:"offset"`
+	Length  int             `json:"length"`
+}
+
+// reply is a JSON object; marshalReply adds the request id.
+type reply = map[string]any
+
+func errReply(format string, args ...any) reply {
+	return reply{"error": fmt.Sprintf(format, args...)}
+}
+
+// commands maps command names to their handlers.
+func (a *Agent) commands() map[string]func(context.Context, *session, *request) reply {
+	return map[string]func(context.Context, *session, *request) reply{
+		"hello":       func(context.Context, *session, *request) reply { return a.hello() },
+		"ping":        func(context.Context, *session, *request) reply { return reply{"result": "pong"} },
+		"status":      func(context.Context, *session, *request) reply { return a.status() },
+		"get_metrics": func(context.Context, *session, *request) reply { return a.metrics() },
+		"exec":        a.execCommand,
+		"file_begin":  func(_ context.Context, s *session, r *request) reply { return s.fileBegin(r) },
+		"file_chunk":  func(_ context.Context, s *session, r *request) reply { return s.fileChunk(r) },
+		"file_end":    func(_ context.Context, s *session, r *request) reply { return s.fileEnd() },
+		"file_abort":  func(_ context.Context, s *session, r *request) reply { return s.fileAbort() },
+		"file_stat":   func(_ context.Context, s *session, r *request) reply { return s.fileStat(r) },
+		"file_read":   func(_ context.Context, s *session, r *request) reply { return s.fileRead(r) },
+	}
+}
+
+// handleJSON answers one JSON request line.
+func (a *Agent) handleJSON(ctx context.Context, s *session, line []byte) []byte {
+	trimmed := bytes.TrimSpace(line)
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return marshalReply(nil, errReply("malformed request: want one JSON object per line, got %q", clip(trimmed)))
+	}
+	var r request
+	if err := json.Unmarshal(trimmed, &r); err != nil {
+		return marshalReply(nil, errReply("malformed request: %v", err))
+	}
+	return marshalReply(r.ID, a.dispatch(ctx, s, &r))
+}
+
+func (a *Agent) dispatch(ctx context.Context, s *session, r *request) reply {
+	switch {
+	case r.Command != nil:
+		h, ok := a.commands()[*r.Command]
+		if !ok {
+			return errReply("unknown command %q", clip([]byte(*r.Command)))
+		}
+		return h(ctx, s, r)
+	case r.Action != nil:
+		return a.apps.control(*r.Action, r.App)
+	case r.Data != nil:
+		return a.compat(ctx, *r.Data)
+	}
+	return errReply("request has none of command, action or data")
+}
+
+// compat answers the seed's {"data":"…"} forms.
+func (a *Agent) compat(ctx context.Context, data string) reply {
+	switch {
+	case data == "ping":
+		return reply{"result": "pong"}
+	case strings.HasPrefix(data, "exec:"):
+		fields := strings.Fields(strings.TrimPrefix(data, "exec:"))
+		if len(fields) == 0 {
+			return errReply("exec: missing command")
+		}
+		return a.exec(ctx, fields[0], fields[1:])
+	}
+	return reply{"result": "unknown command"}
+}
+
+func (a *Agent) hello() reply {
+	names := make([]string, 0, 16)
+	for n := range a.commands() {
+		names = append(names, n)
+	}
+	names = append(names, "app")
+	slices.Sort(names)
+	return reply{"result": map[string]any{
+		"agent":     AgentName,
+		"version":   Version,
+		"protocol":  ProtocolVersion,
+		"commands":  names,
+		"max_line":  a.opts.MaxLine,
+		"chunk_max": DefaultChunkMax,
+		"allow":     a.opts.Allow,
+		"apps":      a.opts.Apps,
+		"files":     a.opts.Root != "",
+	}}
+}
+
+func (a *Agent) status() reply {
+	return reply{"status": "running", "uptime": a.uptimeSeconds()}
+}
+
+// marshalReply encodes r, adding id when the request carried one.
+func marshalReply(id json.RawMessage, r reply) []byte {
+	if len(id) > 0 {
+		r["id"] = id
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		b, _ = json.Marshal(errReply("encode reply: %v", err))
+	}
+	return b
+}
+
+// clip shortens b for an error message.
+func clip(b []byte) string {
+	const n = 64
+	if len(b) > n {
+		return string(b[:n]) + "…"
+	}
+	return string(b)
+}

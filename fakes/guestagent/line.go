@@ -1,0 +1,24 @@
+package guestagent
+
+import (
+	"context"
+	"fmt"
+	"strings"
+)
+
+// handleLine answers one line of the line protocol (the seed's shell agent).
+func (a *Agent) handleLine(_ context.Context, _ *session, line []byte) []byte {
+	switch strings.TrimSpace(string(line)) {
+	case "ping":
+		return []byte("pong")
+	case "status":
+		return fmt.Appendf(nil, `{"status":"running","uptime":%d}`, a.uptimeSeconds())
+	case "version":
+		return fmt.Appendf(nil, "%s %s protocol %d", AgentName, Version, ProtocolVersion)
+	}
+	return []byte("unknown")
+}
+
+func (a *Agent) uptimeSeconds() int64 {
+	return int64(a.opts.Now().Sub(a.started).Seconds())
+}
