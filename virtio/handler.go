@@ -1,0 +1,128 @@
+package virtio
+
+import (
+	"context"
+	"fmt"
+)
+
+// ProtocolHandler encodes a request, frames and decodes its reply. Handlers are stateless and
+// safe for concurrent use; one handler may serve many channels.
+type ProtocolHandler interface {
+	// Name is the handler's registry name, e.g. "json".
+	Name() string
+	// Encode turns a payload into the bytes sent on the channel.
+	Encode(req []byte) ([]byte, error)
+	// ReadReply reads one framed reply from ch.
+	ReadReply(ctx context.Context, ch Channel) ([]byte, error)
+	// Decode turns a framed reply into the payload returned to the caller.
+	Decode(resp []byte) ([]byte, error)
+}
+
+// Correlator is implemented by handlers whose protocol carries request ids. The Client stamps
+// every request with a fresh id and discards replies that carry another one (late replies to
+// requests that timed out).
+type Correlator interface {
+	// EncodeWithID is Encode with id attached.
+	EncodeWithID(req []byte, id uint64) ([]byte, error)
+	// ReplyID returns the id a framed reply carries, ok=false when it carries none.
+	ReplyID(resp []byte) (id uint64, ok bool)
+}
+
+// ReplyReader reads one framed reply; LineReply and OneRead are the built-in framings.
+type ReplyReader func(ctx context.Context, ch Channel) ([]byte, error)
+
+// LineReply frames a reply as one line (without its newline).
+func LineReply(ctx context.Context, ch Channel) ([]byte, error) {
+	s, err := ch.ReceiveLine(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return []byte(s), nil
+}
+
+// OneRead frames a reply as whatever one read returns, up to max bytes.
+func OneRead(max int) ReplyReader {
+	return func(ctx context.Context, ch Channel) ([]byte, error) {
+		return ch.Receive(ctx, max)
+	}
+}
+
+// DecodeError is returned when a reply cannot be decoded; Raw keeps the reply as received.
+type DecodeError struct {
+	Handler string
+	Raw     []byte
+	Err     error
+}
+
+func (e *DecodeError) Error() string {
+	return fmt.Sprintf("%s handler: decode reply %q: %v", e.Handler, clip(e.Raw), e.Err)
+}
+
+func (e *DecodeError) Unwrap() error { return e.Err }
+
+// clip shortens a reply for an error message.
+func clip(b []byte) []byte {
+	const n = 200
+	if len(b) <= n {
+		return b
+	}
+	return append(b[:n:n], "..."...)
+}
+
+// rawHandler sends bytes unchanged and returns one read as the reply.
+type rawHandler struct{ max int }
+
+// DefaultRawReplyMax is how many bytes the raw handler reads for one reply.
+const DefaultRawReplyMax = 64 << 10
+
+// NewRawHandler returns the "raw" handler: bytes unchanged, a reply is one read of up to 64 KiB.
+func NewRawHandler() ProtocolHandler { return rawHandler{max: DefaultRawReplyMax} }
+
+func (rawHandler) Name() string                       { return "raw" }
+func (rawHandler) Encode(req []byte) ([]byte, error)  { return req, nil }
+func (rawHandler) Decode(resp []byte) ([]byte, error) { return resp, nil }
+func (h rawHandler) ReadReply(ctx context.Context, ch Channel) ([]byte, error) {
+	return OneRead(h.max)(ctx, ch)
+}
+
+// CustomHandler is any encode/decode pair with a framing. A Decode error comes back as *DecodeError.
+type CustomHandler struct {
+	HandlerName string
+	EncodeFunc  func(req []byte) ([]byte, error)
+	DecodeFunc  func(resp []byte) ([]byte, error)
+	// Reply frames a reply; nil means LineReply.
+	Reply ReplyReader
+}
+
+var _ ProtocolHandler = (*CustomHandler)(nil)
+
+func (h *CustomHandler) Name() string { return h.HandlerName }
+
+func (h *CustomHandler) Encode(req []byte) ([]byte, error) {
+	if h.EncodeFunc == nil {
+		return req, nil
+	}
+	out, err := h.EncodeFunc(req)
+	if err != nil {
+		return nil, fmt.Errorf("%s handler: encode: %w", h.HandlerName, err)
+	}
+	return out, nil
+}
+
+func (h *CustomHandler) Decode(resp []byte) ([]byte, error) {
+	if h.DecodeFunc == nil {
+		return resp, nil
+	}
+	out, err := h.DecodeFunc(resp)
+	if err != nil {
+		return nil, &DecodeError{Handler: h.HandlerName, Raw: resp, Err: err}
+	}
+	return out, nil
+}
+
+func (h *CustomHandler) ReadReply(ctx context.Context, ch Channel) ([]byte, error) {
+	if h.Reply == nil {
+		return LineReply(ctx, ch)
+	}
+	return h.Reply(ctx, ch)
+}
