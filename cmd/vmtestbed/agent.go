@@ -1,0 +1,37 @@
+package main
+
+import (
+	"errors"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"github.com/vmtestbed/vmtestbed/fakes/guestagent"
+)
+
+// agentCmd runs a guest agent on the guest end of a channel.
+func agentCmd() *cobra.Command {
+	var cli guestagent.CLI
+	cmd := &cobra.Command{
+		Use:   "agent --port PATH [--protocol json|line] [--fault MODE] [--allow cmd,cmd] [--root DIR]",
+		Short: "Serve a guest agent on a virtio port or pty slave (the guest end of a channel)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			err := cli.Run(ctx)
+			switch {
+			case errors.Is(err, guestagent.ErrUsage):
+				return withCode(exitUsage, err)
+			case err != nil:
+				return withCode(exitFailed, err)
+			}
+			return nil
+		},
+	}
+	cli.Bind(cmd.Flags())
+	return cmd
+}
+
+func init() { rootCmd.AddCommand(agentCmd()) }
