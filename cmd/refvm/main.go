@@ -1,0 +1,71 @@
+// Command refvm is the reference Avalanche chain VM plugin (see fakes/refvm).
+// AvalancheGo starts it with no arguments and AVALANCHE_VM_RUNTIME_ENGINE_ADDR
+// in the environment. A broken variant is baked in at build time:
+//
+//	go build -ldflags "-X main.variant=crash-build" ./cmd/refvm
+//
+// Flags (for humans and the Makefile): --list-broken prints the broken variant
+// names one per line; --version prints the VM version and variant.
+//
+// Like plugins built with rpcchainvm.Serve, refvm ignores SIGTERM and SIGINT
+// until the node called Shutdown, then exits 0. A failed runtime handshake
+// exits 1.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/vmtestbed/vmtestbed/fakes/refvm"
+	"github.com/vmtestbed/vmtestbed/internal/transport"
+)
+
+// variant is set with -ldflags "-X main.variant=NAME"; empty is the correct VM.
+var variant string
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		switch args[0] {
+		case "--list-broken", "-list-broken":
+			for _, v := range refvm.Variants() {
+				fmt.Fprintln(stdout, v.Name)
+			}
+			return 0
+		case "--version", "-version":
+			v := refvm.Version
+			if variant != "" {
+				v += "+" + variant
+			}
+			fmt.Fprintln(stdout, v)
+			return 0
+		default:
+			fmt.Fprintf(stderr, "refvm: unknown argument %q (plugins take no arguments; flags: --list-broken, --version)\n", args[0])
+			return 2
+		}
+	}
+	// Dropped until Shutdown makes Serve return; the process then exits.
+	signals := make(chan os.Signal, 4)
+	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)
+	go func() {
+		for range signals {
+		}
+	}()
+	err := refvm.Serve(context.Background(), os.Getenv("AVALANCHE_VM_RUNTIME_ENGINE_ADDR"), refvm.Config{
+		Variant:   variant,
+		Transport: transport.TCP{},
+		Stderr:    stderr,
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "refvm: %v\n", err)
+		return 1
+	}
+	return 0
+}

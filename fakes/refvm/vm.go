@@ -1,0 +1,246 @@
+package refvm
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/emptypb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/ava-labs/avalanchego/database/rpcdb"
+	"github.com/ava-labs/avalanchego/ids"
+	appsenderpb "github.com/ava-labs/avalanchego/proto/pb/appsender"
+	rpcdbpb "github.com/ava-labs/avalanchego/proto/pb/rpcdb"
+	validatorstatepb "github.com/ava-labs/avalanchego/proto/pb/validatorstate"
+	vmpb "github.com/ava-labs/avalanchego/proto/pb/vm"
+	warppb "github.com/ava-labs/avalanchego/proto/pb/warp"
+
+	"github.com/vmtestbed/vmtestbed/internal/transport"
+)
+
+var _ vmpb.VMServer = (*vm)(nil)
+
+// vm implements vmpb.VMServer. One mutex serializes all chain state.
+type vm struct {
+	vmpb.UnsafeVMServer
+
+	cfg    Config
+	ctx    context.Context // Serve's ctx: hang-shutdown waits for it
+	stderr io.Writer
+	clock  func() time.Time
+
+	mu          sync.Mutex
+	initialized bool
+	closed      bool
+	state       vmpb.State
+	networkID   uint32
+	chainID     ids.ID
+	dbConn      *grpc.ClientConn
+	nodeConn    *grpc.ClientConn
+	db          *rpcdb.DatabaseClient
+	appSender   appsenderpb.AppSenderClient
+	validators  validatorstatepb.ValidatorStateClient
+	warpSigner  warppb.SignerClient
+	chain       *chain
+	mempool     *mempool
+	peers       map[ids.NodeID]string
+	httpServers []*httpServer
+	metrics     metrics
+
+	parses    uint64 // nondeterministic-parse counter
+	shutOnce  sync.Once
+	shutdown  chan struct{} // closed once Shutdown was served
+	crashOnce sync.Once
+	crashed   chan struct{} // closed by the crash-build variant
+}
+
+func newVM(ctx context.Context, cfg Config) *vm {
+	v := &vm{
+		cfg:      cfg,
+		ctx:      ctx,
+		stderr:   cfg.Stderr,
+		clock:    cfg.Clock,
+		mempool:  newMempool(),
+		peers:    map[ids.NodeID]string{},
+		shutdown: make(chan struct{}),
+		crashed:  make(chan struct{}),
+	}
+	if v.stderr == nil {
+		v.stderr = os.Stderr
+	}
+	if v.clock == nil {
+		v.clock = time.Now
+	}
+	return v
+}
+
+func (v *vm) logf(format string, args ...any) {
+	fmt.Fprintf(v.stderr, format+"\n", args...)
+}
+
+func (v *vm) protocol() uint {
+	if v.cfg.Variant == VariantWrongProtocol {
+		return WrongProtocol
+	}
+	if v.cfg.Protocol == 0 {
+		return DefaultProtocol
+	}
+	return v.cfg.Protocol
+}
+
+// ready returns the chain or a FailedPrecondition error. Callers hold v.mu.
+func (v *vm) ready() (*chain, error) {
+	if v.closed {
+		return nil, status.Error(codes.Unavailable, "refvm: VM is shut down")
+	}
+	if !v.initialized {
+		return nil, status.Error(codes.FailedPrecondition, "refvm: VM is not initialized")
+	}
+	return v.chain, nil
+}
+
+// teardown stops HTTP servers and closes the connections to the node. Idempotent.
+func (v *vm) teardown() {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.closed {
+		return
+	}
+	v.closed = true
+	for _, h := range v.httpServers {
+		h.stop()
+	}
+	v.httpServers = nil
+	if v.dbConn != nil {
+		v.dbConn.Close()
+	}
+	if v.nodeConn != nil {
+		v.nodeConn.Close()
+	}
+	v.mempool.wake()
+}
+
+func (v *vm) Initialize(ctx context.Context, req *vmpb.InitializeRequest) (*vmpb.InitializeResponse, error) {
+	if err := validateInitialize(req); err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "refvm: initialize: %v", err)
+	}
+	g, err := parseGenesis(req.GenesisBytes)
+	if err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "refvm: initialize: %v", err)
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.closed {
+		return nil, status.Error(codes.Unavailable, "refvm: VM is shut down")
+	}
+	if v.initialized {
+		return nil, status.Error(codes.FailedPrecondition, "refvm: initialize: already initialized")
+	}
+	dbConn, err := transport.Dial(v.cfg.Transport, req.DbServerAddr, grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(1<<30)))
+	if err != nil {
+		return nil, status.Errorf(codes.Unavailable, "refvm: initialize: dial database %s: %v", req.DbServerAddr, err)
+	}
+	nodeConn, err := transport.Dial(v.cfg.Transport, req.ServerAddr)
+	if err != nil {
+		dbConn.Close()
+		return nil, status.Errorf(codes.Unavailable, "refvm: initialize: dial node services %s: %v", req.ServerAddr, err)
+	}
+	db := rpcdb.NewClient(rpcdbpb.NewDatabaseClient(dbConn))
+	c, err := openChain(db, g.block(), v.cfg.Variant == VariantStaleLastAccepted)
+	if err != nil {
+		dbConn.Close()
+		nodeConn.Close()
+		return nil, status.Errorf(codes.Unavailable, "refvm: initialize: %v", err)
+	}
+	v.dbConn, v.nodeConn, v.db, v.chain = dbConn, nodeConn, db, c
+	v.appSender = appsenderpb.NewAppSenderClient(nodeConn)
+	v.validators = validatorstatepb.NewValidatorStateClient(nodeConn)
+	v.warpSigner = warppb.NewSignerClient(nodeConn)
+	v.networkID = req.NetworkId
+	v.chainID = ids.ID(req.ChainId)
+	v.initialized = true
+	la := c.lastAccepted
+	id := la.ID
+	if v.cfg.Variant == VariantWrongGenesisID {
+		id[0] ^= 0xff
+	}
+	return &vmpb.InitializeResponse{
+		LastAcceptedId:       id[:],
+		LastAcceptedParentId: la.Parent[:],
+		Height:               la.Height,
+		Bytes:                la.Bytes,
+		Timestamp:            timestamppb.New(la.Timestamp),
+	}, nil
+}
+
+func (v *vm) SetState(_ context.Context, req *vmpb.SetStateRequest) (*vmpb.SetStateResponse, error) {
+	switch req.State {
+	case vmpb.State_STATE_STATE_SYNCING, vmpb.State_STATE_BOOTSTRAPPING, vmpb.State_STATE_NORMAL_OP:
+	default:
+		return nil, status.Errorf(codes.InvalidArgument, "refvm: SetState: invalid state %v", req.State)
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	c, err := v.ready()
+	if err != nil {
+		return nil, err
+	}
+	v.state = req.State
+	la := c.reported
+	return &vmpb.SetStateResponse{
+		LastAcceptedId:       la.ID[:],
+		LastAcceptedParentId: la.Parent[:],
+		Height:               la.Height,
+		Bytes:                la.Bytes,
+		Timestamp:            timestamppb.New(la.Timestamp),
+	}, nil
+}
+
+// Shutdown stops the HTTP servers, closes the node connections and makes
+// Serve return. The hang-shutdown variant blocks until Serve's ctx is done.
+func (v *vm) Shutdown(context.Context, *emptypb.Empty) (*emptypb.Empty, error) {
+	if v.cfg.Variant == VariantHangShutdown {
+		<-v.ctx.Done()
+		return nil, status.Error(codes.Unavailable, "refvm: hang-shutdown variant released by its context")
+	}
+	v.teardown()
+	v.shutOnce.Do(func() { close(v.shutdown) })
+	return &emptypb.Empty{}, nil
+}
+
+func (v *vm) Version(context.Context, *emptypb.Empty) (*vmpb.VersionResponse, error) {
+	ver := Version
+	if v.cfg.Variant != "" {
+		ver += "+" + v.cfg.Variant
+	}
+	return &vmpb.VersionResponse{Version: ver}, nil
+}
+
+func (v *vm) Connected(_ context.Context, req *vmpb.ConnectedRequest) (*emptypb.Empty, error) {
+	id, err := ids.ToNodeID(req.NodeId)
+	if err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "refvm: Connected: node id: %v", err)
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.peers[id] = fmt.Sprintf("%s/%d.%d.%d", req.Name, req.Major, req.Minor, req.Patch)
+	return &emptypb.Empty{}, nil
+}
+
+func (v *vm) Disconnected(_ context.Context, req *vmpb.DisconnectedRequest) (*emptypb.Empty, error) {
+	id, err := ids.ToNodeID(req.NodeId)
+	if err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "refvm: Disconnected: node id: %v", err)
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	delete(v.peers, id)
+	return &emptypb.Empty{}, nil
+}
