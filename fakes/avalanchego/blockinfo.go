@@ -1,0 +1,34 @@
+package avalanchego
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/ava-labs/avalanchego/ids"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// BlockInfo is what the node caches about a block.
+type BlockInfo struct {
+	ID        ids.ID
+	ParentID  ids.ID
+	Height    uint64
+	Timestamp time.Time
+	Bytes     []byte
+}
+
+// blockInfo validates the fields every block-carrying reply shares.
+func blockInfo(what string, id, parent []byte, height uint64, ts *timestamppb.Timestamp, b []byte) (BlockInfo, error) {
+	bid, err := ids.ToID(id)
+	if err != nil {
+		return BlockInfo{}, fmt.Errorf("%s: block id: %w", what, err)
+	}
+	pid, err := ids.ToID(parent)
+	if err != nil {
+		return BlockInfo{}, fmt.Errorf("%s: parent id: %w", what, err)
+	}
+	if err := ts.CheckValid(); err != nil {
+		return BlockInfo{}, fmt.Errorf("%s: timestamp: %w", what, err)
+	}
+	return BlockInfo{ID: bid, ParentID: pid, Height: height, Timestamp: ts.AsTime(), Bytes: b}, nil
+}

@@ -1,0 +1,155 @@
+package avalanchego
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"google.golang.org/protobuf/types/known/emptypb"
+
+	vmpb "github.com/ava-labs/avalanchego/proto/pb/vm"
+)
+
+// Events are the messages of the WaitForEvent loop. The channel is closed
+// when the loop ends (Stop, or a WaitForEvent error: see LoopErr). An event
+// not received before the preference or state changes is dropped, as the
+// node re-asks the VM then.
+func (s *Sequencer) Events() <-chan vmpb.Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.events
+}
+
+// LoopErr is why the WaitForEvent loop ended on its own, or nil.
+func (s *Sequencer) LoopErr() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.loopErr
+}
+
+func (s *Sequencer) startLoop() {
+	ctx, cancel := context.WithCancel(context.Background())
+	s.mu.Lock()
+	s.events = make(chan vmpb.Message)
+	s.loopCancel = cancel
+	s.loopDone = make(chan struct{})
+	events, done := s.events, s.loopDone
+	s.mu.Unlock()
+	go func() {
+		defer close(done)
+		defer close(events)
+		for s.waitOnce(ctx, events) {
+		}
+	}()
+}
+
+// waitOnce issues one WaitForEvent and delivers its message; false ends the loop.
+func (s *Sequencer) waitOnce(loop context.Context, events chan<- vmpb.Message) bool {
+	gen, cancel := context.WithCancel(loop)
+	defer cancel()
+	s.mu.Lock()
+	s.genCancel = cancel
+	s.mu.Unlock()
+	resp, err := s.Plugin.VM.WaitForEvent(gen, &emptypb.Empty{})
+	switch {
+	case loop.Err() != nil:
+		return false
+	case gen.Err() != nil: // preference or state changed: ask again
+		return true
+	case err != nil:
+		s.mu.Lock()
+		s.loopErr = fmt.Errorf("wait for event: %w", err)
+		s.mu.Unlock()
+		return false
+	}
+	select {
+	case events <- resp.GetMessage():
+	case <-gen.Done(): // stale: the preference changed before anyone took it
+	}
+	return loop.Err() == nil
+}
+
+// reissue cancels the pending WaitForEvent so the loop asks again.
+func (s *Sequencer) reissue() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.genCancel != nil {
+		s.genCancel()
+	}
+}
+
+func (s *Sequencer) stopLoop() {
+	s.mu.Lock()
+	cancel, done := s.loopCancel, s.loopDone
+	s.mu.Unlock()
+	if cancel == nil {
+		return
+	}
+	cancel()
+	<-done
+}
+
+// ErrLoopEnded: the WaitForEvent loop is not running.
+var ErrLoopEnded = errors.New("wait-for-event loop ended")
+
+// BuildAndAccept is step 5 for the builder: wait for BUILD_BLOCK ->
+// BuildBlock -> BlockVerify -> SetPreference(new block) -> ParseBlock(own
+// bytes) -> BlockAccept. It checks that the block's parent is the last
+// accepted block, its height is one more, and ParseBlock agrees on the id.
+func (s *Sequencer) BuildAndAccept(ctx context.Context) (BlockInfo, error) {
+	events := s.Events()
+	if events == nil {
+		return BlockInfo{}, errors.New("build and accept: sequencer not started")
+	}
+	for {
+		select {
+		case msg, ok := <-events:
+			if !ok {
+				return BlockInfo{}, fmt.Errorf("build and accept: %w: %v", ErrLoopEnded, s.LoopErr())
+			}
+			if msg == vmpb.Message_MESSAGE_BUILD_BLOCK {
+				return s.buildAndAccept(ctx)
+			}
+		case <-ctx.Done():
+			return BlockInfo{}, fmt.Errorf("build and accept: waiting for BUILD_BLOCK: %w", ctx.Err())
+		}
+	}
+}
+
+func (s *Sequencer) buildAndAccept(ctx context.Context) (BlockInfo, error) {
+	vm := s.Plugin.VM
+	parent := s.LastAccepted()
+	built, err := vm.BuildBlock(ctx, &vmpb.BuildBlockRequest{})
+	if err != nil {
+		return BlockInfo{}, fmt.Errorf("build block: %w", err)
+	}
+	blk, err := blockInfo("build block", built.GetId(), built.GetParentId(), built.GetHeight(), built.GetTimestamp(), built.GetBytes())
+	if err != nil {
+		return BlockInfo{}, err
+	}
+	if blk.ParentID != parent.ID || blk.Height != parent.Height+1 {
+		return BlockInfo{}, fmt.Errorf("build block: block %s at height %d has parent %s, want parent %s at height %d",
+			blk.ID, blk.Height, blk.ParentID, parent.ID, parent.Height)
+	}
+	if _, err := vm.BlockVerify(ctx, &vmpb.BlockVerifyRequest{Bytes: blk.Bytes}); err != nil {
+		return BlockInfo{}, fmt.Errorf("verify block %s: %w", blk.ID, err)
+	}
+	if _, err := vm.SetPreference(ctx, &vmpb.SetPreferenceRequest{Id: blk.ID[:]}); err != nil {
+		return BlockInfo{}, fmt.Errorf("set preference %s: %w", blk.ID, err)
+	}
+	s.reissue()
+	parsed, err := vm.ParseBlock(ctx, &vmpb.ParseBlockRequest{Bytes: blk.Bytes})
+	if err != nil {
+		return BlockInfo{}, fmt.Errorf("parse own block %s: %w", blk.ID, err)
+	}
+	if got := parsed.GetId(); string(got) != string(blk.ID[:]) {
+		return BlockInfo{}, fmt.Errorf("parse own block: ParseBlock gave id %x for the bytes of block %s", got, blk.ID)
+	}
+	if _, err := vm.BlockAccept(ctx, &vmpb.BlockAcceptRequest{Id: blk.ID[:]}); err != nil {
+		return BlockInfo{}, fmt.Errorf("accept block %s: %w", blk.ID, err)
+	}
+	s.mu.Lock()
+	s.lastAccepted = blk
+	s.mu.Unlock()
+	return blk, nil
+}
