@@ -3,6 +3,7 @@ package qga
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -62,6 +63,9 @@ func (c *Client) ExecStatus(ctx context.Context, pid int) (*ExecStatus, error) {
 	return st, nil
 }
 
+// ErrStillRunning: Run polled MaxPolls times and the process had not exited.
+var ErrStillRunning = errors.New("still running")
+
 // RunOptions bound Run's polling.
 type RunOptions struct {
 	Interval time.Duration // between ExecStatus polls; default 10 ms
@@ -97,5 +101,5 @@ func (c *Client) Run(ctx context.Context, path string, args []string, o RunOptio
 			return nil, fmt.Errorf("qga run %s (pid %d): %w", path, pid, ctx.Err())
 		}
 	}
-	return nil, fmt.Errorf("qga run %s (pid %d): still running after %d polls", path, pid, o.MaxPolls)
+	return nil, fmt.Errorf("qga run %s (pid %d): %w after %d polls", path, pid, ErrStillRunning, o.MaxPolls)
 }
