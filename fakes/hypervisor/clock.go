@@ -1,0 +1,117 @@
+package hypervisor
+
+import (
+	"slices"
+	"sync"
+	"time"
+)
+
+// Clock is the fake's only source of time: lease expiry, provisioning steps
+// and timestamps all go through it, so tests drive time with a ManualClock.
+type Clock interface {
+	Now() time.Time
+	// AfterFunc calls f in its own goroutine (RealClock) or inside Advance
+	// (ManualClock) once d has passed.
+	AfterFunc(d time.Duration, f func()) Timer
+}
+
+// Timer is a pending AfterFunc call.
+type Timer interface {
+	// Stop cancels the call; it reports whether the call was still pending.
+	Stop() bool
+}
+
+// RealClock is wall-clock time.
+type RealClock struct{}
+
+// Now returns time.Now().
+func (RealClock) Now() time.Time { return time.Now() }
+
+// AfterFunc wraps time.AfterFunc.
+func (RealClock) AfterFunc(d time.Duration, f func()) Timer { return time.AfterFunc(d, f) }
+
+// ManualClock only moves when Advance is called. Due timers run synchronously
+// inside Advance, in deadline order, without the clock's lock held (so they
+// may call back into the clock).
+type ManualClock struct {
+	mu     sync.Mutex
+	now    time.Time
+	seq    uint64
+	timers []*manualTimer
+}
+
+// NewManualClock starts at start.
+func NewManualClock(start time.Time) *ManualClock { return &ManualClock{now: start} }
+
+type manualTimer struct {
+	c    *ManualClock
+	at   time.Time
+	seq  uint64
+	f    func()
+	done bool
+}
+
+// Now returns the clock's current time.
+func (c *ManualClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// AfterFunc schedules f for Now()+d. A d <= 0 timer runs at the next Advance.
+func (c *ManualClock) AfterFunc(d time.Duration, f func()) Timer {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.seq++
+	t := &manualTimer{c: c, at: c.now.Add(d), seq: c.seq, f: f}
+	c.timers = append(c.timers, t)
+	return t
+}
+
+// Stop cancels t.
+func (t *manualTimer) Stop() bool {
+	t.c.mu.Lock()
+	defer t.c.mu.Unlock()
+	if t.done {
+		return false
+	}
+	t.done = true
+	t.c.timers = slices.DeleteFunc(t.c.timers, func(x *manualTimer) bool { return x == t })
+	return true
+}
+
+// Pending reports how many timers wait to fire.
+func (c *ManualClock) Pending() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.timers)
+}
+
+// Advance moves time forward by d and runs every timer that falls due,
+// including timers that due callbacks schedule within the window.
+func (c *ManualClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	target := c.now.Add(d)
+	c.mu.Unlock()
+	for {
+		c.mu.Lock()
+		var next *manualTimer
+		for _, t := range c.timers {
+			if !t.at.After(target) && (next == nil || t.at.Before(next.at) || (t.at.Equal(next.at) && t.seq < next.seq)) {
+				next = t
+			}
+		}
+		if next == nil {
+			c.now = target
+			c.mu.Unlock()
+			return
+		}
+		next.done = true
+		c.timers = slices.DeleteFunc(c.timers, func(x *manualTimer) bool { return x == next })
+		if next.at.After(c.now) {
+			c.now = next.at
+		}
+		c.mu.Unlock()
+		next.f()
+	}
+}

@@ -1,0 +1,302 @@
+package hypervisor
+
+import (
+	"context"
+	"slices"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/emptypb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/vmtestbed/vmtestbed/fakes/hypervisor/page"
+	hypervisorv1 "github.com/vmtestbed/vmtestbed/proto/hypervisor/v1"
+)
+
+// Version is what GetClusterInfo reports.
+const Version = "vmtestbed-fake/v1"
+
+// clusterService implements hypervisorv1.ClusterServiceServer over Server state.
+type clusterService struct {
+	hypervisorv1.UnimplementedClusterServiceServer
+	s *Server
+}
+
+// RegisterNode validates and adds a node in READY with a fresh lease.
+// InvalidArgument for a bad hostname, ip, port (1..65535), role (MASTER or
+// WORKER), capacity, label or instance type name; AlreadyExists when the
+// hostname is taken. Allocatable equals capacity.
+func (c *clusterService) RegisterNode(_ context.Context, req *hypervisorv1.RegisterNodeRequest) (*hypervisorv1.RegisterNodeResponse, error) {
+	if err := validHostname(req.GetHostname()); err != nil {
+		return nil, err
+	}
+	if err := validIP(req.GetIp()); err != nil {
+		return nil, err
+	}
+	if req.GetPort() < 1 || req.GetPort() > 65535 {
+		return nil, invalid("port %d is outside 1..65535", req.GetPort())
+	}
+	if r := req.GetRole(); r != hypervisorv1.NodeRole_NODE_ROLE_MASTER && r != hypervisorv1.NodeRole_NODE_ROLE_WORKER {
+		return nil, invalid("role must be NODE_ROLE_MASTER or NODE_ROLE_WORKER, got %v", r)
+	}
+	if err := validResources("capacity", req.GetCapacity()); err != nil {
+		return nil, err
+	}
+	if err := validLabels("metadata.labels", req.GetMetadata().GetLabels()); err != nil {
+		return nil, err
+	}
+	for _, t := range req.GetSupportedInstanceTypes() {
+		if _, ok := parseInstanceType(t); !ok {
+			return nil, invalid("supported_instance_types: unknown type %q (use VM, CONTAINER, MICROVM or INSTANCE_TYPE_*)", t)
+		}
+	}
+	s := c.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, status.Error(codes.Unavailable, "server is closing")
+	}
+	for _, n := range s.nodes {
+		if n.pb.Hostname == req.GetHostname() {
+			return nil, status.Errorf(codes.AlreadyExists, "hostname %q is already registered as node %s", req.GetHostname(), n.pb.Id)
+		}
+	}
+	now := timestamppb.New(s.now())
+	capacity := proto.Clone(orEmpty(req.GetCapacity())).(*hypervisorv1.Resources)
+	n := &node{seq: s.nextSeq(), pb: &hypervisorv1.Node{
+		Id:                     s.newID("node"),
+		Hostname:               req.GetHostname(),
+		Ip:                     req.GetIp(),
+		Port:                   req.GetPort(),
+		Role:                   req.GetRole(),
+		Status:                 hypervisorv1.NodeStatus_NODE_STATUS_READY,
+		Region:                 req.GetRegion(),
+		Zone:                   req.GetZone(),
+		Capacity:               capacity,
+		Allocatable:            proto.Clone(capacity).(*hypervisorv1.Resources),
+		Allocated:              &hypervisorv1.Resources{},
+		Conditions:             []*hypervisorv1.NodeCondition{{Type: "Ready", Status: "True", Reason: "Registered", LastTransitionTime: now}},
+		Metadata:               cloneMetadata(req.GetMetadata()),
+		SupportedInstanceTypes: slices.Clone(req.GetSupportedInstanceTypes()),
+		CreatedAt:              now,
+		LastSeen:               now,
+	}}
+	s.nodes[n.pb.Id] = n
+	s.armLease(n)
+	s.publishNode(hypervisorv1.EventType_EVENT_TYPE_ADDED, n)
+	return &hypervisorv1.RegisterNodeResponse{
+		NodeId:                   n.pb.Id,
+		HeartbeatIntervalSeconds: int64(s.opts.HeartbeatInterval.Seconds()),
+		LeaseTtlSeconds:          int64(s.opts.LeaseTTL.Seconds()),
+	}, nil
+}
+
+// DeregisterNode removes a node; its instances go FAILED. NotFound if unknown.
+func (c *clusterService) DeregisterNode(_ context.Context, req *hypervisorv1.DeregisterNodeRequest) (*emptypb.Empty, error) {
+	s := c.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n, err := s.getNode(req.GetNodeId())
+	if err != nil {
+		return nil, err
+	}
+	s.removeNode(n, "node "+n.pb.Id+" was deregistered")
+	return &emptypb.Empty{}, nil
+}
+
+// GetNode returns a node. InvalidArgument without node_id, NotFound if unknown.
+func (c *clusterService) GetNode(_ context.Context, req *hypervisorv1.GetNodeRequest) (*hypervisorv1.Node, error) {
+	s := c.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n, err := s.getNode(req.GetNodeId())
+	if err != nil {
+		return nil, err
+	}
+	return n.snapshot(), nil
+}
+
+// ListNodes filters by role, status, region, zone and label_selector (all
+// must match), in registration order, paginated (see package page).
+func (c *clusterService) ListNodes(_ context.Context, req *hypervisorv1.ListNodesRequest) (*hypervisorv1.ListNodesResponse, error) {
+	if err := validNodeStatus(req.GetStatus()); err != nil {
+		return nil, err
+	}
+	s := c.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var matched []*node
+	for _, n := range s.nodes {
+		p := n.pb
+		if (req.GetRole() != 0 && p.Role != req.GetRole()) ||
+			(req.GetStatus() != 0 && p.Status != req.GetStatus()) ||
+			(req.GetRegion() != "" && p.Region != req.GetRegion()) ||
+			(req.GetZone() != "" && p.Zone != req.GetZone()) ||
+			!labelsMatch(p.GetMetadata().GetLabels(), req.GetLabelSelector()) {
+			continue
+		}
+		matched = append(matched, n)
+	}
+	page.Sort(matched, (*node).key)
+	items, next, err := page.Slice(matched, (*node).key, req.GetPageSize(), req.GetPageToken())
+	if err != nil {
+		return nil, err
+	}
+	resp := &hypervisorv1.ListNodesResponse{NextPageToken: next, TotalCount: int32(len(matched))}
+	for _, n := range items {
+		resp.Nodes = append(resp.Nodes, n.snapshot())
+	}
+	return resp, nil
+}
+
+// UpdateNodeStatus sets status (unless UNSPECIFIED), replaces conditions
+// (when any are given) and allocated (when set). It does not renew the lease.
+func (c *clusterService) UpdateNodeStatus(_ context.Context, req *hypervisorv1.UpdateNodeStatusRequest) (*hypervisorv1.Node, error) {
+	if err := validNodeStatus(req.GetStatus()); err != nil {
+		return nil, err
+	}
+	if err := validResources("allocated", req.GetAllocated()); err != nil {
+		return nil, err
+	}
+	s := c.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n, err := s.getNode(req.GetNodeId())
+	if err != nil {
+		return nil, err
+	}
+	applyNodeReport(n.pb, req.GetStatus(), req.GetConditions(), req.GetAllocated())
+	s.publishNode(hypervisorv1.EventType_EVENT_TYPE_MODIFIED, n)
+	return n.snapshot(), nil
+}
+
+// Heartbeat renews the lease, stamps last_seen and applies the report like
+// UpdateNodeStatus. A NOT_READY node that heartbeats without a status is
+// READY again. NotFound for unknown (or already removed) nodes: re-register.
+func (c *clusterService) Heartbeat(_ context.Context, req *hypervisorv1.HeartbeatRequest) (*hypervisorv1.HeartbeatResponse, error) {
+	if err := validNodeStatus(req.GetStatus()); err != nil {
+		return nil, err
+	}
+	if err := validResources("allocated", req.GetAllocated()); err != nil {
+		return nil, err
+	}
+	s := c.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n, err := s.getNode(req.GetNodeId())
+	if err != nil {
+		return nil, err
+	}
+	st := req.GetStatus()
+	if st == hypervisorv1.NodeStatus_NODE_STATUS_UNSPECIFIED && n.pb.Status == hypervisorv1.NodeStatus_NODE_STATUS_NOT_READY {
+		st = hypervisorv1.NodeStatus_NODE_STATUS_READY
+	}
+	if st == hypervisorv1.NodeStatus_NODE_STATUS_READY && n.pb.Status == hypervisorv1.NodeStatus_NODE_STATUS_NOT_READY {
+		n.pb.Conditions = setCondition(n.pb.Conditions, &hypervisorv1.NodeCondition{
+			Type: "Ready", Status: "True", Reason: "HeartbeatResumed", LastTransitionTime: timestamppb.New(s.now()),
+		})
+	}
+	applyNodeReport(n.pb, st, req.GetConditions(), req.GetAllocated())
+	n.pb.LastSeen = timestamppb.New(s.now())
+	s.armLease(n)
+	s.publishNode(hypervisorv1.EventType_EVENT_TYPE_MODIFIED, n)
+	return &hypervisorv1.HeartbeatResponse{Accepted: true, NextHeartbeatSeconds: int64(s.opts.HeartbeatInterval.Seconds())}, nil
+}
+
+// WatchNodes streams node events matching role/region/zone, in order, until
+// the client cancels or the server closes. Headers are sent once the watch is
+// registered, so a client that waits for Header() misses no later event.
+// A watcher more than Options.WatchBuffer events behind ends with ResourceExhausted.
+func (c *clusterService) WatchNodes(req *hypervisorv1.WatchNodesRequest, stream grpc.ServerStreamingServer[hypervisorv1.NodeEvent]) error {
+	s := c.s
+	match := func(ev *hypervisorv1.NodeEvent) bool {
+		n := ev.GetNode()
+		return (req.GetRole() == 0 || n.GetRole() == req.GetRole()) &&
+			(req.GetRegion() == "" || n.GetRegion() == req.GetRegion()) &&
+			(req.GetZone() == "" || n.GetZone() == req.GetZone())
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return status.Error(codes.Unavailable, "server is closing")
+	}
+	w := s.nodeHub.subscribe(match)
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.nodeHub.unsubscribe(w)
+		s.mu.Unlock()
+	}()
+	if err := stream.SendHeader(metadata.MD{}); err != nil {
+		return err
+	}
+	return pump(stream.Context(), s.done, w, stream.Send)
+}
+
+// GetClusterInfo aggregates node counts, capacity and allocation over all nodes.
+func (c *clusterService) GetClusterInfo(context.Context, *emptypb.Empty) (*hypervisorv1.ClusterInfo, error) {
+	s := c.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	info := &hypervisorv1.ClusterInfo{
+		ClusterId: s.clusterID, ClusterName: s.opts.ClusterName, Version: Version,
+		TotalCapacity: &hypervisorv1.Resources{}, TotalAllocated: &hypervisorv1.Resources{},
+	}
+	for _, n := range s.nodes {
+		info.TotalNodes++
+		if n.pb.Status == hypervisorv1.NodeStatus_NODE_STATUS_READY {
+			info.ReadyNodes++
+		}
+		addResources(info.TotalCapacity, n.pb.GetCapacity())
+		addResources(info.TotalAllocated, n.pb.GetAllocated())
+	}
+	return info, nil
+}
+
+// getNode looks a node up. Call with s.mu held.
+func (s *Server) getNode(id string) (*node, error) {
+	if id == "" {
+		return nil, invalid("node_id is required")
+	}
+	n, ok := s.nodes[id]
+	if !ok {
+		return nil, status.Errorf(codes.NotFound, "node %q not found", id)
+	}
+	return n, nil
+}
+
+func applyNodeReport(n *hypervisorv1.Node, st hypervisorv1.NodeStatus, conds []*hypervisorv1.NodeCondition, alloc *hypervisorv1.Resources) {
+	if st != hypervisorv1.NodeStatus_NODE_STATUS_UNSPECIFIED {
+		n.Status = st
+	}
+	for _, c := range conds {
+		n.Conditions = setCondition(n.Conditions, proto.Clone(c).(*hypervisorv1.NodeCondition))
+	}
+	if alloc != nil {
+		n.Allocated = proto.Clone(alloc).(*hypervisorv1.Resources)
+	}
+}
+
+func addResources(sum, r *hypervisorv1.Resources) {
+	sum.CpuCores += r.GetCpuCores()
+	sum.MemoryBytes += r.GetMemoryBytes()
+	sum.DiskBytes += r.GetDiskBytes()
+	sum.GpuCount += r.GetGpuCount()
+}
+
+func orEmpty(r *hypervisorv1.Resources) *hypervisorv1.Resources {
+	if r == nil {
+		return &hypervisorv1.Resources{}
+	}
+	return r
+}
+
+func cloneMetadata(m *hypervisorv1.Metadata) *hypervisorv1.Metadata {
+	if m == nil {
+		return &hypervisorv1.Metadata{}
+	}
+	return proto.Clone(m).(*hypervisorv1.Metadata)
+}

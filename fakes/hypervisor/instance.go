@@ -1,0 +1,113 @@
+package hypervisor
+
+import (
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/vmtestbed/vmtestbed/fakes/hypervisor/page"
+	hypervisorv1 "github.com/vmtestbed/vmtestbed/proto/hypervisor/v1"
+)
+
+// instance is one compute instance: its API object, the resources it holds
+// on its node, its watchers and its console (opened on first use).
+//
+// State machine (invalid transitions are FailedPrecondition):
+//
+//	PENDING -> CREATING -> STOPPED   provisioning (Options.ProvisionDelay)
+//	STOPPED -> RUNNING               Start (guest boots on the console)
+//	RUNNING -> STOPPED               Stop (graceful: guest powers off; force: cut)
+//	RUNNING -> RUNNING               Restart (guest reboots)
+//	any     -> FAILED                unknown image, node lost or deregistered
+//	any     -> DELETING -> (gone)    Delete (events MODIFIED then DELETED)
+type instance struct {
+	seq     uint64
+	pb      *hypervisorv1.Instance
+	nodeID  string
+	state   hypervisorv1.InstanceState
+	placed  bool // holds resources on nodeID
+	hub     *hub[*hypervisorv1.InstanceEvent]
+	timer   Timer // pending provisioning step
+	console *console
+
+	// Stats bookkeeping: running time accumulated before the current run.
+	ranBefore time.Duration
+}
+
+func (in *instance) key() page.Key { return page.Key{Seq: in.seq, ID: in.pb.Id} }
+
+func (in *instance) snapshot() *hypervisorv1.Instance {
+	out := proto.Clone(in.pb).(*hypervisorv1.Instance)
+	out.State = in.state
+	out.NodeId = in.nodeID
+	return out
+}
+
+func (in *instance) stopTimer() {
+	if in.timer != nil {
+		in.timer.Stop()
+		in.timer = nil
+	}
+}
+
+// setState moves in to st and tells its watchers. Call with s.mu held.
+func (s *Server) setState(in *instance, st hypervisorv1.InstanceState, reason string) {
+	in.state = st
+	in.pb.StateReason = reason
+	s.publishInstance(hypervisorv1.EventType_EVENT_TYPE_MODIFIED, in)
+}
+
+func (s *Server) publishInstance(t hypervisorv1.EventType, in *instance) {
+	in.hub.publish(&hypervisorv1.InstanceEvent{Type: t, Instance: in.snapshot()})
+}
+
+// failInstance moves in to FAILED, powers its guest off and releases its
+// resources. Call with s.mu held.
+func (s *Server) failInstance(in *instance, reason string) {
+	in.stopTimer()
+	if in.state == hypervisorv1.InstanceState_INSTANCE_STATE_RUNNING {
+		s.endRun(in)
+		in.console.powerOff(false)
+	}
+	s.release(in)
+	s.setState(in, hypervisorv1.InstanceState_INSTANCE_STATE_FAILED, reason)
+}
+
+// release returns in's resources to its node. Call with s.mu held.
+func (s *Server) release(in *instance) {
+	if !in.placed {
+		return
+	}
+	in.placed = false
+	if n, ok := s.nodes[in.nodeID]; ok {
+		spec := in.pb.GetSpec()
+		addAllocated(n.pb, spec.GetCpuCores(), spec.GetMemoryBytes(), diskBytes(spec), -1)
+		s.publishNode(hypervisorv1.EventType_EVENT_TYPE_MODIFIED, n)
+	}
+}
+
+// endRun folds the current run into ranBefore. Call with s.mu held.
+func (s *Server) endRun(in *instance) {
+	if st := in.pb.GetStartedAt(); st != nil {
+		in.ranBefore += s.now().Sub(st.AsTime())
+	}
+}
+
+// uptime is how long the current run has lasted (0 unless RUNNING).
+func (s *Server) uptime(in *instance) time.Duration {
+	if in.state != hypervisorv1.InstanceState_INSTANCE_STATE_RUNNING || in.pb.GetStartedAt() == nil {
+		return 0
+	}
+	return s.now().Sub(in.pb.GetStartedAt().AsTime())
+}
+
+func diskBytes(spec *hypervisorv1.InstanceSpec) int64 {
+	var sum int64
+	for _, d := range spec.GetDisks() {
+		sum += d.GetSizeBytes()
+	}
+	return sum
+}
+
+func timestamp(t time.Time) *timestamppb.Timestamp { return timestamppb.New(t) }

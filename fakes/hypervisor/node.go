@@ -1,0 +1,123 @@
+package hypervisor
+
+import (
+	"fmt"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/vmtestbed/vmtestbed/fakes/hypervisor/page"
+	hypervisorv1 "github.com/vmtestbed/vmtestbed/proto/hypervisor/v1"
+)
+
+// node is a registered host node and its lease.
+//
+// Lease life cycle: RegisterNode and every Heartbeat (re)arm a LeaseTTL
+// timer. When it fires the node goes NOT_READY (event MODIFIED) and a
+// NodeGracePeriod timer starts; a Heartbeat before that brings it back to
+// READY, otherwise the node is removed (event DELETED) and its instances go
+// FAILED. All timers come from the injected Clock.
+type node struct {
+	seq        uint64
+	pb         *hypervisorv1.Node
+	leaseGen   uint64 // invalidates timers that fired after being replaced
+	leaseTimer Timer
+	graceTimer Timer
+}
+
+func (n *node) key() page.Key { return page.Key{Seq: n.seq, ID: n.pb.Id} }
+
+func (n *node) stopTimers() {
+	if n.leaseTimer != nil {
+		n.leaseTimer.Stop()
+		n.leaseTimer = nil
+	}
+	if n.graceTimer != nil {
+		n.graceTimer.Stop()
+		n.graceTimer = nil
+	}
+}
+
+func (n *node) snapshot() *hypervisorv1.Node { return proto.Clone(n.pb).(*hypervisorv1.Node) }
+
+// armLease restarts n's lease. Call with s.mu held.
+func (s *Server) armLease(n *node) {
+	n.stopTimers()
+	n.leaseGen++
+	id, gen := n.pb.Id, n.leaseGen
+	n.leaseTimer = s.clock.AfterFunc(s.opts.LeaseTTL, func() { s.leaseExpired(id, gen) })
+}
+
+func (s *Server) leaseExpired(id string, gen uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n, ok := s.nodes[id]
+	if s.closed || !ok || n.leaseGen != gen {
+		return
+	}
+	n.leaseTimer = nil
+	n.pb.Status = hypervisorv1.NodeStatus_NODE_STATUS_NOT_READY
+	n.pb.Conditions = setCondition(n.pb.Conditions, &hypervisorv1.NodeCondition{
+		Type: "Ready", Status: "False", Reason: "LeaseExpired",
+		Message:            fmt.Sprintf("no heartbeat for %s", s.opts.LeaseTTL),
+		LastTransitionTime: timestamppb.New(s.now()),
+	})
+	s.publishNode(hypervisorv1.EventType_EVENT_TYPE_MODIFIED, n)
+	n.graceTimer = s.clock.AfterFunc(s.opts.NodeGracePeriod, func() { s.graceExpired(id, gen) })
+}
+
+func (s *Server) graceExpired(id string, gen uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n, ok := s.nodes[id]
+	if s.closed || !ok || n.leaseGen != gen {
+		return
+	}
+	n.graceTimer = nil
+	s.removeNode(n, fmt.Sprintf("node %s removed after its lease lapsed", id))
+}
+
+// removeNode deletes n, fails its instances and publishes DELETED. Call with s.mu held.
+func (s *Server) removeNode(n *node, reason string) {
+	n.stopTimers()
+	delete(s.nodes, n.pb.Id)
+	for _, in := range s.instances {
+		if in.nodeID == n.pb.Id && in.state != hypervisorv1.InstanceState_INSTANCE_STATE_DELETING {
+			s.failInstance(in, reason)
+		}
+	}
+	s.publishNode(hypervisorv1.EventType_EVENT_TYPE_DELETED, n)
+}
+
+func (s *Server) publishNode(t hypervisorv1.EventType, n *node) {
+	s.nodeHub.publish(&hypervisorv1.NodeEvent{Type: t, Node: n.snapshot()})
+}
+
+// setCondition replaces the condition of the same type or appends c.
+func setCondition(conds []*hypervisorv1.NodeCondition, c *hypervisorv1.NodeCondition) []*hypervisorv1.NodeCondition {
+	for i, old := range conds {
+		if old.Type == c.Type {
+			conds[i] = c
+			return conds
+		}
+	}
+	return append(conds, c)
+}
+
+// freeResources is allocatable minus allocated.
+func freeResources(n *hypervisorv1.Node) (cpu int32, mem int64) {
+	return n.GetAllocatable().GetCpuCores() - n.GetAllocated().GetCpuCores(),
+		n.GetAllocatable().GetMemoryBytes() - n.GetAllocated().GetMemoryBytes()
+}
+
+// addAllocated adds (or with sign -1 removes) an instance's request to a
+// node's allocated resources, never going below zero.
+func addAllocated(n *hypervisorv1.Node, cpu int32, mem, disk int64, sign int) {
+	if n.Allocated == nil {
+		n.Allocated = &hypervisorv1.Resources{}
+	}
+	a := n.Allocated
+	a.CpuCores = max(0, a.CpuCores+int32(sign)*cpu)
+	a.MemoryBytes = max(0, a.MemoryBytes+int64(sign)*mem)
+	a.DiskBytes = max(0, a.DiskBytes+int64(sign)*disk)
+}
