@@ -49,6 +49,10 @@ func (v *vm) BuildBlock(_ context.Context, _ *vmpb.BuildBlockRequest) (*vmpb.Bui
 	if st == statusProcessing {
 		return nil, status.Errorf(codes.FailedPrecondition, "refvm: BuildBlock: preferred block %s is not verified", parent.ID)
 	}
+	if st == statusAccepted {
+		// An accepted preference can only be (an ancestor of) the last accepted block.
+		parent = c.lastAccepted
+	}
 	ts := v.clock()
 	if ts.Before(parent.Timestamp) {
 		ts = parent.Timestamp

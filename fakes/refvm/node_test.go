@@ -1,0 +1,101 @@
+package refvm
+
+import (
+	"context"
+	"sync"
+	"testing"
+
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/types/known/emptypb"
+
+	"github.com/ava-labs/avalanchego/database/memdb"
+	"github.com/ava-labs/avalanchego/database/rpcdb"
+	appsenderpb "github.com/ava-labs/avalanchego/proto/pb/appsender"
+	rpcdbpb "github.com/ava-labs/avalanchego/proto/pb/rpcdb"
+	runtimepb "github.com/ava-labs/avalanchego/proto/pb/vm/runtime"
+
+	"github.com/vmtestbed/vmtestbed/internal/transport"
+)
+
+// testNode is the smallest node side refvm needs, hand-written for these
+// tests: a runtime engine that records handshakes, avalanchego's real rpcdb
+// server over memdb, and an AppSender that records what the VM sends.
+type testNode struct {
+	tr          transport.Transport
+	runtimeAddr string
+	dbAddr      string
+	serverAddr  string
+	handshakes  chan *runtimepb.InitializeRequest
+	sent        chan sentMsg
+}
+
+// sentMsg is one AppSender call made by the VM.
+type sentMsg struct {
+	kind      string // "request" | "response" | "error" | "gossip"
+	requestID uint32
+	code      int32
+	message   string
+	bytes     []byte
+}
+
+func newTestNode(t testing.TB, tr transport.Transport) *testNode {
+	t.Helper()
+	n := &testNode{tr: tr, handshakes: make(chan *runtimepb.InitializeRequest, 4), sent: make(chan sentMsg, 256)}
+	var wg sync.WaitGroup
+	serve := func(name string, register func(*grpc.Server)) string {
+		lis, addr, err := tr.Listen(name)
+		if err != nil {
+			t.Fatalf("listen %s: %v", name, err)
+		}
+		srv := grpc.NewServer()
+		register(srv)
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = srv.Serve(lis) }()
+		t.Cleanup(srv.Stop)
+		return addr
+	}
+	t.Cleanup(wg.Wait) // runs after the Stops above (cleanups are LIFO)
+	n.runtimeAddr = serve("engine", func(s *grpc.Server) { runtimepb.RegisterRuntimeServer(s, &runtimeServer{n: n}) })
+	n.dbAddr = serve("db", func(s *grpc.Server) { rpcdbpb.RegisterDatabaseServer(s, rpcdb.NewServer(memdb.New())) })
+	n.serverAddr = serve("node", func(s *grpc.Server) { appsenderpb.RegisterAppSenderServer(s, &appSender{n: n}) })
+	return n
+}
+
+type runtimeServer struct {
+	runtimepb.UnsafeRuntimeServer
+	n *testNode
+}
+
+func (r *runtimeServer) Initialize(_ context.Context, req *runtimepb.InitializeRequest) (*emptypb.Empty, error) {
+	r.n.handshakes <- req
+	return &emptypb.Empty{}, nil
+}
+
+type appSender struct {
+	appsenderpb.UnsafeAppSenderServer
+	n *testNode
+}
+
+func (a *appSender) record(m sentMsg) (*emptypb.Empty, error) {
+	select {
+	case a.n.sent <- m:
+	default: // a test that sends more than it reads does not block the VM
+	}
+	return &emptypb.Empty{}, nil
+}
+
+func (a *appSender) SendAppRequest(_ context.Context, m *appsenderpb.SendAppRequestMsg) (*emptypb.Empty, error) {
+	return a.record(sentMsg{kind: "request", requestID: m.RequestId, bytes: m.Request})
+}
+
+func (a *appSender) SendAppResponse(_ context.Context, m *appsenderpb.SendAppResponseMsg) (*emptypb.Empty, error) {
+	return a.record(sentMsg{kind: "response", requestID: m.RequestId, bytes: m.Response})
+}
+
+func (a *appSender) SendAppError(_ context.Context, m *appsenderpb.SendAppErrorMsg) (*emptypb.Empty, error) {
+	return a.record(sentMsg{kind: "error", requestID: m.RequestId, code: m.ErrorCode, message: m.ErrorMessage})
+}
+
+func (a *appSender) SendAppGossip(_ context.Context, m *appsenderpb.SendAppGossipMsg) (*emptypb.Empty, error) {
+	return a.record(sentMsg{kind: "gossip", bytes: m.Msg})
+}
