@@ -43,14 +43,28 @@ type unixAgent struct {
 
 func startUnixAgent(t testing.TB, agent lineAgent) *unixAgent {
 	t.Helper()
+	return startUnixServer(t, lines(agent))
+}
+
+// lines adapts a line agent to a connection server.
+func lines(agent lineAgent) func(io.ReadWriter) {
+	return func(rw io.ReadWriter) { serveLines(rw, agent) }
+}
+
+// startUnixServer is startUnixAgent with any per-connection server.
+func startUnixServer(t testing.TB, serve func(io.ReadWriter)) *unixAgent {
+	t.Helper()
 	path := filepath.Join(shortTempDir(t), "agent.sock")
 	a := &unixAgent{path: path, conns: make(chan net.Conn, 64)}
-	a.listen(t, agent)
+	a.serve(t, serve)
 	t.Cleanup(a.stop)
 	return a
 }
 
-func (a *unixAgent) listen(t testing.TB, agent lineAgent) {
+// listen (re)starts the agent with a line agent.
+func (a *unixAgent) listen(t testing.TB, agent lineAgent) { a.serve(t, lines(agent)) }
+
+func (a *unixAgent) serve(t testing.TB, serve func(io.ReadWriter)) {
 	t.Helper()
 	ln, err := net.Listen("unix", a.path)
 	if err != nil {
@@ -75,7 +89,7 @@ func (a *unixAgent) listen(t testing.TB, agent lineAgent) {
 			a.wg.Add(1)
 			go func() {
 				defer a.wg.Done()
-				serveLines(c, agent)
+				serve(c)
 			}()
 		}
 	}()
@@ -110,6 +124,15 @@ func shortTempDir(t testing.TB) string {
 // ptyAgent serves agent on the slave side of a fresh pty pair and returns the master.
 func ptyAgent(t testing.TB, agent lineAgent) (master *os.File, slave *os.File) {
 	t.Helper()
+	if agent == nil {
+		return ptyServer(t, nil)
+	}
+	return ptyServer(t, lines(agent))
+}
+
+// ptyServer runs serve (if not nil) on the slave side of a fresh pty pair.
+func ptyServer(t testing.TB, serve func(io.ReadWriter)) (master *os.File, slave *os.File) {
+	t.Helper()
 	m, s, _, err := OpenPTYPair()
 	if err != nil {
 		t.Fatal(err)
@@ -117,8 +140,8 @@ func ptyAgent(t testing.TB, agent lineAgent) (master *os.File, slave *os.File) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		if agent != nil {
-			serveLines(s, agent)
+		if serve != nil {
+			serve(s)
 		}
 	}()
 	t.Cleanup(func() {
