@@ -2,10 +2,10 @@ package virtio
 
 import (
 	"context"
-	"fmt"
 	"io"
+	"runtime"
 	"slices"
-	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -95,7 +95,8 @@ func BenchmarkTransfer1MiB(b *testing.B) {
 	}
 }
 
-// BenchmarkClients32: 32 JSON clients (16 unix, 16 pty), each in its own goroutine; ns/op is per request.
+// BenchmarkClients32: 32 JSON clients (16 unix, 16 pty) used by 32 goroutines at once, one
+// client per goroutine; ns/op is per request across all of them.
 func BenchmarkClients32(b *testing.B) {
 	const n = 32
 	clients := make([]*Client, n)
@@ -106,26 +107,16 @@ func BenchmarkClients32(b *testing.B) {
 		}
 		clients[i] = NewClient(benchChannel(b, kind, lines(jsonAgent)), NewJSONHandler(), DefaultTimeout, NoReconnect)
 	}
-	work := make(chan struct{}, 1024)
-	var wg sync.WaitGroup
-	errc := make(chan error, n)
-	for _, c := range clients {
-		wg.Go(func() {
-			for range work {
-				if _, err := c.Request(context.Background(), []byte("ping")); err != nil {
-					errc <- err
-					return
-				}
+	var next atomic.Int32
+	b.SetParallelism((n + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		c := clients[int(next.Add(1)-1)%n]
+		for pb.Next() {
+			if _, err := c.Request(context.Background(), []byte("ping")); err != nil {
+				b.Error(err)
+				return
 			}
-		})
-	}
-	for b.Loop() {
-		work <- struct{}{}
-	}
-	close(work)
-	wg.Wait()
-	close(errc)
-	for err := range errc {
-		b.Fatal(fmt.Errorf("client: %w", err))
-	}
+		}
+	})
 }
