@@ -60,13 +60,22 @@ func TestAppMessages(t *testing.T) {
 	_, err := tv.vm.AppRequest(ctx, &vmpb.AppRequestMsg{NodeId: []byte{1}, RequestId: 9})
 	wantCode(t, err, codes.InvalidArgument, "AppRequest short node id")
 	for _, call := range []func() error{
-		func() error { _, err := tv.vm.AppResponse(ctx, &vmpb.AppResponseMsg{NodeId: node, RequestId: 1}); return err },
+		func() error {
+			_, err := tv.vm.AppResponse(ctx, &vmpb.AppResponseMsg{NodeId: node, RequestId: 1})
+			return err
+		},
 		func() error {
 			_, err := tv.vm.AppRequestFailed(ctx, &vmpb.AppRequestFailedMsg{NodeId: node, RequestId: 1, ErrorCode: -1})
 			return err
 		},
-		func() error { _, err := tv.vm.AppGossip(ctx, &vmpb.AppGossipMsg{NodeId: node, Msg: []byte("junk")}); return err },
-		func() error { _, err := tv.vm.Connected(ctx, &vmpb.ConnectedRequest{NodeId: node, Name: "avalanchego", Major: 1}); return err },
+		func() error {
+			_, err := tv.vm.AppGossip(ctx, &vmpb.AppGossipMsg{NodeId: node, Msg: []byte("junk")})
+			return err
+		},
+		func() error {
+			_, err := tv.vm.Connected(ctx, &vmpb.ConnectedRequest{NodeId: node, Name: "avalanchego", Major: 1})
+			return err
+		},
 		func() error { _, err := tv.vm.Disconnected(ctx, &vmpb.DisconnectedRequest{NodeId: node}); return err },
 	} {
 		if err := call(); err != nil {

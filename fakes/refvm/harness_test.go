@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/emptypb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -250,3 +252,5 @@ func newHash(b []byte) []byte {
 	h := sha256.Sum256(b)
 	return h[:]
 }
+
+func codeOf(err error) codes.Code { return status.Code(err) }
