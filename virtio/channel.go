@@ -10,8 +10,11 @@ import (
 )
 
 // Channel is one host endpoint of a virtio-serial port.
-// Implementations are safe for concurrent use by one reader and one writer;
-// Request serialises whole request/response exchanges.
+// Implementations are safe for concurrent use: reads are serialised with reads and writes with
+// writes, so one reader and one writer run in parallel; Client.Request serialises whole
+// request/response exchanges. Errors name the channel and its endpoint and wrap ErrNotConnected,
+// ErrClosed, ErrDisconnected, ErrTimeout, ErrPeerGone, *LineTooLongError or the context's error.
+// NewUnixChannel and NewPTYChannel are the implementations.
 type Channel interface {
 	// Name is the channel's target name, e.g. "com.vmagent.sock".
 	Name() string
