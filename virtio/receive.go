@@ -6,6 +6,9 @@ import (
 	"fmt"
 )
 
+// maxReceive caps the buffer one Receive allocates, whatever max asks for.
+const maxReceive = 1 << 20
+
 // Receive returns buffered bytes if any, else the bytes of one read from the endpoint (up to max).
 func (c *channel) Receive(ctx context.Context, max int) ([]byte, error) {
 	if max < 1 {
@@ -25,7 +28,7 @@ func (c *channel) Receive(ctx context.Context, max int) ([]byte, error) {
 		c.buf = c.buf[n:]
 		return out, nil
 	}
-	p := make([]byte, max)
+	p := make([]byte, min(max, maxReceive)) // one read never returns more
 	for {
 		n, err := s.Read(p)
 		if n > 0 {
