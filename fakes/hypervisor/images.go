@@ -2,7 +2,6 @@ package hypervisor
 
 import (
 	"hash/fnv"
-	"strings"
 
 	"google.golang.org/protobuf/proto"
 
@@ -64,7 +63,7 @@ func (s *Server) findImage(ref string) *image {
 	if im, ok := s.images[ref]; ok {
 		return im
 	}
-	name, tag, hasTag := strings.Cut(ref, ":")
+	name, tag, hasTag := cutTag(ref)
 	if !hasTag {
 		tag = "latest"
 	}

@@ -66,8 +66,6 @@ func (h *hub[T]) closeAll() {
 	}
 }
 
-func (h *hub[T]) len() int { return len(h.subs) }
-
 // pump sends a watcher's events until the client goes away (nil), the
 // server closes (Unavailable), the watcher is dropped for falling behind
 // (ResourceExhausted) or ends normally (nil).

@@ -1,0 +1,243 @@
+package hypervisor
+
+import (
+	"fmt"
+	"regexp"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	hypervisorv1 "github.com/vmtestbed/vmtestbed/proto/hypervisor/v1"
+)
+
+// Instance operations shared by ComputeService and AgentService. Each one
+// takes s.mu for its whole run, so the state machine is linear.
+
+var instanceIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+
+type createParams struct {
+	id       string // "" -> generated
+	name     string
+	typ      hypervisorv1.InstanceType
+	spec     *hypervisorv1.InstanceSpec
+	metadata *hypervisorv1.Metadata
+	node     *node // nil -> unplaced (agent without AgentNodeID)
+}
+
+// validateSpec checks an instance spec (InvalidArgument).
+func validateSpec(spec *hypervisorv1.InstanceSpec) error {
+	if spec == nil {
+		return invalid("spec is required")
+	}
+	if spec.GetImage() == "" {
+		return invalid("spec.image is required")
+	}
+	if spec.GetCpuCores() <= 0 {
+		return invalid("spec.cpu_cores must be positive, got %d", spec.GetCpuCores())
+	}
+	if spec.GetMemoryBytes() <= 0 {
+		return invalid("spec.memory_bytes must be positive, got %d", spec.GetMemoryBytes())
+	}
+	for i, d := range spec.GetDisks() {
+		if d.GetSizeBytes() < 0 {
+			return invalid("spec.disks[%d].size_bytes is negative", i)
+		}
+	}
+	return nil
+}
+
+// checkImage rejects a known image of another type (InvalidArgument). An
+// unknown image is not an error here: provisioning fails with FAILED.
+func (s *Server) checkImage(ref string, typ hypervisorv1.InstanceType) error {
+	if im := s.findImage(ref); im != nil && im.pb.Type != typ {
+		return invalid("image %q is a %v image, instance type is %v", ref, im.pb.Type, typ)
+	}
+	return nil
+}
+
+// nameTaken reports whether a live instance already has name. Call with s.mu held.
+func (s *Server) nameTaken(name string) bool {
+	for _, in := range s.instances {
+		if in.pb.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// createInstance adds an instance in PENDING, reserves its resources and
+// starts provisioning. Call with s.mu held, after validation and placement.
+func (s *Server) createInstance(p createParams) *instance {
+	id := p.id
+	if id == "" {
+		id = s.newID("inst")
+	}
+	seq := s.nextSeq()
+	in := &instance{
+		seq: seq,
+		pb: &hypervisorv1.Instance{
+			Id:        id,
+			Name:      p.name,
+			Type:      p.typ,
+			Spec:      proto.Clone(p.spec).(*hypervisorv1.InstanceSpec),
+			IpAddress: fmt.Sprintf("10.%d.%d.%d", 100+(seq>>16)&0x7f, (seq>>8)&0xff, seq&0xff),
+			Metadata:  cloneMetadata(p.metadata),
+			CreatedAt: timestamp(s.now()),
+		},
+		state: hypervisorv1.InstanceState_INSTANCE_STATE_PENDING,
+		hub:   newHub[*hypervisorv1.InstanceEvent](s.opts.WatchBuffer),
+	}
+	in.console = newConsole(s, p.name, id)
+	if p.node != nil {
+		in.nodeID = p.node.pb.Id
+		in.placed = true
+		addAllocated(p.node.pb, p.spec.GetCpuCores(), p.spec.GetMemoryBytes(), diskBytes(p.spec), +1)
+		s.publishNode(hypervisorv1.EventType_EVENT_TYPE_MODIFIED, p.node)
+	}
+	s.instances[id] = in
+	s.provision(in)
+	return in
+}
+
+// provision drives PENDING -> CREATING -> STOPPED (or FAILED for an unknown
+// image), synchronously when ProvisionDelay is 0, else on the clock.
+func (s *Server) provision(in *instance) {
+	d := s.opts.ProvisionDelay
+	if d <= 0 {
+		s.setState(in, hypervisorv1.InstanceState_INSTANCE_STATE_CREATING, "")
+		s.finishProvision(in)
+		return
+	}
+	id := in.pb.Id
+	in.timer = s.clock.AfterFunc(d/2, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		in, ok := s.instances[id]
+		if s.closed || !ok || in.state != hypervisorv1.InstanceState_INSTANCE_STATE_PENDING {
+			return
+		}
+		s.setState(in, hypervisorv1.InstanceState_INSTANCE_STATE_CREATING, "")
+		in.timer = s.clock.AfterFunc(d-d/2, func() {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			in, ok := s.instances[id]
+			if s.closed || !ok || in.state != hypervisorv1.InstanceState_INSTANCE_STATE_CREATING {
+				return
+			}
+			in.timer = nil
+			s.finishProvision(in)
+		})
+	})
+}
+
+func (s *Server) finishProvision(in *instance) {
+	if s.findImage(in.pb.GetSpec().GetImage()) == nil {
+		s.failInstance(in, fmt.Sprintf("image %q not found: pull it first (PullImage)", in.pb.GetSpec().GetImage()))
+		return
+	}
+	s.setState(in, hypervisorv1.InstanceState_INSTANCE_STATE_STOPPED, "provisioned")
+}
+
+// getInstance looks an instance up. Call with s.mu held.
+func (s *Server) getInstance(id string) (*instance, error) {
+	if id == "" {
+		return nil, invalid("instance_id is required")
+	}
+	in, ok := s.instances[id]
+	if !ok {
+		return nil, status.Errorf(codes.NotFound, "instance %q not found", id)
+	}
+	return in, nil
+}
+
+func wrongState(in *instance, op string, want string) error {
+	return status.Errorf(codes.FailedPrecondition, "cannot %s instance %s: it is %v, must be %s", op, in.pb.Id, in.state, want)
+}
+
+// startInstance boots a STOPPED instance. Call with s.mu held.
+func (s *Server) startInstance(id string) (*hypervisorv1.Instance, error) {
+	in, err := s.getInstance(id)
+	if err != nil {
+		return nil, err
+	}
+	if in.state != hypervisorv1.InstanceState_INSTANCE_STATE_STOPPED {
+		return nil, wrongState(in, "start", "STOPPED")
+	}
+	if err := in.console.powerOn(); err != nil {
+		return nil, status.Errorf(codes.ResourceExhausted, "start instance %s: %v", id, err)
+	}
+	in.pb.StartedAt = timestamp(s.now())
+	s.setState(in, hypervisorv1.InstanceState_INSTANCE_STATE_RUNNING, "started")
+	return in.snapshot(), nil
+}
+
+// stopInstance stops a RUNNING instance. A graceful stop lets the guest
+// print its shutdown; force cuts power. The fake guest always shuts down at
+// once, so timeout_seconds (which must not be negative) never expires.
+func (s *Server) stopInstance(id string, force bool, timeoutSeconds int32) (*hypervisorv1.Instance, error) {
+	if timeoutSeconds < 0 {
+		return nil, invalid("timeout_seconds %d is negative", timeoutSeconds)
+	}
+	in, err := s.getInstance(id)
+	if err != nil {
+		return nil, err
+	}
+	if in.state != hypervisorv1.InstanceState_INSTANCE_STATE_RUNNING {
+		return nil, wrongState(in, "stop", "RUNNING")
+	}
+	s.endRun(in)
+	in.console.powerOff(!force)
+	in.pb.StartedAt = nil
+	reason := "stopped"
+	if force {
+		reason = "force stopped"
+	}
+	s.setState(in, hypervisorv1.InstanceState_INSTANCE_STATE_STOPPED, reason)
+	return in.snapshot(), nil
+}
+
+// restartInstance reboots a RUNNING instance (it stays RUNNING, started_at
+// moves). Call with s.mu held.
+func (s *Server) restartInstance(id string, force bool) (*hypervisorv1.Instance, error) {
+	in, err := s.getInstance(id)
+	if err != nil {
+		return nil, err
+	}
+	if in.state != hypervisorv1.InstanceState_INSTANCE_STATE_RUNNING {
+		return nil, wrongState(in, "restart", "RUNNING")
+	}
+	s.endRun(in)
+	in.console.powerOff(!force)
+	if err := in.console.powerOn(); err != nil {
+		return nil, status.Errorf(codes.ResourceExhausted, "restart instance %s: %v", id, err)
+	}
+	in.pb.StartedAt = timestamp(s.now())
+	s.setState(in, hypervisorv1.InstanceState_INSTANCE_STATE_RUNNING, "restarted")
+	return in.snapshot(), nil
+}
+
+// deleteInstance removes an instance: MODIFIED (DELETING), resources
+// released, console closed, DELETED, watchers ended. A RUNNING instance
+// needs force (FailedPrecondition otherwise). Call with s.mu held.
+func (s *Server) deleteInstance(id string, force bool) error {
+	in, err := s.getInstance(id)
+	if err != nil {
+		return err
+	}
+	if in.state == hypervisorv1.InstanceState_INSTANCE_STATE_RUNNING && !force {
+		return wrongState(in, "delete", "not RUNNING (stop it first or set force)")
+	}
+	in.stopTimer()
+	if in.state == hypervisorv1.InstanceState_INSTANCE_STATE_RUNNING {
+		s.endRun(in)
+		in.console.powerOff(false)
+	}
+	s.setState(in, hypervisorv1.InstanceState_INSTANCE_STATE_DELETING, "deleting")
+	s.release(in)
+	in.console.close()
+	delete(s.instances, id)
+	s.publishInstance(hypervisorv1.EventType_EVENT_TYPE_DELETED, in)
+	in.hub.closeAll()
+	return nil
+}
