@@ -1,0 +1,146 @@
+package guestagent
+
+// Ginkgo runs one suite per process, so TestTargets (targets_test.go) runs
+// each target in a child process of this test binary: the child runs only
+// TestChildSuite, which builds the target named by $GA_CHILD_TARGET.
+
+import (
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	agent "github.com/vmtestbed/vmtestbed/fakes/guestagent"
+	"github.com/vmtestbed/vmtestbed/virtio"
+)
+
+const (
+	envTarget = "GA_CHILD_TARGET" // e.g. "json/pty", "line/unix", "json/unix/drop", "qga/qemu-ga"
+	envResult = "GA_CHILD_RESULT" // for fault targets: where RunSuite writes its JSON result
+)
+
+// TestChildSuite is the child side of TestTargets; run directly it skips.
+func TestChildSuite(t *testing.T) {
+	target := os.Getenv(envTarget)
+	if target == "" {
+		t.Skip("child process of TestTargets only")
+	}
+	parts := strings.Split(target, "/")
+	protocol, transport, fault := parts[0], parts[1], ""
+	if len(parts) > 2 {
+		fault = parts[2]
+	}
+	cfg := Config{Protocol: protocol, Timeout: 5 * time.Second, Repeat: 2}
+	if fault != "" {
+		cfg.Timeout = 300 * time.Millisecond
+	}
+	agentProto := protocol
+	if protocol == ProtocolQGA {
+		agentProto = ProtocolJSON // a JSON agent is a broken QGA peer
+	}
+	opts := agent.Options{Protocol: agentProto, Fault: agent.Fault(fault), Root: t.TempDir()}
+	switch fault {
+	case string(agent.FaultDelay):
+		opts.Delay = time.Second
+	case string(agent.FaultSlowReader):
+		opts.Delay = 2 * time.Millisecond
+	}
+	switch transport {
+	case "pty":
+		cfg.Dial = servePTY(t, opts)
+	case "unix":
+		cfg.Dial = serveUnix(t, opts)
+		cfg.MaxChannels = 3
+	case "qemu-ga":
+		cfg.Dial = startQemuGA(t)
+		cfg.GuestTempDir = t.TempDir()
+	default:
+		t.Fatalf("unknown transport in %s=%q", envTarget, target)
+	}
+	if out := os.Getenv(envResult); out != "" {
+		if _, err := RunSuite(cfg, RunOptions{JSON: out}); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	Run(t, cfg)
+}
+
+// servePTY serves an in-process agent on a pty slave; the suite shares the master.
+func servePTY(t *testing.T, opts agent.Options) func(context.Context) (virtio.Channel, error) {
+	a, err := agent.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	master, slave, _, err := virtio.OpenPTYPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = a.Serve(ctx, slave) }()
+	ch := virtio.NewPTYChannel("com.vmagent.sock", master)
+	t.Cleanup(func() { cancel(); <-done; ch.Close() })
+	return Shared(ch)
+}
+
+// serveUnix serves an in-process agent on every connection to a unix socket.
+func serveUnix(t *testing.T, opts agent.Options) func(context.Context) (virtio.Channel, error) {
+	a, err := agent.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(t.TempDir(), "agent.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = a.ServeListener(ctx, ln) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return Socket("com.vmagent.sock", sock)
+}
+
+// startQemuGA runs Debian's qemu-ga on a unix socket this process already
+// listens on (systemd socket activation), so there is no start-up race.
+func startQemuGA(t *testing.T) func(context.Context) (virtio.Channel, error) {
+	bin, err := exec.LookPath("qemu-ga")
+	if err != nil {
+		bin = "/usr/sbin/qemu-ga"
+	}
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "qga.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ul := ln.(*net.UnixListener)
+	ul.SetUnlinkOnClose(false) // qemu-ga keeps listening on the same socket
+	f, err := ul.File()
+	ln.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("/bin/sh", "-c", `LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" "$@"`, bin,
+		"-m", "unix-listen", "-p", sock, "-t", dir, "-f", filepath.Join(dir, "qga.pid"))
+	cmd.ExtraFiles = []*os.File{f}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start qemu-ga: %v", err)
+	}
+	f.Close()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("qemu-ga stderr:\n%s", stderr.String())
+		}
+	})
+	return Socket("org.qemu.guest_agent.0", sock)
+}

@@ -1,0 +1,39 @@
+package guestagent
+
+import (
+	"encoding/json"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+)
+
+func (s *suite) lineSpecs() {
+	s.it("[GA-LINE-001] the line \"ping\" MUST be answered with the line \"pong\", every time", func(ctx SpecContext) {
+		c := open(ctx, s.cfg)
+		for range s.cfg.Repeat {
+			Expect(c.mustLine(ctx, "ping")).To(Equal("pong"))
+		}
+	})
+
+	s.it("[GA-LINE-002] the line \"status\" MUST be answered with {\"status\":\"running\",\"uptime\":N}", func(ctx SpecContext) {
+		c := open(ctx, s.cfg)
+		got := c.mustLine(ctx, "status")
+		var st map[string]any
+		Expect(json.Unmarshal([]byte(got), &st)).To(Succeed(), "status reply is not JSON: %s", hexq([]byte(got)))
+		Expect(st).To(HaveKeyWithValue("status", "running"))
+		Expect(st).To(HaveKeyWithValue("uptime", BeNumerically(">=", 0)))
+	})
+
+	s.it("[GA-LINE-003] the line \"version\" MUST be answered with a non-empty version line", func(ctx SpecContext) {
+		c := open(ctx, s.cfg)
+		Expect(c.mustLine(ctx, "version")).To(And(Not(BeEmpty()), Not(Equal("unknown"))), "version reply")
+	})
+
+	s.it("[GA-LINE-004] any other line MUST be answered with \"unknown\", and the agent MUST keep answering", func(ctx SpecContext) {
+		c := open(ctx, s.cfg)
+		for _, l := range []string{"frobnicate", "", `{"command":"ping"}`, "PING"} {
+			Expect(c.mustLine(ctx, l)).To(Equal("unknown"), "reply to %q", l)
+		}
+		Expect(c.mustLine(ctx, "ping")).To(Equal("pong"), "ping after unknown lines")
+	})
+}
