@@ -1,0 +1,100 @@
+package avalanche
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	vmpb "github.com/ava-labs/avalanchego/proto/pb/vm"
+	"google.golang.org/protobuf/types/known/emptypb"
+
+	"github.com/vmtestbed/vmtestbed/fakes/avalanchego"
+)
+
+// errNoWorkload means the suite cannot make this VM build a block; specs
+// that need blocks skip with this reason.
+var errNoWorkload = errors.New("no workload: the VM does not speak the refvm API and Config.Workload is nil, so block-building specs cannot run")
+
+// createHandlers calls CreateHandlers once per target and remembers the answer.
+func (t *target) createHandlers(ctx context.Context) ([]*vmpb.Handler, error) {
+	if t.handlers != nil {
+		return t.handlers, nil
+	}
+	cctx, cancel := t.call(ctx)
+	defer cancel()
+	resp, err := t.vm.CreateHandlers(cctx, &emptypb.Empty{})
+	if err != nil {
+		return nil, fmt.Errorf("CreateHandlers: %w", err)
+	}
+	t.handlers = resp.GetHandlers()
+	if t.handlers == nil {
+		t.handlers = []*vmpb.Handler{}
+	}
+	return t.handlers, nil
+}
+
+// newHTTPHandler calls NewHTTPHandler; "" means the VM has none.
+func (t *target) newHTTPHandler(ctx context.Context) (string, error) {
+	cctx, cancel := t.call(ctx)
+	defer cancel()
+	resp, err := t.vm.NewHTTPHandler(cctx, &emptypb.Empty{})
+	if err != nil {
+		return "", fmt.Errorf("NewHTTPHandler: %w", err)
+	}
+	return resp.GetServerAddr(), nil
+}
+
+// httpClient opens a client for an HTTP handler server of the plugin; the
+// target closes it.
+func (t *target) httpClient(addr string) (*avalanchego.HTTPClient, error) {
+	c, err := t.node.HTTP(t.plugin, addr)
+	if err != nil {
+		return nil, fmt.Errorf("HTTP client for %s: %w", addr, err)
+	}
+	t.clients = append(t.clients, c)
+	return c, nil
+}
+
+// workload picks the workload and the handler it talks to, once per target:
+// Config.Workload with the first handler, else the handler answering the
+// refvm API.
+func (t *target) workload(ctx context.Context) (Workload, *avalanchego.HTTPClient, error) {
+	if t.wl != nil {
+		return t.wl, t.wlHTTP, nil
+	}
+	handlers, err := t.createHandlers(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	addrs := make([]string, 0, len(handlers)+1)
+	for _, h := range handlers {
+		addrs = append(addrs, h.GetServerAddr())
+	}
+	if len(addrs) == 0 {
+		addr, err := t.newHTTPHandler(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		if addr != "" {
+			addrs = append(addrs, addr)
+		}
+	}
+	for _, addr := range addrs {
+		c, err := t.httpClient(addr)
+		if err != nil {
+			return nil, nil, err
+		}
+		if t.cfg.Workload != nil {
+			t.wl, t.wlHTTP = t.cfg.Workload, c
+			return t.wl, c, nil
+		}
+		cctx, cancel := t.call(ctx)
+		ok := isRefVM(cctx, c)
+		cancel()
+		if ok {
+			t.wl, t.wlHTTP = RefVMWorkload(), c
+			return t.wl, c, nil
+		}
+	}
+	return nil, nil, errNoWorkload
+}

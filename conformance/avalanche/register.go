@@ -1,0 +1,56 @@
+package avalanche
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	. "github.com/onsi/ginkgo/v2" //nolint:revive // ginkgo DSL
+	. "github.com/onsi/gomega"    //nolint:revive // gomega DSL
+
+	"github.com/vmtestbed/vmtestbed/fakes/avalanchego"
+)
+
+// Register adds the suite's specs for cfg to the caller's ginkgo suite.
+// It keeps no package-global state: call it once per target.
+func Register(cfg *Config) { newSuite(*cfg).register() }
+
+// register declares the containers. Each launches its own plugin and node.
+func (s *suite) register() {
+	Describe("Avalanche chain VM plugin", func() {
+		s.handshakeSpecs()
+		s.chainSpecs()
+		s.sequenceSpecs()
+	})
+}
+
+// it declares one spec by ID.
+func it(id string, body func(ctx SpecContext)) {
+	It(spec(id).Title(), body)
+}
+
+// mustLaunch launches a plugin for the current node and stops it when the
+// node (BeforeAll: the container, It: the spec) is done. A plugin that does
+// not come up aborts the whole suite: nothing else can be checked.
+func (s *suite) mustLaunch() *target {
+	// The plugin outlives the spec context that launched it.
+	t, err := s.launch(context.Background())
+	var le *avalanchego.LaunchError
+	if errors.As(err, &le) {
+		s.recordLaunchErr(err)
+		AbortSuite(fmt.Sprintf("%s: the plugin did not come up, so nothing else can be checked.\n%v", spec("AVA-HSK-001").Title(), err))
+	}
+	Expect(err).NotTo(HaveOccurred(), "setting up the plugin and the fake node failed")
+	deferClose(t)
+	return t
+}
+
+// deferClose stops t when the current ginkgo node is done. A plugin that
+// stops badly is the business of the shutdown specs, so it is only logged.
+func deferClose(t *target) {
+	DeferCleanup(func() {
+		if err := t.close(); err != nil {
+			fmt.Fprintf(GinkgoWriter, "cleanup: %v\n", err)
+		}
+	})
+}
