@@ -69,6 +69,7 @@ type testVM struct {
 	stderr  *syncBuffer
 	exits   chan int
 	rpcAddr string
+	rpcConn *grpc.ClientConn
 }
 
 // startVM runs Serve on a fresh Bufnet node and completes the handshake.
@@ -169,13 +170,16 @@ func (tv *testVM) rpc(method string, params, result any) *rpcError {
 		}
 		tv.rpcAddr = resp.Handlers[0].ServerAddr
 	}
-	conn, err := transport.Dial(tv.node.tr, tv.rpcAddr)
-	if err != nil {
-		tv.t.Fatal(err)
+	if tv.rpcConn == nil {
+		conn, err := transport.Dial(tv.node.tr, tv.rpcAddr)
+		if err != nil {
+			tv.t.Fatal(err)
+		}
+		tv.rpcConn = conn
+		tv.t.Cleanup(func() { conn.Close() })
 	}
-	defer conn.Close()
 	body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
-	resp, err := httppb.NewHTTPClient(conn).HandleSimple(ctx, &httppb.HandleSimpleHTTPRequest{Method: "POST", Url: "/ext/bc/x/rpc", Body: body})
+	resp, err := httppb.NewHTTPClient(tv.rpcConn).HandleSimple(ctx, &httppb.HandleSimpleHTTPRequest{Method: "POST", Url: "/ext/bc/x/rpc", Body: body})
 	if err != nil {
 		tv.t.Fatalf("HandleSimple %s: %v", method, err)
 	}

@@ -3,7 +3,9 @@ package refvm
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -55,8 +57,8 @@ func (h *httpService) Handle(ctx context.Context, req *httppb.HTTPRequest) (*htt
 	}
 	w := responsewriterpb.NewWriterClient(conn)
 	rwh := make([]*responsewriterpb.Header, 0, len(hdr))
-	for k, vals := range hdr {
-		rwh = append(rwh, &responsewriterpb.Header{Key: k, Values: vals})
+	for _, e := range elements(hdr) {
+		rwh = append(rwh, &responsewriterpb.Header{Key: e.Key, Values: e.Values})
 	}
 	if _, err := w.WriteHeader(ctx, &responsewriterpb.WriteHeaderRequest{Headers: rwh, StatusCode: int32(code)}); err != nil {
 		return nil, status.Errorf(codes.Unavailable, "refvm: HTTP.Handle: write header: %v", err)
@@ -90,10 +92,11 @@ func readBody(ctx context.Context, r readerpb.ReaderClient) ([]byte, error) {
 	}
 }
 
+// elements converts headers in key order (stable traces).
 func elements(h http.Header) []*httppb.Element {
 	out := make([]*httppb.Element, 0, len(h))
-	for k, vals := range h {
-		out = append(out, &httppb.Element{Key: k, Values: vals})
+	for _, k := range slices.Sorted(maps.Keys(h)) {
+		out = append(out, &httppb.Element{Key: k, Values: h[k]})
 	}
 	return out
 }
