@@ -29,5 +29,11 @@
 // db_server_addr). The JSON-RPC 2.0 API (refvm.issueTx, refvm.get,
 // refvm.lastAccepted, refvm.getBlock) is served through HTTP.HandleSimple
 // and HTTP.Handle on the "/rpc" handler of CreateHandlers and on the server
-// of NewHTTPHandler.
+// of NewHTTPHandler. Issued txs are gossiped with AppGossip; gossip from
+// peers enters the mempool. AppRequest "ping" is answered "pong"; any other
+// request gets SendAppError with code ErrCodeUnknownHandler.
+//
+// With Config.StateSync, a state summary is (height, block, state hash, full
+// state); StateSummaryAccept applies it synchronously (MODE_STATIC), so
+// WaitForEvent never needs to report STATE_SYNC_FINISHED.
 package refvm
