@@ -1,0 +1,121 @@
+package hypervisor
+
+import (
+	"context"
+	"testing"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/vmtestbed/vmtestbed/internal/transport"
+	hypervisorv1 "github.com/vmtestbed/vmtestbed/proto/hypervisor/v1"
+)
+
+// netFixture is a Server served over bufconn with clients for the services
+// the network and storage tests use.
+type netFixture struct {
+	srv     *Server
+	net     hypervisorv1.NetworkServiceClient
+	sto     hypervisorv1.StorageServiceClient
+	cluster hypervisorv1.ClusterServiceClient
+	compute hypervisorv1.ComputeServiceClient
+}
+
+func newNetFixture(tb testing.TB) *netFixture {
+	tb.Helper()
+	srv := New(Options{Seed: 7})
+	bn := transport.NewBufnet()
+	lis, addr, err := bn.Listen("hv-netstor")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	g := grpc.NewServer()
+	srv.Register(g)
+	served := make(chan struct{})
+	go func() { defer close(served); _ = g.Serve(lis) }()
+	conn, err := transport.Dial(bn, addr)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		_ = conn.Close()
+		g.Stop()
+		<-served
+		srv.Close()
+	})
+	return &netFixture{
+		srv: srv, net: hypervisorv1.NewNetworkServiceClient(conn), sto: hypervisorv1.NewStorageServiceClient(conn),
+		cluster: hypervisorv1.NewClusterServiceClient(conn), compute: hypervisorv1.NewComputeServiceClient(conn),
+	}
+}
+
+// wantCode fails unless err carries code c (codes.OK means no error).
+func wantCode(tb testing.TB, err error, c codes.Code, what string) {
+	tb.Helper()
+	if got := status.Code(err); got != c {
+		tb.Fatalf("%s: code %v (%v), want %v", what, got, err, c)
+	}
+}
+
+// result carries a call's two return values so ok can check them inline:
+// call(client.X(ctx, req)).ok(t).
+type result[T any] struct {
+	v   T
+	err error
+}
+
+func call[T any](v T, err error) result[T] { return result[T]{v, err} }
+
+func (r result[T]) ok(tb testing.TB) T {
+	tb.Helper()
+	if r.err != nil {
+		tb.Fatalf("unexpected error: %v", r.err)
+	}
+	return r.v
+}
+
+var ctx = context.Background()
+
+// node registers a READY node at ip.
+func (f *netFixture) node(tb testing.TB, ip string) string {
+	tb.Helper()
+	resp := call(f.cluster.RegisterNode(ctx, &hypervisorv1.RegisterNodeRequest{
+		Hostname: "host-" + ip, Ip: ip, Port: 7000, Role: hypervisorv1.NodeRole_NODE_ROLE_WORKER,
+		Capacity: &hypervisorv1.Resources{CpuCores: 64, MemoryBytes: 64 << 30, DiskBytes: 1 << 40},
+	})).ok(tb)
+	return resp.GetNodeId()
+}
+
+// instance creates an instance placed on node and returns its id.
+func (f *netFixture) instance(tb testing.TB, node, name string) string {
+	tb.Helper()
+	in := call(f.compute.CreateInstance(ctx, &hypervisorv1.CreateInstanceRequest{
+		Name: name, Type: hypervisorv1.InstanceType_INSTANCE_TYPE_VM, PreferredNodeId: node,
+		Spec: &hypervisorv1.InstanceSpec{Image: "ubuntu:22.04", CpuCores: 1, MemoryBytes: 256 << 20},
+	})).ok(tb)
+	return in.GetId()
+}
+
+func (f *netFixture) network(tb testing.TB, req *hypervisorv1.CreateNetworkRequest) *hypervisorv1.Network {
+	tb.Helper()
+	if req.Name == "" {
+		req.Name = "net"
+	}
+	if req.Type == hypervisorv1.NetworkType_NETWORK_TYPE_UNSPECIFIED {
+		req.Type = hypervisorv1.NetworkType_NETWORK_TYPE_FLAT
+	}
+	return call(f.net.CreateNetwork(ctx, req)).ok(tb).GetNetwork()
+}
+
+func (f *netFixture) subnet(tb testing.TB, networkID, cidr string) *hypervisorv1.Subnet {
+	tb.Helper()
+	return call(f.net.CreateSubnet(ctx, &hypervisorv1.CreateSubnetRequest{Name: cidr, NetworkId: networkID, Cidr: cidr})).ok(tb).GetSubnet()
+}
+
+// flatSubnet makes a FLAT network with one subnet.
+func (f *netFixture) flatSubnet(tb testing.TB, cidr string, external bool) (*hypervisorv1.Network, *hypervisorv1.Subnet) {
+	tb.Helper()
+	nw := f.network(tb, &hypervisorv1.CreateNetworkRequest{Name: "net-" + cidr, External: external})
+	return nw, f.subnet(tb, nw.Id, cidr)
+}

@@ -1,0 +1,70 @@
+package hypervisor
+
+import (
+	"sync"
+
+	"google.golang.org/grpc/codes"
+
+	hypervisorv1 "github.com/vmtestbed/vmtestbed/proto/hypervisor/v1"
+)
+
+// storageService is the in-memory StorageService.
+//
+// Transient states (volume CREATING and EXTENDING, snapshot CREATING) are
+// shown in the response of the call that starts them and settle as soon as
+// the call returns: every later read sees AVAILABLE (or IN_USE), and a
+// snapshot's progress_percent 100. This keeps the fake deterministic
+// without a background clock while clients still see the transition.
+type storageService struct {
+	hypervisorv1.UnimplementedStorageServiceServer
+
+	srv *Server
+	mu  sync.Mutex
+
+	volumes   *table[*hypervisorv1.Volume]
+	snapshots *table[*hypervisorv1.Snapshot]
+}
+
+func newStorageService(s *Server) *storageService {
+	return &storageService{
+		srv:       s,
+		volumes:   newTable[*hypervisorv1.Volume](),
+		snapshots: newTable[*hypervisorv1.Snapshot](),
+	}
+}
+
+var _ hypervisorv1.StorageServiceServer = (*storageService)(nil)
+
+// volume looks a volume up; the caller holds s.mu.
+func (s *storageService) volume(id string) (*hypervisorv1.Volume, error) {
+	if err := required("volume_id", id); err != nil {
+		return nil, err
+	}
+	v, ok := s.volumes.get(id)
+	if !ok {
+		return nil, errf(codes.NotFound, "volume %s not found", id)
+	}
+	return v, nil
+}
+
+// snapshot looks a snapshot up; the caller holds s.mu.
+func (s *storageService) snapshot(id string) (*hypervisorv1.Snapshot, error) {
+	if err := required("snapshot_id", id); err != nil {
+		return nil, err
+	}
+	sn, ok := s.snapshots.get(id)
+	if !ok {
+		return nil, errf(codes.NotFound, "snapshot %s not found", id)
+	}
+	return sn, nil
+}
+
+// matchLabels reports whether md carries every label of sel.
+func matchLabels(md *hypervisorv1.Metadata, sel map[string]string) bool {
+	for k, v := range sel {
+		if got, ok := md.GetLabels()[k]; !ok || got != v {
+			return false
+		}
+	}
+	return true
+}

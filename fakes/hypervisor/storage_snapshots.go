@@ -1,0 +1,101 @@
+package hypervisor
+
+import (
+	"context"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/types/known/emptypb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	hypervisorv1 "github.com/vmtestbed/vmtestbed/proto/hypervisor/v1"
+)
+
+func timestampOf(s *Server) *timestamppb.Timestamp { return timestamppb.New(s.now()) }
+
+// CreateSnapshot snapshots an AVAILABLE or IN_USE volume. The response shows
+// CREATING at 0 %; later reads show AVAILABLE at 100 %. An empty tenant_id
+// inherits the volume's.
+func (s *storageService) CreateSnapshot(_ context.Context, req *hypervisorv1.CreateSnapshotRequest) (*hypervisorv1.Snapshot, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, err := s.volume(req.GetVolumeId())
+	if err != nil {
+		return nil, err
+	}
+	if st := v.Status; st != hypervisorv1.VolumeStatus_VOLUME_STATUS_AVAILABLE && st != hypervisorv1.VolumeStatus_VOLUME_STATUS_IN_USE {
+		return nil, errf(codes.FailedPrecondition, "volume %s is %v, not AVAILABLE or IN_USE", v.Id, st)
+	}
+	tenant := req.GetTenantId()
+	if tenant == "" {
+		tenant = v.TenantId
+	}
+	now := timestampOf(s.srv)
+	sn := &hypervisorv1.Snapshot{
+		Id: s.srv.newID("snap"), Name: req.GetName(), Description: req.GetDescription(),
+		VolumeId: v.Id, SizeBytes: v.SizeBytes, Status: hypervisorv1.SnapshotStatus_SNAPSHOT_STATUS_AVAILABLE,
+		TenantId: tenant, Metadata: clone(req.GetMetadata()), ProgressPercent: 100,
+		CreatedAt: now, UpdatedAt: now,
+	}
+	s.snapshots.put(sn.Id, sn)
+	out := clone(sn)
+	out.Status, out.ProgressPercent = hypervisorv1.SnapshotStatus_SNAPSHOT_STATUS_CREATING, 0
+	return out, nil
+}
+
+func (s *storageService) GetSnapshot(_ context.Context, req *hypervisorv1.GetSnapshotRequest) (*hypervisorv1.Snapshot, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sn, err := s.snapshot(req.GetSnapshotId())
+	if err != nil {
+		return nil, err
+	}
+	return clone(sn), nil
+}
+
+func (s *storageService) ListSnapshots(_ context.Context, req *hypervisorv1.ListSnapshotsRequest) (*hypervisorv1.ListSnapshotsResponse, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	items, next, total, err := s.snapshots.page(func(sn *hypervisorv1.Snapshot) bool {
+		return (req.GetTenantId() == "" || sn.TenantId == req.GetTenantId()) &&
+			(req.GetVolumeId() == "" || sn.VolumeId == req.GetVolumeId()) &&
+			(req.GetStatus() == hypervisorv1.SnapshotStatus_SNAPSHOT_STATUS_UNSPECIFIED || sn.Status == req.GetStatus()) &&
+			matchLabels(sn.Metadata, req.GetLabelSelector())
+	}, req.GetPageSize(), req.GetPageToken())
+	if err != nil {
+		return nil, err
+	}
+	return &hypervisorv1.ListSnapshotsResponse{Snapshots: cloneAll(items), NextPageToken: next, TotalCount: int32(total)}, nil
+}
+
+// UpdateSnapshot changes a non-empty name or description and a non-nil
+// metadata (replaced whole).
+func (s *storageService) UpdateSnapshot(_ context.Context, req *hypervisorv1.UpdateSnapshotRequest) (*hypervisorv1.Snapshot, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sn, err := s.snapshot(req.GetSnapshotId())
+	if err != nil {
+		return nil, err
+	}
+	if req.GetName() != "" {
+		sn.Name = req.GetName()
+	}
+	if req.GetDescription() != "" {
+		sn.Description = req.GetDescription()
+	}
+	if req.GetMetadata() != nil {
+		sn.Metadata = clone(req.GetMetadata())
+	}
+	sn.UpdatedAt = timestampOf(s.srv)
+	return clone(sn), nil
+}
+
+func (s *storageService) DeleteSnapshot(_ context.Context, req *hypervisorv1.DeleteSnapshotRequest) (*emptypb.Empty, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sn, err := s.snapshot(req.GetSnapshotId())
+	if err != nil {
+		return nil, err
+	}
+	s.snapshots.remove(sn.Id)
+	return &emptypb.Empty{}, nil
+}
