@@ -1,0 +1,155 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/vmtestbed/vmtestbed/conformance/avalanche"
+	"github.com/vmtestbed/vmtestbed/fakes/avalanchego"
+	"github.com/vmtestbed/vmtestbed/fakes/refvm"
+	"github.com/vmtestbed/vmtestbed/internal/transport"
+)
+
+// avaFlags are the flags of `vmtestbed conform avalanche`.
+type avaFlags struct {
+	plugin, inProcess        string
+	release                  string
+	protocol                 uint
+	genesis, config          string
+	junit, json, trace       string
+	focus                    string
+	handshake, call, shutdwn time.Duration
+	verbose                  bool
+}
+
+func init() {
+	var f avaFlags
+	cmd := &cobra.Command{
+		Use:   "avalanche (--plugin PATH | --in-process refvm[:VARIANT])",
+		Short: "Check an Avalanche chain-VM plugin against the rpcchainvm contract",
+		Long: `Launches the plugin as AvalancheGo does (or the reference VM in this process),
+drives it through the node's call sequence and checks every answer.
+Exit status: 0 every spec passed, 1 some spec failed, 2 usage error or a plugin
+that could not be started (its exit status and last output lines are printed).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runConformAvalanche(cmd.OutOrStdout(), f) },
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.plugin, "plugin", "", "path to the plugin binary")
+	fl.StringVar(&f.inProcess, "in-process", "", "run the reference VM in this process: refvm or refvm:VARIANT (see refvm --list-broken)")
+	fl.StringVar(&f.release, "avalanchego", "", "emulate this AvalancheGo release's protocol, e.g. v1.14.2")
+	fl.UintVar(&f.protocol, "protocol", 0, "emulate this rpcchainvm protocol version (default: newest)")
+	fl.StringVar(&f.genesis, "genesis", "", "file with the genesis bytes (default: the workload's)")
+	fl.StringVar(&f.config, "config", "", "file with the chain config bytes")
+	fl.StringVar(&f.junit, "junit", "", "write a JUnit XML report here")
+	fl.StringVar(&f.json, "json", "", "write a ginkgo JSON report here")
+	fl.StringVar(&f.trace, "trace", "", "write the RPC trace here (.json, .md for Mermaid, else text)")
+	fl.StringVar(&f.focus, "focus", "", "run only specs whose text matches this regexp, e.g. AVA-BLK")
+	fl.DurationVar(&f.handshake, "handshake-timeout", 5*time.Second, "how long the plugin has for the runtime handshake")
+	fl.DurationVar(&f.call, "call-timeout", 5*time.Second, "bound of every VM call and every wait for an event")
+	fl.DurationVar(&f.shutdwn, "shutdown-timeout", 5*time.Second, "grace period between SIGTERM and SIGKILL")
+	fl.BoolVar(&f.verbose, "verbose", false, "stream plugin output and cleanup notes")
+	conformCmd.AddCommand(cmd)
+}
+
+// avaConfig turns flags into a suite configuration.
+func avaConfig(f avaFlags, log io.Writer) (avalanche.Config, error) {
+	cfg := avalanche.Config{
+		Plugin:           f.plugin,
+		HandshakeTimeout: f.handshake,
+		CallTimeout:      f.call,
+		ShutdownTimeout:  f.shutdwn,
+		Log:              log,
+	}
+	switch {
+	case (f.plugin == "") == (f.inProcess == ""):
+		return cfg, errors.New("give exactly one of --plugin and --in-process")
+	case f.release != "" && f.protocol != 0:
+		return cfg, errors.New("give at most one of --avalanchego and --protocol")
+	case f.release != "":
+		p, err := avalanchego.ProtocolForRelease(f.release)
+		if err != nil {
+			return cfg, fmt.Errorf("--avalanchego: %w", err)
+		}
+		cfg.Protocol = p
+	case f.protocol != 0:
+		if _, ok := avalanchego.LookupProtocol(f.protocol); !ok {
+			return cfg, fmt.Errorf("--protocol %d: not a known rpcchainvm protocol (%d..%d)", f.protocol, avalanchego.OldestProtocol, avalanchego.NewestProtocol)
+		}
+		cfg.Protocol = f.protocol
+	}
+	var err error
+	if cfg.Genesis, err = readOptional(f.genesis, "--genesis"); err != nil {
+		return cfg, err
+	}
+	if cfg.ChainConfig, err = readOptional(f.config, "--config"); err != nil {
+		return cfg, err
+	}
+	if f.inProcess != "" {
+		serve, bn, err := inProcessRefVM(f.inProcess, log)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.InProcess, cfg.Bufnet = serve, bn
+	}
+	return cfg, nil
+}
+
+func readOptional(path, flag string) ([]byte, error) {
+	if path == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", flag, err)
+	}
+	return b, nil
+}
+
+// inProcessRefVM parses "refvm[:VARIANT]" into an in-process plugin.
+func inProcessRefVM(spec string, log io.Writer) (func(context.Context, string) error, *transport.Bufnet, error) {
+	name, variant, _ := strings.Cut(spec, ":")
+	if name != "refvm" {
+		return nil, nil, fmt.Errorf("--in-process %q: only refvm runs in process", spec)
+	}
+	known := variant == ""
+	for _, v := range refvm.Variants() {
+		known = known || v.Name == variant
+	}
+	if !known {
+		return nil, nil, fmt.Errorf("--in-process %q: unknown refvm variant %q", spec, variant)
+	}
+	bn := transport.NewBufnet()
+	rc := refvm.Config{Variant: variant, Transport: bn, Stderr: log, Exit: func(int) {}}
+	return func(ctx context.Context, addr string) error { return refvm.Serve(ctx, addr, rc) }, bn, nil
+}
+
+func runConformAvalanche(out io.Writer, f avaFlags) error {
+	log := io.Discard
+	if f.verbose {
+		log = os.Stderr
+	}
+	cfg, err := avaConfig(f, log)
+	if err != nil {
+		return withCode(exitUsage, err)
+	}
+	res, err := avalanche.Main(cfg, avalanche.Options{
+		Focus: f.focus, JUnit: f.junit, JSON: f.json, Trace: f.trace, Verbose: f.verbose, Out: out,
+	})
+	switch {
+	case res.LaunchErr != nil:
+		return withCode(exitUsage, fmt.Errorf("the plugin could not be started: %w", res.LaunchErr))
+	case err != nil:
+		return withCode(exitUsage, err)
+	case !res.Passed:
+		return withCode(exitFailed, fmt.Errorf("conformance failed: %s", strings.Join(res.Failed, " ")))
+	}
+	return nil
+}
