@@ -10,7 +10,11 @@ import (
 	"github.com/vmtestbed/vmtestbed/internal/buildbin"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// goleveldb's mpoolDrain lingers up to one second after DB.Close by design
+// (it drains its pool with a 1 s timeout), then exits by itself.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/syndtr/goleveldb/leveldb.(*DB).mpoolDrain"))
+}
 
 // testPlugin builds testdata/plugins/testplugin once and links it under
 // mode's name (the plugin picks its behaviour from its own name).

@@ -73,6 +73,7 @@ type Node struct {
 
 	db          database.Database
 	atomicDB    database.Database
+	memory      *atomic.Memory
 	appSender   *AppSenderRecorder
 	dbServer    *grpc.Server
 	dbAddr      string
@@ -154,6 +155,7 @@ func (n *Node) start() error {
 
 func (n *Node) registerNodeServices(s *grpc.Server) {
 	mem := atomic.NewMemory(n.atomicDB)
+	n.memory = mem
 	sharedmemorypb.RegisterSharedMemoryServer(s, gsharedmemory.NewServer(mem.NewSharedMemory(n.chainID), n.db))
 
 	aliaser := ids.NewAliaser()
@@ -229,6 +231,12 @@ func (n *Node) ChainDataDir() string { return n.dataDir }
 
 // Database is the chain's database behind the rpcdb server.
 func (n *Node) Database() database.Database { return n.db }
+
+// PeerSharedMemory is the shared memory of another chain on this node:
+// what it puts for ChainID() the plugin reads through SharedMemory.Get.
+func (n *Node) PeerSharedMemory(chainID ids.ID) atomic.SharedMemory {
+	return n.memory.NewSharedMemory(chainID)
+}
 
 // AppSender records what the plugin sent through the node's AppSender.
 func (n *Node) AppSender() *AppSenderRecorder { return n.appSender }
