@@ -97,7 +97,9 @@ func (c *console) readMaster(master *os.File) {
 			if over := len(c.history) - c.max; over > 0 {
 				c.history = append(c.history[:0:0], c.history[over:]...)
 			}
-			c.subs.publish(chunk)
+			if c.subs != nil { // nil once closed
+				c.subs.publish(chunk)
+			}
 			c.outMu.Unlock()
 		}
 		if err != nil {

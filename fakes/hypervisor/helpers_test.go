@@ -1,0 +1,102 @@
+package hypervisor
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/vmtestbed/vmtestbed/internal/transport"
+	hypervisorv1 "github.com/vmtestbed/vmtestbed/proto/hypervisor/v1"
+)
+
+var epoch = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// env is a Server behind real gRPC with one client of each service.
+type env struct {
+	srv     *Server
+	clock   *ManualClock
+	cluster hypervisorv1.ClusterServiceClient
+	compute hypervisorv1.ComputeServiceClient
+	agent   hypervisorv1.AgentServiceClient
+}
+
+// newEnv serves a Server with a manual clock over tr (bufconn when nil).
+func newEnv(t testing.TB, opts Options, tr transport.Transport, dial ...grpc.DialOption) *env {
+	t.Helper()
+	clock := NewManualClock(epoch)
+	if opts.Clock == nil {
+		opts.Clock = clock
+	}
+	if tr == nil {
+		tr = transport.NewBufnet()
+	}
+	srv := New(opts)
+	g := grpc.NewServer()
+	srv.Register(g)
+	lis, addr, err := tr.Listen("hypervisor")
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	served := make(chan struct{})
+	go func() { defer close(served); _ = g.Serve(lis) }()
+	conn, err := transport.Dial(tr, addr, dial...)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	t.Cleanup(func() {
+		conn.Close()
+		srv.Close() // ends streams so Stop does not wait on them
+		g.Stop()
+		<-served
+	})
+	return &env{
+		srv: srv, clock: clock,
+		cluster: hypervisorv1.NewClusterServiceClient(conn),
+		compute: hypervisorv1.NewComputeServiceClient(conn),
+		agent:   hypervisorv1.NewAgentServiceClient(conn),
+	}
+}
+
+func ctxT(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+const gib = int64(1 << 30)
+
+func workerReq(host string) *hypervisorv1.RegisterNodeRequest {
+	return &hypervisorv1.RegisterNodeRequest{
+		Hostname: host, Ip: "10.0.0.1", Port: 7000, Role: hypervisorv1.NodeRole_NODE_ROLE_WORKER,
+		Region: "r1", Zone: "z1",
+		Capacity:               &hypervisorv1.Resources{CpuCores: 8, MemoryBytes: 16 * gib, DiskBytes: 100 * gib},
+		SupportedInstanceTypes: []string{"INSTANCE_TYPE_VM", "CONTAINER"},
+	}
+}
+
+func (e *env) register(t testing.TB, req *hypervisorv1.RegisterNodeRequest) string {
+	t.Helper()
+	resp, err := e.cluster.RegisterNode(ctxT(t), req)
+	if err != nil {
+		t.Fatalf("RegisterNode %s: %v", req.Hostname, err)
+	}
+	return resp.NodeId
+}
+
+func vmReq(name string) *hypervisorv1.CreateInstanceRequest {
+	return &hypervisorv1.CreateInstanceRequest{
+		Name: name, Type: hypervisorv1.InstanceType_INSTANCE_TYPE_VM,
+		Spec: &hypervisorv1.InstanceSpec{Image: "ubuntu:22.04", CpuCores: 2, MemoryBytes: 2 * gib},
+	}
+}
+
+func (e *env) create(t testing.TB, req *hypervisorv1.CreateInstanceRequest) *hypervisorv1.Instance {
+	t.Helper()
+	in, err := e.compute.CreateInstance(ctxT(t), req)
+	if err != nil {
+		t.Fatalf("CreateInstance %s: %v", req.Name, err)
+	}
+	return in
+}
