@@ -44,7 +44,7 @@ type StartResult struct {
 	Handlers        []*vmpb.Handler
 	HTTPHandlerAddr string // "" if the plugin has none
 	StateSync       bool   // StateSyncEnabled said true and the sync ran
-	Version         string
+	Version         string // from a Version call after SetState(NormalOp)
 }
 
 // PreInit is AvalancheGo's per-plugin start-up check on a throwaway launch:
@@ -65,7 +65,7 @@ func PreInit(ctx context.Context, p *Plugin) (string, error) {
 // NewHTTPHandler -> StateSyncEnabled (-> the state-sync path) ->
 // SetState(Bootstrapping) -> Connected(self, peers) with a WaitForEvent
 // pending -> cancel it -> SetPreference(last accepted) -> SetState(NormalOp),
-// then starts the WaitForEvent loop feeding Events.
+// then Version, then starts the WaitForEvent loop feeding Events.
 func (s *Sequencer) Start(ctx context.Context) (*StartResult, error) {
 	if s.Node == nil || s.Plugin == nil {
 		return nil, errors.New("sequencer: Node and Plugin are required")
@@ -89,9 +89,6 @@ func (s *Sequencer) Start(ctx context.Context) (*StartResult, error) {
 	}
 	if res.LastAccepted, err = blockInfo("initialize", init.GetLastAcceptedId(), init.GetLastAcceptedParentId(), init.GetHeight(), init.GetTimestamp(), init.GetBytes()); err != nil {
 		return nil, err
-	}
-	if v, err := vm.Version(ctx, &emptypb.Empty{}); err == nil {
-		res.Version = v.GetVersion()
 	}
 	handlers, err := vm.CreateHandlers(ctx, &emptypb.Empty{})
 	if err != nil {
@@ -127,6 +124,13 @@ func (s *Sequencer) Start(ctx context.Context) (*StartResult, error) {
 	if res.LastAccepted, err = s.setState(ctx, vmpb.State_STATE_NORMAL_OP); err != nil {
 		return nil, err
 	}
+	// Not part of AvalancheGo's chain start (it asks in pre-init); asked here,
+	// in steady state, so StartResult is self-contained.
+	v, err := vm.Version(ctx, &emptypb.Empty{})
+	if err != nil {
+		return nil, fmt.Errorf("version: %w", err)
+	}
+	res.Version = v.GetVersion()
 	s.mu.Lock()
 	s.lastAccepted = res.LastAccepted
 	s.mu.Unlock()

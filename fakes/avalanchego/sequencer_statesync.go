@@ -12,7 +12,8 @@ import (
 // stateSync is the state-sync path: SetState(StateSyncing),
 // GetOngoingSyncStateSummary, GetLastStateSummary -> ParseStateSummary ->
 // StateSummaryAccept, then (unless skipped) wait for
-// MESSAGE_STATE_SYNC_FINISHED from WaitForEvent.
+// MESSAGE_STATE_SYNC_FINISHED from WaitForEvent. With no summary
+// (ERROR_NOT_FOUND) the node skips to bootstrapping.
 func (s *Sequencer) stateSync(ctx context.Context) error {
 	vm := s.Plugin.VM
 	if _, err := s.setState(ctx, vmpb.State_STATE_STATE_SYNCING); err != nil {
@@ -29,8 +30,12 @@ func (s *Sequencer) stateSync(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("get last state summary: %w", err)
 	}
-	if e := last.GetErr(); e != vmpb.Error_ERROR_UNSPECIFIED {
-		return fmt.Errorf("get last state summary: %s", e)
+	switch last.GetErr() {
+	case vmpb.Error_ERROR_UNSPECIFIED:
+	case vmpb.Error_ERROR_NOT_FOUND:
+		return nil // no summary to sync to: bootstrap instead, as the node does
+	default:
+		return fmt.Errorf("get last state summary: %s", last.GetErr())
 	}
 	parsed, err := vm.ParseStateSummary(ctx, &vmpb.ParseStateSummaryRequest{Bytes: last.GetBytes()})
 	if err != nil {

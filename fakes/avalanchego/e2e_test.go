@@ -1,0 +1,239 @@
+package avalanchego_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vmtestbed/vmtestbed/fakes/avalanchego"
+	"github.com/vmtestbed/vmtestbed/fakes/refvm"
+	"github.com/vmtestbed/vmtestbed/internal/buildbin"
+	"github.com/vmtestbed/vmtestbed/internal/transport"
+)
+
+// chain is a node plus a started sequencer on one plugin.
+type chain struct {
+	node  *avalanchego.Node
+	seq   *avalanchego.Sequencer
+	start *avalanchego.StartResult
+	trace *avalanchego.Trace
+}
+
+func startChain(t *testing.T, tr transport.Transport, launch func(*avalanchego.Trace) (*avalanchego.Plugin, error)) *chain {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	trace := avalanchego.NewTrace(nil)
+	node, err := avalanchego.NewNode(ctx, avalanchego.NodeConfig{Transport: tr, Seed: 1, Trace: trace})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = node.Close() })
+	p, err := launch(trace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seq := &avalanchego.Sequencer{Node: node, Plugin: p, Peers: nil}
+	t.Cleanup(func() { _ = seq.Stop(context.Background()) })
+	res, err := seq.Start(ctx)
+	if err != nil {
+		t.Fatalf("start: %v\nplugin output:\n%s", err, p.StderrTail())
+	}
+	return &chain{node: node, seq: seq, start: res, trace: trace}
+}
+
+func launchInProcess(t *testing.T, bn *transport.Bufnet, cfg refvm.Config) func(*avalanchego.Trace) (*avalanchego.Plugin, error) {
+	return func(tr *avalanchego.Trace) (*avalanchego.Plugin, error) {
+		cfg.Transport = bn
+		serve := func(ctx context.Context, addr string) error {
+			c := cfg
+			c.Stderr = avalanchego.PluginOutput(ctx)
+			return refvm.Serve(ctx, addr, c)
+		}
+		return avalanchego.LaunchInProcess(context.Background(), bn, serve, avalanchego.LaunchConfig{Trace: tr, GracefulTimeout: 2 * time.Second})
+	}
+}
+
+func launchBinary(t *testing.T, variant string) func(*avalanchego.Trace) (*avalanchego.Plugin, error) {
+	ldflags := ""
+	if variant != "" {
+		ldflags = "-X main.variant=" + variant
+	}
+	bin, err := buildbin.Build("./cmd/refvm", ldflags)
+	if err != nil {
+		t.Fatalf("build refvm: %v", err)
+	}
+	return func(tr *avalanchego.Trace) (*avalanchego.Plugin, error) {
+		return avalanchego.LaunchProcess(context.Background(), bin, avalanchego.LaunchConfig{Trace: tr, GracefulTimeout: 2 * time.Second})
+	}
+}
+
+// issueAndBuild issues a tx through the VM's own JSON-RPC API and builds it.
+func (c *chain) issueAndBuild(t *testing.T, key, value string) (avalanchego.BlockInfo, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var rpcAddr string
+	for _, h := range c.start.Handlers {
+		if h.GetPrefix() == refvm.RPCPrefix {
+			rpcAddr = h.GetServerAddr()
+		}
+	}
+	if rpcAddr == "" {
+		t.Fatalf("no %s handler in %v", refvm.RPCPrefix, c.start.Handlers)
+	}
+	hc, err := c.node.HTTP(c.seq.Plugin, rpcAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hc.Close()
+	var issued struct {
+		TxID string `json:"txID"`
+	}
+	if err := hc.JSONRPC(ctx, refvm.RPCPrefix, "refvm.issueTx", map[string]string{"key": key, "value": value}, &issued); err != nil {
+		t.Fatal(err)
+	}
+	if issued.TxID == "" {
+		t.Fatal("issueTx returned no txID")
+	}
+	blk, err := c.seq.BuildAndAccept(ctx)
+	if err != nil {
+		return blk, err
+	}
+	var got struct {
+		Value string `json:"value"`
+		Found bool   `json:"found"`
+	}
+	if err := hc.JSONRPC(ctx, refvm.RPCPrefix, "refvm.get", map[string]string{"key": key}, &got); err != nil {
+		t.Fatal(err)
+	}
+	if !got.Found || got.Value != value {
+		t.Fatalf("after accept, %s = %+v", key, got)
+	}
+	return blk, nil
+}
+
+func checkTwoBlocks(t *testing.T, c *chain) {
+	t.Helper()
+	genesis := c.start.LastAccepted
+	b1, err := c.issueAndBuild(t, "k1", "v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b2, err := c.issueAndBuild(t, "k2", "v2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b1.ParentID != genesis.ID || b1.Height != genesis.Height+1 || b2.ParentID != b1.ID || b2.Height != b1.Height+1 {
+		t.Fatalf("chain genesis %v -> %v -> %v", genesis, b1, b2)
+	}
+}
+
+// wantStartSequence is AvalancheGo's chain start as node->plugin VM calls,
+// in completion order (the bootstrapping WaitForEvent ends, cancelled,
+// after Connected).
+var wantStartSequence = []string{
+	"Initialize", "CreateHandlers", "NewHTTPHandler", "StateSyncEnabled", "SetState",
+	"Connected", "WaitForEvent", "SetPreference", "SetState", "Version",
+}
+
+func checkStartSequence(t *testing.T, tr *avalanchego.Trace) {
+	t.Helper()
+	var got []string
+	var waitCode string
+	for _, e := range tr.Events() {
+		if e.Dir != avalanchego.DirNodeToPlugin || !strings.HasPrefix(e.Method, "/vm.VM/") {
+			continue
+		}
+		m := strings.TrimPrefix(e.Method, "/vm.VM/")
+		if len(got) == 6 {
+			waitCode = e.Code
+		}
+		got = append(got, m)
+		if len(got) == len(wantStartSequence) {
+			break
+		}
+	}
+	if strings.Join(got, ",") != strings.Join(wantStartSequence, ",") {
+		t.Fatalf("start sequence\n got %v\nwant %v", got, wantStartSequence)
+	}
+	if waitCode != "Canceled" {
+		t.Fatalf("bootstrapping WaitForEvent ended %s, want Canceled", waitCode)
+	}
+}
+
+func TestRefVMInProcessOverBufnet(t *testing.T) {
+	bn := transport.NewBufnet()
+	c := startChain(t, bn, launchInProcess(t, bn, refvm.Config{}))
+	checkStartSequence(t, c.trace)
+	checkTwoBlocks(t, c)
+	if !strings.HasPrefix(c.start.Version, "refvm/") || c.start.HTTPHandlerAddr == "" {
+		t.Fatalf("start result %+v", c.start)
+	}
+	// The plugin wrote its state through the node's rpcdb: plugin->node calls exist.
+	var dbCalls int
+	for _, e := range c.trace.Events() {
+		if e.Dir == avalanchego.DirPluginToNode && strings.HasPrefix(e.Method, "/rpcdb.Database/") {
+			dbCalls++
+		}
+	}
+	if dbCalls == 0 {
+		t.Fatal("no rpcdb calls traced from the plugin")
+	}
+	if err := c.seq.Stop(context.Background()); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+}
+
+func TestRefVMBinaryOverTCP(t *testing.T) {
+	c := startChain(t, transport.TCP{}, launchBinary(t, ""))
+	checkStartSequence(t, c.trace)
+	checkTwoBlocks(t, c)
+	if err := c.seq.Stop(context.Background()); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	if st := c.seq.Plugin.ExitStatus(); st != "exit status 0" {
+		t.Fatalf("refvm exit status %q", st)
+	}
+}
+
+func TestRefVMStateSyncPath(t *testing.T) {
+	bn := transport.NewBufnet()
+	c := startChain(t, bn, launchInProcess(t, bn, refvm.Config{StateSync: true}))
+	seen := map[string]bool{}
+	for _, e := range c.trace.Events() {
+		seen[strings.TrimPrefix(e.Method, "/vm.VM/")] = true
+	}
+	for _, m := range []string{"GetOngoingSyncStateSummary", "GetLastStateSummary"} {
+		if !seen[m] {
+			t.Errorf("state-sync path did not call %s", m)
+		}
+	}
+	checkTwoBlocks(t, c)
+}
+
+// Negative: the sequencer's checks catch broken VMs.
+func TestSequencerCatchesNondeterministicParse(t *testing.T) {
+	bn := transport.NewBufnet()
+	c := startChain(t, bn, launchInProcess(t, bn, refvm.Config{Variant: refvm.VariantNondeterministicParse}))
+	_, err := c.issueAndBuild(t, "k", "v")
+	if err == nil || !strings.Contains(err.Error(), "ParseBlock gave id") {
+		t.Fatalf("want a ParseBlock id mismatch, got %v", err)
+	}
+}
+
+func TestSequencerReportsCrashInBuildBlock(t *testing.T) {
+	c := startChain(t, transport.TCP{}, launchBinary(t, refvm.VariantCrashBuild))
+	_, err := c.issueAndBuild(t, "k", "v")
+	if err == nil || !strings.Contains(err.Error(), "build block") {
+		t.Fatalf("want a build block error, got %v", err)
+	}
+	<-c.seq.Plugin.Exited()
+	if st := c.seq.Plugin.ExitStatus(); st != "exit status 2" {
+		t.Fatalf("exit status %q", st)
+	}
+	if !strings.Contains(c.seq.Plugin.StderrTail(), refvm.CrashMessage) {
+		t.Fatalf("tail lacks the crash message:\n%s", c.seq.Plugin.StderrTail())
+	}
+}
