@@ -35,7 +35,7 @@ func TestChildSuite(t *testing.T) {
 		fault = parts[2]
 	}
 	cfg := Config{Protocol: protocol, Timeout: 5 * time.Second, Repeat: 2}
-	if fault != "" {
+	if os.Getenv(envResult) != "" { // a broken target: fail fast
 		cfg.Timeout = 300 * time.Millisecond
 	}
 	agentProto := protocol

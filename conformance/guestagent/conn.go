@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -103,7 +104,7 @@ func (c *conn) mustCall(ctx context.Context, req map[string]any) map[string]any 
 
 // describe turns an exchange error into what the agent did.
 func (c *conn) describe(rctx context.Context, what string, err error) error {
-	if rctx.Err() != nil || errors.Is(err, virtio.ErrTimeout) {
+	if rctx.Err() != nil || errors.Is(err, virtio.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) {
 		msg := fmt.Sprintf("no reply within %s: %s", c.timeout, what)
 		if p := c.pending(); len(p) > 0 {
 			msg += fmt.Sprintf(" (got %d bytes without a newline: %s)", len(p), hexq(p))

@@ -20,8 +20,8 @@ func (s *suite) fileSpecs() {
 		c := open(ctx, s.cfg)
 		s.needFiles(ctx, c)
 		data := payload(1, 40<<10)
-		path := fmt.Sprintf("ga-conformance/%d/small.bin", rand.Uint32())
-		end := sendFile(ctx, c, path, data, sha(data))
+		path := fmt.Sprintf("ga-conformance-%d-small.bin", rand.Uint32())
+		end := s.sendFile(ctx, c, path, data, sha(data))
 		Expect(end).NotTo(HaveKey("error"), "file_end of %d bytes", len(data))
 		Expect(readBack(ctx, c, path)).To(Equal(data), "bytes read back from %s", path)
 	})
@@ -30,8 +30,8 @@ func (s *suite) fileSpecs() {
 		c := open(ctx, s.cfg)
 		s.needFiles(ctx, c)
 		data := payload(2, 10<<10)
-		path := fmt.Sprintf("ga-conformance/%d/bad.bin", rand.Uint32())
-		end := sendFile(ctx, c, path, data, sha([]byte("something else")))
+		path := fmt.Sprintf("ga-conformance-%d-bad.bin", rand.Uint32())
+		end := s.sendFile(ctx, c, path, data, sha([]byte("something else")))
 		Expect(end).To(HaveKeyWithValue("error", ContainSubstring("checksum")), "file_end after a wrong sha256")
 		st := c.mustCall(ctx, map[string]any{"command": "file_stat", "path": path})
 		Expect(st).To(HaveKey("error"), "file_stat of %s after a rejected transfer: the file was kept", path)
@@ -54,8 +54,8 @@ func (s *suite) fileSpecs() {
 		c := open(ctx, s.cfg)
 		s.needFiles(ctx, c)
 		data := payload(4, 256<<10)
-		path := fmt.Sprintf("ga-conformance/%d/large.bin", rand.Uint32())
-		end := sendFile(ctx, c, path, data, sha(data))
+		path := fmt.Sprintf("ga-conformance-%d-large.bin", rand.Uint32())
+		end := s.sendFile(ctx, c, path, data, sha(data))
 		Expect(end).NotTo(HaveKey("error"), "file_end of %d bytes", len(data))
 		res, _ := end["result"].(map[string]any)
 		Expect(res).To(HaveKeyWithValue("sha256", sha(data)), "checksum file_end reports")
@@ -74,10 +74,15 @@ func (s *suite) needFiles(ctx SpecContext, c *conn) {
 }
 
 // sendFile uploads data in chunks and returns file_end's reply.
-func sendFile(ctx SpecContext, c *conn, path string, data []byte, sum string) map[string]any {
+func (s *suite) sendFile(ctx SpecContext, c *conn, path string, data []byte, sum string) map[string]any {
 	GinkgoHelper()
 	r := c.mustCall(ctx, map[string]any{"command": "file_begin", "path": path, "size": len(data), "sha256": sum})
 	Expect(r).NotTo(HaveKey("error"), "file_begin %s (%d bytes)", path, len(data))
+	DeferCleanup(func(ctx SpecContext) {
+		if offers(s.cachedCaps(), "file_delete") {
+			_, _ = c.call(ctx, map[string]any{"command": "file_delete", "path": path})
+		}
+	})
 	for seq, off := 0, 0; off < len(data); seq++ {
 		n := min(chunkSize, len(data)-off)
 		r := c.mustCall(ctx, map[string]any{"command": "file_chunk", "seq": seq, "data": base64.StdEncoding.EncodeToString(data[off : off+n])})

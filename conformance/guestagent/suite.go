@@ -75,6 +75,13 @@ func (s *suite) caps(ctx context.Context, c *conn) map[string]any {
 	return s.hello
 }
 
+// cachedCaps returns hello's result if an earlier spec got it, else nil.
+func (s *suite) cachedCaps() map[string]any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.hello
+}
+
 // offers reports whether hello listed command.
 func offers(caps map[string]any, command string) bool {
 	list, _ := caps["commands"].([]any)

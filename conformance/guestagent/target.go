@@ -2,6 +2,7 @@ package guestagent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -69,7 +70,11 @@ func StartExec(command, name string) (*ExecTarget, error) {
 func (t *ExecTarget) Dial(ctx context.Context) (virtio.Channel, error) {
 	select {
 	case <-t.exited:
-		return nil, fmt.Errorf("agent command exited (%v); its output ends:\n%s", t.err, t.StderrTail())
+		msg := fmt.Sprintf("agent command exited (%s)", t.exitStatus())
+		if out := t.StderrTail(); out != "" {
+			msg += "; its output ends:\n" + out
+		}
+		return nil, errors.New(msg)
 	default:
 	}
 	return Shared(t.ch)(ctx)
@@ -110,4 +115,29 @@ func (t *tail) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return string(t.b)
+}
+
+// Exited reports whether the agent command has ended.
+func (t *ExecTarget) Exited() bool {
+	select {
+	case <-t.exited:
+		return true
+	default:
+		return false
+	}
+}
+
+// ExitErr is the command's exit error (nil for status 0, or while it runs).
+func (t *ExecTarget) ExitErr() error {
+	if !t.Exited() {
+		return nil
+	}
+	return t.err
+}
+
+func (t *ExecTarget) exitStatus() string {
+	if t.err == nil {
+		return "status 0"
+	}
+	return t.err.Error()
 }

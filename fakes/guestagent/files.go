@@ -208,3 +208,27 @@ func (s *session) openRead(cmd, p string) (*os.File, fs.FileInfo, reply) {
 	}
 	return f, info, nil
 }
+
+func (s *session) fileDelete(r *request) reply {
+	if e := s.checkRoot("file_delete"); e != nil {
+		return e
+	}
+	lp, e := localPath("file_delete", r.Path)
+	if e != nil {
+		return e
+	}
+	info, err := s.root.Lstat(lp)
+	if errors.Is(err, fs.ErrNotExist) {
+		return errReply("file_delete: %s: no such file", clip([]byte(r.Path)))
+	}
+	if err != nil {
+		return errReply("file_delete: %v", err)
+	}
+	if !info.Mode().IsRegular() {
+		return errReply("file_delete: %s is not a regular file", clip([]byte(r.Path)))
+	}
+	if err := s.root.Remove(lp); err != nil {
+		return errReply("file_delete: %v", err)
+	}
+	return reply{"result": "deleted"}
+}

@@ -59,6 +59,12 @@ func TestFileTransfer(t *testing.T) {
 	if !bytes.Equal(back, data) {
 		t.Fatalf("file_read gave %d bytes, want %d", len(back), len(data))
 	}
+	wantError(t, send(map[string]any{"command": "file_delete", "path": "dir"}), "not a regular file")
+	if r := send(map[string]any{"command": "file_delete", "path": "dir/big.bin"}); r["result"] != "deleted" {
+		t.Fatalf("file_delete: %v", r)
+	}
+	wantError(t, send(map[string]any{"command": "file_delete", "path": "dir/big.bin"}), "no such file")
+	wantError(t, send(map[string]any{"command": "file_delete", "path": "../x"}), "escapes the agent root")
 }
 
 func TestFileTransferRejects(t *testing.T) {

@@ -47,6 +47,7 @@ func (a *Agent) commands() map[string]func(context.Context, *session, *request) 
 		"file_abort":  func(_ context.Context, s *session, r *request) reply { return s.fileAbort() },
 		"file_stat":   func(_ context.Context, s *session, r *request) reply { return s.fileStat(r) },
 		"file_read":   func(_ context.Context, s *session, r *request) reply { return s.fileRead(r) },
+		"file_delete": func(_ context.Context, s *session, r *request) reply { return s.fileDelete(r) },
 	}
 }
 

@@ -25,10 +25,10 @@ func TestServePortHostCloses(t *testing.T) {
 	if err := ch.Connect(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	slave.Close() // the agent opened its own descriptor on the slave
 	if got := call(t, ch, `{"command":"ping"}`); got != `{"result":"pong"}` {
 		t.Fatalf("ping: %s", got)
 	}
+	slave.Close() // the agent answered, so it holds its own descriptor on the slave
 	ch.Close()
 	select {
 	case err := <-done:
