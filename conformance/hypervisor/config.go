@@ -19,6 +19,9 @@ type Config struct {
 	Timeout time.Duration
 	// Focus is a regular expression on spec text (Run and RunSuite only).
 	Focus string
+	// Skip is a regular expression on spec text of specs not to run (Run and
+	// RunSuite only), e.g. known gaps of an implementation.
+	Skip string
 	// Progress, when set, gets one line per finished spec (Run and RunSuite).
 	Progress io.Writer
 	// Prefix starts the names of everything the suite creates. Default

@@ -105,10 +105,10 @@ func (s *specs) watch() {
 		if running {
 			_, err := e.compute.StopInstance(ctx, &hv.StopInstanceRequest{InstanceId: id, Force: true})
 			expectOK(err, "StopInstance")
+			w.next(ctx, "a STOPPED event", func(ev *hv.InstanceEvent) bool {
+				return ev.GetInstance().GetState() == hv.InstanceState_INSTANCE_STATE_STOPPED
+			})
 		}
-		w.next(ctx, "a STOPPED event", func(ev *hv.InstanceEvent) bool {
-			return ev.GetInstance().GetState() == hv.InstanceState_INSTANCE_STATE_STOPPED
-		})
 		w.drain()
 		_, err = e.compute.StartInstance(ctx, &hv.StartInstanceRequest{InstanceId: id})
 		expectOK(err, "StartInstance")

@@ -105,9 +105,9 @@ var ErrUnreachable = errors.New("implementation under test is unreachable")
 // table. The error is non-nil only when the suite could not run; failed specs
 // show up in the result.
 func RunSuite(ctx context.Context, cfg Config) (report.Result, error) {
-	if cfg.Focus != "" {
-		if _, err := regexp.Compile(cfg.Focus); err != nil {
-			return report.Result{}, fmt.Errorf("focus %q: %w", cfg.Focus, err)
+	for _, re := range []string{cfg.Focus, cfg.Skip} {
+		if _, err := regexp.Compile(re); err != nil {
+			return report.Result{}, fmt.Errorf("spec filter %q: %w", re, err)
 		}
 	}
 	if err := probe(ctx, &cfg); err != nil {
@@ -123,6 +123,9 @@ func ginkgoConfig(cfg Config) (types.SuiteConfig, types.ReporterConfig) {
 	suiteCfg, repCfg := GinkgoConfiguration()
 	if cfg.Focus != "" {
 		suiteCfg.FocusStrings = []string{cfg.Focus}
+	}
+	if cfg.Skip != "" {
+		suiteCfg.SkipStrings = []string{cfg.Skip}
 	}
 	if cfg.Progress != nil {
 		repCfg.Succinct = true

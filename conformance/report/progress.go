@@ -24,8 +24,8 @@ func NewProgress(w io.Writer) *Progress { return &Progress{w: w} }
 
 // Spec reports one finished spec.
 func (p *Progress) Spec(sr types.SpecReport) {
-	if sr.LeafNodeType != types.NodeTypeIt {
-		return
+	if sr.LeafNodeType != types.NodeTypeIt || sr.State == types.SpecStateSkipped {
+		return // filtered-out specs would drown the ones that ran
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -1,0 +1,137 @@
+package hypervisor_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	conform "github.com/vmtestbed/vmtestbed/conformance/hypervisor"
+	"github.com/vmtestbed/vmtestbed/conformance/report"
+)
+
+// The suite runs once per process (ginkgo's limit), so faulted runs happen in
+// child processes of this test binary: TestMain runs the child when these are set.
+const (
+	envFault = "HVCONFORM_CHILD_FAULT" // fault name, or "none"
+	envOut   = "HVCONFORM_CHILD_OUT"   // where the child writes its JSON result
+	envFocus = "HVCONFORM_CHILD_FOCUS"
+)
+
+func TestMain(m *testing.M) {
+	if name := os.Getenv(envFault); name != "" {
+		os.Exit(child(name))
+	}
+	goleak.VerifyTestMain(m)
+}
+
+// knownFakeBugs are specs the in-process fake fails today (see the report);
+// the in-process run skips them and TestFakeKnownGaps keeps them honest.
+var knownFakeBugs = []string{}
+
+func TestSuiteInProcess(t *testing.T) {
+	cfg, stop, err := startFake()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	cfg.Timeout = 20 * time.Second
+	if len(knownFakeBugs) > 0 {
+		cfg.Skip = `\[(` + strings.Join(knownFakeBugs, "|") + `)\]`
+	}
+	start := time.Now()
+	conform.Run(t, cfg)
+	t.Logf("suite ran in %s against the in-process fake over bufconn", time.Since(start).Round(time.Millisecond))
+}
+
+func child(name string) int {
+	var f fault
+	if name != "none" {
+		var ok bool
+		if f, ok = faultByName(name); !ok {
+			fmt.Fprintln(os.Stderr, "unknown fault", name)
+			return 2
+		}
+	}
+	cfg, stop, err := startFake(f.opts...)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	defer stop()
+	cfg.Focus = f.focus
+	if fo := os.Getenv(envFocus); fo != "" {
+		cfg.Focus = fo
+	}
+	cfg.Timeout = 20 * time.Second
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := conform.RunSuite(ctx, cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	var buf bytes.Buffer
+	if err := res.WriteJSON(&buf); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	if err := os.WriteFile(os.Getenv(envOut), buf.Bytes(), 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	return 0
+}
+
+// runChild runs the suite in a child process against the fake broken by fault.
+func runChild(t testing.TB, fault, focus string) report.Result {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "result.json")
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), envFault+"="+fault, envOut+"="+out, envFocus+"="+focus)
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stderr, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("child run (fault %s): %v\n%s", fault, err, stderr.String())
+	}
+	f, err := os.Open(out)
+	if err != nil {
+		t.Fatalf("child wrote no result: %v\n%s", err, stderr.String())
+	}
+	defer f.Close()
+	res, err := report.ReadJSON(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// TestFaults proves that each spec can fail: every fault makes its specs fail
+// and shows up in the method table.
+func TestFaults(t *testing.T) {
+	for _, f := range faults {
+		t.Run(f.name, func(t *testing.T) {
+			t.Parallel()
+			res := runChild(t, f.name, "")
+			failed := res.FailedIDs()
+			for _, id := range f.wantFail {
+				if !slices.Contains(failed, id) {
+					t.Errorf("fault %s: spec %s passed; it MUST fail (failed: %v)", f.name, id, failed)
+				}
+			}
+			for m, want := range f.wantMethods {
+				if row, _ := res.Method(m); row.Status != want {
+					t.Errorf("fault %s: method table says %s is %q, want %q", f.name, m, row.Status, want)
+				}
+			}
+		})
+	}
+}
