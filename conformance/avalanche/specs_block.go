@@ -50,7 +50,7 @@ func (c *chain) blockSpecs() {
 		}
 		pref := c.lastAccepted()
 		blk, err := c.t.buildBlock(ctx, nil)
-		Expect(err).NotTo(HaveOccurred(), "BuildBlock after MESSAGE_BUILD_BLOCK failed; plugin exit status %q", c.t.plugin.ExitStatus())
+		Expect(err).NotTo(HaveOccurred(), "BuildBlock after MESSAGE_BUILD_BLOCK failed; plugin exit status %q, last output:\n%s", c.t.plugin.ExitStatus(), c.t.plugin.StderrTail())
 		c.blk.built = blk
 		Expect(blk.ParentID).To(Equal(pref.ID), "BuildBlock built on %s; the preferred block is %s", blk.ParentID, pref.ID)
 		Expect(blk.Height).To(Equal(pref.Height+1), "BuildBlock on a parent at height %d gave height %d", pref.Height, blk.Height)

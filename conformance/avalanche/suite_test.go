@@ -40,7 +40,7 @@ func TestSuiteInProcessRefVM(t *testing.T) {
 	avalanche.Run(t, avalanche.Config{
 		InProcess:       inProcessRefVM(bn, refvm.Config{}),
 		Bufnet:          bn,
-		CallTimeout:     2 * time.Second,
+		CallTimeout:     5 * time.Second,
 		ShutdownTimeout: 2 * time.Second,
 	})
 }
