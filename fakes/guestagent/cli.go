@@ -57,7 +57,8 @@ func (c *CLI) Options() (Options, error) {
 }
 
 // Run builds the agent and serves --port or --listen until the host side
-// goes away or ctx ends. Flag errors wrap ErrUsage.
+// goes away or ctx ends. Flag errors and a port that cannot be opened wrap
+// ErrUsage.
 func (c *CLI) Run(ctx context.Context) error {
 	o, err := c.Options()
 	if err != nil {
@@ -68,11 +69,15 @@ func (c *CLI) Run(ctx context.Context) error {
 		return fmt.Errorf("%w: %v", ErrUsage, err)
 	}
 	if c.Listen != "" {
-		return a.ListenUnix(ctx, c.Listen)
+		err = a.ListenUnix(ctx, c.Listen)
+	} else {
+		err = a.ServePort(ctx, c.Port)
 	}
-	err = a.ServePort(ctx, c.Port)
-	if errors.Is(err, context.Canceled) {
+	switch {
+	case errors.Is(err, context.Canceled):
 		return nil
+	case errors.Is(err, ErrOpenPort):
+		return fmt.Errorf("%w: %w", ErrUsage, err)
 	}
 	return err
 }

@@ -10,6 +10,10 @@ import (
 	"syscall"
 )
 
+// ErrOpenPort marks errors opening or listening on the guest end, before
+// any request was served.
+var ErrOpenPort = errors.New("cannot open port")
+
 // ServePort opens the guest end of a channel by path — a virtio port such as
 // /dev/virtio-ports/com.vmagent.sock or a pty slave such as /dev/pts/7 — puts
 // it in raw mode when it is a terminal, and serves it until the host side
@@ -18,11 +22,11 @@ import (
 func (a *Agent) ServePort(ctx context.Context, path string) error {
 	f, err := os.OpenFile(path, os.O_RDWR|syscall.O_NOCTTY, 0)
 	if err != nil {
-		return fmt.Errorf("open port: %w", err)
+		return fmt.Errorf("%w: %w", ErrOpenPort, err)
 	}
 	if _, err := MakeRaw(f); err != nil {
 		f.Close()
-		return fmt.Errorf("open port: %w", err)
+		return fmt.Errorf("%w: %w", ErrOpenPort, err)
 	}
 	err = a.Serve(ctx, f)
 	if errors.Is(err, syscall.EIO) {
@@ -38,7 +42,7 @@ func (a *Agent) ListenUnix(ctx context.Context, path string) error {
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "unix", path)
 	if err != nil {
-		return fmt.Errorf("listen for agent connections: %w", err)
+		return fmt.Errorf("%w: listen for agent connections: %w", ErrOpenPort, err)
 	}
 	return a.ServeListener(ctx, ln)
 }
