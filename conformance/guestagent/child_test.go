@@ -109,10 +109,7 @@ func serveUnix(t *testing.T, opts agent.Options) func(context.Context) (virtio.C
 // startQemuGA runs Debian's qemu-ga on a unix socket this process already
 // listens on (systemd socket activation), so there is no start-up race.
 func startQemuGA(t *testing.T) func(context.Context) (virtio.Channel, error) {
-	bin, err := exec.LookPath("qemu-ga")
-	if err != nil {
-		bin = "/usr/sbin/qemu-ga"
-	}
+	bin := qemuGAPath()
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "qga.sock")
 	ln, err := net.Listen("unix", sock)
@@ -143,4 +140,11 @@ func startQemuGA(t *testing.T) func(context.Context) (virtio.Channel, error) {
 		}
 	})
 	return Socket("org.qemu.guest_agent.0", sock)
+}
+
+func qemuGAPath() string {
+	if p, err := exec.LookPath("qemu-ga"); err == nil {
+		return p
+	}
+	return "/usr/sbin/qemu-ga"
 }

@@ -22,8 +22,11 @@ func child(t *testing.T, target, resultPath string) (string, error) {
 }
 
 func TestTargetsPass(t *testing.T) {
-	for _, target := range []string{"json/pty", "json/unix", "line/pty", "line/unix"} {
+	for _, target := range []string{"json/pty", "json/unix", "line/pty", "line/unix", "qga/qemu-ga"} {
 		t.Run(strings.ReplaceAll(target, "/", "-"), func(t *testing.T) {
+			if target == "qga/qemu-ga" {
+				needQemuGA(t)
+			}
 			t.Parallel()
 			out, err := child(t, target, "")
 			if err != nil {
@@ -97,4 +100,16 @@ func TestTargetsFail(t *testing.T) {
 			t.Logf("%s: %d failed in %v: %v", tc.target, res.Failed, elapsed.Round(time.Millisecond), res.FailedIDs())
 		})
 	}
+}
+
+// needQemuGA fails without Debian's qemu-ga (CI installs qemu-guest-agent)
+// unless VMTESTBED_NO_QEMU_GA=1 asks to skip.
+func needQemuGA(t *testing.T) {
+	if _, err := os.Stat(qemuGAPath()); err == nil {
+		return
+	}
+	if os.Getenv("VMTESTBED_NO_QEMU_GA") == "1" {
+		t.Skip("qemu-ga not installed and VMTESTBED_NO_QEMU_GA=1")
+	}
+	t.Fatal("qemu-ga not found: apt-get install qemu-guest-agent, or set VMTESTBED_NO_QEMU_GA=1 to skip")
 }
