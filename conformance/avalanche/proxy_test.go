@@ -103,9 +103,10 @@ func faultyPlugin(bn *transport.Bufnet, plugin func(context.Context, string) err
 		case vmAddr = <-c.addr:
 		case err := <-done:
 			rt.Stop()
-			return fmt.Errorf("inner plugin ended before its handshake: %v", err)
+			return fmt.Errorf("inner plugin ended before its handshake: %w", err)
 		}
-		rt.Stop()
+		// Graceful: the handshake reply must reach the inner plugin.
+		rt.GracefulStop()
 		backend, err := transport.Dial(bn, vmAddr, grpc.WithDefaultCallOptions(grpc.ForceCodec(rawCodec{})))
 		if err != nil {
 			return err

@@ -1,6 +1,7 @@
 package avalanche
 
 import (
+	"github.com/ava-labs/avalanchego/ids"
 	. "github.com/onsi/ginkgo/v2" //nolint:revive // ginkgo DSL
 	. "github.com/onsi/gomega"    //nolint:revive // gomega DSL
 )
@@ -11,6 +12,13 @@ type chain struct {
 	s   *suite
 	t   *target
 	blk blockState
+}
+
+// mustInitialized fails the spec when Initialize failed earlier.
+func (c *chain) mustInitialized() {
+	if c.t.genesis.ID == (ids.ID{}) {
+		Fail("Initialize did not succeed earlier (see " + spec("AVA-INI-001").ID + "), so there is no last accepted block to check")
+	}
 }
 
 // needBlocks skips the spec when the suite cannot make the VM build blocks.

@@ -15,10 +15,12 @@ func (c *chain) initSpecs() {
 	})
 
 	it("AVA-INI-002", func(ctx SpecContext) {
+		c.mustInitialized()
 		Expect(c.t.genesis.Height).To(BeZero(), "a fresh chain reported last accepted %s at height %d, want genesis at 0", c.t.genesis.ID, c.t.genesis.Height)
 	})
 
 	it("AVA-INI-003", func(ctx SpecContext) {
+		c.mustInitialized()
 		g := c.t.genesis
 		parsed, err := c.t.parseBlock(ctx, g.Bytes)
 		Expect(err).NotTo(HaveOccurred(), "ParseBlock of the %d genesis bytes Initialize returned failed", len(g.Bytes))
