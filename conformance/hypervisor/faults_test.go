@@ -74,7 +74,7 @@ var faults = []fault{{
 	focus:    `HV-(STO|PAG)-`,
 	wantFail: []string{"HV-STO-001", "HV-STO-002", "HV-STO-003", "HV-STO-004", "HV-STO-005", "HV-STO-006", "HV-STO-007", "HV-PAG-001"},
 	wantMethods: map[string]string{
-		svcStorage + "CreateVolume": "unimplemented", svcStorage + "ListSnapshots": "unimplemented",
+		svcStorage + "CreateVolume":                   "unimplemented",
 		"/hypervisor.v1.NetworkService/CreateNetwork": "conformant",
 	},
 	opts: []grpc.ServerOption{grpc.UnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
@@ -117,6 +117,45 @@ var faults = []fault{{
 		return h(srv, ss)
 	})},
 }}
+
+// serviceUnimplemented answers every RPC of the service with Unimplemented.
+func serviceUnimplemented(name, svc string) fault {
+	refuse := func(method string) error {
+		if strings.HasPrefix(method, svc) {
+			return status.Error(codes.Unimplemented, "service not served")
+		}
+		return nil
+	}
+	return fault{
+		name:        strings.ToLower(strings.TrimPrefix(strings.Trim(svc, "/"), "hypervisor.v1.")) + "-unimplemented",
+		wantMethods: map[string]string{svc + name: "unimplemented"},
+		opts: []grpc.ServerOption{
+			grpc.UnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+				if err := refuse(info.FullMethod); err != nil {
+					return nil, err
+				}
+				return h(ctx, req)
+			}),
+			grpc.StreamInterceptor(func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+				if err := refuse(info.FullMethod); err != nil {
+					return err
+				}
+				return h(srv, ss)
+			}),
+		},
+	}
+}
+
+// Whole services missing: with the faults above, every spec fails under at
+// least one fault (TestFaults checks that).
+func init() {
+	faults = append(faults,
+		serviceUnimplemented("RegisterNode", svcCluster),
+		serviceUnimplemented("ListImages", svcCompute),
+		serviceUnimplemented("CreateInstance", "/hypervisor.v1.AgentService/"),
+		serviceUnimplemented("CreateNetwork", "/hypervisor.v1.NetworkService/"),
+	)
+}
 
 // dropModified swallows every MODIFIED node event a stream sends.
 type dropModified struct{ grpc.ServerStream }

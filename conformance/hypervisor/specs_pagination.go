@@ -36,6 +36,7 @@ func (e *env) walkVolumes(ctx context.Context, tenant string, size int32, betwee
 		expectOK(err, "ListVolumes page %d", pages+1)
 		Expect(len(resp.GetVolumes())).To(BeNumerically("<=", size), "page %d is larger than page_size %d", pages+1, size)
 		for _, v := range resp.GetVolumes() {
+			Expect(ids).NotTo(ContainElement(v.GetId()), "page %d repeats volume %s from an earlier page", pages+1, v.GetId())
 			ids = append(ids, v.GetId())
 		}
 		pages++

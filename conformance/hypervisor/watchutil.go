@@ -95,16 +95,16 @@ func (s *eventStream[T]) poll(match func(T) bool) (T, bool) {
 }
 
 // live makes sure the watch is registered on the server: it calls poke until
-// an event that match accepts arrives (at most 100 pokes).
+// an event that match accepts arrives (at most 40 pokes).
 func (s *eventStream[T]) live(poke func(), match func(T) bool) {
 	GinkgoHelper()
-	for range 100 {
+	for range 40 {
 		if _, ok := s.poll(match); ok {
 			return
 		}
 		poke()
 	}
-	Fail("the watch delivered no event after 100 changes to a watched object")
+	Fail("the watch delivered no event after 40 changes to a watched object")
 }
 
 // drain discards pending events until none arrives for probeWait.
