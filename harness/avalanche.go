@@ -170,6 +170,11 @@ func (s *avaStack) step(ctx context.Context, st Step, rng *rand.Rand, res *Resul
 			}
 			res.TxKeys = append(res.TxKeys, key)
 		}
+		// The step ends once the VM asked for a block, so the trace of
+		// every step is complete and the same for the same seed.
+		if err := s.seq.EventReady(ctx); err != nil {
+			return err
+		}
 	case st.Build > 0:
 		for range st.Build {
 			blk, err := s.seq.BuildAndAccept(ctx)

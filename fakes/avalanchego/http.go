@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 
 	"github.com/ava-labs/avalanchego/vms/rpcchainvm/ghttp/greader"
 	"github.com/ava-labs/avalanchego/vms/rpcchainvm/ghttp/gresponsewriter"
@@ -27,6 +28,9 @@ type HTTPClient struct {
 	addr   string
 	conn   *grpc.ClientConn
 	client httppb.HTTPClient
+	// jsonrpcID numbers this client's JSON-RPC requests from 1, so the
+	// same calls give the same bytes in every run.
+	jsonrpcID atomic.Uint64
 
 	closeOnce sync.Once
 	closeErr  error

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"sync/atomic"
 )
 
 // JSONRPCError is an error object a JSON-RPC 2.0 server answered with.
@@ -19,15 +18,13 @@ func (e *JSONRPCError) Error() string {
 	return fmt.Sprintf("json-rpc error %d: %s", e.Code, e.Message)
 }
 
-var jsonrpcID atomic.Uint64
-
 // JSONRPC posts a JSON-RPC 2.0 call to path through HandleSimple and decodes
 // the result into result (may be nil). A JSON-RPC error is a *JSONRPCError.
 func (c *HTTPClient) JSONRPC(ctx context.Context, path, method string, params, result any) error {
 	if params == nil {
 		params = struct{}{}
 	}
-	body, err := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": jsonrpcID.Add(1), "method": method, "params": params})
+	body, err := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": c.jsonrpcID.Add(1), "method": method, "params": params})
 	if err != nil {
 		return fmt.Errorf("json-rpc %s: encode params: %w", method, err)
 	}

@@ -35,6 +35,7 @@ type Sequencer struct {
 	loopCancel   context.CancelFunc
 	loopDone     chan struct{}
 	genCancel    context.CancelFunc // the pending WaitForEvent of the loop
+	heldCh       chan struct{}      // closed while the loop holds an untaken event (EventReady)
 	loopErr      error
 }
 

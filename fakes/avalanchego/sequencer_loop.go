@@ -13,7 +13,8 @@ import (
 // Events are the messages of the WaitForEvent loop. The channel is closed
 // when the loop ends (Stop, or a WaitForEvent error: see LoopErr). An event
 // not received before the preference or state changes is dropped, as the
-// node re-asks the VM then.
+// node re-asks the VM then. After an event is received the loop asks again
+// only once the preference or state changes (as AvalancheGo does).
 func (s *Sequencer) Events() <-chan vmpb.Message {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -62,11 +63,58 @@ func (s *Sequencer) waitOnce(loop context.Context, events chan<- vmpb.Message) b
 		s.mu.Unlock()
 		return false
 	}
+	held := s.hold()
 	select {
 	case events <- resp.GetMessage():
+		s.release(held)
+		// Like AvalancheGo's NotificationForwarder: once the engine has the
+		// event, subscribe again only after the preference or state changed
+		// (a block was accepted), not while the VM still has the same
+		// mempool and would answer BUILD_BLOCK at once.
+		<-gen.Done()
 	case <-gen.Done(): // stale: the preference changed before anyone took it
+		s.release(held)
 	}
 	return loop.Err() == nil
+}
+
+// EventReady blocks until the loop holds an event nobody has taken yet (the
+// VM answered WaitForEvent), or ctx ends. Scenarios use it to finish a step
+// only once the VM has reacted to it.
+func (s *Sequencer) EventReady(ctx context.Context) error {
+	s.mu.Lock()
+	if s.heldCh == nil {
+		s.heldCh = make(chan struct{})
+	}
+	ch := s.heldCh
+	s.mu.Unlock()
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("wait for the VM's event: %w", ctx.Err())
+	}
+}
+
+// hold marks an event as held by the loop, waking EventReady.
+func (s *Sequencer) hold() chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.heldCh == nil {
+		s.heldCh = make(chan struct{})
+	}
+	ch := s.heldCh
+	close(ch)
+	return ch
+}
+
+// release ends the hold: later EventReady calls wait for the next event.
+func (s *Sequencer) release(held chan struct{}) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.heldCh == held {
+		s.heldCh = nil
+	}
 }
 
 // reissue cancels the pending WaitForEvent so the loop asks again.
