@@ -34,7 +34,10 @@ func TestRegisterNodeValidation(t *testing.T) {
 			r.Metadata = &hypervisorv1.Metadata{Labels: map[string]string{"bad key!": "v"}}
 		}, codes.InvalidArgument},
 		{"duplicate hostname", func(r *hypervisorv1.RegisterNodeRequest) { r.Hostname = "taken" }, codes.AlreadyExists},
-		{"ok ipv6 master", func(r *hypervisorv1.RegisterNodeRequest) { r.Ip = "::1"; r.Role = hypervisorv1.NodeRole_NODE_ROLE_MASTER }, codes.OK},
+		{"ok ipv6 master", func(r *hypervisorv1.RegisterNodeRequest) {
+			r.Ip = "::1"
+			r.Role = hypervisorv1.NodeRole_NODE_ROLE_MASTER
+		}, codes.OK},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -107,10 +110,10 @@ func TestLeaseLifecycle(t *testing.T) {
 		{heartbeat, hypervisorv1.NodeStatus_NODE_STATUS_READY, codes.OK},
 		{func() { e.clock.Advance(29 * time.Second) }, hypervisorv1.NodeStatus_NODE_STATUS_READY, codes.OK}, // renewed
 		{func() { e.clock.Advance(2 * time.Second) }, hypervisorv1.NodeStatus_NODE_STATUS_NOT_READY, codes.OK},
-		{heartbeat, hypervisorv1.NodeStatus_NODE_STATUS_READY, codes.OK}, // back before grace ends
+		{heartbeat, hypervisorv1.NodeStatus_NODE_STATUS_READY, codes.OK},                                        // back before grace ends
 		{func() { e.clock.Advance(31 * time.Second) }, hypervisorv1.NodeStatus_NODE_STATUS_NOT_READY, codes.OK}, // lapsed 1s ago
 		{func() { e.clock.Advance(58 * time.Second) }, hypervisorv1.NodeStatus_NODE_STATUS_NOT_READY, codes.OK}, // grace ends in 1s
-		{func() { e.clock.Advance(2 * time.Second) }, 0, codes.NotFound}, // removed
+		{func() { e.clock.Advance(2 * time.Second) }, 0, codes.NotFound},                                        // removed
 	}
 	for i, st := range steps {
 		st.do()

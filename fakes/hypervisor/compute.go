@@ -95,7 +95,7 @@ func (c *computeService) ListInstances(_ context.Context, req *hypervisorv1.List
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var matched []*instance
-	for _, in := range s.instances {
+	for _, in := range s.bySeq {
 		if (req.GetType() != 0 && in.pb.Type != req.GetType()) ||
 			(req.GetState() != 0 && in.state != req.GetState()) ||
 			(req.GetNodeId() != "" && in.nodeID != req.GetNodeId()) ||
@@ -104,7 +104,6 @@ func (c *computeService) ListInstances(_ context.Context, req *hypervisorv1.List
 		}
 		matched = append(matched, in)
 	}
-	page.Sort(matched, (*instance).key)
 	items, next, err := page.Slice(matched, (*instance).key, req.GetPageSize(), req.GetPageToken())
 	if err != nil {
 		return nil, err

@@ -73,7 +73,10 @@ func TestInstanceLifecycle(t *testing.T) {
 	}
 	id := in.Id
 	ctx := ctxT(t)
-	start := func() error { _, err := e.compute.StartInstance(ctx, &hypervisorv1.StartInstanceRequest{InstanceId: id}); return err }
+	start := func() error {
+		_, err := e.compute.StartInstance(ctx, &hypervisorv1.StartInstanceRequest{InstanceId: id})
+		return err
+	}
 	stop := func(force bool) error {
 		_, err := e.compute.StopInstance(ctx, &hypervisorv1.StopInstanceRequest{InstanceId: id, Force: force, TimeoutSeconds: 5})
 		return err

@@ -3,6 +3,7 @@ package hypervisor
 import (
 	"fmt"
 	"regexp"
+	"slices"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -96,6 +97,7 @@ func (s *Server) createInstance(p createParams) *instance {
 		s.publishNode(hypervisorv1.EventType_EVENT_TYPE_MODIFIED, p.node)
 	}
 	s.instances[id] = in
+	s.bySeq = append(s.bySeq, in)
 	s.provision(in)
 	return in
 }
@@ -237,6 +239,7 @@ func (s *Server) deleteInstance(id string, force bool) error {
 	s.release(in)
 	in.console.close()
 	delete(s.instances, id)
+	s.bySeq = slices.DeleteFunc(s.bySeq, func(x *instance) bool { return x == in })
 	s.publishInstance(hypervisorv1.EventType_EVENT_TYPE_DELETED, in)
 	in.hub.closeAll()
 	return nil

@@ -92,6 +92,7 @@ type Server struct {
 	clusterID string
 	nodes     map[string]*node
 	instances map[string]*instance
+	bySeq     []*instance // live instances in creation order (lists need no sort)
 	images    map[string]*image
 	nodeHub   *hub[*hypervisorv1.NodeEvent]
 

@@ -1,0 +1,126 @@
+package hypervisor
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/vmtestbed/vmtestbed/internal/transport"
+	hypervisorv1 "github.com/vmtestbed/vmtestbed/proto/hypervisor/v1"
+)
+
+func benchEnv(b *testing.B, tr transport.Transport) *env {
+	e := newEnv(b, Options{WatchBuffer: 1024}, tr)
+	req := workerReq("bench")
+	req.Capacity.CpuCores, req.Capacity.MemoryBytes = 1<<30, 1<<60
+	e.register(b, req)
+	return e
+}
+
+func smallVM(i int) *hypervisorv1.CreateInstanceRequest {
+	req := vmReq(fmt.Sprintf("b%d", i))
+	req.Spec.CpuCores, req.Spec.MemoryBytes = 1, 1<<20
+	return req
+}
+
+func benchCreate(b *testing.B, tr transport.Transport) {
+	e := benchEnv(b, tr)
+	ctx := context.Background()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		if _, err := e.compute.CreateInstance(ctx, smallVM(i)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func benchGet(b *testing.B, tr transport.Transport) {
+	e := benchEnv(b, tr)
+	ctx := context.Background()
+	in := e.create(b, smallVM(0))
+	req := &hypervisorv1.GetInstanceRequest{InstanceId: in.Id}
+	for b.Loop() {
+		if _, err := e.compute.GetInstance(ctx, req); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkCreateInstance(b *testing.B)    { benchCreate(b, nil) }
+func BenchmarkGetInstance(b *testing.B)       { benchGet(b, nil) }
+func BenchmarkCreateInstanceTCP(b *testing.B) { benchCreate(b, transport.TCP{}) }
+func BenchmarkGetInstanceTCP(b *testing.B)    { benchGet(b, transport.TCP{}) }
+
+// BenchmarkListInstances10k walks 10,000 instances in pages of 100 and
+// reports the p99 page latency.
+func BenchmarkListInstances10k(b *testing.B) {
+	e := benchEnv(b, nil)
+	ctx := context.Background()
+	for i := range 10000 {
+		if _, err := e.compute.CreateInstance(ctx, smallVM(i)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var pages []time.Duration
+	for b.Loop() {
+		tok, n := "", 0
+		for {
+			start := time.Now()
+			resp, err := e.compute.ListInstances(ctx, &hypervisorv1.ListInstancesRequest{PageSize: 100, PageToken: tok})
+			pages = append(pages, time.Since(start))
+			if err != nil {
+				b.Fatal(err)
+			}
+			n += len(resp.Instances)
+			if tok = resp.NextPageToken; tok == "" {
+				break
+			}
+		}
+		if n != 10000 {
+			b.Fatalf("walked %d instances", n)
+		}
+	}
+	slices.Sort(pages)
+	b.ReportMetric(float64(pages[len(pages)*99/100].Microseconds()), "p99-page-µs")
+}
+
+// BenchmarkWatchNodesFanout1000 measures one node event reaching 1,000 watchers.
+func BenchmarkWatchNodesFanout1000(b *testing.B) {
+	e := benchEnv(b, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	const watchers = 1000
+	streams := make([]hypervisorv1.ClusterService_WatchNodesClient, watchers)
+	for i := range streams {
+		s, err := e.cluster.WatchNodes(ctx, &hypervisorv1.WatchNodesRequest{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.Header(); err != nil {
+			b.Fatal(err)
+		}
+		streams[i] = s
+	}
+	nodeID := e.register(b, workerReq("fan"))
+	for _, s := range streams { // drain the ADDED event
+		if _, err := s.Recv(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	got := make(chan error, watchers)
+	for b.Loop() {
+		if _, err := e.cluster.Heartbeat(ctx, &hypervisorv1.HeartbeatRequest{NodeId: nodeID}); err != nil {
+			b.Fatal(err)
+		}
+		for _, s := range streams {
+			go func() { _, err := s.Recv(); got <- err }()
+		}
+		for range watchers {
+			if err := <-got; err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
