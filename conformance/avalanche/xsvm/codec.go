@@ -8,7 +8,8 @@ import (
 	"github.com/ava-labs/avalanchego/ids"
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 	"github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
-	"golang.org/x/crypto/ripemd160" //nolint:staticcheck // xsvm addresses are RIPEMD-160(SHA-256(pubkey)); nothing else will do.
+	//lint:ignore SA1019 xsvm addresses are RIPEMD-160(SHA-256(pubkey)); no other hash will do.
+	"golang.org/x/crypto/ripemd160"
 )
 
 // xsvm serialises with avalanchego's linear codec: a big-endian uint16 codec
