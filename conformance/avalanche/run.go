@@ -69,7 +69,12 @@ func Main(cfg Config, opts Options) (Outcome, error) {
 	s.register()
 
 	var outcome Outcome
-	ReportAfterEach(func(r SpecReport) { fmt.Fprintln(out, progressLine(r)) })
+	ReportAfterEach(func(r SpecReport) {
+		if r.State.Is(types.SpecStateSkipped) && r.Failure.Message == "" {
+			return // filtered out by --focus, not run
+		}
+		fmt.Fprintln(out, progressLine(r))
+	})
 	ReportAfterSuite("reports", func(r Report) {
 		outcome.Failed = failedIDs(r)
 		if opts.JUnit != "" {
