@@ -7,11 +7,13 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/vmtestbed/vmtestbed/conformance/avalanche"
+	"github.com/vmtestbed/vmtestbed/conformance/avalanche/xsvm"
 	"github.com/vmtestbed/vmtestbed/fakes/avalanchego"
 	"github.com/vmtestbed/vmtestbed/fakes/refvm"
 	"github.com/vmtestbed/vmtestbed/internal/transport"
@@ -25,6 +27,7 @@ type avaFlags struct {
 	genesis, config          string
 	junit, json, trace       string
 	focus                    string
+	workload                 string
 	handshake, call, shutdwn time.Duration
 	verbose                  bool
 }
@@ -51,6 +54,7 @@ that could not be started (its exit status and last output lines are printed).`,
 	fl.StringVar(&f.junit, "junit", "", "write a JUnit XML report here")
 	fl.StringVar(&f.json, "json", "", "write a ginkgo JSON report here")
 	fl.StringVar(&f.trace, "trace", "", "write the RPC trace here (.json, .md for Mermaid, else text)")
+	fl.StringVar(&f.workload, "workload", "auto", "how to make the VM want blocks: auto (detects xsvm with a probe launch when no --genesis is given, and the reference VM's API), refvm, or xsvm (signed transfers; also writes the genesis)")
 	fl.StringVar(&f.focus, "focus", "", "run only specs whose text matches this regexp, e.g. AVA-BLK")
 	fl.DurationVar(&f.handshake, "handshake-timeout", 5*time.Second, "how long the plugin has for the runtime handshake")
 	fl.DurationVar(&f.call, "call-timeout", 5*time.Second, "bound of every VM call and every wait for an event")
@@ -92,6 +96,12 @@ func avaConfig(f avaFlags, log io.Writer) (avalanche.Config, error) {
 	if cfg.ChainConfig, err = readOptional(f.config, "--config"); err != nil {
 		return cfg, err
 	}
+	if cfg.Workload, err = workloadByName(f.workload); err != nil {
+		return cfg, err
+	}
+	if cfg.Workload == nil && cfg.Genesis == nil && f.plugin != "" {
+		cfg.Workload = detectXSVM(f.plugin, cfg.Protocol, f.handshake)
+	}
 	if f.inProcess != "" {
 		serve, bn, err := inProcessRefVM(f.inProcess, log)
 		if err != nil {
@@ -100,6 +110,30 @@ func avaConfig(f avaFlags, log io.Writer) (avalanche.Config, error) {
 		cfg.InProcess, cfg.Bufnet = serve, bn
 	}
 	return cfg, nil
+}
+
+// workloadByName maps --workload to a Workload; nil means auto-detect.
+func workloadByName(name string) (avalanche.Workload, error) {
+	switch name {
+	case "", "auto":
+		return nil, nil
+	case "refvm":
+		return avalanche.RefVMWorkload(), nil
+	case "xsvm":
+		return xsvm.NewWorkload()
+	}
+	return nil, fmt.Errorf("--workload %q: want auto, refvm or xsvm", name)
+}
+
+// detectXSVM returns the xsvm workload when the plugin turns out to be xsvm
+// (a probe launch; see xsvm.Workload.Detect), else nil: the suite then
+// auto-detects the reference VM's API or skips block specs with a reason.
+func detectXSVM(plugin string, protocol uint, timeout time.Duration) avalanche.Workload {
+	w, err := xsvm.NewWorkload()
+	if err != nil || !w.Detect(context.Background(), plugin, protocol, timeout) {
+		return nil
+	}
+	return w
 }
 
 func readOptional(path, flag string) ([]byte, error) {
@@ -140,6 +174,7 @@ func runConformAvalanche(out io.Writer, f avaFlags) error {
 	if err != nil {
 		return withCode(exitUsage, err)
 	}
+	cfg.Notices = &onceLines{w: out, seen: map[string]bool{}}
 	res, err := avalanche.Main(cfg, avalanche.Options{
 		Focus: f.focus, JUnit: f.junit, JSON: f.json, Trace: f.trace, Verbose: f.verbose, Out: out,
 	})
@@ -152,4 +187,27 @@ func runConformAvalanche(out io.Writer, f avaFlags) error {
 		return withCode(exitFailed, fmt.Errorf("conformance failed: %s", strings.Join(res.Failed, " ")))
 	}
 	return nil
+}
+
+// onceLines prints each distinct line once: every container of the suite
+// launches the plugin again and the launcher repeats its notices.
+type onceLines struct {
+	mu   sync.Mutex
+	w    io.Writer
+	seen map[string]bool
+}
+
+func (o *onceLines) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, line := range strings.SplitAfter(string(p), "\n") {
+		if line == "" || o.seen[line] {
+			continue
+		}
+		o.seen[line] = true
+		if _, err := io.WriteString(o.w, "\nnotice: "+line); err != nil {
+			return 0, err
+		}
+	}
+	return len(p), nil
 }

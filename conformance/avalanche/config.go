@@ -43,8 +43,12 @@ type Config struct {
 
 	// Trace, when set, records every RPC in both directions.
 	Trace *avalanchego.Trace
-	// Log receives the plugin's stdout/stderr and launcher notices.
+	// Log receives the plugin's stdout/stderr, and launcher notices when
+	// Notices is nil.
 	Log io.Writer
+	// Notices receives launcher notices, e.g. that the plugin speaks an
+	// older protocol with the same wire. Every launch repeats them.
+	Notices io.Writer
 }
 
 // Workload makes a VM want a block, through the VM's own HTTP API.
@@ -97,4 +101,12 @@ func (c Config) validate() error {
 		return errNoBufnet
 	}
 	return nil
+}
+
+// notices is where launcher notices go.
+func (c Config) notices() io.Writer {
+	if c.Notices != nil {
+		return c.Notices
+	}
+	return c.Log
 }

@@ -96,7 +96,7 @@ func (s *suite) launch(ctx context.Context) (*target, error) {
 		HandshakeTimeout: cfg.HandshakeTimeout,
 		GracefulTimeout:  cfg.ShutdownTimeout,
 		Log:              cfg.Log,
-		Notices:          cfg.Log,
+		Notices:          cfg.notices(),
 		Trace:            cfg.Trace,
 	}
 	var p *avalanchego.Plugin

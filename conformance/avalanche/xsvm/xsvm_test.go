@@ -42,6 +42,33 @@ func TestSuitePassesAgainstXSVM(t *testing.T) {
 	avalanche.Run(t, avalanche.Config{Plugin: bin, Workload: w, Seed: 1})
 }
 
+// Detect must recognise xsvm and must not mistake the reference VM for it.
+func TestDetect(t *testing.T) {
+	if os.Getenv("VMTESTBED_SKIP_XSVM") == "1" {
+		t.Skip("VMTESTBED_SKIP_XSVM=1")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	xsvmBin, err := xsvm.Build(ctx, buildbin.CacheDir(), xsvm.DefaultVersion)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refvmBin, err := buildbin.Build("./cmd/refvm", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := xsvm.NewWorkload()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !w.Detect(ctx, xsvmBin, 0, 5*time.Second) {
+		t.Error("Detect did not recognise xsvm")
+	}
+	if w.Detect(ctx, refvmBin, 0, 5*time.Second) {
+		t.Error("Detect took the reference VM for xsvm")
+	}
+}
+
 // The genesis must be xsvm's codec: version 0, timestamp, allocation count,
 // then 28 bytes per allocation.
 func TestGenesisLayout(t *testing.T) {

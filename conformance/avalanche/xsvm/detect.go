@@ -1,0 +1,64 @@
+package xsvm
+
+import (
+	"context"
+	"time"
+
+	"google.golang.org/protobuf/types/known/emptypb"
+
+	"github.com/vmtestbed/vmtestbed/fakes/avalanchego"
+	"github.com/vmtestbed/vmtestbed/internal/transport"
+)
+
+// Detect reports whether the plugin binary at path is xsvm: it launches the
+// plugin once, initializes it with this workload's genesis (other VMs reject
+// those bytes) and asks every handler for xsvm.network. It gives up, and
+// reports false, after timeout. The probe's plugin and node are always
+// stopped before it returns.
+func (w *Workload) Detect(ctx context.Context, path string, protocol uint, timeout time.Duration) bool {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	genesis, err := w.Genesis()
+	if err != nil {
+		return false
+	}
+	// A short grace period: a plugin that hangs in Shutdown costs the probe
+	// one second, and the suite reports the hang itself.
+	p, err := avalanchego.LaunchProcess(ctx, path, avalanchego.LaunchConfig{Protocol: protocol, HandshakeTimeout: timeout, GracefulTimeout: time.Second})
+	if err != nil {
+		return false
+	}
+	defer func() {
+		stopCtx, stopCancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer stopCancel()
+		_ = p.Stop(stopCtx)
+	}()
+	node, err := avalanchego.NewNode(ctx, avalanchego.NodeConfig{Transport: transport.TCP{}, Genesis: genesis})
+	if err != nil {
+		return false
+	}
+	defer node.Close()
+	if protocol == 0 {
+		protocol = avalanchego.NewestProtocol
+	}
+	if _, err := p.VM.Initialize(ctx, node.InitializeRequest(protocol)); err != nil {
+		return false
+	}
+	handlers, err := p.VM.CreateHandlers(ctx, &emptypb.Empty{})
+	if err != nil {
+		return false
+	}
+	for _, h := range handlers.GetHandlers() {
+		c, err := node.HTTP(p, h.GetServerAddr())
+		if err != nil {
+			continue
+		}
+		var reply networkReply
+		err = c.JSONRPC(ctx, "", "xsvm.network", struct{}{}, &reply)
+		_ = c.Close()
+		if err == nil {
+			return true
+		}
+	}
+	return false
+}
