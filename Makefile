@@ -17,6 +17,7 @@ build:
 	@mkdir -p $(BIN)
 	$(GO) build -o $(BIN)/vmtestbed ./cmd/vmtestbed
 	$(GO) build -o $(BIN)/refvm ./cmd/refvm
+	CGO_ENABLED=0 $(GO) build -o $(BIN)/vmagent ./cmd/vmagent
 	@for v in $$($(BIN)/refvm --list-broken); do \
 		echo "$(GO) build -o $(BIN)/refvm-broken-$$v ./cmd/refvm (variant $$v)"; \
 		$(GO) build -ldflags "-X main.variant=$$v" -o $(BIN)/refvm-broken-$$v ./cmd/refvm || exit 1; \
