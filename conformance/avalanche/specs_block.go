@@ -3,6 +3,7 @@ package avalanche
 import (
 	"bytes"
 	"context"
+	"fmt"
 
 	"github.com/ava-labs/avalanchego/ids"
 	vmpb "github.com/ava-labs/avalanchego/proto/pb/vm"
@@ -50,7 +51,9 @@ func (c *chain) blockSpecs() {
 		}
 		pref := c.lastAccepted()
 		blk, err := c.t.buildBlock(ctx, nil)
-		Expect(err).NotTo(HaveOccurred(), "BuildBlock after MESSAGE_BUILD_BLOCK failed; plugin exit status %q, last output:\n%s", c.t.plugin.ExitStatus(), c.t.plugin.StderrTail())
+		Expect(err).NotTo(HaveOccurred(), func() string {
+			return fmt.Sprintf("BuildBlock after MESSAGE_BUILD_BLOCK failed; plugin exit status %q, last output:\n%s", c.t.settledExitStatus(), c.t.plugin.StderrTail())
+		})
 		c.blk.built = blk
 		Expect(blk.ParentID).To(Equal(pref.ID), "BuildBlock built on %s; the preferred block is %s", blk.ParentID, pref.ID)
 		Expect(blk.Height).To(Equal(pref.Height+1), "BuildBlock on a parent at height %d gave height %d", pref.Height, blk.Height)
@@ -136,7 +139,9 @@ func (c *chain) blockSpecs() {
 		_, err := c.t.parseBlock(ctx, []byte("vmtestbed: these bytes are not a block"))
 		Expect(err).To(HaveOccurred(), "ParseBlock accepted bytes that are not a block")
 		_, err = c.t.version(ctx)
-		Expect(err).NotTo(HaveOccurred(), "the plugin stopped serving after ParseBlock of garbage (exit status %q)", c.t.plugin.ExitStatus())
+		Expect(err).NotTo(HaveOccurred(), func() string {
+			return fmt.Sprintf("the plugin stopped serving after ParseBlock of garbage (exit status %q)", c.t.settledExitStatus())
+		})
 	})
 
 	it("AVA-BLK-009", func(ctx SpecContext) {

@@ -210,3 +210,17 @@ func (t *target) shutdown(ctx context.Context) error {
 	}
 	return nil
 }
+
+// settledExitStatus is the plugin's exit status once a call failed: a
+// plugin that died is reaped a moment after its connection drops, so wait
+// for that (at most exitSettle) before reporting "" (still running).
+func (t *target) settledExitStatus() string {
+	select {
+	case <-t.plugin.Exited():
+	case <-time.After(exitSettle):
+	}
+	return t.plugin.ExitStatus()
+}
+
+// exitSettle bounds settledExitStatus's wait.
+const exitSettle = 2 * time.Second
