@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -41,5 +42,25 @@ func TestConformAvalancheXSVM(t *testing.T) {
 	}
 	if n := strings.Count(res.out, "notice: "); n != 1 || !strings.Contains(res.out, "45") {
 		t.Fatalf("want exactly one notice naming protocol 45 (same wire as ours), got %d:\n%s", n, res.out)
+	}
+}
+
+// BenchmarkSuiteXSVM is the wall time of one whole `vmtestbed conform
+// avalanche --plugin xsvm` run (process start, the xsvm probe launch and
+// five plugin launches included; the xsvm build is cached and not timed).
+func BenchmarkSuiteXSVM(b *testing.B) {
+	bin, err := buildbin.Build("./cmd/vmtestbed", "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	plugin, err := xsvm.Build(context.Background(), buildbin.CacheDir(), xsvm.DefaultVersion)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		if out, err := exec.Command(bin, "conform", "avalanche", "--plugin", plugin).CombinedOutput(); err != nil {
+			b.Fatalf("suite run: %v\n%s", err, out)
+		}
 	}
 }
