@@ -28,6 +28,7 @@ type avaFlags struct {
 	junit, json, trace       string
 	focus                    string
 	workload                 string
+	dbDir                    string
 	handshake, call, shutdwn time.Duration
 	verbose                  bool
 }
@@ -55,6 +56,7 @@ that could not be started (its exit status and last output lines are printed).`,
 	fl.StringVar(&f.json, "json", "", "write a ginkgo JSON report here")
 	fl.StringVar(&f.trace, "trace", "", "write the RPC trace here (.json, .md for Mermaid, else text)")
 	fl.StringVar(&f.workload, "workload", "auto", "how to make the VM want blocks: auto (detects xsvm with a probe launch when no --genesis is given, and the reference VM's API), refvm, or xsvm (signed transfers; also writes the genesis)")
+	fl.StringVar(&f.dbDir, "db-dir", "", "back the node's database with an on-disk leveldb under this directory (one launch-N per plugin launch; default in memory)")
 	fl.StringVar(&f.focus, "focus", "", "run only specs whose text matches this regexp, e.g. AVA-BLK")
 	fl.DurationVar(&f.handshake, "handshake-timeout", 5*time.Second, "how long the plugin has for the runtime handshake")
 	fl.DurationVar(&f.call, "call-timeout", 5*time.Second, "bound of every VM call and every wait for an event")
@@ -70,6 +72,7 @@ func avaConfig(f avaFlags, log io.Writer) (avalanche.Config, error) {
 		HandshakeTimeout: f.handshake,
 		CallTimeout:      f.call,
 		ShutdownTimeout:  f.shutdwn,
+		DBDir:            f.dbDir,
 		Log:              log,
 	}
 	switch {

@@ -212,3 +212,30 @@ func BenchmarkSuiteInProcessRefVM(b *testing.B) {
 		}
 	}
 }
+
+// TestConformAvalancheDBDir: with --db-dir the node's database is an on-disk
+// leveldb, one directory per plugin launch, and the suite still passes.
+func TestConformAvalancheDBDir(t *testing.T) {
+	dir := t.TempDir()
+	args := append([]string{"conform", "avalanche", "--plugin", refvmBinary(t, ""), "--db-dir", dir}, fastTimeouts...)
+	res := runCLI(t, 60*time.Second, args...)
+	if res.code != exitOK {
+		t.Fatalf("exit %d, want 0:\n%s", res.code, res.out)
+	}
+	launches, err := filepath.Glob(filepath.Join(dir, "launch-*", "CURRENT"))
+	if err != nil || len(launches) < 2 {
+		t.Fatalf("want a leveldb (CURRENT file) per launch under %s, found %v (err %v)", dir, launches, err)
+	}
+	var logged int64
+	for _, current := range launches {
+		matches, _ := filepath.Glob(filepath.Join(filepath.Dir(current), "*.log"))
+		for _, m := range matches {
+			if fi, err := os.Stat(m); err == nil {
+				logged += fi.Size()
+			}
+		}
+	}
+	if logged == 0 {
+		t.Fatal("the on-disk databases hold no data: the plugin's writes did not reach them")
+	}
+}

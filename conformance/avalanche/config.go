@@ -38,6 +38,10 @@ type Config struct {
 	Workload Workload
 	// Repeat is how often idempotency specs repeat a call (0 = 3).
 	Repeat int
+	// DBDir, when set, backs the node's rpcdb with an on-disk avalanchego
+	// leveldb: each plugin launch gets its own subdirectory launch-N, kept
+	// after the run for inspection. Empty = in-memory memdb.
+	DBDir string
 	// Seed makes the fake node's ids and keys deterministic.
 	Seed int64
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -28,6 +29,7 @@ type suite struct {
 	mu        sync.Mutex
 	launchErr error
 	seed      int64
+	launches  int // how many nodes launch created (names DBDir subdirectories)
 }
 
 func newSuite(cfg Config) *suite { return &suite{cfg: cfg.withDefaults(), seed: cfg.Seed} }
@@ -81,8 +83,16 @@ func (s *suite) launch(ctx context.Context) (*target, error) {
 	if cfg.InProcess != nil {
 		tr = cfg.Bufnet
 	}
+	dbDir := ""
+	if cfg.DBDir != "" {
+		s.mu.Lock()
+		s.launches++
+		dbDir = filepath.Join(cfg.DBDir, fmt.Sprintf("launch-%d", s.launches))
+		s.mu.Unlock()
+	}
 	node, err := avalanchego.NewNode(ctx, avalanchego.NodeConfig{
 		Transport: tr,
+		DBDir:     dbDir,
 		Seed:      s.seed,
 		Genesis:   genesis,
 		Config:    cfg.ChainConfig,
