@@ -173,6 +173,41 @@ func TestStopKillsPluginIgnoringSIGTERM(t *testing.T) {
 	}
 }
 
+// A plugin that closes its stdout while it runs is stopped by the node
+// (SIGTERM, which it ignores, then SIGKILL after the grace period), and the
+// reason is in its output tail.
+func TestPluginClosingStdoutIsStopped(t *testing.T) {
+	p, err := launch(t, "close-stdout", avalanchego.LaunchConfig{GracefulTimeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.Exited():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the plugin still runs 10s after closing its stdout")
+	}
+	if p.ExitStatus() != "signal: killed" {
+		t.Fatalf("exit status %q, want signal: killed (it ignores SIGTERM before Shutdown)", p.ExitStatus())
+	}
+	if tail := p.StderrTail(); !strings.Contains(tail, "closed its stdout") {
+		t.Fatalf("output tail does not say why the plugin was stopped:\n%s", tail)
+	}
+}
+
+// A plugin that exits on its own is not reported as closing its output.
+func TestPluginExitIsNotAnOutputClose(t *testing.T) {
+	p, err := launch(t, "ok", avalanchego.LaunchConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if tail := p.StderrTail(); strings.Contains(tail, "closed its") {
+		t.Fatalf("a clean exit was reported as an output close:\n%s", tail)
+	}
+}
+
 func TestLaunchProcessMissingBinary(t *testing.T) {
 	_, err := avalanchego.LaunchProcess(context.Background(), "/nonexistent/plugin", avalanchego.LaunchConfig{})
 	var le *avalanchego.LaunchError

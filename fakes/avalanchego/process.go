@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strings"
@@ -34,16 +35,12 @@ func LaunchProcess(ctx context.Context, path string, cfg LaunchConfig) (*Plugin,
 	tail := newTailWriter(cfg.Log)
 	cmd := exec.Command(path)
 	cmd.Env = pluginEnv(addr)
-	cmd.Stdout = tail
-	cmd.Stderr = tail // same writer: one pipe, output kept in order
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	// A grandchild holding the pipe must not block Wait forever.
-	cmd.WaitDelay = time.Second
-	if err := cmd.Start(); err != nil {
+	proc, err := startProcess(cmd, tail, cfg.GracefulTimeout)
+	if err != nil {
 		eng.stop()
 		return nil, &LaunchError{Path: path, Phase: PhaseStart, Err: fmt.Errorf("start %s: %w", path, err)}
 	}
-	proc := newProcess(cmd)
 	p := &Plugin{cfg: cfg, path: path, tail: tail, life: proc, Transport: tr}
 	return finishLaunch(ctx, p, eng)
 }
@@ -68,16 +65,83 @@ type process struct {
 	status string
 }
 
-func newProcess(cmd *exec.Cmd) *process {
+// outputDrain bounds how long the reaper waits, after the plugin exited,
+// for its output to be read to the end (a grandchild may hold the pipes).
+const outputDrain = time.Second
+
+// closeGrace is how long a plugin whose stdout or stderr closed has to exit
+// by itself before the node stops it.
+const closeGrace = 250 * time.Millisecond
+
+// startProcess starts cmd with stdout and stderr on pipes of their own,
+// copied into tail. Like AvalancheGo, it stops the plugin (SIGTERM, grace,
+// SIGKILL) when either stream closes while the plugin runs. done closes once
+// the process is reaped and its output read, so the tail is complete then.
+func startProcess(cmd *exec.Cmd, tail io.Writer, grace time.Duration) (*process, error) {
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("stdout pipe: %w", err)
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		_ = outR.Close()
+		_ = outW.Close()
+		return nil, fmt.Errorf("stderr pipe: %w", err)
+	}
+	cmd.Stdout, cmd.Stderr = outW, errW
+	err = cmd.Start()
+	_ = outW.Close() // the child has its own copies now
+	_ = errW.Close()
+	if err != nil {
+		_ = outR.Close()
+		_ = errR.Close()
+		return nil, err
+	}
 	p := &process{cmd: cmd, done: make(chan struct{})}
+	closed := make(chan string, 2)
+	var copies sync.WaitGroup
+	for name, r := range map[string]*os.File{"stdout": outR, "stderr": errR} {
+		copies.Add(1)
+		go func() {
+			defer copies.Done()
+			_, _ = io.Copy(tail, r)
+			_ = r.Close()
+			closed <- name
+		}()
+	}
+	copied := make(chan struct{})
+	go func() { copies.Wait(); close(copied) }()
+	exited := make(chan struct{})
 	go func() {
 		err := cmd.Wait()
+		close(exited)
+		select {
+		case <-copied:
+		case <-time.After(outputDrain):
+		}
 		p.mu.Lock()
 		p.status = describeExit(cmd, err)
 		p.mu.Unlock()
 		close(p.done)
 	}()
-	return p
+	go func() {
+		select {
+		case name := <-closed:
+			// An exiting plugin closes its streams a moment before it is
+			// reaped: only a plugin still running after closeGrace closed
+			// a stream on purpose.
+			t := time.NewTimer(closeGrace)
+			defer t.Stop()
+			select {
+			case <-exited:
+			case <-t.C:
+				fmt.Fprintf(tail, "vmtestbed: the plugin closed its %s; stopping it as AvalancheGo does\n", name)
+				_ = p.terminate(context.Background(), grace)
+			}
+		case <-exited:
+		}
+	}()
+	return p, nil
 }
 
 func describeExit(cmd *exec.Cmd, err error) string {

@@ -104,6 +104,11 @@ func run(mode string) int {
 		fmt.Fprintln(os.Stderr, "testplugin: handshake refused:", err)
 		return 1
 	}
+	if mode == "close-stdout" {
+		// A plugin that closes its stdout while it keeps serving: the node
+		// must stop it, as AvalancheGo does.
+		_ = os.Stdout.Close()
+	}
 	<-v.shutdown
 	signal.Reset(syscall.SIGTERM) // the node's SIGTERM after Shutdown may come now
 	term := make(chan os.Signal, 1)
