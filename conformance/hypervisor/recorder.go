@@ -25,16 +25,31 @@ type recorder struct {
 
 var _ grpc.ClientConnInterface = (*recorder)(nil)
 
-func (r *recorder) add(method string, err error) {
-	code := status.Code(err)
-	if errors.Is(err, io.EOF) {
-		code = codes.OK
+func (r *recorder) add(method string, err error) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.paused {
+		return -1
+	}
+	r.calls = append(r.calls, report.Call{Method: method, Code: callCode(err)})
+	return len(r.calls) - 1
+}
+
+// settle sets the code of call i (a stream recorded when it opened).
+func (r *recorder) settle(i int, err error) {
+	if i < 0 {
+		return
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if !r.paused {
-		r.calls = append(r.calls, report.Call{Method: method, Code: code.String()})
+	r.calls[i].Code = callCode(err)
+}
+
+func callCode(err error) string {
+	if errors.Is(err, io.EOF) {
+		return codes.OK.String()
 	}
+	return status.Code(err).String()
 }
 
 // pause stops recording (cleanup calls are not part of what a spec checks).
@@ -62,20 +77,22 @@ func (r *recorder) NewStream(ctx context.Context, desc *grpc.StreamDesc, method 
 		r.add(method, err)
 		return nil, err
 	}
-	return &recordedStream{ClientStream: s, rec: r, method: method}, nil
+	// Recorded now, so a spec that fails before the first message still
+	// names the stream; its code is settled by the first receive.
+	return &recordedStream{ClientStream: s, rec: r, call: r.add(method, nil)}, nil
 }
 
-// recordedStream records a stream once, when its first receive ends or fails:
-// that is where a server's Unimplemented or validation error shows up.
+// recordedStream settles its recorded code once, when its first receive ends
+// or fails: that is where a server's Unimplemented or validation error shows up.
 type recordedStream struct {
 	grpc.ClientStream
-	rec    *recorder
-	method string
-	once   sync.Once
+	rec  *recorder
+	call int
+	once sync.Once
 }
 
 func (s *recordedStream) RecvMsg(m any) error {
 	err := s.ClientStream.RecvMsg(m)
-	s.once.Do(func() { s.rec.add(s.method, err) })
+	s.once.Do(func() { s.rec.settle(s.call, err) })
 	return err
 }
