@@ -106,7 +106,7 @@ func avaConfig(f avaFlags, log io.Writer) (avalanche.Config, error) {
 		cfg.Workload = detectXSVM(f.plugin, cfg.Protocol, f.handshake)
 	}
 	if f.inProcess != "" {
-		serve, bn, err := inProcessRefVM(f.inProcess, log)
+		serve, bn, err := inProcessRefVM(f.inProcess, cfg.Protocol, log)
 		if err != nil {
 			return cfg, err
 		}
@@ -151,7 +151,9 @@ func readOptional(path, flag string) ([]byte, error) {
 }
 
 // inProcessRefVM parses "refvm[:VARIANT]" into an in-process plugin.
-func inProcessRefVM(spec string, log io.Writer) (func(context.Context, string) error, *transport.Bufnet, error) {
+// The reference VM speaks the protocol the node emulates (0 = newest), so
+// --protocol 41 exercises the Messenger path of older AvalancheGo releases.
+func inProcessRefVM(spec string, protocol uint, log io.Writer) (func(context.Context, string) error, *transport.Bufnet, error) {
 	name, variant, _ := strings.Cut(spec, ":")
 	if name != "refvm" {
 		return nil, nil, fmt.Errorf("--in-process %q: only refvm runs in process", spec)
@@ -164,7 +166,7 @@ func inProcessRefVM(spec string, log io.Writer) (func(context.Context, string) e
 		return nil, nil, fmt.Errorf("--in-process %q: unknown refvm variant %q", spec, variant)
 	}
 	bn := transport.NewBufnet()
-	rc := refvm.Config{Variant: variant, Transport: bn, Stderr: log, Exit: func(int) {}}
+	rc := refvm.Config{Variant: variant, Protocol: protocol, Transport: bn, Stderr: log, Exit: func(int) {}}
 	return func(ctx context.Context, addr string) error { return refvm.Serve(ctx, addr, rc) }, bn, nil
 }
 

@@ -239,3 +239,22 @@ func TestConformAvalancheDBDir(t *testing.T) {
 		t.Fatal("the on-disk databases hold no data: the plugin's writes did not reach them")
 	}
 }
+
+// TestConformAvalancheProtocol41: emulating AvalancheGo v1.13.2 (protocol
+// 41), the node has no WaitForEvent: the in-process reference VM, speaking
+// 41 too, asks for blocks through messenger.Messenger/Notify, and the whole
+// suite passes on that path.
+func TestConformAvalancheProtocol41(t *testing.T) {
+	trace := filepath.Join(t.TempDir(), "trace.txt")
+	res := runCLI(t, 60*time.Second, "conform", "avalanche", "--in-process", "refvm", "--avalanchego", "v1.13.2", "--trace", trace)
+	if res.code != exitOK {
+		t.Fatalf("exit %d, want 0:\n%s", res.code, res.out)
+	}
+	b, err := os.ReadFile(trace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), "messenger.Messenger/Notify") || strings.Contains(string(b), "WaitForEvent") {
+		t.Fatalf("protocol 41 run must use Notify and never WaitForEvent; trace:\n%s", b)
+	}
+}

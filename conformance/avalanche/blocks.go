@@ -9,6 +9,8 @@ import (
 	vmpb "github.com/ava-labs/avalanchego/proto/pb/vm"
 	"google.golang.org/protobuf/types/known/emptypb"
 	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/vmtestbed/vmtestbed/fakes/avalanchego"
 )
 
 // Block is what the node knows about a chain-VM block.
@@ -37,10 +39,23 @@ func blockFromFields(id, parent []byte, height uint64, ts *timestamppb.Timestamp
 	return Block{ID: blkID, ParentID: parentID, Height: height, Timestamp: ts.AsTime(), Bytes: raw}, nil
 }
 
-// waitBuildEvent waits (bounded by CallTimeout) for WaitForEvent to answer.
+// waitEvent waits (bounded by CallTimeout) for the VM's next event:
+// WaitForEvent's answer, or before protocol 42 the next
+// messenger.Messenger/Notify the plugin sent the node.
 func (t *target) waitEvent(ctx context.Context) (vmpb.Message, error) {
 	cctx, cancel := t.call(ctx)
 	defer cancel()
+	if avalanchego.UsesMessenger(t.cfg.Protocol) {
+		select {
+		case msg, ok := <-t.node.Notifications():
+			if !ok {
+				return vmpb.Message_MESSAGE_UNSPECIFIED, fmt.Errorf("messenger.Notify: the node closed")
+			}
+			return msg, nil
+		case <-cctx.Done():
+			return vmpb.Message_MESSAGE_UNSPECIFIED, fmt.Errorf("no messenger.Notify from the plugin (protocol %d has no WaitForEvent): %w", t.cfg.Protocol, cctx.Err())
+		}
+	}
 	resp, err := t.vm.WaitForEvent(cctx, &emptypb.Empty{})
 	if err != nil {
 		return vmpb.Message_MESSAGE_UNSPECIFIED, fmt.Errorf("WaitForEvent: %w", err)

@@ -1,10 +1,13 @@
 package avalanche
 
 import (
+	"fmt"
 	"net/http"
 
 	. "github.com/onsi/ginkgo/v2" //nolint:revive // ginkgo DSL
 	. "github.com/onsi/gomega"    //nolint:revive // gomega DSL
+
+	"github.com/vmtestbed/vmtestbed/fakes/avalanchego"
 )
 
 // httpSpecs: the HTTP handler servers a VM hands to the node.
@@ -28,6 +31,9 @@ func (c *chain) httpSpecs() {
 	})
 
 	it("AVA-HTTP-002", func(ctx SpecContext) {
+		if c.t.cfg.Protocol < avalanchego.FirstWaitForEventProtocol {
+			Skip(fmt.Sprintf("protocol %d: NewHTTPHandler arrived in protocol %d", c.t.cfg.Protocol, avalanchego.FirstWaitForEventProtocol))
+		}
 		addr, err := c.t.newHTTPHandler(ctx)
 		Expect(err).NotTo(HaveOccurred(), "NewHTTPHandler MAY return no server, but MUST NOT fail")
 		if addr == "" {

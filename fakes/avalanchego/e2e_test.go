@@ -51,7 +51,7 @@ func launchInProcess(t *testing.T, bn *transport.Bufnet, cfg refvm.Config) func(
 			c.Stderr = avalanchego.PluginOutput(ctx)
 			return refvm.Serve(ctx, addr, c)
 		}
-		return avalanchego.LaunchInProcess(context.Background(), bn, serve, avalanchego.LaunchConfig{Trace: tr, GracefulTimeout: 2 * time.Second})
+		return avalanchego.LaunchInProcess(context.Background(), bn, serve, avalanchego.LaunchConfig{Trace: tr, GracefulTimeout: 2 * time.Second, Protocol: cfg.Protocol})
 	}
 }
 
@@ -235,5 +235,29 @@ func TestSequencerReportsCrashInBuildBlock(t *testing.T) {
 	}
 	if !strings.Contains(c.seq.Plugin.StderrTail(), refvm.CrashMessage) {
 		t.Fatalf("tail lacks the crash message:\n%s", c.seq.Plugin.StderrTail())
+	}
+}
+
+// Before protocol 42 there is no WaitForEvent and no NewHTTPHandler: the
+// plugin tells the node it wants a block through messenger.Messenger/Notify,
+// and the sequencer builds on those notifications.
+func TestRefVMProtocol41UsesMessenger(t *testing.T) {
+	bn := transport.NewBufnet()
+	c := startChain(t, bn, launchInProcess(t, bn, refvm.Config{Protocol: 41}))
+	checkTwoBlocks(t, c)
+	var notifies int
+	for _, e := range c.trace.Events() {
+		switch {
+		case e.Method == "/vm.VM/WaitForEvent" || e.Method == "/vm.VM/NewHTTPHandler":
+			t.Fatalf("protocol 41 node called %s", e.Method)
+		case e.Dir == avalanchego.DirPluginToNode && e.Method == "/messenger.Messenger/Notify":
+			notifies++
+		}
+	}
+	if notifies != 2 {
+		t.Fatalf("%d Notify calls for two transactions issued into an empty mempool, want 2", notifies)
+	}
+	if err := c.seq.Stop(context.Background()); err != nil {
+		t.Fatalf("stop: %v", err)
 	}
 }

@@ -35,6 +35,7 @@ import (
 	warppb "github.com/ava-labs/avalanchego/proto/pb/warp"
 
 	"github.com/vmtestbed/vmtestbed/internal/transport"
+	messengerpb "github.com/vmtestbed/vmtestbed/proto/messenger"
 )
 
 // DefaultNetworkID is AvalancheGo's local network id (constants.LocalID,
@@ -75,6 +76,7 @@ type Node struct {
 	atomicDB    database.Database
 	memory      *atomic.Memory
 	appSender   *AppSenderRecorder
+	messenger   *messenger
 	dbServer    *grpc.Server
 	dbAddr      string
 	nodeServer  *grpc.Server
@@ -169,6 +171,8 @@ func (n *Node) registerNodeServices(s *grpc.Server) {
 	aliasreaderpb.RegisterAliasReaderServer(s, galiasreader.NewServer(aliaser))
 
 	appsenderpb.RegisterAppSenderServer(s, n.appSender)
+	n.messenger = newMessenger()
+	messengerpb.RegisterMessengerServer(s, n.messenger)
 
 	state := &validatorState{
 		subnetID: n.subnetID,
@@ -267,6 +271,9 @@ func (n *Node) close() error {
 		}
 	}
 	n.serving.Wait()
+	if n.messenger != nil {
+		n.messenger.close()
+	}
 	for _, db := range []database.Database{n.db, n.atomicDB} {
 		// The plugin may already have closed the chain db through rpcdb.
 		if db != nil {

@@ -147,9 +147,41 @@ func (s *Sequencer) setState(ctx context.Context, st vmpb.State) (BlockInfo, err
 	return blockInfo("set state "+st.String(), r.GetLastAcceptedId(), r.GetLastAcceptedParentId(), r.GetHeight(), r.GetTimestamp(), r.GetBytes())
 }
 
+// waitEvent is the VM's next event: VM.WaitForEvent, or for a plugin of
+// protocol < 42 the next messenger.Messenger/Notify it sent the node.
+func (s *Sequencer) waitEvent(ctx context.Context) (vmpb.Message, error) {
+	if !UsesMessenger(s.Protocol) {
+		ev, err := s.Plugin.VM.WaitForEvent(ctx, &emptypb.Empty{})
+		return ev.GetMessage(), err
+	}
+	select {
+	case msg, ok := <-s.Node.Notifications():
+		if !ok {
+			return vmpb.Message_MESSAGE_UNSPECIFIED, errors.New("node closed")
+		}
+		return msg, nil
+	case <-ctx.Done():
+		return vmpb.Message_MESSAGE_UNSPECIFIED, status.FromContextError(ctx.Err()).Err()
+	}
+}
+
 // bootstrap: a WaitForEvent opened at once and left pending while Connected
-// is called for the node itself and each peer, then cancelled.
+// is called for the node itself and each peer, then cancelled. Before
+// protocol 42 there is no WaitForEvent: notifications that arrive while
+// bootstrapping are dropped instead.
 func (s *Sequencer) bootstrap(ctx context.Context) error {
+	if UsesMessenger(s.Protocol) {
+		if err := s.connectAll(ctx); err != nil {
+			return err
+		}
+		for {
+			select {
+			case <-s.Node.Notifications():
+			default:
+				return nil
+			}
+		}
+	}
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	waited := make(chan error, 1)
@@ -157,19 +189,27 @@ func (s *Sequencer) bootstrap(ctx context.Context) error {
 		_, err := s.Plugin.VM.WaitForEvent(wctx, &emptypb.Empty{})
 		waited <- err
 	}()
-	name, major, minor, patch := parseNodeVersion(s.NodeVersion)
-	for _, id := range append([]ids.NodeID{s.Node.NodeID()}, s.Peers...) {
-		req := &vmpb.ConnectedRequest{NodeId: id.Bytes(), Name: name, Major: major, Minor: minor, Patch: patch}
-		if _, err := s.Plugin.VM.Connected(ctx, req); err != nil {
-			cancel()
-			<-waited
-			return fmt.Errorf("connected %s: %w", id, err)
-		}
+	if err := s.connectAll(ctx); err != nil {
+		cancel()
+		<-waited
+		return err
 	}
 	cancel()
 	// An event that arrived during bootstrapping is dropped, as the node does.
 	if err := <-waited; err != nil && status.Code(err) != codes.Canceled {
 		return fmt.Errorf("wait for event during bootstrapping: %w", err)
+	}
+	return nil
+}
+
+// connectAll calls Connected for the node itself and each peer.
+func (s *Sequencer) connectAll(ctx context.Context) error {
+	name, major, minor, patch := parseNodeVersion(s.NodeVersion)
+	for _, id := range append([]ids.NodeID{s.Node.NodeID()}, s.Peers...) {
+		req := &vmpb.ConnectedRequest{NodeId: id.Bytes(), Name: name, Major: major, Minor: minor, Patch: patch}
+		if _, err := s.Plugin.VM.Connected(ctx, req); err != nil {
+			return fmt.Errorf("connected %s: %w", id, err)
+		}
 	}
 	return nil
 }

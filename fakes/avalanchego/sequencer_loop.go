@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"google.golang.org/protobuf/types/known/emptypb"
-
 	vmpb "github.com/ava-labs/avalanchego/proto/pb/vm"
 )
 
@@ -46,12 +44,15 @@ func (s *Sequencer) startLoop() {
 
 // waitOnce issues one WaitForEvent and delivers its message; false ends the loop.
 func (s *Sequencer) waitOnce(loop context.Context, events chan<- vmpb.Message) bool {
+	if UsesMessenger(s.Protocol) {
+		return s.forwardOnce(loop, events)
+	}
 	gen, cancel := context.WithCancel(loop)
 	defer cancel()
 	s.mu.Lock()
 	s.genCancel = cancel
 	s.mu.Unlock()
-	resp, err := s.Plugin.VM.WaitForEvent(gen, &emptypb.Empty{})
+	msg, err := s.waitEvent(gen)
 	switch {
 	case loop.Err() != nil:
 		return false
@@ -65,7 +66,7 @@ func (s *Sequencer) waitOnce(loop context.Context, events chan<- vmpb.Message) b
 	}
 	held := s.hold()
 	select {
-	case events <- resp.GetMessage():
+	case events <- msg:
 		s.release(held)
 		// Like AvalancheGo's NotificationForwarder: once the engine has the
 		// event, subscribe again only after the preference or state changed
@@ -200,4 +201,32 @@ func (s *Sequencer) buildAndAccept(ctx context.Context) (BlockInfo, error) {
 	s.lastAccepted = blk
 	s.mu.Unlock()
 	return blk, nil
+}
+
+// forwardOnce hands the next Messenger notification (protocol < 42) to
+// Events. A notification is sent once and never repeated, so unlike a
+// WaitForEvent answer it is kept until someone takes it, across preference
+// changes; false ends the loop.
+func (s *Sequencer) forwardOnce(loop context.Context, events chan<- vmpb.Message) bool {
+	var msg vmpb.Message
+	select {
+	case m, ok := <-s.Node.Notifications():
+		if !ok {
+			s.mu.Lock()
+			s.loopErr = errors.New("wait for event: the node closed")
+			s.mu.Unlock()
+			return false
+		}
+		msg = m
+	case <-loop.Done():
+		return false
+	}
+	held := s.hold()
+	defer s.release(held)
+	select {
+	case events <- msg:
+		return true
+	case <-loop.Done():
+		return false
+	}
 }

@@ -12,7 +12,7 @@ import (
 // stateSync is the state-sync path: SetState(StateSyncing),
 // GetOngoingSyncStateSummary, GetLastStateSummary -> ParseStateSummary ->
 // StateSummaryAccept, then (unless skipped) wait for
-// MESSAGE_STATE_SYNC_FINISHED from WaitForEvent. With no summary
+// MESSAGE_STATE_SYNC_FINISHED (see waitEvent). With no summary
 // (ERROR_NOT_FOUND) the node skips to bootstrapping.
 func (s *Sequencer) stateSync(ctx context.Context) error {
 	vm := s.Plugin.VM
@@ -55,11 +55,11 @@ func (s *Sequencer) stateSync(ctx context.Context) error {
 		return nil
 	}
 	for {
-		ev, err := vm.WaitForEvent(ctx, &emptypb.Empty{})
+		msg, err := s.waitEvent(ctx)
 		if err != nil {
 			return fmt.Errorf("wait for state sync to finish: %w", err)
 		}
-		if ev.GetMessage() == vmpb.Message_MESSAGE_STATE_SYNC_FINISHED {
+		if msg == vmpb.Message_MESSAGE_STATE_SYNC_FINISHED {
 			return nil
 		}
 	}

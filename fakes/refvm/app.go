@@ -85,12 +85,16 @@ func (v *vm) AppResponse(_ context.Context, req *vmpb.AppResponseMsg) (*emptypb.
 
 // AppGossip adds gossiped txs to the mempool. Malformed gossip is logged and
 // dropped (an error would be fatal to the node's engine).
-func (v *vm) AppGossip(_ context.Context, req *vmpb.AppGossipMsg) (*emptypb.Empty, error) {
+func (v *vm) AppGossip(ctx context.Context, req *vmpb.AppGossipMsg) (*emptypb.Empty, error) {
 	if _, err := ids.ToNodeID(req.NodeId); err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "refvm: AppGossip: node id: %v", err)
 	}
+	var filled bool // gossip made the mempool non-empty
+	defer func() { v.notifyBuild(ctx, filled) }()
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	wasEmpty := len(v.mempool.txs) == 0
+	defer func() { filled = wasEmpty && len(v.mempool.txs) > 0 }()
 	if _, err := v.ready(); err != nil {
 		return nil, err
 	}

@@ -26,15 +26,18 @@ func toID(b []byte, what string) (ids.ID, error) {
 
 // BuildBlock builds a block from the mempool on top of the preferred block.
 // refvm never builds an empty block.
-func (v *vm) BuildBlock(_ context.Context, _ *vmpb.BuildBlockRequest) (*vmpb.BuildBlockResponse, error) {
+func (v *vm) BuildBlock(ctx context.Context, _ *vmpb.BuildBlockRequest) (*vmpb.BuildBlockResponse, error) {
 	if v.cfg.Variant == VariantCrashBuild {
 		v.logf("%s", CrashMessage)
 		v.exit(2)
 		v.crashOnce.Do(func() { close(v.crashed) })
 		return nil, status.Error(codes.Unavailable, "refvm: plugin crashed")
 	}
+	var leftover bool // txs past the block limit still want a block
+	defer func() { v.notifyBuild(ctx, leftover) }()
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	defer func() { leftover = len(v.mempool.txs) > 0 }()
 	c, err := v.ready()
 	if err != nil {
 		return nil, err
@@ -199,13 +202,17 @@ func (v *vm) BlockAccept(_ context.Context, req *vmpb.BlockAcceptRequest) (*empt
 }
 
 // BlockReject drops a processing block; its txs return to the mempool.
-func (v *vm) BlockReject(_ context.Context, req *vmpb.BlockRejectRequest) (*emptypb.Empty, error) {
+func (v *vm) BlockReject(ctx context.Context, req *vmpb.BlockRejectRequest) (*emptypb.Empty, error) {
 	id, err := toID(req.Id, "BlockReject: id")
 	if err != nil {
 		return nil, err
 	}
+	var refilled bool // the rejected block's txs made the mempool non-empty
+	defer func() { v.notifyBuild(ctx, refilled) }()
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	wasEmpty := len(v.mempool.txs) == 0
+	defer func() { refilled = wasEmpty && len(v.mempool.txs) > 0 }()
 	c, err := v.ready()
 	if err != nil {
 		return nil, err

@@ -169,11 +169,13 @@ func (v *vm) issueTx(ctx context.Context, tx Tx) (any, *rpcError) {
 		v.mu.Unlock()
 		return nil, &rpcError{rpcInternal, err.Error()}
 	}
+	wasEmpty := len(v.mempool.txs) == 0
 	added, err := v.mempool.add(tx)
 	if added {
 		v.metrics.txsIssued++
 	}
 	v.mu.Unlock()
+	v.notifyBuild(ctx, added && wasEmpty)
 	if err != nil {
 		return nil, &rpcError{rpcInternal, err.Error()}
 	}

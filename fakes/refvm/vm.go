@@ -23,6 +23,7 @@ import (
 	warppb "github.com/ava-labs/avalanchego/proto/pb/warp"
 
 	"github.com/vmtestbed/vmtestbed/internal/transport"
+	messengerpb "github.com/vmtestbed/vmtestbed/proto/messenger"
 )
 
 var _ vmpb.VMServer = (*vm)(nil)
@@ -46,6 +47,7 @@ type vm struct {
 	nodeConn    *grpc.ClientConn
 	db          *rpcdb.DatabaseClient
 	appSender   appsenderpb.AppSenderClient
+	messenger   messengerpb.MessengerClient // protocol < 42 only
 	validators  validatorstatepb.ValidatorStateClient
 	warpSigner  warppb.SignerClient
 	chain       *chain
@@ -161,6 +163,9 @@ func (v *vm) Initialize(ctx context.Context, req *vmpb.InitializeRequest) (*vmpb
 	}
 	v.dbConn, v.nodeConn, v.db, v.chain = dbConn, nodeConn, db, c
 	v.appSender = appsenderpb.NewAppSenderClient(nodeConn)
+	if v.usesMessenger() {
+		v.messenger = messengerpb.NewMessengerClient(nodeConn)
+	}
 	v.validators = validatorstatepb.NewValidatorStateClient(nodeConn)
 	v.warpSigner = warppb.NewSignerClient(nodeConn)
 	v.networkID = req.NetworkId
