@@ -9,7 +9,7 @@ PROTOC_GEN_GO      := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.11
 PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
 GOBIN_DIR  := $(shell $(GO) env GOPATH)/bin
 
-.PHONY: all build run test bench lint proto proto-check tools clean
+.PHONY: all build run test deps bench lint proto proto-check tools clean
 
 all: build
 
@@ -27,8 +27,19 @@ build:
 run: build
 	$(BIN)/vmtestbed run --seed 1
 
-test:
+test: deps
 	$(GO) test $(GOTESTFLAGS) $(PKGS)
+
+# What the tests need beyond Go: Debian's qemu-ga, the real peer of the QEMU
+# guest agent tests. Installed when missing (root + apt), else explained.
+deps:
+	@command -v qemu-ga >/dev/null || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing qemu-guest-agent (real peer for the QGA tests)"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-guest-agent >/dev/null; \
+		else \
+			echo "make test needs qemu-ga: apt-get install qemu-guest-agent (or set VMTESTBED_NO_QEMU_GA=1)"; exit 1; \
+		fi; }
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 $(PKGS)

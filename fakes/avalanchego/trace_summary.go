@@ -36,11 +36,16 @@ func summarizeMsg(m protoreflect.Message, depth int) string {
 	if depth > 1 {
 		return "{…}"
 	}
+	// Fields in declaration order: Range's order is unspecified (protobuf-go
+	// varies it from one binary to the next), and traces must be repeatable.
 	var parts []string
-	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		parts = append(parts, string(fd.Name())+"="+summarizeValue(fd, v, depth))
-		return true
-	})
+	fields := m.Descriptor().Fields()
+	for i := range fields.Len() {
+		fd := fields.Get(i)
+		if m.Has(fd) {
+			parts = append(parts, string(fd.Name())+"="+summarizeValue(fd, m.Get(fd), depth))
+		}
+	}
 	return "{" + strings.Join(parts, " ") + "}"
 }
 

@@ -112,3 +112,16 @@ func TestTraceConcurrentRecord(t *testing.T) {
 		t.Fatalf("%d events", len(ev))
 	}
 }
+
+// Summaries list fields in declaration order. protobuf-go's Range order is
+// unspecified and differs between builds, which once made the same seed
+// print different traces from a fresh clone.
+func TestSummaryFieldOrder(t *testing.T) {
+	req := &vmpb.ConnectedRequest{NodeId: make([]byte, 20), Name: "avalanchego", Major: 1, Minor: 14, Patch: 2}
+	want := `{node_id=00000000 name="avalanchego" major=1 minor=14 patch=2}`
+	for range 20 {
+		if got := avalanchego.Summarize(req); got != want {
+			t.Fatalf("Summarize = %s, want %s", got, want)
+		}
+	}
+}
