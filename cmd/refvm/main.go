@@ -52,9 +52,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	// Dropped until Shutdown makes Serve return; the process then exits.
+	// The first one closes terminate (only db-after-shutdown waits for it).
 	signals := make(chan os.Signal, 4)
 	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)
+	terminate := make(chan struct{})
 	go func() {
+		<-signals
+		close(terminate)
 		for range signals {
 		}
 	}()
@@ -62,6 +66,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		Variant:   variant,
 		Transport: transport.TCP{},
 		Stderr:    stderr,
+		Terminate: terminate,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "refvm: %v\n", err)

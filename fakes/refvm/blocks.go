@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -28,9 +29,7 @@ func toID(b []byte, what string) (ids.ID, error) {
 // refvm never builds an empty block.
 func (v *vm) BuildBlock(ctx context.Context, _ *vmpb.BuildBlockRequest) (*vmpb.BuildBlockResponse, error) {
 	if v.cfg.Variant == VariantCrashBuild {
-		v.logf("%s", CrashMessage)
-		v.exit(2)
-		v.crashOnce.Do(func() { close(v.crashed) })
+		v.crash(CrashMessage, 2)
 		return nil, status.Error(codes.Unavailable, "refvm: plugin crashed")
 	}
 	var leftover bool // txs past the block limit still want a block
@@ -56,12 +55,16 @@ func (v *vm) BuildBlock(ctx context.Context, _ *vmpb.BuildBlockRequest) (*vmpb.B
 		// An accepted preference can only be (an ancestor of) the last accepted block.
 		parent = c.lastAccepted
 	}
+	if v.cfg.Variant == VariantBuildOnCachedTip {
+		parent = c.tip
+	}
 	ts := v.clock()
 	if ts.Before(parent.Timestamp) {
 		ts = parent.Timestamp
 	}
 	blk := newBlock(parent.ID, parent.Height+1, ts, v.mempool.take(maxBlockTxs))
 	c.processing[blk.ID] = &entry{blk: blk, status: statusProcessing}
+	v.built[blk.ID] = struct{}{}
 	v.metrics.blocksBuilt++
 	return &vmpb.BuildBlockResponse{
 		Id:        blk.ID[:],
@@ -72,21 +75,32 @@ func (v *vm) BuildBlock(ctx context.Context, _ *vmpb.BuildBlockRequest) (*vmpb.B
 	}, nil
 }
 
-// parseResponse describes blk; nondeterministic-parse mixes a counter into the id.
+// parseResponse describes blk; nondeterministic-parse mixes a counter into
+// the id, parse-local-timestamp stamps blocks it does not hold with its own
+// clock.
 func (v *vm) parseResponse(blk *Block) *vmpb.ParseBlockResponse {
-	id := blk.ID
-	if v.cfg.Variant == VariantNondeterministicParse {
+	id, ts := blk.ID, blk.Timestamp
+	switch v.cfg.Variant {
+	case VariantNondeterministicParse:
 		v.mu.Lock()
 		v.parses++
 		n := v.parses
 		v.mu.Unlock()
 		id = sha256.Sum256(binary.BigEndian.AppendUint64(append([]byte(nil), blk.Bytes...), n))
+	case VariantParseLocalTimestamp:
+		v.mu.Lock()
+		if v.chain != nil {
+			if _, _, err := v.chain.get(blk.ID); err != nil {
+				ts = time.Unix(v.clock().Unix(), 0).UTC()
+			}
+		}
+		v.mu.Unlock()
 	}
 	return &vmpb.ParseBlockResponse{
 		Id:        id[:],
 		ParentId:  blk.Parent[:],
 		Height:    blk.Height,
-		Timestamp: timestamppb.New(blk.Timestamp),
+		Timestamp: timestamppb.New(ts),
 	}
 }
 
@@ -171,6 +185,9 @@ func (v *vm) BlockVerify(_ context.Context, req *vmpb.BlockVerifyRequest) (*vmpb
 	c, err := v.ready()
 	if err != nil {
 		return nil, err
+	}
+	if _, ours := v.built[blk.ID]; v.cfg.Variant == VariantVerifyOwnBlocksOnly && !ours && blk.ID != c.lastAccepted.ID {
+		return nil, status.Errorf(codes.FailedPrecondition, "refvm: BlockVerify %s: its transactions are not in this node's mempool", blk.ID)
 	}
 	if err := c.verify(blk, v.clock(), v.cfg.Variant != VariantVerifyAcceptsInvalid); err != nil {
 		return nil, status.Errorf(codes.FailedPrecondition, "refvm: BlockVerify %s: %v", blk.ID, err)

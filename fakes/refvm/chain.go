@@ -51,14 +51,17 @@ type chain struct {
 	lastAccepted *Block
 	reported     *Block // what SetState/GetBlockIDAtHeight report (stale-last-accepted freezes it)
 	preferred    ids.ID
-	stale        bool // stale-last-accepted variant
+	variant      string            // the broken variant, "" = correct
+	heights      map[uint64]ids.ID // volatile-height-index: the index above genesis, in memory only
+	tip          *Block            // build-on-cached-tip: what BuildBlock builds on
 }
 
 var errUnknownBlock = errors.New("unknown block")
 
 // openChain loads the chain from db, or writes genesis when db is empty.
-func openChain(db database.Database, genesis *Block, stale bool) (*chain, error) {
-	c := &chain{db: db, processing: map[ids.ID]*entry{}, stale: stale}
+// variant is the broken variant ("" = the correct VM).
+func openChain(db database.Database, genesis *Block, variant string) (*chain, error) {
+	c := &chain{db: db, processing: map[ids.ID]*entry{}, variant: variant, heights: map[uint64]ids.ID{}}
 	idBytes, err := db.Get(keyLastAccepted)
 	switch {
 	case errors.Is(err, database.ErrNotFound):
@@ -84,8 +87,14 @@ func openChain(db database.Database, genesis *Block, stale bool) (*chain, error)
 	}
 	c.reported = c.lastAccepted
 	c.preferred = c.lastAccepted.ID
+	// build-on-cached-tip keeps its building tip in memory, starting from
+	// genesis: right until the VM restarts on a chain that has grown.
+	c.tip = genesis
 	return c, nil
 }
+
+// stale: the stale-last-accepted variant never moves what it reports.
+func (c *chain) stale() bool { return c.variant == VariantStaleLastAccepted }
 
 // writeAccepted applies blk's txs and records it as last accepted in one batch.
 func (c *chain) writeAccepted(blk *Block, index bool) error {
@@ -98,7 +107,10 @@ func (c *chain) writeAccepted(blk *Block, index bool) error {
 	if err := b.Put(blockKey(blk.ID), blk.Bytes); err != nil {
 		return err
 	}
-	if index {
+	switch {
+	case index && c.variant == VariantVolatileHeightIndex && blk.Height > 0:
+		c.heights[blk.Height] = blk.ID
+	case index:
 		if err := b.Put(heightKey(blk.Height), blk.ID[:]); err != nil {
 			return err
 		}
@@ -135,6 +147,13 @@ func (c *chain) get(id ids.ID) (*Block, blockStatus, error) {
 
 // idAtHeight reads the height index (accepted blocks only).
 func (c *chain) idAtHeight(h uint64) (ids.ID, error) {
+	if c.variant == VariantVolatileHeightIndex && h > 0 {
+		id, ok := c.heights[h]
+		if !ok {
+			return ids.Empty, errUnknownBlock
+		}
+		return id, nil
+	}
 	b, err := c.db.Get(heightKey(h))
 	if errors.Is(err, database.ErrNotFound) {
 		return ids.Empty, errUnknownBlock
@@ -149,9 +168,15 @@ func (c *chain) idAtHeight(h uint64) (ids.ID, error) {
 // verify-accepts-invalid variant.
 func (c *chain) verify(blk *Block, now time.Time, checkParent bool) error {
 	if e, ok := c.processing[blk.ID]; ok && e.status == statusVerified {
+		if c.variant == VariantVerifyOnce {
+			return fmt.Errorf("block %s is already verified", blk.ID)
+		}
 		return nil
 	}
 	if blk.ID == c.lastAccepted.ID {
+		if c.variant == VariantVerifyRewindsAccepted {
+			return c.rewind(blk)
+		}
 		return nil
 	}
 	if checkParent {
@@ -179,6 +204,24 @@ func (c *chain) verify(blk *Block, now time.Time, checkParent bool) error {
 		return errors.New("block has no transactions")
 	}
 	c.processing[blk.ID] = &entry{blk: blk, status: statusVerified}
+	if c.variant == VariantHeightIndexAtVerify {
+		if err := c.db.Put(heightKey(blk.Height), blk.ID[:]); err != nil {
+			return fmt.Errorf("index height %d: %w", blk.Height, err)
+		}
+	}
+	return nil
+}
+
+// rewind is the verify-rewinds-accepted variant's BlockVerify of the last
+// accepted block: it re-executes the block on top of its parent, so the
+// parent becomes last accepted again and the block merely verified.
+func (c *chain) rewind(blk *Block) error {
+	parent, err := c.accepted(blk.Parent)
+	if err != nil {
+		return fmt.Errorf("parent %s: %w", blk.Parent, err)
+	}
+	c.processing[blk.ID] = &entry{blk: blk, status: statusVerified}
+	c.lastAccepted, c.reported, c.preferred = parent, parent, parent.ID
 	return nil
 }
 
@@ -200,12 +243,12 @@ func (c *chain) accept(id ids.ID) (*Block, error) {
 	if e.blk.Parent != c.lastAccepted.ID {
 		return nil, fmt.Errorf("block %s: parent %s is not the last accepted block %s", id, e.blk.Parent, c.lastAccepted.ID)
 	}
-	if err := c.writeAccepted(e.blk, !c.stale); err != nil {
+	if err := c.writeAccepted(e.blk, !c.stale()); err != nil {
 		return nil, fmt.Errorf("accept block %s: %w", id, err)
 	}
 	delete(c.processing, id)
-	c.lastAccepted = e.blk
-	if !c.stale {
+	c.lastAccepted, c.tip = e.blk, e.blk
+	if !c.stale() {
 		c.reported = e.blk
 	}
 	return e.blk, nil

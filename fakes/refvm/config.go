@@ -19,7 +19,8 @@ type Config struct {
 	Transport transport.Transport // TCP{} for the binary, the node's *Bufnet in-process
 	Protocol  uint                // announced in the handshake; 0 = DefaultProtocol ("wrong-protocol" overrides)
 	Stderr    io.Writer           // logs; nil = os.Stderr
-	Exit      func(code int)      // used by the crash variant; nil = os.Exit
+	Exit      func(code int)      // used by the crash variants; nil = os.Exit
+	Terminate <-chan struct{}     // closed on SIGTERM (the binary); in-process the ctx ends instead
 	StateSync bool                // turn on the state-sync implementation (StateSyncEnabled answers true)
 	Clock     func() time.Time    // block timestamps; nil = time.Now
 }
@@ -35,6 +36,17 @@ const (
 	VariantCrashBuild            = "crash-build"
 	VariantGetBlockStatus        = "getblock-status"
 	VariantNoAppError            = "no-app-error"
+	VariantCrashInitialize       = "crash-initialize"
+	VariantVerifyOnce            = "verify-once"
+	VariantVerifyRewindsAccepted = "verify-rewinds-accepted"
+	VariantHeightIndexAtVerify   = "height-index-at-verify"
+	VariantParseLocalTimestamp   = "parse-local-timestamp"
+	VariantVerifyOwnBlocksOnly   = "verify-own-blocks-only"
+	VariantMemDBState            = "memdb-state"
+	VariantVolatileHeightIndex   = "volatile-height-index"
+	VariantBuildOnCachedTip      = "build-on-cached-tip"
+	VariantShutdownAwaitsEvents  = "shutdown-awaits-events"
+	VariantDBAfterShutdown       = "db-after-shutdown"
 )
 
 // WrongProtocol is what the wrong-protocol variant announces.
@@ -42,6 +54,10 @@ const WrongProtocol uint = 41
 
 // CrashMessage is what the crash-build variant prints to stderr before exiting 2.
 const CrashMessage = "refvm: crashing in BuildBlock"
+
+// InitCrashMessage is what the crash-initialize variant prints to stderr
+// before exiting 3.
+const InitCrashMessage = "refvm: cannot open the chain: the database is locked by another process"
 
 // Variant names and explains one deliberately broken refvm.
 type Variant struct{ Name, Description string }
@@ -56,6 +72,17 @@ var variants = []Variant{
 	{VariantCrashBuild, "BuildBlock prints \"" + CrashMessage + "\" to stderr and exits 2"},
 	{VariantGetBlockStatus, "GetBlock of an unknown id returns a gRPC NotFound status instead of the ERROR_NOT_FOUND enum"},
 	{VariantNoAppError, "AppRequest for an unknown handler is silently dropped instead of SendAppError"},
+	{VariantCrashInitialize, "Initialize prints \"" + InitCrashMessage + "\" to stderr and exits 3"},
+	{VariantVerifyOnce, "a second BlockVerify of a verified block fails (\"already verified\")"},
+	{VariantVerifyRewindsAccepted, "BlockVerify of the last accepted block re-executes it: its parent becomes last accepted again"},
+	{VariantHeightIndexAtVerify, "BlockVerify already records the block in the height index, before it is accepted"},
+	{VariantParseLocalTimestamp, "ParseBlock of a block the VM does not hold reports the local time as its timestamp"},
+	{VariantVerifyOwnBlocksOnly, "BlockVerify fails for blocks other nodes built (their transactions are not in the local mempool)"},
+	{VariantMemDBState, "the chain lives in a private in-memory database, not the node's: a restart is back at genesis"},
+	{VariantVolatileHeightIndex, "the height index above genesis is kept in memory only: lost on restart"},
+	{VariantBuildOnCachedTip, "BuildBlock builds on an in-memory tip that starts at genesis, not on the preference: wrong after a restart"},
+	{VariantShutdownAwaitsEvents, "Shutdown waits for pending WaitForEvent calls, which only end when cancelled"},
+	{VariantDBAfterShutdown, "after Shutdown returned, the plugin writes a marker to the node's database when told to terminate"},
 }
 
 // Variants lists the broken variants (the correct VM is not among them).

@@ -61,6 +61,12 @@ func (m *mempool) wake() {
 // is cancelled (its ctx error as a gRPC status) or the VM shuts down.
 // Any number of waiters may be pending at once.
 func (v *vm) WaitForEvent(ctx context.Context, _ *emptypb.Empty) (*vmpb.WaitForEventResponse, error) {
+	shutdown := v.shutdown
+	if v.cfg.Variant == VariantShutdownAwaitsEvents {
+		v.eventStarted()
+		defer v.eventDone()
+		shutdown = nil // the bug: Shutdown does not end a pending WaitForEvent
+	}
 	for {
 		v.mu.Lock()
 		if _, err := v.ready(); err != nil {
@@ -77,7 +83,7 @@ func (v *vm) WaitForEvent(ctx context.Context, _ *emptypb.Empty) (*vmpb.WaitForE
 		case <-notify:
 		case <-ctx.Done():
 			return nil, status.FromContextError(ctx.Err()).Err()
-		case <-v.shutdown:
+		case <-shutdown:
 			return nil, status.Error(codes.Unavailable, "refvm: VM is shut down")
 		}
 	}

@@ -3,11 +3,13 @@ package refvm
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/emptypb"
 
+	"github.com/ava-labs/avalanchego/database"
 	"github.com/ava-labs/avalanchego/database/memdb"
 	"github.com/ava-labs/avalanchego/database/rpcdb"
 	appsenderpb "github.com/ava-labs/avalanchego/proto/pb/appsender"
@@ -27,6 +29,7 @@ type testNode struct {
 	serverAddr  string
 	handshakes  chan *runtimepb.InitializeRequest
 	sent        chan sentMsg
+	dbOps       atomic.Int64 // calls the VM made to the database
 }
 
 // sentMsg is one AppSender call made by the VM.
@@ -56,7 +59,9 @@ func newTestNode(t testing.TB, tr transport.Transport) *testNode {
 	}
 	t.Cleanup(wg.Wait) // runs after the Stops above (cleanups are LIFO)
 	n.runtimeAddr = serve("engine", func(s *grpc.Server) { runtimepb.RegisterRuntimeServer(s, &runtimeServer{n: n}) })
-	n.dbAddr = serve("db", func(s *grpc.Server) { rpcdbpb.RegisterDatabaseServer(s, rpcdb.NewServer(memdb.New())) })
+	n.dbAddr = serve("db", func(s *grpc.Server) {
+		rpcdbpb.RegisterDatabaseServer(s, rpcdb.NewServer(&countingDB{Database: memdb.New(), ops: &n.dbOps}))
+	})
 	n.serverAddr = serve("node", func(s *grpc.Server) { appsenderpb.RegisterAppSenderServer(s, &appSender{n: n}) })
 	return n
 }
@@ -99,3 +104,15 @@ func (a *appSender) SendAppError(_ context.Context, m *appsenderpb.SendAppErrorM
 func (a *appSender) SendAppGossip(_ context.Context, m *appsenderpb.SendAppGossipMsg) (*emptypb.Empty, error) {
 	return a.record(sentMsg{kind: "gossip", bytes: m.Msg})
 }
+
+// countingDB counts the writes and reads the VM makes.
+type countingDB struct {
+	database.Database
+	ops *atomic.Int64
+}
+
+func (c *countingDB) Has(k []byte) (bool, error)   { c.ops.Add(1); return c.Database.Has(k) }
+func (c *countingDB) Get(k []byte) ([]byte, error) { c.ops.Add(1); return c.Database.Get(k) }
+func (c *countingDB) Put(k, v []byte) error        { c.ops.Add(1); return c.Database.Put(k, v) }
+func (c *countingDB) Delete(k []byte) error        { c.ops.Add(1); return c.Database.Delete(k) }
+func (c *countingDB) NewBatch() database.Batch     { c.ops.Add(1); return c.Database.NewBatch() }

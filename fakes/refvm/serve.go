@@ -38,7 +38,7 @@ func serverOptions() []grpc.ServerOption {
 // Serve is the whole plugin: it listens on cfg.Transport, serves vm.VM there,
 // calls vm.runtime.Runtime/Initialize at engineAddr and blocks until Shutdown
 // was served (returns nil), the ctx is done (returns the ctx error), or the
-// crash-build variant crashed (returns an error).
+// a crash variant crashed (returns an error).
 func Serve(ctx context.Context, engineAddr string, cfg Config) error {
 	if cfg.Transport == nil {
 		return errors.New("refvm: Config.Transport is nil")
@@ -73,28 +73,39 @@ func Serve(ctx context.Context, engineAddr string, cfg Config) error {
 
 	select {
 	case <-v.shutdown:
-		drained := make(chan struct{})
-		go func() { srv.GracefulStop(); close(drained) }()
-		timer := time.NewTimer(drainTimeout)
-		defer timer.Stop()
-		select {
-		case <-drained:
-		case <-timer.C:
-		case <-ctx.Done():
-		}
-		stop()
-		return nil
 	case <-v.crashed:
 		stop()
-		return fmt.Errorf("refvm: crashed in BuildBlock (exit status 2)")
+		return fmt.Errorf("refvm: crashed: %s", v.crashMsg)
 	case <-ctx.Done():
-		stop()
-		return ctx.Err()
+		select {
+		case <-v.shutdown: // Shutdown was served first: end as after Shutdown
+		default:
+			stop()
+			return ctx.Err()
+		}
 	case err := <-served:
 		served <- err
 		stop()
 		return fmt.Errorf("refvm: VM server stopped: %w", err)
 	}
+	drained := make(chan struct{})
+	go func() { srv.GracefulStop(); close(drained) }()
+	timer := time.NewTimer(drainTimeout)
+	defer timer.Stop()
+	select {
+	case <-drained:
+	case <-timer.C:
+	case <-ctx.Done():
+	}
+	if cfg.Variant == VariantDBAfterShutdown {
+		select { // told to terminate: SIGTERM, or in-process the ctx
+		case <-cfg.Terminate:
+		case <-ctx.Done():
+		}
+		v.lateWrite()
+	}
+	stop()
+	return nil
 }
 
 // handshake announces the VM server address to the node's runtime engine.

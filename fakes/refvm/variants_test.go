@@ -3,6 +3,7 @@ package refvm
 import (
 	"bytes"
 	"context"
+	"google.golang.org/grpc"
 	"strings"
 	"testing"
 	"time"
@@ -120,8 +121,197 @@ var variantChecks = map[string]func(t *testing.T, variant string) (broken bool){
 	},
 }
 
+func init() {
+	for name, check := range moreVariantChecks {
+		variantChecks[name] = check
+	}
+}
+
+// moreVariantChecks cover the variants that break restarts, other
+// instances and Shutdown.
+var moreVariantChecks = map[string]func(t *testing.T, variant string) (broken bool){
+	VariantCrashInitialize: func(t *testing.T, variant string) bool {
+		tv := startVM(t, Config{Variant: variant})
+		if _, err := tv.vm.Initialize(ctxT(t), tv.initRequest(nil)); err == nil {
+			return false
+		}
+		select {
+		case code := <-tv.exits:
+			if code != 3 || !strings.Contains(tv.stderr.String(), InitCrashMessage) {
+				t.Fatalf("exit %d, stderr %q", code, tv.stderr)
+			}
+		case <-time.After(wait):
+			t.Fatal("no exit")
+		}
+		return true
+	},
+	VariantVerifyOnce: func(t *testing.T, variant string) bool {
+		tv := startVM(t, Config{Variant: variant})
+		tv.init(nil)
+		tv.issue("k", "v")
+		blk := tv.build()
+		for range 2 {
+			if _, err := tv.vm.BlockVerify(ctxT(t), &vmpb.BlockVerifyRequest{Bytes: blk.Bytes}); err != nil {
+				return true
+			}
+		}
+		return false
+	},
+	VariantVerifyRewindsAccepted: func(t *testing.T, variant string) bool {
+		tv := startVM(t, Config{Variant: variant})
+		tv.init(nil)
+		blk := tv.buildAccept("k", "v")
+		_, _ = tv.vm.BlockVerify(ctxT(t), &vmpb.BlockVerifyRequest{Bytes: blk.Bytes})
+		st, err := tv.vm.SetState(ctxT(t), &vmpb.SetStateRequest{State: vmpb.State_STATE_NORMAL_OP})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return !bytes.Equal(st.LastAcceptedId, blk.Id)
+	},
+	VariantHeightIndexAtVerify: func(t *testing.T, variant string) bool {
+		tv := startVM(t, Config{Variant: variant})
+		tv.init(nil)
+		tv.issue("k", "v")
+		blk := tv.build()
+		if _, err := tv.vm.BlockVerify(ctxT(t), &vmpb.BlockVerifyRequest{Bytes: blk.Bytes}); err != nil {
+			t.Fatal(err)
+		}
+		at, err := tv.vm.GetBlockIDAtHeight(ctxT(t), &vmpb.GetBlockIDAtHeightRequest{Height: blk.Height})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return at.Err != vmpb.Error_ERROR_NOT_FOUND
+	},
+	VariantParseLocalTimestamp: func(t *testing.T, variant string) bool {
+		a, b := startVM(t, Config{}), startVM(t, Config{Variant: variant, Clock: func() time.Time { return time.Unix(1800000000, 0) }})
+		a.init(nil)
+		b.init(nil)
+		blk := a.buildAccept("k", "v")
+		p, err := b.vm.ParseBlock(ctxT(t), &vmpb.ParseBlockRequest{Bytes: blk.Bytes})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return !p.Timestamp.AsTime().Equal(blk.Timestamp.AsTime())
+	},
+	VariantVerifyOwnBlocksOnly: func(t *testing.T, variant string) bool {
+		a, b := startVM(t, Config{}), startVM(t, Config{Variant: variant})
+		a.init(nil)
+		b.init(nil)
+		blk := a.buildAccept("k", "v")
+		_, err := b.vm.BlockVerify(ctxT(t), &vmpb.BlockVerifyRequest{Bytes: blk.Bytes})
+		return err != nil
+	},
+	VariantMemDBState: func(t *testing.T, variant string) bool {
+		first, again := restart(t, variant)
+		return !bytes.Equal(again.LastAcceptedId, first.Id)
+	},
+	VariantVolatileHeightIndex: func(t *testing.T, variant string) bool {
+		first, _ := restartedVM(t, variant)
+		at, err := first.vm.GetBlockIDAtHeight(ctxT(t), &vmpb.GetBlockIDAtHeightRequest{Height: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return at.Err == vmpb.Error_ERROR_NOT_FOUND
+	},
+	VariantBuildOnCachedTip: func(t *testing.T, variant string) bool {
+		tv, last := restartedVM(t, variant)
+		if _, err := tv.vm.SetPreference(ctxT(t), &vmpb.SetPreferenceRequest{Id: last.Id}); err != nil {
+			t.Fatal(err)
+		}
+		tv.issue("k2", "v2")
+		return !bytes.Equal(tv.build().ParentId, last.Id)
+	},
+	VariantShutdownAwaitsEvents: func(t *testing.T, variant string) bool {
+		tv := startVM(t, Config{Variant: variant})
+		tv.init(nil)
+		wctx, cancelWait := context.WithCancel(context.Background())
+		defer cancelWait()
+		pending := sendWaitForEvent(t, wctx, tv)
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		defer cancel()
+		_, err := tv.vm.Shutdown(ctx, &emptypb.Empty{})
+		cancelWait()
+		<-pending
+		return codeOf(err) == codes.DeadlineExceeded
+	},
+	VariantDBAfterShutdown: func(t *testing.T, variant string) bool {
+		node := newTestNode(t, transport.NewBufnet())
+		tv := startVMOn(t, node, Config{Variant: variant})
+		tv.init(nil)
+		if _, err := tv.vm.Shutdown(ctxT(t), &emptypb.Empty{}); err != nil {
+			t.Fatal(err)
+		}
+		before := node.dbOps.Load()
+		tv.cancel() // in process, the node's SIGTERM
+		if err := <-tv.done; err != nil {
+			t.Fatal(err)
+		}
+		tv.done <- nil
+		return node.dbOps.Load() != before
+	},
+}
+
+// restart runs a VM on a node, accepts a block, shuts it down and starts
+// a second VM of the variant on the same database; it returns the block and
+// the second Initialize's answer.
+func restart(t *testing.T, variant string) (*vmpb.BuildBlockResponse, *vmpb.InitializeResponse) {
+	t.Helper()
+	node := newTestNode(t, transport.NewBufnet())
+	first := startVMOn(t, node, Config{Variant: variant})
+	first.init(nil)
+	blk := first.buildAccept("k", "v")
+	if _, err := first.vm.Shutdown(ctxT(t), &emptypb.Empty{}); err != nil {
+		t.Fatal(err)
+	}
+	again := startVMOn(t, node, Config{Variant: variant})
+	return blk, again.init(nil)
+}
+
+// restartedVM is restart's second VM and the block accepted before it.
+func restartedVM(t *testing.T, variant string) (*testVM, *vmpb.BuildBlockResponse) {
+	t.Helper()
+	node := newTestNode(t, transport.NewBufnet())
+	first := startVMOn(t, node, Config{Variant: variant})
+	first.init(nil)
+	blk := first.buildAccept("k", "v")
+	if _, err := first.vm.Shutdown(ctxT(t), &emptypb.Empty{}); err != nil {
+		t.Fatal(err)
+	}
+	again := startVMOn(t, node, Config{Variant: variant})
+	if resp := again.init(nil); !bytes.Equal(resp.LastAcceptedId, blk.Id) {
+		t.Fatalf("the restarted VM reports last accepted %x, want %x", resp.LastAcceptedId, blk.Id)
+	}
+	return again, blk
+}
+
+// sendWaitForEvent sends a WaitForEvent and returns once it is practically
+// certain to be served: the request is on the wire before two whole Health
+// round trips on the same connection. The channel gets its outcome.
+func sendWaitForEvent(t *testing.T, ctx context.Context, tv *testVM) <-chan error {
+	t.Helper()
+	desc := &grpc.StreamDesc{StreamName: "WaitForEvent"}
+	cs, err := tv.conn.NewStream(ctx, desc, "/vm.VM/WaitForEvent")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cs.SendMsg(&emptypb.Empty{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := cs.CloseSend(); err != nil {
+		t.Fatal(err)
+	}
+	out := make(chan error, 1)
+	go func() { out <- cs.RecvMsg(&vmpb.WaitForEventResponse{}) }()
+	for range 2 {
+		if _, err := tv.vm.Health(ctxT(t), &emptypb.Empty{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
 func TestEveryVariantHasACheck(t *testing.T) {
-	if len(Variants()) != 9 || len(variantChecks) != len(Variants()) {
+	if len(Variants()) != 20 || len(variantChecks) != len(Variants()) {
 		t.Fatalf("%d variants, %d checks", len(Variants()), len(variantChecks))
 	}
 	for _, v := range Variants() {

@@ -14,6 +14,8 @@ import (
 	"google.golang.org/protobuf/types/known/emptypb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/ava-labs/avalanchego/database"
+	"github.com/ava-labs/avalanchego/database/memdb"
 	"github.com/ava-labs/avalanchego/database/rpcdb"
 	"github.com/ava-labs/avalanchego/ids"
 	appsenderpb "github.com/ava-labs/avalanchego/proto/pb/appsender"
@@ -56,11 +58,15 @@ type vm struct {
 	httpServers []*httpServer
 	metrics     metrics
 
-	parses    uint64 // nondeterministic-parse counter
+	parses    uint64              // nondeterministic-parse counter
+	built     map[ids.ID]struct{} // blocks this instance built (verify-own-blocks-only)
+	waiting   int                 // WaitForEvent calls in flight (shutdown-awaits-events), under mu
+	idle      chan struct{}       // closed when waiting drops to 0
 	shutOnce  sync.Once
 	shutdown  chan struct{} // closed once Shutdown was served
 	crashOnce sync.Once
-	crashed   chan struct{} // closed by the crash-build variant
+	crashed   chan struct{} // closed by the crash variants
+	crashMsg  string        // what the crash variant printed
 }
 
 func newVM(ctx context.Context, cfg Config) *vm {
@@ -71,6 +77,7 @@ func newVM(ctx context.Context, cfg Config) *vm {
 		clock:    cfg.Clock,
 		mempool:  newMempool(),
 		peers:    map[ids.NodeID]string{},
+		built:    map[ids.ID]struct{}{},
 		shutdown: make(chan struct{}),
 		crashed:  make(chan struct{}),
 	}
@@ -108,7 +115,19 @@ func (v *vm) ready() (*chain, error) {
 	return v.chain, nil
 }
 
+// crash is what the crash variants do: print why to stderr, exit with code
+// (in-process: Config.Exit, then Serve returns an error).
+func (v *vm) crash(msg string, code int) {
+	v.logf("%s", msg)
+	v.exit(code)
+	v.crashOnce.Do(func() {
+		v.crashMsg = fmt.Sprintf("%s (exit status %d)", msg, code)
+		close(v.crashed)
+	})
+}
+
 // teardown stops HTTP servers and closes the connections to the node. Idempotent.
+// The db-after-shutdown variant keeps its database connection for lateWrite.
 func (v *vm) teardown() {
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -120,7 +139,7 @@ func (v *vm) teardown() {
 		h.stop()
 	}
 	v.httpServers = nil
-	if v.dbConn != nil {
+	if v.dbConn != nil && v.cfg.Variant != VariantDBAfterShutdown {
 		v.dbConn.Close()
 	}
 	if v.nodeConn != nil {
@@ -130,6 +149,10 @@ func (v *vm) teardown() {
 }
 
 func (v *vm) Initialize(ctx context.Context, req *vmpb.InitializeRequest) (*vmpb.InitializeResponse, error) {
+	if v.cfg.Variant == VariantCrashInitialize {
+		v.crash(InitCrashMessage, 3)
+		return nil, status.Error(codes.Unavailable, "refvm: plugin crashed")
+	}
 	if err := validateInitialize(req); err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "refvm: initialize: %v", err)
 	}
@@ -155,7 +178,11 @@ func (v *vm) Initialize(ctx context.Context, req *vmpb.InitializeRequest) (*vmpb
 		return nil, status.Errorf(codes.Unavailable, "refvm: initialize: dial node services %s: %v", req.ServerAddr, err)
 	}
 	db := rpcdb.NewClient(rpcdbpb.NewDatabaseClient(dbConn))
-	c, err := openChain(db, g.block(), v.cfg.Variant == VariantStaleLastAccepted)
+	var chainDB database.Database = db
+	if v.cfg.Variant == VariantMemDBState {
+		chainDB = memdb.New() // the bug: the chain never reaches the node's database
+	}
+	c, err := openChain(chainDB, g.block(), v.cfg.Variant)
 	if err != nil {
 		dbConn.Close()
 		nodeConn.Close()
@@ -215,6 +242,9 @@ func (v *vm) Shutdown(context.Context, *emptypb.Empty) (*emptypb.Empty, error) {
 		<-v.ctx.Done()
 		return nil, status.Error(codes.Unavailable, "refvm: hang-shutdown variant released by its context")
 	}
+	if v.cfg.Variant == VariantShutdownAwaitsEvents {
+		v.awaitEvents() // the bug: a pending WaitForEvent only ends when the node cancels it
+	}
 	v.teardown()
 	v.shutOnce.Do(func() { close(v.shutdown) })
 	return &emptypb.Empty{}, nil
@@ -248,4 +278,49 @@ func (v *vm) Disconnected(_ context.Context, req *vmpb.DisconnectedRequest) (*em
 	defer v.mu.Unlock()
 	delete(v.peers, id)
 	return &emptypb.Empty{}, nil
+}
+
+// lateWrite is the db-after-shutdown variant's bug: when the plugin is told
+// to terminate, well after Shutdown returned, it records a clean-shutdown
+// marker in the node's database, which AvalancheGo has stopped serving.
+func (v *vm) lateWrite() {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.db == nil {
+		return
+	}
+	if err := v.db.Put([]byte("refvm/clean-shutdown"), []byte{1}); err != nil {
+		v.logf("refvm: write the clean-shutdown marker: %v", err)
+	}
+	v.dbConn.Close()
+}
+
+// eventStarted and eventDone count WaitForEvent calls in flight for the
+// shutdown-awaits-events variant; awaitEvents waits until none is.
+func (v *vm) eventStarted() {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.waiting == 0 {
+		v.idle = make(chan struct{})
+	}
+	v.waiting++
+}
+
+func (v *vm) eventDone() {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.waiting--
+	if v.waiting == 0 {
+		close(v.idle)
+	}
+}
+
+func (v *vm) awaitEvents() {
+	v.mu.Lock()
+	idle := v.idle
+	busy := v.waiting > 0
+	v.mu.Unlock()
+	if busy {
+		<-idle
+	}
 }
