@@ -7,6 +7,8 @@ import (
 
 	"github.com/ava-labs/avalanchego/ids"
 	vmpb "github.com/ava-labs/avalanchego/proto/pb/vm"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/emptypb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -43,9 +45,9 @@ func blockFromFields(id, parent []byte, height uint64, ts *timestamppb.Timestamp
 // WaitForEvent's answer, or before protocol 42 the next
 // messenger.Messenger/Notify the plugin sent the node.
 func (t *target) waitEvent(ctx context.Context) (vmpb.Message, error) {
-	cctx, cancel := t.call(ctx)
-	defer cancel()
 	if avalanchego.UsesMessenger(t.cfg.Protocol) {
+		cctx, cancel := context.WithTimeout(ctx, t.cfg.CallTimeout)
+		defer cancel()
 		select {
 		case msg, ok := <-t.node.Notifications():
 			if !ok {
@@ -53,23 +55,26 @@ func (t *target) waitEvent(ctx context.Context) (vmpb.Message, error) {
 			}
 			return msg, nil
 		case <-cctx.Done():
-			return vmpb.Message_MESSAGE_UNSPECIFIED, fmt.Errorf("no messenger.Notify from the plugin (protocol %d has no WaitForEvent): %w", t.cfg.Protocol, cctx.Err())
+			return vmpb.Message_MESSAGE_UNSPECIFIED, fmt.Errorf("no messenger.Notify from the plugin within %s (protocol %d has no WaitForEvent)", t.cfg.CallTimeout, t.cfg.Protocol)
 		}
 	}
-	resp, err := t.vm.WaitForEvent(cctx, &emptypb.Empty{})
-	if err != nil {
-		return vmpb.Message_MESSAGE_UNSPECIFIED, fmt.Errorf("WaitForEvent: %w", err)
-	}
-	return resp.GetMessage(), nil
+	var resp *vmpb.WaitForEventResponse
+	err := t.doCall(ctx, "WaitForEvent", func(ctx context.Context) (err error) {
+		resp, err = t.vm.WaitForEvent(ctx, &emptypb.Empty{})
+		return err
+	})
+	return resp.GetMessage(), err
 }
 
 // buildBlock calls BuildBlock, with a P-chain height when pHeight is set.
 func (t *target) buildBlock(ctx context.Context, pHeight *uint64) (Block, error) {
-	cctx, cancel := t.call(ctx)
-	defer cancel()
-	resp, err := t.vm.BuildBlock(cctx, &vmpb.BuildBlockRequest{PChainHeight: pHeight})
+	var resp *vmpb.BuildBlockResponse
+	err := t.doCall(ctx, "BuildBlock", func(ctx context.Context) (err error) {
+		resp, err = t.vm.BuildBlock(ctx, &vmpb.BuildBlockRequest{PChainHeight: pHeight})
+		return err
+	})
 	if err != nil {
-		return Block{}, fmt.Errorf("BuildBlock: %w", err)
+		return Block{}, err
 	}
 	blk, err := blockFromFields(resp.GetId(), resp.GetParentId(), resp.GetHeight(), resp.GetTimestamp(), resp.GetBytes())
 	if err != nil {
@@ -81,91 +86,120 @@ func (t *target) buildBlock(ctx context.Context, pHeight *uint64) (Block, error)
 
 // parseBlock calls ParseBlock; the returned block carries raw as its bytes.
 func (t *target) parseBlock(ctx context.Context, raw []byte) (Block, error) {
-	cctx, cancel := t.call(ctx)
-	defer cancel()
-	resp, err := t.vm.ParseBlock(cctx, &vmpb.ParseBlockRequest{Bytes: raw})
+	var resp *vmpb.ParseBlockResponse
+	name := fmt.Sprintf("ParseBlock(%d bytes)", len(raw))
+	err := t.doCall(ctx, name, func(ctx context.Context) (err error) {
+		resp, err = t.vm.ParseBlock(ctx, &vmpb.ParseBlockRequest{Bytes: raw})
+		return err
+	})
 	if err != nil {
-		return Block{}, fmt.Errorf("ParseBlock of %d bytes: %w", len(raw), err)
+		return Block{}, err
 	}
 	blk, err := blockFromFields(resp.GetId(), resp.GetParentId(), resp.GetHeight(), resp.GetTimestamp(), raw)
 	if err != nil {
-		return Block{}, fmt.Errorf("ParseBlock reply: %w", err)
+		return Block{}, fmt.Errorf("%s reply: %w", name, err)
 	}
 	blk.VerifyWithContext = resp.GetVerifyWithContext()
 	return blk, nil
 }
 
-// getBlock calls GetBlock; found is false when the VM answered ERROR_NOT_FOUND.
-func (t *target) getBlock(ctx context.Context, id ids.ID) (blk Block, errEnum vmpb.Error, err error) {
-	cctx, cancel := t.call(ctx)
-	defer cancel()
-	resp, err := t.vm.GetBlock(cctx, &vmpb.GetBlockRequest{Id: id[:]})
+// batchedParse calls BatchedParseBlock; unimplemented is true when the VM
+// does not implement it (an optional capability).
+func (t *target) batchedParse(ctx context.Context, raws [][]byte) (blks []Block, unimplemented bool, err error) {
+	var resp *vmpb.BatchedParseBlockResponse
+	err = t.doCall(ctx, fmt.Sprintf("BatchedParseBlock(%d blocks)", len(raws)), func(ctx context.Context) (err error) {
+		resp, err = t.vm.BatchedParseBlock(ctx, &vmpb.BatchedParseBlockRequest{Request: raws})
+		return err
+	})
+	if status.Code(err) == codes.Unimplemented {
+		return nil, true, nil
+	}
 	if err != nil {
-		return Block{}, 0, fmt.Errorf("GetBlock(%s): %w", id, err)
+		return nil, false, err
+	}
+	if len(resp.GetResponse()) != len(raws) {
+		return nil, false, fmt.Errorf("BatchedParseBlock of %d blocks answered %d", len(raws), len(resp.GetResponse()))
+	}
+	for i, r := range resp.GetResponse() {
+		blk, err := blockFromFields(r.GetId(), r.GetParentId(), r.GetHeight(), r.GetTimestamp(), raws[i])
+		if err != nil {
+			return nil, false, fmt.Errorf("BatchedParseBlock entry %d: %w", i, err)
+		}
+		blk.VerifyWithContext = r.GetVerifyWithContext()
+		blks = append(blks, blk)
+	}
+	return blks, false, nil
+}
+
+// getBlock calls GetBlock; errEnum is what the VM answered inside the reply.
+func (t *target) getBlock(ctx context.Context, id ids.ID) (blk Block, errEnum vmpb.Error, err error) {
+	var resp *vmpb.GetBlockResponse
+	name := fmt.Sprintf("GetBlock(%s)", id)
+	err = t.doCall(ctx, name, func(ctx context.Context) (err error) {
+		resp, err = t.vm.GetBlock(ctx, &vmpb.GetBlockRequest{Id: id[:]})
+		return err
+	})
+	if err != nil {
+		return Block{}, 0, err
 	}
 	if resp.GetErr() != vmpb.Error_ERROR_UNSPECIFIED {
 		return Block{}, resp.GetErr(), nil
 	}
 	blk, err = blockFromFields(id[:], resp.GetParentId(), resp.GetHeight(), resp.GetTimestamp(), resp.GetBytes())
 	if err != nil {
-		return Block{}, 0, fmt.Errorf("GetBlock(%s) reply: %w", id, err)
+		return Block{}, 0, fmt.Errorf("%s reply: %w", name, err)
 	}
 	return blk, vmpb.Error_ERROR_UNSPECIFIED, nil
 }
 
 // idAtHeight calls GetBlockIDAtHeight.
 func (t *target) idAtHeight(ctx context.Context, h uint64) (ids.ID, vmpb.Error, error) {
-	cctx, cancel := t.call(ctx)
-	defer cancel()
-	resp, err := t.vm.GetBlockIDAtHeight(cctx, &vmpb.GetBlockIDAtHeightRequest{Height: h})
+	var resp *vmpb.GetBlockIDAtHeightResponse
+	name := fmt.Sprintf("GetBlockIDAtHeight(%d)", h)
+	err := t.doCall(ctx, name, func(ctx context.Context) (err error) {
+		resp, err = t.vm.GetBlockIDAtHeight(ctx, &vmpb.GetBlockIDAtHeightRequest{Height: h})
+		return err
+	})
 	if err != nil {
-		return ids.Empty, 0, fmt.Errorf("GetBlockIDAtHeight(%d): %w", h, err)
+		return ids.Empty, 0, err
 	}
 	if resp.GetErr() != vmpb.Error_ERROR_UNSPECIFIED {
 		return ids.Empty, resp.GetErr(), nil
 	}
 	id, err := ids.ToID(resp.GetBlkId())
 	if err != nil {
-		return ids.Empty, 0, fmt.Errorf("GetBlockIDAtHeight(%d) reply: %w", h, err)
+		return ids.Empty, 0, fmt.Errorf("%s reply: %w", name, err)
 	}
 	return id, vmpb.Error_ERROR_UNSPECIFIED, nil
 }
 
 // verify calls BlockVerify, with a P-chain height when pHeight is set.
 func (t *target) verify(ctx context.Context, raw []byte, pHeight *uint64) error {
-	cctx, cancel := t.call(ctx)
-	defer cancel()
-	if _, err := t.vm.BlockVerify(cctx, &vmpb.BlockVerifyRequest{Bytes: raw, PChainHeight: pHeight}); err != nil {
-		return fmt.Errorf("BlockVerify of %d bytes: %w", len(raw), err)
-	}
-	return nil
+	return t.doCall(ctx, fmt.Sprintf("BlockVerify(%d bytes)", len(raw)), func(ctx context.Context) error {
+		_, err := t.vm.BlockVerify(ctx, &vmpb.BlockVerifyRequest{Bytes: raw, PChainHeight: pHeight})
+		return err
+	})
 }
 
 func (t *target) accept(ctx context.Context, id ids.ID) error {
-	cctx, cancel := t.call(ctx)
-	defer cancel()
-	if _, err := t.vm.BlockAccept(cctx, &vmpb.BlockAcceptRequest{Id: id[:]}); err != nil {
-		return fmt.Errorf("BlockAccept(%s): %w", id, err)
-	}
-	return nil
+	return t.doCall(ctx, fmt.Sprintf("BlockAccept(%s)", id), func(ctx context.Context) error {
+		_, err := t.vm.BlockAccept(ctx, &vmpb.BlockAcceptRequest{Id: id[:]})
+		return err
+	})
 }
 
 func (t *target) reject(ctx context.Context, id ids.ID) error {
-	cctx, cancel := t.call(ctx)
-	defer cancel()
-	if _, err := t.vm.BlockReject(cctx, &vmpb.BlockRejectRequest{Id: id[:]}); err != nil {
-		return fmt.Errorf("BlockReject(%s): %w", id, err)
-	}
-	return nil
+	return t.doCall(ctx, fmt.Sprintf("BlockReject(%s)", id), func(ctx context.Context) error {
+		_, err := t.vm.BlockReject(ctx, &vmpb.BlockRejectRequest{Id: id[:]})
+		return err
+	})
 }
 
 func (t *target) setPreference(ctx context.Context, id ids.ID) error {
-	cctx, cancel := t.call(ctx)
-	defer cancel()
-	if _, err := t.vm.SetPreference(cctx, &vmpb.SetPreferenceRequest{Id: id[:]}); err != nil {
-		return fmt.Errorf("SetPreference(%s): %w", id, err)
-	}
-	return nil
+	return t.doCall(ctx, fmt.Sprintf("SetPreference(%s)", id), func(ctx context.Context) error {
+		_, err := t.vm.SetPreference(ctx, &vmpb.SetPreferenceRequest{Id: id[:]})
+		return err
+	})
 }
 
 // wantTx issues one transaction through the workload.

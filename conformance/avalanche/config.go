@@ -2,7 +2,9 @@ package avalanche
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/vmtestbed/vmtestbed/fakes/avalanchego"
@@ -20,19 +22,36 @@ type Config struct {
 	// services listen there too. Required with InProcess.
 	Bufnet *transport.Bufnet
 
-	// Protocol is the rpcchainvm protocol the fake node speaks; 0 = newest.
+	// Release is the AvalancheGo release the node emulates, e.g. "v1.14.2":
+	// its protocol, and the node version Connected and the node announce.
+	// "" = the release of Protocol (the newest release speaking it).
+	Release string
+	// Protocol is the rpcchainvm protocol the fake node speaks; 0 = the
+	// Release's, or the newest.
 	Protocol uint
+	// SameWire accepts a plugin announcing another protocol with an
+	// identical wire (the old leniency). AvalancheGo requires an exact match,
+	// and so does the suite by default ([AVA-HSK-001]).
+	SameWire bool
 	// HandshakeTimeout bounds the Runtime/Initialize handshake (0 = 5s).
 	HandshakeTimeout time.Duration
-	// CallTimeout bounds every single VM call and every wait for an event
-	// (0 = 5s).
+	// CallTimeout bounds every VM call but Initialize and Shutdown, and
+	// every wait for an event (0 = 5s).
 	CallTimeout time.Duration
-	// ShutdownTimeout is the SIGTERM -> SIGKILL grace period (0 = 5s).
-	ShutdownTimeout time.Duration
+	// InitializeTimeout and ShutdownTimeout bound the Initialize and
+	// Shutdown calls; 0 = no limit but Timeout, as AvalancheGo sets none.
+	InitializeTimeout, ShutdownTimeout time.Duration
+	// GracePeriod is the SIGTERM -> SIGKILL wait after Shutdown (0 = 5s).
+	GracePeriod time.Duration
+	// Timeout bounds the whole run (0 = 30m). When it runs out, the suite
+	// stops and names the calls that were still running.
+	Timeout time.Duration
 
-	// Genesis and ChainConfig go into the InitializeRequest. An empty
+	// NetworkID, Genesis, Upgrade, ChainConfig and SubnetConfig go into the
+	// node and its InitializeRequest. NetworkID 0 = local (12345); an empty
 	// Genesis is taken from the Workload.
-	Genesis, ChainConfig []byte
+	NetworkID                                   uint32
+	Genesis, Upgrade, ChainConfig, SubnetConfig []byte
 	// Workload makes the VM want a block. nil = auto-detect (the refvm API),
 	// else the block-building specs are skipped with a reason.
 	Workload Workload
@@ -67,14 +86,22 @@ type Workload interface {
 const (
 	defaultHandshakeTimeout = 5 * time.Second
 	defaultCallTimeout      = 5 * time.Second
-	defaultShutdownTimeout  = 5 * time.Second
+	defaultGracePeriod      = 5 * time.Second
+	defaultTimeout          = 30 * time.Minute
 	defaultRepeat           = 3
 )
 
 // withDefaults returns a copy of c with zero values replaced by defaults.
+// An unknown Release is left for validate to report.
 func (c Config) withDefaults() Config {
+	if c.Protocol == 0 && c.Release != "" {
+		c.Protocol, _ = avalanchego.ProtocolForRelease(c.Release)
+	}
 	if c.Protocol == 0 {
 		c.Protocol = avalanchego.NewestProtocol
+	}
+	if c.Release == "" {
+		c.Release = releaseForProtocol(c.Protocol)
 	}
 	if c.HandshakeTimeout <= 0 {
 		c.HandshakeTimeout = defaultHandshakeTimeout
@@ -82,8 +109,11 @@ func (c Config) withDefaults() Config {
 	if c.CallTimeout <= 0 {
 		c.CallTimeout = defaultCallTimeout
 	}
-	if c.ShutdownTimeout <= 0 {
-		c.ShutdownTimeout = defaultShutdownTimeout
+	if c.GracePeriod <= 0 {
+		c.GracePeriod = defaultGracePeriod
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = defaultTimeout
 	}
 	if c.Repeat <= 0 {
 		c.Repeat = defaultRepeat
@@ -103,8 +133,21 @@ func (c Config) validate() error {
 		return errTwoTargets
 	case c.InProcess != nil && c.Bufnet == nil:
 		return errNoBufnet
+	case c.Release != "":
+		p, err := avalanchego.ProtocolForRelease(c.Release)
+		if err != nil {
+			return fmt.Errorf("Config.Release: %w", err)
+		}
+		if c.Protocol != 0 && c.Protocol != p {
+			return fmt.Errorf("Config.Release %s speaks protocol %d, Config.Protocol says %d", c.Release, p, c.Protocol)
+		}
 	}
 	return nil
+}
+
+// nodeVersion is what the node announces: "avalanchego/1.14.2".
+func (c Config) nodeVersion() string {
+	return "avalanchego/" + strings.TrimPrefix(c.Release, "v")
 }
 
 // notices is where launcher notices go.
@@ -113,4 +156,13 @@ func (c Config) notices() io.Writer {
 		return c.Notices
 	}
 	return c.Log
+}
+
+// releaseForProtocol is the newest release speaking p ("" if none).
+func releaseForProtocol(p uint) string {
+	info, ok := avalanchego.LookupProtocol(p)
+	if !ok || len(info.Releases) == 0 {
+		return ""
+	}
+	return info.Releases[len(info.Releases)-1]
 }

@@ -1,10 +1,13 @@
 package avalanche_test
 
 import (
+	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"os/exec"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,7 +23,7 @@ import (
 )
 
 const (
-	faultEnv  = "VMTESTBED_AVA_FAULT_GROUP"  // which fault group this child runs
+	faultEnv  = "VMTESTBED_AVA_FAULT_CHILD"  // what this child runs: fault:GROUP or variant:NAME
 	resultEnv = "VMTESTBED_AVA_FAULT_RESULT" // where the child writes the failed spec IDs
 )
 
@@ -39,7 +42,7 @@ type faultGroup struct {
 
 var faultGroups = map[string]faultGroup{
 	"calls": {
-		want: []string{"AVA-HSK-002", "AVA-PRE-002", "AVA-HLT-001", "AVA-MET-001", "AVA-APP-002", "AVA-APP-003", "AVA-SEQ-001",
+		want: []string{"AVA-PRE-002", "AVA-HLT-001", "AVA-MET-001", "AVA-APP-002", "AVA-APP-003", "AVA-SEQ-001",
 			"AVA-HTTP-001", "AVA-HTTP-002", "AVA-INI-004", "AVA-BLK-014", "AVA-INI-005", "AVA-BLK-008"},
 		faults: []fault{
 			{"Version", func(_ *proxyState, _, _ proto.Message, _ error) (proto.Message, error) { return nil, errInjected }},
@@ -85,7 +88,7 @@ var faultGroups = map[string]faultGroup{
 		},
 	},
 	"blocks": {
-		want: []string{"AVA-BLK-004", "AVA-BLK-005", "AVA-BLK-009", "AVA-BLK-010", "AVA-BLK-013", "AVA-BLK-011", "AVA-CTX-001"},
+		want: []string{"AVA-BLK-004", "AVA-BLK-015", "AVA-BLK-009", "AVA-BLK-010", "AVA-BLK-013", "AVA-BLK-011", "AVA-CTX-001"},
 		faults: []fault{
 			{"ParseBlock", func(_ *proxyState, req, resp proto.Message, err error) (proto.Message, error) {
 				if err != nil { // garbage parses
@@ -188,6 +191,28 @@ var faultGroups = map[string]faultGroup{
 			}},
 		},
 	},
+	"verify-fails": {
+		want: []string{"AVA-BLK-005"},
+		faults: []fault{
+			{"BlockVerify", func(_ *proxyState, _, _ proto.Message, _ error) (proto.Message, error) { return nil, errInjected }},
+		},
+	},
+	"preference-dropped": {
+		want: []string{"AVA-BLK-011"},
+		faults: []fault{drop("SetPreference")},
+	},
+	"gossip-answered": {
+		want: []string{"AVA-APP-002"},
+		faults: []fault{
+			{"AppGossip", func(st *proxyState, req, resp proto.Message, err error) (proto.Message, error) {
+				// The VM "answers" the gossip: an AppRequest in its name
+				// makes refvm send SendAppError to the gossiping peer.
+				g := req.(*vmpb.AppGossipMsg)
+				_, _ = st.backend.AppRequest(context.Background(), &vmpb.AppRequestMsg{NodeId: g.NodeId, RequestId: 777, Request: g.Msg})
+				return pass(resp, err)
+			}},
+		},
+	},
 	"decisions": {
 		stateSync: true,
 		want:      []string{"AVA-CON-002", "AVA-CON-003", "AVA-SYN-001"},
@@ -216,21 +241,62 @@ var faultGroups = map[string]faultGroup{
 	},
 }
 
-// runFaultGroup is the child process: the suite against a refvm behind the
-// group's faults; it writes the failed spec IDs to $resultEnv.
-func runFaultGroup(name string) int {
-	g, ok := faultGroups[name]
-	if !ok {
+// variantWant is, for every broken refvm variant, the specs it MUST fail.
+// Each runs in process, in a child, like the fault groups; the table of
+// what the CLI prints for their binaries is in
+// cmd/vmtestbed/conform_avalanche_test.go.
+var variantWant = map[string][]string{
+	refvm.VariantWrongGenesisID:        {"AVA-INI-003"},
+	refvm.VariantVerifyAcceptsInvalid:  {"AVA-BLK-012"},
+	refvm.VariantNondeterministicParse: {"AVA-BLK-004", "AVA-DET-001"},
+	refvm.VariantStaleLastAccepted:     {"AVA-BLK-006", "AVA-STA-003"},
+	refvm.VariantWrongProtocol:         {"AVA-HSK-001"},
+	refvm.VariantHangShutdown:          {"AVA-PRE-001", "AVA-SHD-001"},
+	refvm.VariantCrashBuild:            {"AVA-BLK-002"},
+	refvm.VariantGetBlockStatus:        {"AVA-BLK-007"},
+	refvm.VariantNoAppError:            {"AVA-APP-001", "AVA-APP-003"},
+	refvm.VariantCrashInitialize:       {"AVA-INI-001"},
+	refvm.VariantVerifyOnce:            {"AVA-BLK-015"},
+	refvm.VariantVerifyRewindsAccepted: {"AVA-BLK-016"},
+	refvm.VariantHeightIndexAtVerify:   {"AVA-BLK-017"},
+	refvm.VariantParseLocalTimestamp:   {"AVA-DET-001"},
+	refvm.VariantVerifyOwnBlocksOnly:   {"AVA-DET-002"},
+	refvm.VariantMemDBState:            {"AVA-RST-001"},
+	refvm.VariantVolatileHeightIndex:   {"AVA-RST-002"},
+	refvm.VariantBuildOnCachedTip:      {"AVA-RST-003"},
+	refvm.VariantShutdownAwaitsEvents:  {"AVA-SHD-002"},
+	refvm.VariantDBAfterShutdown:       {"AVA-SHD-003"},
+}
+
+// childTimeouts bound a child's run: short, since broken plugins hang.
+func childTimeouts(cfg avalanche.Config) avalanche.Config {
+	cfg.CallTimeout = 2 * time.Second
+	cfg.ShutdownTimeout = time.Second
+	cfg.GracePeriod = time.Second
+	cfg.Timeout = 2 * time.Minute
+	return cfg
+}
+
+// runChild is the child process: the suite against an in-process refvm,
+// behind a fault group's faults ("fault:NAME") or of a broken variant
+// ("variant:NAME"); it writes the failed spec IDs to $resultEnv.
+func runChild(what string) int {
+	kind, name, _ := strings.Cut(what, ":")
+	bn := transport.NewBufnet()
+	cfg := avalanche.Config{Bufnet: bn}
+	switch kind {
+	case "fault":
+		g, ok := faultGroups[name]
+		if !ok {
+			return 3
+		}
+		cfg.InProcess = faultyPlugin(bn, inProcessRefVM(bn, refvm.Config{StateSync: g.stateSync}), g.faults)
+	case "variant":
+		cfg.InProcess = inProcessRefVM(bn, refvm.Config{Variant: name, Exit: func(int) {}})
+	default:
 		return 3
 	}
-	bn := transport.NewBufnet()
-	cfg := avalanche.Config{
-		InProcess:       faultyPlugin(bn, inProcessRefVM(bn, refvm.Config{StateSync: g.stateSync}), g.faults),
-		Bufnet:          bn,
-		CallTimeout:     3 * time.Second,
-		ShutdownTimeout: 2 * time.Second,
-	}
-	out, err := avalanche.Main(cfg, avalanche.Options{})
+	out, err := avalanche.Main(childTimeouts(cfg), avalanche.Options{Out: io.Discard})
 	if err != nil {
 		return 3
 	}
@@ -241,39 +307,49 @@ func runFaultGroup(name string) int {
 	return 0
 }
 
-// variantSpecs are the specs the broken refvm variants fail; the table
-// with exit codes lives in cmd/vmtestbed/conform_avalanche_test.go.
-var variantSpecs = []string{"AVA-INI-003", "AVA-BLK-012", "AVA-BLK-003", "AVA-BLK-006", "AVA-STA-003",
-	"AVA-HSK-001", "AVA-PRE-001", "AVA-SHD-001", "AVA-BLK-002", "AVA-BLK-007", "AVA-APP-001"}
+// runChildSuite runs one child and returns the IDs of the specs that failed.
+func runChildSuite(t *testing.T, what string) (failed []string, output []byte) {
+	t.Helper()
+	result := t.TempDir() + "/failed.json"
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), faultEnv+"="+what, resultEnv+"="+result)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s child: %v\n%s", what, err, out)
+	}
+	b, err := os.ReadFile(result)
+	if err != nil || json.Unmarshal(b, &failed) != nil {
+		t.Fatalf("no result from the %s child: %v\n%s", what, err, out)
+	}
+	return failed, out
+}
 
-// TestEverySpecCanFail runs each fault group in a child process (ginkgo runs
-// one suite per process) and checks that every spec the group targets failed.
+// TestEverySpecCanFail runs each fault group and each broken refvm variant
+// in a child process (ginkgo runs one suite per process) and checks that
+// every spec it targets failed, and that every spec is targeted.
 func TestEverySpecCanFail(t *testing.T) {
 	covered := map[string]bool{}
-	for _, id := range variantSpecs {
-		covered[id] = true
-	}
+	children := map[string][]string{}
 	for name, g := range faultGroups {
-		for _, id := range g.want {
+		children["fault:"+name] = g.want
+	}
+	for _, v := range refvm.Variants() {
+		want, ok := variantWant[v.Name]
+		if !ok {
+			t.Errorf("broken variant %s has no entry in variantWant: which spec catches it?", v.Name)
+		}
+		children["variant:"+v.Name] = want
+	}
+	for what, want := range children {
+		for _, id := range want {
 			covered[id] = true
 		}
-		t.Run(name, func(t *testing.T) {
+		t.Run(what, func(t *testing.T) {
 			t.Parallel()
-			result := t.TempDir() + "/failed.json"
-			cmd := exec.Command(os.Args[0], "-test.run=^$")
-			cmd.Env = append(os.Environ(), faultEnv+"="+name, resultEnv+"="+result)
-			out, err := cmd.CombinedOutput()
-			if err != nil {
-				t.Fatalf("fault group %s child: %v\n%s", name, err, out)
-			}
-			var failed []string
-			b, err := os.ReadFile(result)
-			if err != nil || json.Unmarshal(b, &failed) != nil {
-				t.Fatalf("no result from the child: %v\n%s", err, out)
-			}
-			for _, id := range g.want {
+			failed, out := runChildSuite(t, what)
+			for _, id := range want {
 				if !slices.Contains(failed, id) {
-					t.Errorf("fault group %s: spec %s did not fail (failed: %v)", name, id, failed)
+					t.Errorf("%s: spec %s did not fail (failed: %v)", what, id, failed)
 				}
 			}
 			if t.Failed() {

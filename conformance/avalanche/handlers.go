@@ -20,11 +20,13 @@ func (t *target) createHandlers(ctx context.Context) ([]*vmpb.Handler, error) {
 	if t.handlers != nil {
 		return t.handlers, nil
 	}
-	cctx, cancel := t.call(ctx)
-	defer cancel()
-	resp, err := t.vm.CreateHandlers(cctx, &emptypb.Empty{})
+	var resp *vmpb.CreateHandlersResponse
+	err := t.doCall(ctx, "CreateHandlers", func(ctx context.Context) (err error) {
+		resp, err = t.vm.CreateHandlers(ctx, &emptypb.Empty{})
+		return err
+	})
 	if err != nil {
-		return nil, fmt.Errorf("CreateHandlers: %w", err)
+		return nil, err
 	}
 	t.handlers = resp.GetHandlers()
 	if t.handlers == nil {
@@ -35,13 +37,12 @@ func (t *target) createHandlers(ctx context.Context) ([]*vmpb.Handler, error) {
 
 // newHTTPHandler calls NewHTTPHandler; "" means the VM has none.
 func (t *target) newHTTPHandler(ctx context.Context) (string, error) {
-	cctx, cancel := t.call(ctx)
-	defer cancel()
-	resp, err := t.vm.NewHTTPHandler(cctx, &emptypb.Empty{})
-	if err != nil {
-		return "", fmt.Errorf("NewHTTPHandler: %w", err)
-	}
-	return resp.GetServerAddr(), nil
+	var resp *vmpb.NewHTTPHandlerResponse
+	err := t.doCall(ctx, "NewHTTPHandler", func(ctx context.Context) (err error) {
+		resp, err = t.vm.NewHTTPHandler(ctx, &emptypb.Empty{})
+		return err
+	})
+	return resp.GetServerAddr(), err
 }
 
 // httpClient opens a client for an HTTP handler server of the plugin; the

@@ -38,11 +38,15 @@ func (rawCodec) Name() string { return "proto" }
 
 // fault corrupts one VM method's reply. edit gets the decoded request and
 // reply (reply nil and err set when refvm failed) and returns what the
-// node sees.
+// node sees. A nil edit drops the call: refvm never sees it, and the node
+// gets an empty reply.
 type fault struct {
 	method string
 	edit   func(st *proxyState, req, resp proto.Message, err error) (proto.Message, error)
 }
+
+// drop is the fault that keeps method's calls from the VM.
+func drop(method string) fault { return fault{method: method} }
 
 // proxyState is memory shared by the stateful faults.
 type proxyState struct {
@@ -52,6 +56,7 @@ type proxyState struct {
 	parents  map[string]string // block bytes -> parent id, from BuildBlock
 	children map[string]string // parent id -> first verified child bytes
 	rejected []byte            // last rejected block id
+	backend  vmpb.VMClient     // the refvm behind the proxy, for faults that call it
 }
 
 func newProxyState() *proxyState {
@@ -112,6 +117,12 @@ func faultyPlugin(bn *transport.Bufnet, plugin func(context.Context, string) err
 			return err
 		}
 		defer backend.Close()
+		plain, err := transport.Dial(bn, vmAddr)
+		if err != nil {
+			return err
+		}
+		defer plain.Close()
+		st.backend = vmpb.NewVMClient(plain)
 		pl, proxyAddr, err := bn.Listen("fault-vm")
 		if err != nil {
 			return err
@@ -120,7 +131,7 @@ func faultyPlugin(bn *transport.Bufnet, plugin func(context.Context, string) err
 			return relay(ss, backend, byMethod, st)
 		}))
 		go func() { _ = srv.Serve(pl) }()
-		defer srv.Stop()
+		defer srv.GracefulStop() // relayed replies (Shutdown's) still go out
 		eng, err := transport.Dial(bn, engineAddr)
 		if err != nil {
 			return err
@@ -140,6 +151,9 @@ func relay(ss grpc.ServerStream, backend *grpc.ClientConn, faults map[string]fau
 	var in frame
 	if err := ss.RecvMsg(&in); err != nil {
 		return err
+	}
+	if f, ok := faults[method]; ok && f.edit == nil {
+		return ss.SendMsg(&frame{}) // an empty message of any type
 	}
 	var out frame
 	callErr := backend.Invoke(ss.Context(), method, &in, &out)

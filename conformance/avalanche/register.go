@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	. "github.com/onsi/ginkgo/v2" //nolint:revive // ginkgo DSL
-	. "github.com/onsi/gomega"    //nolint:revive // gomega DSL
 
 	"github.com/vmtestbed/vmtestbed/fakes/avalanchego"
 )
@@ -20,6 +19,7 @@ func (s *suite) register() {
 	Describe("Avalanche chain VM plugin", func() {
 		s.handshakeSpecs()
 		s.chainSpecs()
+		s.shutdownSpecs()
 		s.sequenceSpecs()
 	})
 }
@@ -31,16 +31,30 @@ func it(id string, body func(ctx SpecContext)) {
 
 // mustLaunch launches a plugin for the current node and stops it when the
 // node (BeforeAll: the container, It: the spec) is done. A plugin that does
-// not come up aborts the whole suite: nothing else can be checked.
+// not come up aborts the whole suite: nothing else can be checked. A plugin
+// of another protocol is [AVA-HSK-001]'s failure: the specs skip.
 func (s *suite) mustLaunch() *target {
-	// The plugin outlives the spec context that launched it.
+	if s.protocolError() != nil {
+		Skip("no plugin to check: it speaks another protocol (see " + spec("AVA-HSK-001").ID + ")")
+	}
 	t, err := s.launch(context.Background())
+	var le *avalanchego.LaunchError
+	if errors.As(err, &le) && le.Phase == avalanchego.PhaseProtocol {
+		s.setProtocolError(le)
+		Fail(s.protocolError().Error()) // [AVA-HSK-001] did not run (--focus)
+	}
+	return s.launched(t, err)
+}
+
+// launched turns launch's outcome into a target closed when the current
+// ginkgo node is done, or aborts the suite.
+func (s *suite) launched(t *target, err error) *target {
 	var le *avalanchego.LaunchError
 	if errors.As(err, &le) {
 		s.recordLaunchErr(err)
 		AbortSuite(fmt.Sprintf("%s: the plugin did not come up, so nothing else can be checked.\n%v", spec("AVA-HSK-001").Title(), err))
 	}
-	Expect(err).NotTo(HaveOccurred(), "setting up the plugin and the fake node failed")
+	expectOK(err, "setting up the plugin and the fake node failed")
 	deferClose(t)
 	return t
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2" //nolint:revive // ginkgo DSL
 	"github.com/onsi/ginkgo/v2/reporters"
@@ -89,10 +90,14 @@ func Main(cfg Config, opts Options) (Outcome, error) {
 	if opts.Focus != "" {
 		suiteCfg.FocusStrings = []string{opts.Focus}
 	}
+	// The suite's own Timeout names the calls still running; ginkgo's
+	// must not cut in first.
+	suiteCfg.Timeout = s.cfg.Timeout + time.Minute
 	repCfg.Succinct = !opts.Verbose
 	repCfg.Verbose = opts.Verbose
 	repCfg.NoColor = true
 	rec := &failRecorder{}
+	s.begin()
 	passed := RunSpecs(rec, SuiteName, suiteCfg, repCfg)
 	outcome.Passed = passed && !rec.failed
 	outcome.LaunchErr = s.LaunchErr()

@@ -7,11 +7,13 @@ import (
 )
 
 // chain is the state the chain specs share: one plugin, initialized once,
-// taken through AvalancheGo's life of a chain in order.
+// taken through AvalancheGo's life of a chain in order, then a second
+// instance that syncs its blocks, then a restart on the same database.
 type chain struct {
 	s   *suite
 	t   *target
 	blk blockState
+	b   *second // the second instance (AVA-BLK-012, AVA-BLK-010, AVA-DET-*)
 }
 
 // mustInitialized fails the spec when Initialize failed earlier.
@@ -29,22 +31,31 @@ func (c *chain) needBlocks(ctx SpecContext) {
 }
 
 // chainSpecs: one plugin taken from Initialize through block building,
-// conflicts, app messages and Shutdown.
+// conflicts, app messages and Shutdown; a second instance fed its blocks;
+// the first relaunched on its database.
 func (s *suite) chainSpecs() {
 	Describe("life of a chain", Ordered, ContinueOnFailure, func() {
 		c := &chain{s: s}
 		BeforeAll(func() { c.t = s.mustLaunch() })
+		AfterAll(func() {
+			if c.b != nil && c.b.t != nil {
+				if err := c.b.t.close(); err != nil {
+					GinkgoWriter.Printf("cleanup: second instance: %v\n", err)
+				}
+			}
+		})
 
 		c.initSpecs()
-		c.httpSpecs()
 		c.nodeSpecs()
 		c.blockSpecs()
 		c.conflictSpecs()
 		c.contextSpecs()
+		c.determinismSpecs()
 
 		it("AVA-SHD-001", func(ctx SpecContext) {
 			Expect(c.t.genesis.Bytes).NotTo(BeNil(), "Initialize did not succeed earlier; Shutdown is checked after Initialize")
 			expectCleanExit(ctx, c.t, "after Initialize")
 		})
+
 	})
 }

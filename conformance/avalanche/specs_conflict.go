@@ -13,29 +13,29 @@ func (c *chain) conflictSpecs() {
 	it("AVA-CON-001", func(ctx SpecContext) {
 		c.needBlocks(ctx)
 		parent := c.lastAccepted()
-		Expect(c.t.setPreference(ctx, parent.ID)).To(Succeed())
+		expectOK(c.t.setPreference(ctx, parent.ID), "SetPreference(%s), the last accepted block", parent.ID)
 		var err error
 		a, err = c.t.newBlock(ctx)
-		Expect(err).NotTo(HaveOccurred(), "building the first sibling")
-		Expect(c.t.verify(ctx, a.Bytes, nil)).To(Succeed(), "BlockVerify of the first sibling %s", a)
+		expectOK(err, "building the first sibling")
+		expectOK(c.t.verify(ctx, a.Bytes, nil), "BlockVerify of the first sibling %s", a)
 		// The preference stays on the parent, so the next block is a sibling.
 		b, err = c.t.newBlock(ctx)
-		Expect(err).NotTo(HaveOccurred(), "building the second sibling")
+		expectOK(err, "building the second sibling")
 		Expect(b.ParentID).To(Equal(parent.ID), "with the preference on %s, BuildBlock built on %s", parent.ID, b.ParentID)
 		Expect(b.ID).NotTo(Equal(a.ID), "two blocks with different transactions got the same id %s", a.ID)
-		Expect(c.t.verify(ctx, b.Bytes, nil)).To(Succeed(), "BlockVerify of the second sibling %s, after verifying its conflict %s", b, a.ID)
+		expectOK(c.t.verify(ctx, b.Bytes, nil), "BlockVerify of the second sibling %s, after verifying its conflict %s", b, a.ID)
 	})
 
 	it("AVA-CON-002", func(ctx SpecContext) {
 		if a.Bytes == nil || b.Bytes == nil {
 			Fail("no siblings to decide: building them failed earlier (see AVA-CON-001)")
 		}
-		Expect(c.t.setPreference(ctx, a.ID)).To(Succeed())
-		Expect(c.t.accept(ctx, a.ID)).To(Succeed(), "BlockAccept of %s", a)
-		Expect(c.t.reject(ctx, b.ID)).To(Succeed(), "BlockReject of the conflicting sibling %s", b)
+		expectOK(c.t.setPreference(ctx, a.ID), "SetPreference(%s), the sibling about to be accepted", a.ID)
+		expectOK(c.t.accept(ctx, a.ID), "BlockAccept of %s", a)
+		expectOK(c.t.reject(ctx, b.ID), "BlockReject of the conflicting sibling %s", b)
 		c.blk.chain = append(c.blk.chain, a)
 		got, err := c.t.setState(ctx, vmpb.State_STATE_NORMAL_OP)
-		Expect(err).NotTo(HaveOccurred())
+		expectOK(err, "SetState(NormalOp) after the decision")
 		Expect(got.ID).To(Equal(a.ID), "after accepting %s and rejecting %s, last accepted is %s", a.ID, b.ID, got.ID)
 	})
 
@@ -44,7 +44,7 @@ func (c *chain) conflictSpecs() {
 			Fail("no siblings to decide: building them failed earlier (see AVA-CON-001)")
 		}
 		id, errEnum, err := c.t.idAtHeight(ctx, b.Height)
-		Expect(err).NotTo(HaveOccurred())
+		expectOK(err, "GetBlockIDAtHeight(%d) after the decision", b.Height)
 		Expect(errEnum).To(Equal(vmpb.Error_ERROR_UNSPECIFIED), "GetBlockIDAtHeight(%d) answered %s", b.Height, errEnum)
 		Expect(id).NotTo(Equal(b.ID), "the rejected sibling %s is recorded at height %d", b.ID, b.Height)
 		Expect(id).To(Equal(a.ID), "height %d holds %s, the accepted sibling is %s", b.Height, id, a.ID)

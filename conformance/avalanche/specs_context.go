@@ -2,7 +2,6 @@ package avalanche
 
 import (
 	. "github.com/onsi/ginkgo/v2" //nolint:revive // ginkgo DSL
-	. "github.com/onsi/gomega"    //nolint:revive // gomega DSL
 )
 
 // contextSpecs: building and verifying with a P-chain height, as the node
@@ -10,13 +9,13 @@ import (
 func (c *chain) contextSpecs() {
 	it("AVA-CTX-001", func(ctx SpecContext) {
 		c.needBlocks(ctx)
-		Expect(c.t.wantBlock(ctx)).To(Succeed())
+		expectOK(c.t.wantBlock(ctx), "making the VM want a block")
 		pHeight := uint64(1)
 		blk, err := c.t.buildBlock(ctx, &pHeight)
-		Expect(err).NotTo(HaveOccurred(), "BuildBlock with p_chain_height %d", pHeight)
+		expectOK(err, "BuildBlock with p_chain_height %d", pHeight)
 		if !blk.VerifyWithContext {
 			Skip("the VM does not ask to verify with context (verify_with_context is false)")
 		}
-		Expect(c.t.verify(ctx, blk.Bytes, &pHeight)).To(Succeed(), "BlockVerify of %s with p_chain_height %d, after the VM asked to verify with context", blk, pHeight)
+		expectOK(c.t.verify(ctx, blk.Bytes, &pHeight), "BlockVerify of %s with p_chain_height %d, after the VM asked to verify with context", blk, pHeight)
 	})
 }

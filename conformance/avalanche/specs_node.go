@@ -3,7 +3,9 @@ package avalanche
 import (
 	"context"
 	"encoding/binary"
-	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ava-labs/avalanchego/ids"
@@ -27,56 +29,97 @@ func unknownHandlerRequest() []byte {
 // peer is a node id that is not the node's own.
 var peer = ids.NodeID{0x76, 0x6d, 0x74, 0x65, 0x73, 0x74}
 
-// nodeSpecs: peers, app messages, health, metrics and state sync.
-func (c *chain) nodeSpecs() {
-	it("AVA-APP-003", func(ctx SpecContext) {
-		cctx, cancel := c.t.call(ctx)
-		defer cancel()
-		_, err := c.t.vm.Connected(cctx, &vmpb.ConnectedRequest{NodeId: peer[:], Name: "avalanchego", Major: 1, Minor: 14, Patch: 2})
-		Expect(err).NotTo(HaveOccurred(), "Connected(%s, avalanchego/1.14.2) failed; AvalancheGo reports every peer", peer)
-		_, err = c.t.vm.Disconnected(cctx, &vmpb.DisconnectedRequest{NodeId: peer[:]})
-		Expect(err).NotTo(HaveOccurred(), "Disconnected(%s) failed", peer)
-		_, err = c.t.vm.Connected(cctx, &vmpb.ConnectedRequest{NodeId: peer[:], Name: "avalanchego", Major: 1, Minor: 14, Patch: 2})
-		Expect(err).NotTo(HaveOccurred(), "Connected(%s) after Disconnected failed", peer)
-	})
+// Request ids of the app specs; each spec waits for the answer to its own.
+const (
+	reqUnknownHandler = 4242 // AVA-APP-001
+	reqAfterGossip    = 4243 // AVA-APP-002
+	reqReconnected    = 4244 // AVA-APP-003
+)
 
-	it("AVA-APP-001", func(ctx SpecContext) {
-		const reqID = 4242
-		cctx, cancel := c.t.call(ctx)
-		defer cancel()
-		_, err := c.t.vm.AppRequest(cctx, &vmpb.AppRequestMsg{
-			NodeId: peer[:], RequestId: reqID, Deadline: timestamppb.New(time.Now().Add(c.t.cfg.CallTimeout)),
-			Request: unknownHandlerRequest(),
+// stateSyncSpec: StateSyncEnabled, asked on every chain start.
+func (c *chain) stateSyncSpec() {
+	it("AVA-SYN-001", func(ctx SpecContext) {
+		c.mustInitialized()
+		var en *vmpb.StateSyncEnabledResponse
+		err := c.t.doCall(ctx, "StateSyncEnabled", func(ctx context.Context) (err error) {
+			en, err = c.t.vm.StateSyncEnabled(ctx, &emptypb.Empty{})
+			return err
 		})
-		Expect(err).NotTo(HaveOccurred(), "AppRequest for an unknown handler MUST be answered with SendAppError, not a failed call")
-		msg, err := waitAppMessage(cctx, c, reqID)
-		Expect(err).NotTo(HaveOccurred(), "no SendAppError for request %d within %s: the VM dropped an AppRequest for an unknown handler, so the requester waits until its deadline", reqID, c.t.cfg.CallTimeout)
-		Expect(msg.Kind).To(Equal("error"), "the VM answered request %d with Send%s, want SendAppError", reqID, msg.Kind)
+		expectOK(err, "AvalancheGo asks StateSyncEnabled on every chain start")
+		if !en.GetEnabled() {
+			Skip("StateSyncEnabled is false: the VM does not state sync")
+		}
+		var last *vmpb.GetLastStateSummaryResponse
+		err = c.t.doCall(ctx, "GetLastStateSummary", func(ctx context.Context) (err error) {
+			last, err = c.t.vm.GetLastStateSummary(ctx, &emptypb.Empty{})
+			return err
+		})
+		expectOK(err, "state sync is enabled, so peers ask for the last state summary")
+		if last.GetErr() == vmpb.Error_ERROR_NOT_FOUND {
+			Skip("state sync is enabled but the VM has no state summary yet")
+		}
+		Expect(last.GetErr()).To(Equal(vmpb.Error_ERROR_UNSPECIFIED), "GetLastStateSummary answered %s", last.GetErr())
+		var parsed *vmpb.ParseStateSummaryResponse
+		err = c.t.doCall(ctx, "ParseStateSummary", func(ctx context.Context) (err error) {
+			parsed, err = c.t.vm.ParseStateSummary(ctx, &vmpb.ParseStateSummaryRequest{Bytes: last.GetBytes()})
+			return err
+		})
+		expectOK(err, "ParseStateSummary of the VM's own last summary failed")
+		Expect(parsed.GetErr()).To(Equal(vmpb.Error_ERROR_UNSPECIFIED), "ParseStateSummary of the last summary answered %s", parsed.GetErr())
+		Expect(parsed.GetId()).To(Equal(last.GetId()), "ParseStateSummary gives id %x, GetLastStateSummary said %x", parsed.GetId(), last.GetId())
+		Expect(parsed.GetHeight()).To(Equal(last.GetHeight()), "ParseStateSummary gives height %d, GetLastStateSummary said %d", parsed.GetHeight(), last.GetHeight())
+	})
+}
+
+// peerSpec: Connected and Disconnected, as the node reports itself and
+// its peers.
+func (c *chain) peerSpec() {
+	it("AVA-APP-003", func(ctx SpecContext) {
+		c.mustInitialized()
+		version := c.t.cfg.nodeVersion()
+		expectOK(c.t.connected(ctx, c.t.node.NodeID(), version), "AvalancheGo reports the node itself as connected, announcing %s", version)
+		expectOK(c.t.connected(ctx, peer, version), "AvalancheGo reports every peer as connected")
+		expectOK(c.t.doCall(ctx, fmt.Sprintf("Disconnected(%s)", peer), func(ctx context.Context) error {
+			_, err := c.t.vm.Disconnected(ctx, &vmpb.DisconnectedRequest{NodeId: peer[:]})
+			return err
+		}), "Disconnected for a peer that left failed")
+		expectOK(c.t.connected(ctx, peer, version), "Connected for a peer that came back failed")
+		msg := c.appRequest(ctx, reqReconnected)
+		Expect(msg.RequestID).To(BeEquivalentTo(reqReconnected), "the first answer after request %d was Send%s for request %d", reqReconnected, msg.Kind, msg.RequestID)
+		Expect(msg.Kind).To(Equal(avalanchego.AppKindError), "the VM answered request %d of the reconnected peer with Send%s, want SendAppError", reqReconnected, msg.Kind)
+		Expect(msg.NodeIDs).To(ContainElement(peer), "the answer to the reconnected peer %s went to %v", peer, msg.NodeIDs)
+	})
+}
+
+// nodeSpecs: app messages from peers and metrics, in normal operation.
+func (c *chain) nodeSpecs() {
+	it("AVA-APP-001", func(ctx SpecContext) {
+		c.mustInitialized()
+		msg := c.appRequest(ctx, reqUnknownHandler)
+		Expect(msg.RequestID).To(BeEquivalentTo(reqUnknownHandler), "the first answer after request %d was Send%s for request %d", reqUnknownHandler, msg.Kind, msg.RequestID)
+		Expect(msg.Kind).To(Equal(avalanchego.AppKindError), "the VM answered request %d with Send%s, want SendAppError", reqUnknownHandler, msg.Kind)
 		Expect(msg.NodeIDs).To(ContainElement(peer), "SendAppError went to %v, not to the requester %s", msg.NodeIDs, peer)
 	})
 
 	it("AVA-APP-002", func(ctx SpecContext) {
-		cctx, cancel := c.t.call(ctx)
-		defer cancel()
-		_, err := c.t.vm.AppGossip(cctx, &vmpb.AppGossipMsg{NodeId: peer[:], Msg: unknownHandlerRequest()})
-		Expect(err).NotTo(HaveOccurred(), "gossip is best effort: a gossip message for an unknown handler MUST be dropped, not fail the call")
-	})
-
-	it("AVA-HLT-001", func(ctx SpecContext) {
-		cctx, cancel := c.t.call(ctx)
-		defer cancel()
-		resp, err := c.t.vm.Health(cctx, &emptypb.Empty{})
-		Expect(err).NotTo(HaveOccurred(), "AvalancheGo calls Health every health-check period")
-		if d := resp.GetDetails(); len(d) > 0 {
-			Expect(json.Valid(d)).To(BeTrue(), "Health details are not JSON: %q", d)
-		}
+		c.mustInitialized()
+		expectOK(c.t.doCall(ctx, "AppGossip", func(ctx context.Context) error {
+			_, err := c.t.vm.AppGossip(ctx, &vmpb.AppGossipMsg{NodeId: peer[:], Msg: unknownHandlerRequest()})
+			return err
+		}), "gossip is best effort: a gossip message for an unknown handler MUST be dropped, not fail the call")
+		// Nothing may answer the gossip: the first answer the VM sends after
+		// it is the one to the request made next.
+		msg := c.appRequest(ctx, reqAfterGossip)
+		Expect(msg.RequestID).To(BeEquivalentTo(reqAfterGossip), "after AppGossip for an unknown handler the VM sent Send%s (request %d) to %v; gossip MUST NOT be answered", msg.Kind, msg.RequestID, msg.NodeIDs)
 	})
 
 	it("AVA-MET-001", func(ctx SpecContext) {
-		cctx, cancel := c.t.call(ctx)
-		defer cancel()
-		resp, err := c.t.vm.Gather(cctx, &emptypb.Empty{})
-		Expect(err).NotTo(HaveOccurred(), "Gather is how the node reads the VM's metrics")
+		c.mustInitialized()
+		var resp *vmpb.GatherResponse
+		expectOK(c.t.doCall(ctx, "Gather", func(ctx context.Context) (err error) {
+			resp, err = c.t.vm.Gather(ctx, &emptypb.Empty{})
+			return err
+		}), "Gather is how the node reads the VM's metrics")
 		seen := map[string]bool{}
 		for _, mf := range resp.GetMetricFamilies() {
 			Expect(mf.GetName()).NotTo(BeEmpty(), "Gather returned a metric family without a name")
@@ -84,40 +127,54 @@ func (c *chain) nodeSpecs() {
 			seen[mf.GetName()] = true
 		}
 	})
+}
 
-	it("AVA-SYN-001", func(ctx SpecContext) {
-		cctx, cancel := c.t.call(ctx)
-		defer cancel()
-		en, err := c.t.vm.StateSyncEnabled(cctx, &emptypb.Empty{})
-		Expect(err).NotTo(HaveOccurred(), "AvalancheGo asks StateSyncEnabled on every chain start")
-		if !en.GetEnabled() {
-			Skip("StateSyncEnabled is false: the VM does not state sync")
-		}
-		last, err := c.t.vm.GetLastStateSummary(cctx, &emptypb.Empty{})
-		Expect(err).NotTo(HaveOccurred())
-		if last.GetErr() == vmpb.Error_ERROR_NOT_FOUND {
-			Skip("state sync is enabled but the VM has no state summary yet")
-		}
-		Expect(last.GetErr()).To(Equal(vmpb.Error_ERROR_UNSPECIFIED), "GetLastStateSummary answered %s", last.GetErr())
-		parsed, err := c.t.vm.ParseStateSummary(cctx, &vmpb.ParseStateSummaryRequest{Bytes: last.GetBytes()})
-		Expect(err).NotTo(HaveOccurred())
-		Expect(parsed.GetErr()).To(Equal(vmpb.Error_ERROR_UNSPECIFIED), "ParseStateSummary of the last summary answered %s", parsed.GetErr())
-		Expect(parsed.GetId()).To(Equal(last.GetId()), "ParseStateSummary gives id %x, GetLastStateSummary said %x", parsed.GetId(), last.GetId())
-		Expect(parsed.GetHeight()).To(Equal(last.GetHeight()), "ParseStateSummary gives height %d, GetLastStateSummary said %d", parsed.GetHeight(), last.GetHeight())
+// connected calls Connected for node announcing version ("avalanchego/1.15.0").
+func (t *target) connected(ctx context.Context, node ids.NodeID, version string) error {
+	name, major, minor, patch := splitVersion(version)
+	return t.doCall(ctx, fmt.Sprintf("Connected(%s, %s)", node, version), func(ctx context.Context) error {
+		_, err := t.vm.Connected(ctx, &vmpb.ConnectedRequest{NodeId: node[:], Name: name, Major: major, Minor: minor, Patch: patch})
+		return err
 	})
 }
 
-// waitAppMessage returns the next message the plugin sent through the
-// node's AppSender for request id reqID (other messages are passed over).
-func waitAppMessage(ctx context.Context, c *chain, reqID uint32) (avalanchego.AppMessage, error) {
-	rec := c.t.node.AppSender()
+// splitVersion splits "avalanchego/1.14.2" into its name and numbers.
+func splitVersion(v string) (name string, major, minor, patch uint32) {
+	name, nums, _ := strings.Cut(v, "/")
+	parts := strings.SplitN(nums, ".", 3)
+	out := [3]uint32{}
+	for i, p := range parts {
+		n, _ := strconv.ParseUint(p, 10, 32)
+		out[i] = uint32(n)
+	}
+	return name, out[0], out[1], out[2]
+}
+
+// appRequest sends the peer an AppRequest for an unknown handler and
+// returns the first answer (not gossip) the VM sent through the node's
+// AppSender after it.
+func (c *chain) appRequest(ctx context.Context, reqID uint32) avalanchego.AppMessage {
+	expectOK(c.t.doCall(ctx, fmt.Sprintf("AppRequest(%d)", reqID), func(ctx context.Context) error {
+		_, err := c.t.vm.AppRequest(ctx, &vmpb.AppRequestMsg{
+			NodeId: peer[:], RequestId: reqID, Deadline: timestamppb.New(time.Now().Add(c.t.cfg.CallTimeout)),
+			Request: unknownHandlerRequest(),
+		})
+		return err
+	}), "AppRequest for an unknown handler MUST be answered with SendAppError, not a failed call")
+	cctx, cancel := c.t.call(ctx)
+	defer cancel()
+	msg, err := nextAnswer(cctx, c.t.node.AppSender())
+	expectOK(err, "no answer to request %d within %s: the VM dropped an AppRequest, so the requester waits until its deadline", reqID, c.t.cfg.CallTimeout)
+	return msg
+}
+
+// nextAnswer is the next message the VM sent that is not gossip (a VM
+// gossips its own transactions whenever it likes).
+func nextAnswer(ctx context.Context, rec *avalanchego.AppSenderRecorder) (avalanchego.AppMessage, error) {
 	for {
 		m, err := rec.Next(ctx)
-		if err != nil {
-			return avalanchego.AppMessage{}, err
-		}
-		if m.RequestID == reqID {
-			return m, nil
+		if err != nil || m.Kind != avalanchego.AppKindGossip {
+			return m, err
 		}
 	}
 }

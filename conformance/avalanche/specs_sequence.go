@@ -18,22 +18,22 @@ func (s *suite) sequenceSpecs() {
 			seq := &avalanchego.Sequencer{Node: t.node, Plugin: t.plugin, Protocol: t.cfg.Protocol}
 			res, err := seq.Start(ctx)
 			DeferCleanup(func() {
-				stopCtx, cancel := context.WithTimeout(context.Background(), t.stopBound())
+				stopCtx, cancel := s.runCtx(context.Background())
 				defer cancel()
 				if err := seq.Stop(stopCtx); err != nil {
 					GinkgoWriter.Printf("cleanup: stop sequencer: %v\n", err)
 				}
 			})
-			Expect(err).NotTo(HaveOccurred(), "AvalancheGo's start sequence (Initialize, CreateHandlers, NewHTTPHandler, StateSyncEnabled, SetState, Connected, SetPreference, SetState) failed")
+			expectOK(err, "AvalancheGo's start sequence (Initialize, CreateHandlers, NewHTTPHandler, StateSyncEnabled, SetState, Connected, SetPreference, SetState) failed")
 			t.genesis = Block{ID: res.LastAccepted.ID}
 			if _, _, err := t.workload(ctx); err == errNoWorkload {
 				Skip(err.Error())
 			}
-			Expect(t.wantTx(ctx)).To(Succeed())
+			expectOK(t.wantTx(ctx), "issuing a transaction through the workload")
 			bctx, cancel := context.WithTimeout(ctx, 4*t.cfg.CallTimeout)
 			defer cancel()
 			blk, err := seq.BuildAndAccept(bctx)
-			Expect(err).NotTo(HaveOccurred(), "the builder's steady-state cycle (WaitForEvent, BuildBlock, BlockVerify, SetPreference, ParseBlock, BlockAccept) failed")
+			expectOK(err, "the builder's steady-state cycle (WaitForEvent, BuildBlock, BlockVerify, SetPreference, ParseBlock, BlockAccept) failed")
 			Expect(blk.ParentID).To(Equal(res.LastAccepted.ID), "the first block built after start has parent %s, last accepted was %s", blk.ParentID, res.LastAccepted.ID)
 			Expect(blk.Height).To(Equal(res.LastAccepted.Height + 1))
 		})

@@ -15,8 +15,8 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	if group := os.Getenv(faultEnv); group != "" {
-		os.Exit(runFaultGroup(group))
+	if what := os.Getenv(faultEnv); what != "" {
+		os.Exit(runChild(what))
 	}
 	// Ginkgo's interrupt handler lives as long as the process; it is not ours.
 	goleak.VerifyTestMain(m,
@@ -38,9 +38,9 @@ func inProcessRefVM(bn *transport.Bufnet, rc refvm.Config) func(ctx context.Cont
 func TestSuiteInProcessRefVM(t *testing.T) {
 	bn := transport.NewBufnet()
 	avalanche.Run(t, avalanche.Config{
-		InProcess:       inProcessRefVM(bn, refvm.Config{}),
-		Bufnet:          bn,
-		CallTimeout:     5 * time.Second,
-		ShutdownTimeout: 2 * time.Second,
+		InProcess:   inProcessRefVM(bn, refvm.Config{}),
+		Bufnet:      bn,
+		CallTimeout: 5 * time.Second,
+		GracePeriod: 2 * time.Second,
 	})
 }

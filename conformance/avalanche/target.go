@@ -11,6 +11,8 @@ import (
 	vmpb "github.com/ava-labs/avalanchego/proto/pb/vm"
 	"google.golang.org/protobuf/types/known/emptypb"
 
+	"github.com/ava-labs/avalanchego/ids"
+
 	"github.com/vmtestbed/vmtestbed/fakes/avalanchego"
 	"github.com/vmtestbed/vmtestbed/internal/transport"
 )
@@ -24,15 +26,25 @@ var (
 // suite is the state of one Register call: its configuration and what went
 // wrong while launching (the CLI turns a launch failure into exit code 2).
 type suite struct {
-	cfg Config
+	cfg      Config
+	deadline time.Time // the run's end (Config.Timeout), set when it starts
+	running  inflight  // VM calls in flight
 
-	mu        sync.Mutex
-	launchErr error
-	seed      int64
-	launches  int // how many nodes launch created (names DBDir subdirectories)
+	mu          sync.Mutex
+	launchErr   error
+	protocolErr error // the plugin speaks another protocol ([AVA-HSK-001])
+	seed        int64
+	launches    int // how many nodes launch created (names DBDir subdirectories)
 }
 
-func newSuite(cfg Config) *suite { return &suite{cfg: cfg.withDefaults(), seed: cfg.Seed} }
+func newSuite(cfg Config) *suite {
+	s := &suite{cfg: cfg.withDefaults(), seed: cfg.Seed}
+	s.deadline = time.Now().Add(s.cfg.Timeout)
+	return s
+}
+
+// begin starts the run's clock: Config.Timeout counts from here.
+func (s *suite) begin() { s.deadline = time.Now().Add(s.cfg.Timeout) }
 
 func (s *suite) recordLaunchErr(err error) {
 	s.mu.Lock()
@@ -51,6 +63,7 @@ func (s *suite) LaunchErr() error {
 
 // target is one launched plugin together with the fake node serving it.
 type target struct {
+	s      *suite
 	cfg    Config
 	node   *avalanchego.Node
 	plugin *avalanchego.Plugin
@@ -62,6 +75,10 @@ type target struct {
 	clients  []*avalanchego.HTTPClient // HTTP clients to close
 	wl       Workload                  // the workload in use, once picked
 	wlHTTP   *avalanchego.HTTPClient   // the handler the workload talks to
+
+	shutMu   sync.Mutex
+	shutDone bool  // Shutdown was sent (AvalancheGo sends it once)
+	shutErr  error // its outcome
 }
 
 // launch creates a node and starts the plugin. The caller must close the
@@ -94,7 +111,9 @@ func (s *suite) launch(ctx context.Context) (*target, error) {
 		Transport: tr,
 		DBDir:     dbDir,
 		Seed:      s.seed,
+		NetworkID: cfg.NetworkID,
 		Genesis:   genesis,
+		Upgrade:   cfg.Upgrade,
 		Config:    cfg.ChainConfig,
 		Trace:     cfg.Trace,
 	})
@@ -104,7 +123,7 @@ func (s *suite) launch(ctx context.Context) (*target, error) {
 	lc := avalanchego.LaunchConfig{
 		Protocol:         cfg.Protocol,
 		HandshakeTimeout: cfg.HandshakeTimeout,
-		GracefulTimeout:  cfg.ShutdownTimeout,
+		GracefulTimeout:  cfg.GracePeriod,
 		Log:              cfg.Log,
 		Notices:          cfg.notices(),
 		Trace:            cfg.Trace,
@@ -119,18 +138,14 @@ func (s *suite) launch(ctx context.Context) (*target, error) {
 		_ = node.Close()
 		return nil, err
 	}
-	return &target{cfg: cfg, node: node, plugin: p, vm: p.VM}, nil
+	return &target{s: s, cfg: cfg, node: node, plugin: p, vm: p.VM}, nil
 }
 
-// stopBound is how long close may take: a Shutdown call, the grace period
-// and a margin for SIGKILL.
-func (t *target) stopBound() time.Duration {
-	return t.cfg.CallTimeout + t.cfg.ShutdownTimeout + 2*time.Second
-}
-
-// close stops the plugin and the node.
+// close stops the plugin as AvalancheGo stops a chain (Shutdown, unless
+// a spec sent it already, the node's services, SIGTERM, grace, SIGKILL),
+// then the node. Bounded by the run's Timeout; the plugin is reaped anyway.
 func (t *target) close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), t.stopBound())
+	ctx, cancel := t.s.runCtx(context.Background())
 	defer cancel()
 	var errs []error
 	for _, c := range t.clients {
@@ -138,7 +153,10 @@ func (t *target) close() error {
 			errs = append(errs, fmt.Errorf("close HTTP client: %w", err))
 		}
 	}
-	if err := t.plugin.Stop(ctx); err != nil {
+	if err := t.shutdown(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if err := t.plugin.Stop(context.WithoutCancel(ctx)); err != nil {
 		errs = append(errs, fmt.Errorf("stop plugin: %w", err))
 	}
 	if err := t.node.Close(); err != nil {
@@ -147,22 +165,20 @@ func (t *target) close() error {
 	return errors.Join(errs...)
 }
 
-// call bounds one VM call by CallTimeout.
-func (t *target) call(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, t.cfg.CallTimeout)
-}
-
-// initialize sends the node's complete InitializeRequest and records genesis.
+// initialize sends the node's complete InitializeRequest (bounded by
+// InitializeTimeout only) and records the last accepted block it reports.
 func (t *target) initialize(ctx context.Context) (*vmpb.InitializeResponse, error) {
-	cctx, cancel := t.call(ctx)
-	defer cancel()
-	resp, err := t.vm.Initialize(cctx, t.node.InitializeRequest(t.cfg.Protocol))
+	var resp *vmpb.InitializeResponse
+	err := t.do(ctx, "Initialize", t.cfg.InitializeTimeout, func(ctx context.Context) (err error) {
+		resp, err = t.vm.Initialize(ctx, t.node.InitializeRequest(t.cfg.Protocol))
+		return err
+	})
 	if err != nil {
-		return nil, fmt.Errorf("call Initialize: %w", err)
+		return nil, err
 	}
 	blk, err := blockFromFields(resp.GetLastAcceptedId(), resp.GetLastAcceptedParentId(), resp.GetHeight(), resp.GetTimestamp(), resp.GetBytes())
 	if err != nil {
-		return resp, fmt.Errorf("decode Initialize reply: %w", err)
+		return resp, fmt.Errorf("Initialize reply: %w", err)
 	}
 	t.genesis = blk
 	return resp, nil
@@ -170,67 +186,88 @@ func (t *target) initialize(ctx context.Context) (*vmpb.InitializeResponse, erro
 
 // setState calls SetState and decodes the last accepted block it reports.
 func (t *target) setState(ctx context.Context, st vmpb.State) (Block, error) {
-	cctx, cancel := t.call(ctx)
-	defer cancel()
-	resp, err := t.vm.SetState(cctx, &vmpb.SetStateRequest{State: st})
+	var resp *vmpb.SetStateResponse
+	name := fmt.Sprintf("SetState(%s)", st)
+	err := t.doCall(ctx, name, func(ctx context.Context) (err error) {
+		resp, err = t.vm.SetState(ctx, &vmpb.SetStateRequest{State: st})
+		return err
+	})
 	if err != nil {
-		return Block{}, fmt.Errorf("SetState(%s): %w", st, err)
+		return Block{}, err
 	}
 	blk, err := blockFromFields(resp.GetLastAcceptedId(), resp.GetLastAcceptedParentId(), resp.GetHeight(), resp.GetTimestamp(), resp.GetBytes())
 	if err != nil {
-		return Block{}, fmt.Errorf("SetState(%s) reply: %w", st, err)
+		return Block{}, fmt.Errorf("%s reply: %w", name, err)
 	}
 	return blk, nil
+}
+
+// bootstrap is the start of a chain up to bootstrapping: Initialize,
+// SetState(Bootstrapping).
+func (t *target) bootstrap(ctx context.Context) error {
+	if _, err := t.initialize(ctx); err != nil {
+		return err
+	}
+	_, err := t.setState(ctx, vmpb.State_STATE_BOOTSTRAPPING)
+	return err
+}
+
+// normalOp ends bootstrapping as AvalancheGo does: SetPreference(last
+// accepted), SetState(NormalOp). It returns the last accepted block.
+func (t *target) normalOp(ctx context.Context, last ids.ID) (Block, error) {
+	if err := t.setPreference(ctx, last); err != nil {
+		return Block{}, err
+	}
+	return t.setState(ctx, vmpb.State_STATE_NORMAL_OP)
 }
 
 // start brings the VM to normal operation as AvalancheGo does:
 // Initialize, SetState(Bootstrapping), SetPreference(last accepted),
 // SetState(NormalOp).
 func (t *target) start(ctx context.Context) error {
-	if _, err := t.initialize(ctx); err != nil {
+	if err := t.bootstrap(ctx); err != nil {
 		return err
 	}
-	if _, err := t.setState(ctx, vmpb.State_STATE_BOOTSTRAPPING); err != nil {
-		return err
-	}
-	if err := t.setPreference(ctx, t.genesis.ID); err != nil {
-		return err
-	}
-	_, err := t.setState(ctx, vmpb.State_STATE_NORMAL_OP)
+	_, err := t.normalOp(ctx, t.genesis.ID)
 	return err
 }
 
 // version calls Version.
 func (t *target) version(ctx context.Context) (string, error) {
-	cctx, cancel := t.call(ctx)
-	defer cancel()
-	resp, err := t.vm.Version(cctx, &emptypb.Empty{})
-	if err != nil {
-		return "", fmt.Errorf("call Version: %w", err)
-	}
-	return resp.GetVersion(), nil
+	var resp *vmpb.VersionResponse
+	err := t.doCall(ctx, "Version", func(ctx context.Context) (err error) {
+		resp, err = t.vm.Version(ctx, &emptypb.Empty{})
+		return err
+	})
+	return resp.GetVersion(), err
 }
 
-// shutdown calls the Shutdown RPC (not the launcher's Stop).
+// shutdown sends the Shutdown RPC once, as AvalancheGo does (bounded by
+// ShutdownTimeout only); later calls return the first outcome.
 func (t *target) shutdown(ctx context.Context) error {
-	cctx, cancel := t.call(ctx)
-	defer cancel()
-	if _, err := t.vm.Shutdown(cctx, &emptypb.Empty{}); err != nil {
-		return fmt.Errorf("call Shutdown: %w", err)
+	t.shutMu.Lock()
+	defer t.shutMu.Unlock()
+	if t.shutDone {
+		return t.shutErr
 	}
-	return nil
-}
-
-// settledExitStatus is the plugin's exit status once a call failed: a
-// plugin that died is reaped a moment after its connection drops, so wait
-// for that (at most exitSettle) before reporting "" (still running).
-func (t *target) settledExitStatus() string {
+	t.shutDone = true
 	select {
 	case <-t.plugin.Exited():
-	case <-time.After(exitSettle):
+		t.shutErr = fmt.Errorf("Shutdown: not sent, the plugin had exited (%s)", t.plugin.ExitStatus())
+		return t.shutErr
+	default:
 	}
-	return t.plugin.ExitStatus()
+	t.shutErr = t.do(ctx, "Shutdown", t.cfg.ShutdownTimeout, func(ctx context.Context) error {
+		_, err := t.vm.Shutdown(ctx, &emptypb.Empty{})
+		return err
+	})
+	return t.shutErr
 }
 
-// exitSettle bounds settledExitStatus's wait.
-const exitSettle = 2 * time.Second
+// terminate ends the plugin process (SIGTERM, GracePeriod, SIGKILL) and
+// waits for it; Shutdown is the caller's business.
+func (t *target) terminate() error {
+	ctx, cancel := context.WithTimeout(context.Background(), t.cfg.CallTimeout+t.cfg.GracePeriod+2*time.Second)
+	defer cancel()
+	return t.plugin.Stop(ctx)
+}

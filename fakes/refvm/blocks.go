@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -91,7 +90,7 @@ func (v *vm) parseResponse(blk *Block) *vmpb.ParseBlockResponse {
 		v.mu.Lock()
 		if v.chain != nil {
 			if _, _, err := v.chain.get(blk.ID); err != nil {
-				ts = time.Unix(v.clock().Unix(), 0).UTC()
+				ts = v.clock().UTC()
 			}
 		}
 		v.mu.Unlock()

@@ -214,11 +214,15 @@ func (c *chain) verify(blk *Block, now time.Time, checkParent bool) error {
 
 // rewind is the verify-rewinds-accepted variant's BlockVerify of the last
 // accepted block: it re-executes the block on top of its parent, so the
-// parent becomes last accepted again and the block merely verified.
+// parent becomes last accepted again and the block merely verified, gone
+// from the height index.
 func (c *chain) rewind(blk *Block) error {
 	parent, err := c.accepted(blk.Parent)
 	if err != nil {
 		return fmt.Errorf("parent %s: %w", blk.Parent, err)
+	}
+	if err := c.db.Delete(heightKey(blk.Height)); err != nil {
+		return fmt.Errorf("unindex height %d: %w", blk.Height, err)
 	}
 	c.processing[blk.ID] = &entry{blk: blk, status: statusVerified}
 	c.lastAccepted, c.reported, c.preferred = parent, parent, parent.ID
