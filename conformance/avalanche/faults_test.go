@@ -198,7 +198,7 @@ var faultGroups = map[string]faultGroup{
 		},
 	},
 	"preference-dropped": {
-		want: []string{"AVA-BLK-011"},
+		want:   []string{"AVA-BLK-011"},
 		faults: []fault{drop("SetPreference")},
 	},
 	"gossip-answered": {
