@@ -4,6 +4,10 @@
 //
 //	go build -ldflags "-X main.variant=crash-build" ./cmd/refvm
 //
+// and so is the rpcchainvm protocol it announces (default 46, v1.15.0):
+//
+//	go build -ldflags "-X main.protocol=45" ./cmd/refvm   # as xsvm v1.14.2
+//
 // Flags (for humans and the Makefile): --list-broken prints the broken variant
 // names one per line; --version prints the VM version and variant.
 //
@@ -18,6 +22,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 
 	"github.com/vmtestbed/vmtestbed/fakes/refvm"
@@ -26,6 +31,9 @@ import (
 
 // variant is set with -ldflags "-X main.variant=NAME"; empty is the correct VM.
 var variant string
+
+// protocol is set with -ldflags "-X main.protocol=N"; empty is refvm's default.
+var protocol string
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -62,8 +70,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 		for range signals {
 		}
 	}()
+	var proto uint64
+	if protocol != "" {
+		var err error
+		if proto, err = strconv.ParseUint(protocol, 10, 32); err != nil {
+			fmt.Fprintf(stderr, "refvm: built with protocol %q: %v\n", protocol, err)
+			return 2
+		}
+	}
 	err := refvm.Serve(context.Background(), os.Getenv("AVALANCHE_VM_RUNTIME_ENGINE_ADDR"), refvm.Config{
 		Variant:   variant,
+		Protocol:  uint(proto),
 		Transport: transport.TCP{},
 		Stderr:    stderr,
 		Terminate: terminate,

@@ -21,16 +21,19 @@ import (
 
 // avaFlags are the flags of `vmtestbed conform avalanche`.
 type avaFlags struct {
-	plugin, inProcess        string
-	release                  string
-	protocol                 uint
-	genesis, config          string
-	junit, json, trace       string
-	focus                    string
-	workload                 string
-	dbDir                    string
-	handshake, call, shutdwn time.Duration
-	verbose                  bool
+	plugin, inProcess                    string
+	release                              string
+	protocol                             uint
+	sameWire                             bool
+	networkID                            uint32
+	genesis, upgrade, config, subnet     string
+	junit, json, trace                   string
+	focus                                string
+	workload                             string
+	dbDir                                string
+	handshake, call, initialize, shutdwn time.Duration
+	grace, timeout                       time.Duration
+	verbose                              bool
 }
 
 func init() {
@@ -40,18 +43,31 @@ func init() {
 		Short: "Check an Avalanche chain-VM plugin against the rpcchainvm contract",
 		Long: `Launches the plugin as AvalancheGo does (or the reference VM in this process),
 drives it through the node's call sequence and checks every answer.
-Exit status: 0 every spec passed, 1 some spec failed, 2 usage error or a plugin
-that could not be started (its exit status and last output lines are printed).`,
+The node emulates one AvalancheGo release (--avalanchego, default the newest):
+its rpcchainvm protocol, which the plugin must speak exactly as AvalancheGo
+requires (--same-wire also accepts a protocol with an identical wire), and its
+node version, announced in Connected. Like AvalancheGo, it sets no time limit on
+Initialize and Shutdown unless asked (--initialize-timeout, --shutdown-timeout);
+--timeout bounds the whole run and names the calls still running when it ends.
+Exit status: 0 every spec passed, 1 some spec failed (a plugin of another
+protocol fails AVA-HSK-001), 2 usage error or a plugin that could not be started
+(its exit status and last output lines are printed).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runConformAvalanche(cmd.OutOrStdout(), f) },
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.plugin, "plugin", "", "path to the plugin binary")
 	fl.StringVar(&f.inProcess, "in-process", "", "run the reference VM in this process: refvm or refvm:VARIANT (see refvm --list-broken)")
-	fl.StringVar(&f.release, "avalanchego", "", "emulate this AvalancheGo release's protocol, e.g. v1.14.2")
-	fl.UintVar(&f.protocol, "protocol", 0, "emulate this rpcchainvm protocol version (default: newest)")
+	fl.StringVar(&f.release, "avalanchego", "", "emulate this AvalancheGo release: its protocol and node version, e.g. v1.14.2 (default: the newest release vmtestbed knows)")
+	fl.UintVar(&f.protocol, "protocol", 0, "emulate this rpcchainvm protocol version, as the newest release speaking it (default: newest)")
+	fl.BoolVar(&f.sameWire, "same-wire", false, "also accept a plugin whose protocol differs from the emulated one but has the same wire (AvalancheGo does not)")
+	fl.Uint32Var(&f.networkID, "network-id", 0, "network id in the InitializeRequest (default: local, 12345)")
 	fl.StringVar(&f.genesis, "genesis", "", "file with the genesis bytes (default: the workload's)")
+	fl.StringVar(&f.upgrade, "upgrade", "", "file with the chain's upgrade bytes")
+	fl.StringVar(&f.config, "chain-config", "", "file with the chain config bytes")
 	fl.StringVar(&f.config, "config", "", "file with the chain config bytes")
+	_ = fl.MarkDeprecated("config", "use --chain-config")
+	fl.StringVar(&f.subnet, "subnet-config", "", "file with the subnet config (JSON)")
 	fl.StringVar(&f.junit, "junit", "", "write a JUnit XML report here")
 	fl.StringVar(&f.json, "json", "", "write a ginkgo JSON report here")
 	fl.StringVar(&f.trace, "trace", "", "write the RPC trace here (.json, .md for Mermaid, else text)")
@@ -59,8 +75,11 @@ that could not be started (its exit status and last output lines are printed).`,
 	fl.StringVar(&f.dbDir, "db-dir", "", "back the node's database with an on-disk leveldb under this directory (one launch-N per plugin launch; default in memory)")
 	fl.StringVar(&f.focus, "focus", "", "run only specs whose text matches this regexp, e.g. AVA-BLK")
 	fl.DurationVar(&f.handshake, "handshake-timeout", 5*time.Second, "how long the plugin has for the runtime handshake")
-	fl.DurationVar(&f.call, "call-timeout", 5*time.Second, "bound of every VM call and every wait for an event")
-	fl.DurationVar(&f.shutdwn, "shutdown-timeout", 5*time.Second, "grace period between SIGTERM and SIGKILL")
+	fl.DurationVar(&f.call, "call-timeout", 5*time.Second, "bound of every VM call but Initialize and Shutdown, and of every wait for an event")
+	fl.DurationVar(&f.initialize, "initialize-timeout", 0, "bound of the Initialize call (0: none, as AvalancheGo)")
+	fl.DurationVar(&f.shutdwn, "shutdown-timeout", 0, "bound of the Shutdown call (0: none, as AvalancheGo)")
+	fl.DurationVar(&f.grace, "grace-period", 5*time.Second, "wait between SIGTERM and SIGKILL after Shutdown")
+	fl.DurationVar(&f.timeout, "timeout", 30*time.Minute, "bound of the whole run; when it runs out, the calls still running are named")
 	fl.BoolVar(&f.verbose, "verbose", false, "stream plugin output and cleanup notes")
 	conformCmd.AddCommand(cmd)
 }
@@ -68,12 +87,17 @@ that could not be started (its exit status and last output lines are printed).`,
 // avaConfig turns flags into a suite configuration.
 func avaConfig(f avaFlags, log io.Writer) (avalanche.Config, error) {
 	cfg := avalanche.Config{
-		Plugin:           f.plugin,
-		HandshakeTimeout: f.handshake,
-		CallTimeout:      f.call,
-		ShutdownTimeout:  f.shutdwn,
-		DBDir:            f.dbDir,
-		Log:              log,
+		Plugin:            f.plugin,
+		SameWire:          f.sameWire,
+		NetworkID:         f.networkID,
+		HandshakeTimeout:  f.handshake,
+		CallTimeout:       f.call,
+		InitializeTimeout: f.initialize,
+		ShutdownTimeout:   f.shutdwn,
+		GracePeriod:       f.grace,
+		Timeout:           f.timeout,
+		DBDir:             f.dbDir,
+		Log:               log,
 	}
 	switch {
 	case (f.plugin == "") == (f.inProcess == ""):
@@ -85,7 +109,7 @@ func avaConfig(f avaFlags, log io.Writer) (avalanche.Config, error) {
 		if err != nil {
 			return cfg, fmt.Errorf("--avalanchego: %w", err)
 		}
-		cfg.Protocol = p
+		cfg.Protocol, cfg.Release = p, f.release
 	case f.protocol != 0:
 		if _, ok := avalanchego.LookupProtocol(f.protocol); !ok {
 			return cfg, fmt.Errorf("--protocol %d: not a known rpcchainvm protocol (%d..%d)", f.protocol, avalanchego.OldestProtocol, avalanchego.NewestProtocol)
@@ -96,7 +120,13 @@ func avaConfig(f avaFlags, log io.Writer) (avalanche.Config, error) {
 	if cfg.Genesis, err = readOptional(f.genesis, "--genesis"); err != nil {
 		return cfg, err
 	}
-	if cfg.ChainConfig, err = readOptional(f.config, "--config"); err != nil {
+	if cfg.ChainConfig, err = readOptional(f.config, "--chain-config"); err != nil {
+		return cfg, err
+	}
+	if cfg.Upgrade, err = readOptional(f.upgrade, "--upgrade"); err != nil {
+		return cfg, err
+	}
+	if cfg.SubnetConfig, err = readOptional(f.subnet, "--subnet-config"); err != nil {
 		return cfg, err
 	}
 	if cfg.Workload, err = workloadByName(f.workload); err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/vmtestbed/vmtestbed/fakes/refvm"
 	"github.com/vmtestbed/vmtestbed/internal/buildbin"
 )
 
@@ -64,7 +65,7 @@ func refvmBinary(t *testing.T, variant string) string {
 	return bin
 }
 
-var fastTimeouts = []string{"--handshake-timeout", "3s", "--call-timeout", "2s", "--shutdown-timeout", "1s"}
+var fastTimeouts = []string{"--handshake-timeout", "3s", "--call-timeout", "2s", "--shutdown-timeout", "1s", "--grace-period", "1s"}
 
 // TestConformAvalancheRefVMBinary: the correct refvm binary passes the whole
 // suite over loopback TCP, and the reports are written.
@@ -76,7 +77,7 @@ func TestConformAvalancheRefVMBinary(t *testing.T) {
 	if res.code != exitOK {
 		t.Fatalf("exit %d, want 0:\n%s", res.code, res.out)
 	}
-	for path, want := range map[string]string{junit: "<testsuite", js: "AVA-BLK-003", trace: "sequenceDiagram"} {
+	for path, want := range map[string]string{junit: "<testsuite", js: "AVA-BLK-004", trace: "sequenceDiagram"} {
 		b, err := os.ReadFile(path)
 		if err != nil || !strings.Contains(string(b), want) {
 			t.Errorf("report %s lacks %q (err %v)", filepath.Base(path), want, err)
@@ -85,6 +86,7 @@ func TestConformAvalancheRefVMBinary(t *testing.T) {
 }
 
 // brokenVariants: every broken refvm and the specs that MUST catch it.
+// (conformance/avalanche's TestEverySpecCanFail runs them in process.)
 var brokenVariants = []struct {
 	variant string
 	code    int
@@ -93,24 +95,45 @@ var brokenVariants = []struct {
 }{
 	{"wrong-genesis-id", exitFailed, []string{"AVA-INI-003"}, nil},
 	{"verify-accepts-invalid", exitFailed, []string{"AVA-BLK-012"}, nil},
-	{"nondeterministic-parse", exitFailed, []string{"AVA-BLK-003"}, nil},
+	{"nondeterministic-parse", exitFailed, []string{"AVA-BLK-004", "AVA-DET-001"}, nil},
 	{"stale-last-accepted", exitFailed, []string{"AVA-BLK-006", "AVA-STA-003"}, nil},
-	{"wrong-protocol", exitUsage, []string{"AVA-HSK-001"}, []string{"41", "could not be started"}},
-	{"hang-shutdown", exitFailed, []string{"AVA-PRE-001", "AVA-SHD-001"}, nil},
-	{"crash-build", exitFailed, []string{"AVA-BLK-002"}, []string{"refvm: crashing in BuildBlock", "exit status 2"}},
+	{"wrong-protocol", exitFailed, []string{"AVA-HSK-001"}, []string{"protocol 41", "v1.13.2", "--avalanchego v1.13.2"}},
+	{"hang-shutdown", exitFailed, []string{"AVA-PRE-001", "AVA-SHD-001"}, []string{"Shutdown: DeadlineExceeded"}},
+	{"crash-build", exitFailed, []string{"AVA-BLK-002"}, []string{"BuildBlock: Unavailable", "refvm: crashing in BuildBlock", "exit status 2"}},
 	{"getblock-status", exitFailed, []string{"AVA-BLK-007"}, nil},
-	{"no-app-error", exitFailed, []string{"AVA-APP-001"}, nil},
+	{"no-app-error", exitFailed, []string{"AVA-APP-001", "AVA-APP-003"}, nil},
+	{"crash-initialize", exitFailed, []string{"AVA-INI-001"}, []string{"Initialize: Unavailable", "exit status 3", "refvm: cannot open the chain: the database is locked by another process"}},
+	{"verify-once", exitFailed, []string{"AVA-BLK-015"}, nil},
+	{"verify-rewinds-accepted", exitFailed, []string{"AVA-BLK-016"}, nil},
+	{"height-index-at-verify", exitFailed, []string{"AVA-BLK-017"}, nil},
+	{"parse-local-timestamp", exitFailed, []string{"AVA-DET-001"}, nil},
+	{"verify-own-blocks-only", exitFailed, []string{"AVA-DET-002"}, nil},
+	{"memdb-state", exitFailed, []string{"AVA-RST-001"}, nil},
+	{"volatile-height-index", exitFailed, []string{"AVA-RST-002"}, nil},
+	{"build-on-cached-tip", exitFailed, []string{"AVA-RST-003"}, nil},
+	{"shutdown-awaits-events", exitFailed, []string{"AVA-SHD-002"}, nil},
+	{"db-after-shutdown", exitFailed, []string{"AVA-SHD-003"}, nil},
 }
 
 // TestConformAvalancheBrokenVariants: each broken refvm binary fails the
 // suite with the right exit code, naming the specs that caught it, in
-// bounded time.
+// bounded time; a crash names the call, the exit status and the plugin's
+// last words, never a dump of a gRPC status.
 func TestConformAvalancheBrokenVariants(t *testing.T) {
+	listed := map[string]bool{}
+	for _, tc := range brokenVariants {
+		listed[tc.variant] = true
+	}
+	for _, v := range refvm.Variants() {
+		if !listed[v.Name] {
+			t.Errorf("broken variant %s is missing from brokenVariants", v.Name)
+		}
+	}
 	for _, tc := range brokenVariants {
 		t.Run(tc.variant, func(t *testing.T) {
 			t.Parallel()
 			args := append([]string{"conform", "avalanche", "--plugin", refvmBinary(t, tc.variant)}, fastTimeouts...)
-			res := runCLI(t, 60*time.Second, args...)
+			res := runCLI(t, 90*time.Second, args...)
 			if res.code != tc.code {
 				t.Fatalf("exit %d, want %d:\n%s", res.code, tc.code, res.out)
 			}
@@ -119,9 +142,15 @@ func TestConformAvalancheBrokenVariants(t *testing.T) {
 					t.Errorf("output does not name %q:\n%s", want, res.out)
 				}
 			}
-			// Four plugins at most, each stopped within call + 3 x shutdown timeouts.
-			if res.duration > 30*time.Second {
-				t.Errorf("took %s, more than the timeouts allow", res.duration)
+			if strings.Contains(res.out, "*status.Error") || strings.Contains(res.out, "s: {") {
+				t.Errorf("output dumps an error's structure:\n%s", res.out)
+			}
+			limit := 45 * time.Second
+			if tc.variant == "hang-shutdown" {
+				limit = 15 * time.Second // every launch waits out the shutdown and grace limits
+			}
+			if res.duration > limit {
+				t.Errorf("took %s, more than %s", res.duration, limit)
 			}
 			t.Logf("%s: exit %d in %s", tc.variant, res.code, res.duration.Round(time.Millisecond))
 		})
@@ -174,6 +203,8 @@ func TestConformAvalancheUsage(t *testing.T) {
 		{"--in-process", "refvm", "--protocol", "7"},
 		{"--in-process", "refvm", "--avalanchego", "v0.0.1"},
 		{"--in-process", "refvm", "--protocol", "46", "--avalanchego", "v1.15.0"},
+		{"--in-process", "refvm", "--upgrade", "/nonexistent/upgrade.json"},
+		{"--in-process", "refvm", "--subnet-config", "/nonexistent/subnet.json"},
 	} {
 		res := runCLI(t, 30*time.Second, append([]string{"conform", "avalanche"}, args...)...)
 		if res.code != exitUsage {
@@ -256,5 +287,35 @@ func TestConformAvalancheProtocol41(t *testing.T) {
 	}
 	if !strings.Contains(string(b), "messenger.Messenger/Notify") || strings.Contains(string(b), "WaitForEvent") {
 		t.Fatalf("protocol 41 run must use Notify and never WaitForEvent; trace:\n%s", b)
+	}
+}
+
+// TestConformAvalancheProtocolMatch: a plugin speaking protocol 45 (as
+// xsvm v1.14.2) against the default v1.15.0 emulation fails AVA-HSK-001
+// with exit 1, naming its protocol, the release speaking it and the flag
+// emulating that release; with that flag, or --same-wire, it passes.
+func TestConformAvalancheProtocolMatch(t *testing.T) {
+	bin, err := buildbin.Build("./cmd/refvm", "-X main.protocol=45")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := append([]string{"conform", "avalanche", "--plugin", bin}, fastTimeouts...)
+	res := runCLI(t, 60*time.Second, base...)
+	if res.code != exitFailed {
+		t.Fatalf("exit %d, want %d:\n%s", res.code, exitFailed, res.out)
+	}
+	for _, want := range []string{"[AVA-HSK-001]", "protocol 45", "v1.14.2", "--avalanchego v1.14.2", "FAIL AVA-HSK-001"} {
+		if !strings.Contains(res.out, want) {
+			t.Errorf("output lacks %q:\n%s", want, res.out)
+		}
+	}
+	if strings.Contains(res.out, "AVA-INI-001") && strings.Contains(res.out, "FAIL AVA-INI-001") {
+		t.Errorf("the mismatch is blamed on AVA-INI-001:\n%s", res.out)
+	}
+	for _, extra := range [][]string{{"--avalanchego", "v1.14.2"}, {"--same-wire"}} {
+		res := runCLI(t, 60*time.Second, append(append([]string{}, base...), extra...)...)
+		if res.code != exitOK {
+			t.Errorf("%v: exit %d, want 0:\n%s", extra, res.code, res.out)
+		}
 	}
 }

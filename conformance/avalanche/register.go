@@ -15,8 +15,10 @@ import (
 func Register(cfg *Config) { newSuite(*cfg).register() }
 
 // register declares the containers. Each launches its own plugin and node.
+// They run in this order (ginkgo would shuffle top-level containers): the
+// handshake first, since a plugin of another protocol ends the run there.
 func (s *suite) register() {
-	Describe("Avalanche chain VM plugin", func() {
+	Describe("Avalanche chain VM plugin", Ordered, ContinueOnFailure, func() {
 		s.handshakeSpecs()
 		s.chainSpecs()
 		s.shutdownSpecs()

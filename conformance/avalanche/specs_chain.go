@@ -34,7 +34,7 @@ func (c *chain) needBlocks(ctx SpecContext) {
 // conflicts, app messages and Shutdown; a second instance fed its blocks;
 // the first relaunched on its database.
 func (s *suite) chainSpecs() {
-	Describe("life of a chain", Ordered, ContinueOnFailure, func() {
+	Describe("life of a chain", Ordered, func() {
 		c := &chain{s: s}
 		BeforeAll(func() { c.t = s.mustLaunch() })
 		AfterAll(func() {

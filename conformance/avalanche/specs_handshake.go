@@ -15,7 +15,7 @@ import (
 // handshakeSpecs: the runtime handshake and the pre-init cycle AvalancheGo
 // runs once per plugin at node start (Version, Shutdown, no Initialize).
 func (s *suite) handshakeSpecs() {
-	Describe("handshake and pre-init", Ordered, ContinueOnFailure, func() {
+	Describe("handshake and pre-init", Ordered, func() {
 		var t *target
 		BeforeAll(func() { t = s.launchForHandshake() })
 

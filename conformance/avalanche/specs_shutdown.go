@@ -20,7 +20,7 @@ import (
 // pending and API requests are being served, and right after it returns
 // the node stops serving the plugin's database.
 func (s *suite) shutdownSpecs() {
-	Describe("stopping a chain", Ordered, ContinueOnFailure, func() {
+	Describe("stopping a chain", Ordered, func() {
 		var t *target
 		var shut shutdownRun
 		BeforeAll(func(ctx SpecContext) {
