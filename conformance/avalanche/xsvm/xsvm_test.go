@@ -21,6 +21,12 @@ func TestMain(m *testing.M) {
 		goleak.IgnoreTopFunction("os/signal.signal_recv"))
 }
 
+// xsvm v1.14.2 speaks protocol 45; the node emulates its release exactly.
+const (
+	xsvmRelease       = "v1.14.2"
+	xsvmProtocol uint = 45
+)
+
 // TestSuitePassesAgainstXSVM builds xsvm v1.14.2 (protocol 45) from the Go
 // module proxy — cached under the vmtestbed cache dir, a few minutes cold —
 // and runs the whole Avalanche suite against it as a real subprocess plugin.
@@ -39,7 +45,7 @@ func TestSuitePassesAgainstXSVM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	avalanche.Run(t, avalanche.Config{Plugin: bin, Workload: w, Seed: 1})
+	avalanche.Run(t, avalanche.Config{Plugin: bin, Workload: w, Seed: 1, Release: xsvmRelease})
 }
 
 // Detect must recognise xsvm and must not mistake the reference VM for it.
@@ -61,10 +67,10 @@ func TestDetect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !w.Detect(ctx, xsvmBin, 0, 5*time.Second) {
+	if !w.Detect(ctx, xsvmBin, xsvmProtocol, 5*time.Second) {
 		t.Error("Detect did not recognise xsvm")
 	}
-	if w.Detect(ctx, refvmBin, 0, 5*time.Second) {
+	if w.Detect(ctx, refvmBin, 0, 5*time.Second) || w.Detect(ctx, refvmBin, xsvmProtocol, 5*time.Second) {
 		t.Error("Detect took the reference VM for xsvm")
 	}
 }
