@@ -1,9 +1,9 @@
 package avalanche_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"os"
 	"os/exec"
 	"slices"
@@ -291,12 +291,19 @@ func runChild(what string) int {
 			return 3
 		}
 		cfg.InProcess = faultyPlugin(bn, inProcessRefVM(bn, refvm.Config{StateSync: g.stateSync}), g.faults)
+		cfg = childTimeouts(cfg)
 	case "variant":
 		cfg.InProcess = inProcessRefVM(bn, refvm.Config{Variant: name, Exit: func(int) {}})
+		cfg = childTimeouts(cfg)
+	case "timeout": // no Shutdown limit: only the run's Timeout ends a hang
+		cfg.InProcess = inProcessRefVM(bn, refvm.Config{Variant: name, Exit: func(int) {}})
+		cfg = childTimeouts(cfg)
+		cfg.ShutdownTimeout, cfg.Timeout = 0, 3*time.Second
 	default:
 		return 3
 	}
-	out, err := avalanche.Main(childTimeouts(cfg), avalanche.Options{Out: io.Discard})
+	var console bytes.Buffer
+	out, err := avalanche.Main(cfg, avalanche.Options{Out: &console})
 	if err != nil {
 		return 3
 	}
@@ -304,10 +311,14 @@ func runChild(what string) int {
 	if err := os.WriteFile(os.Getenv(resultEnv), b, 0o600); err != nil {
 		return 3
 	}
+	if err := os.WriteFile(os.Getenv(resultEnv)+".out", console.Bytes(), 0o600); err != nil {
+		return 3
+	}
 	return 0
 }
 
-// runChildSuite runs one child and returns the IDs of the specs that failed.
+// runChildSuite runs one child and returns the IDs of the specs that
+// failed and its output (the suite's console lines at the end).
 func runChildSuite(t *testing.T, what string) (failed []string, output []byte) {
 	t.Helper()
 	result := t.TempDir() + "/failed.json"
@@ -321,7 +332,30 @@ func runChildSuite(t *testing.T, what string) (failed []string, output []byte) {
 	if err != nil || json.Unmarshal(b, &failed) != nil {
 		t.Fatalf("no result from the %s child: %v\n%s", what, err, out)
 	}
-	return failed, out
+	console, err := os.ReadFile(result + ".out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return failed, append(out, console...)
+}
+
+// TestRunTimeoutNamesRunningCall: with no Shutdown limit, a plugin whose
+// Shutdown never returns holds the run until its Timeout, and the verdict
+// names the call that was still running.
+func TestRunTimeoutNamesRunningCall(t *testing.T) {
+	start := time.Now()
+	failed, out := runChildSuite(t, "timeout:"+refvm.VariantHangShutdown)
+	if !slices.Contains(failed, "AVA-PRE-001") {
+		t.Errorf("AVA-PRE-001 did not fail (failed: %v)", failed)
+	}
+	for _, want := range []string{"the suite's time limit ran out (Timeout 3s)", "still running: Shutdown (running for"} {
+		if !bytes.Contains(out, []byte(want)) {
+			t.Errorf("the verdict lacks %q:\n%s", want, out)
+		}
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Errorf("the run took %s with a 3s Timeout", d)
+	}
 }
 
 // TestEverySpecCanFail runs each fault group and each broken refvm variant
