@@ -239,22 +239,3 @@ func (t *target) newBlock(ctx context.Context) (Block, error) {
 	}
 	return t.buildBlock(ctx, nil)
 }
-
-// acceptNew builds, verifies, prefers and accepts a block, as the builder
-// node does in steady state.
-func (t *target) acceptNew(ctx context.Context) (Block, error) {
-	blk, err := t.newBlock(ctx)
-	if err != nil {
-		return Block{}, err
-	}
-	if err := t.verify(ctx, blk.Bytes, nil); err != nil {
-		return Block{}, err
-	}
-	if err := t.setPreference(ctx, blk.ID); err != nil {
-		return Block{}, err
-	}
-	if err := t.accept(ctx, blk.ID); err != nil {
-		return Block{}, err
-	}
-	return blk, nil
-}

@@ -178,7 +178,7 @@ func (t *target) initialize(ctx context.Context) (*vmpb.InitializeResponse, erro
 	}
 	blk, err := blockFromFields(resp.GetLastAcceptedId(), resp.GetLastAcceptedParentId(), resp.GetHeight(), resp.GetTimestamp(), resp.GetBytes())
 	if err != nil {
-		return resp, fmt.Errorf("Initialize reply: %w", err)
+		return resp, fmt.Errorf("decode the Initialize reply: %w", err)
 	}
 	t.genesis = blk
 	return resp, nil
@@ -253,7 +253,7 @@ func (t *target) shutdown(ctx context.Context) error {
 	t.shutDone = true
 	select {
 	case <-t.plugin.Exited():
-		t.shutErr = fmt.Errorf("Shutdown: not sent, the plugin had exited (%s)", t.plugin.ExitStatus())
+		t.shutErr = fmt.Errorf("the plugin had exited (%s) before Shutdown was sent", t.plugin.ExitStatus())
 		return t.shutErr
 	default:
 	}
