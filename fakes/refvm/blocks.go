@@ -53,9 +53,9 @@ func (v *vm) BuildBlock(ctx context.Context, _ *vmpb.BuildBlockRequest) (*vmpb.B
 	if st == statusAccepted {
 		// An accepted preference can only be (an ancestor of) the last accepted block.
 		parent = c.lastAccepted
-	}
-	if v.cfg.Variant == VariantBuildOnCachedTip {
-		parent = c.tip
+		if v.cfg.Variant == VariantBuildOnCachedTip {
+			parent = c.tip
+		}
 	}
 	ts := v.clock()
 	if ts.Before(parent.Timestamp) {

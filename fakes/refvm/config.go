@@ -80,7 +80,7 @@ var variants = []Variant{
 	{VariantVerifyOwnBlocksOnly, "BlockVerify fails for blocks other nodes built (their transactions are not in the local mempool)"},
 	{VariantMemDBState, "the chain lives in a private in-memory database, not the node's: a restart is back at genesis"},
 	{VariantVolatileHeightIndex, "the height index above genesis is kept in memory only: lost on restart"},
-	{VariantBuildOnCachedTip, "BuildBlock builds on an in-memory tip that starts at genesis, not on the preference: wrong after a restart"},
+	{VariantBuildOnCachedTip, "with an accepted block preferred, BuildBlock builds on an in-memory tip that starts at genesis: wrong after a restart"},
 	{VariantShutdownAwaitsEvents, "Shutdown waits for pending WaitForEvent calls, which only end when cancelled"},
 	{VariantDBAfterShutdown, "after Shutdown returned, the plugin writes a marker to the node's database when told to terminate"},
 }
