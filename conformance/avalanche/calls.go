@@ -78,6 +78,15 @@ func (s *suite) runCtx(ctx context.Context) (context.Context, context.CancelFunc
 // do runs one VM call named name, bounded by limit (0 = none but the run's
 // Timeout). Its error is diagnosed: see target.diagnose.
 func (t *target) do(ctx context.Context, name string, limit time.Duration, call func(context.Context) error) error {
+	err := t.run(ctx, name, limit, call)
+	if errors.Is(err, errRunTimeout) {
+		return err
+	}
+	return t.diagnose(name, err)
+}
+
+// run is do without the diagnosis, for calls that diagnose themselves.
+func (t *target) run(ctx context.Context, name string, limit time.Duration, call func(context.Context) error) error {
 	ctx, cancel := t.s.runCtx(ctx)
 	defer cancel()
 	if limit > 0 {
@@ -86,14 +95,12 @@ func (t *target) do(ctx context.Context, name string, limit time.Duration, call 
 		defer cancelLimit()
 	}
 	id := t.s.running.add(name)
+	defer t.s.running.done(id)
 	err := call(ctx)
 	if err != nil && !time.Now().Before(t.s.deadline) {
-		running := t.s.running.String()
-		t.s.running.done(id)
-		return fmt.Errorf("%s: %w (Timeout %s): %s", name, errRunTimeout, t.cfg.Timeout, running)
+		return fmt.Errorf("%s: %w (Timeout %s): %s", name, errRunTimeout, t.cfg.Timeout, t.s.running.String())
 	}
-	t.s.running.done(id)
-	return t.diagnose(name, err)
+	return err
 }
 
 // doCall is do with the per-call limit (Config.CallTimeout).
