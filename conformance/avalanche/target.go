@@ -104,6 +104,7 @@ func (s *suite) launch(ctx context.Context) (*target, error) {
 	lc := avalanchego.LaunchConfig{
 		Protocol:         cfg.Protocol,
 		HandshakeTimeout: cfg.HandshakeTimeout,
+		ShutdownTimeout:  cfg.ShutdownTimeout,
 		GracefulTimeout:  cfg.ShutdownTimeout,
 		Log:              cfg.Log,
 		Notices:          cfg.notices(),
