@@ -76,7 +76,7 @@ func RunScenario(ctx context.Context, sc *Scenario, opts RunOptions) (res *Resul
 	rng := rand.New(rand.NewPCG(uint64(opts.Seed), 0x766d746573746264))
 	res = &Result{Trace: trace, Height: stack.start.LastAccepted.Height}
 	fmt.Fprintf(opts.Out, "node %s started the plugin (%s); genesis %s at height %d\n",
-		stack.node.NodeID(), stack.start.Version, short(stack.start.LastAccepted.ID[:]), res.Height)
+		stack.node.NodeID(), stack.version, short(stack.start.LastAccepted.ID[:]), res.Height)
 	for i, st := range sc.Steps {
 		res.StepStarts = append(res.StepStarts, len(trace.Events()))
 		if err := stack.step(ctx, st, rng, res); err != nil {
@@ -88,30 +88,39 @@ func RunScenario(ctx context.Context, sc *Scenario, opts RunOptions) (res *Resul
 }
 
 type avaStack struct {
-	bufnet *transport.Bufnet
-	node   *avalanchego.Node
-	plugin *avalanchego.Plugin
-	seq    *avalanchego.Sequencer
-	start  *avalanchego.StartResult
-	rpc    *avalanchego.HTTPClient
+	bufnet  *transport.Bufnet
+	node    *avalanchego.Node
+	plugin  *avalanchego.Plugin
+	seq     *avalanchego.Sequencer
+	start   *avalanchego.StartResult
+	version string // from the pre-init launch
+	rpc     *avalanchego.HTTPClient
 }
 
 func startStack(ctx context.Context, plugin string, seed int64, trace *avalanchego.Trace) (*avaStack, error) {
 	s := &avaStack{bufnet: transport.NewBufnet()}
-	launch := avalanchego.LaunchConfig{Trace: trace}
-	var err error
+	cfg := avalanchego.LaunchConfig{Trace: trace}
 	var nodeTransport transport.Transport = s.bufnet
-	if plugin == "refvm" {
-		clock := newStepClock(seed)
-		serve := func(ctx context.Context, engineAddr string) error {
-			return refvm.Serve(ctx, engineAddr, refvm.Config{Transport: s.bufnet, Exit: func(int) {}, Clock: clock})
+	launch := func() (*avalanchego.Plugin, error) {
+		if plugin == "refvm" {
+			clock := newStepClock(seed)
+			serve := func(ctx context.Context, engineAddr string) error {
+				return refvm.Serve(ctx, engineAddr, refvm.Config{Transport: s.bufnet, Exit: func(int) {}, Clock: clock})
+			}
+			return avalanchego.LaunchInProcess(ctx, s.bufnet, serve, cfg)
 		}
-		s.plugin, err = avalanchego.LaunchInProcess(ctx, s.bufnet, serve, launch)
-	} else {
 		nodeTransport = transport.TCP{}
-		s.plugin, err = avalanchego.LaunchProcess(ctx, plugin, launch)
+		return avalanchego.LaunchProcess(ctx, plugin, cfg)
 	}
+	// AvalancheGo's pre-init: a throwaway launch asked only for its version.
+	pre, err := launch()
 	if err != nil {
+		return nil, fmt.Errorf("launch plugin %s: %w", plugin, err)
+	}
+	if s.version, err = avalanchego.PreInit(ctx, pre); err != nil {
+		return nil, fmt.Errorf("plugin %s: %w", plugin, err)
+	}
+	if s.plugin, err = launch(); err != nil {
 		return nil, fmt.Errorf("launch plugin %s: %w", plugin, err)
 	}
 	s.node, err = avalanchego.NewNode(ctx, avalanchego.NodeConfig{Transport: nodeTransport, Seed: seed, Trace: trace})
@@ -128,7 +137,7 @@ func startStack(ctx context.Context, plugin string, seed int64, trace *avalanche
 		_ = s.stop(ctx)
 		return nil, fmt.Errorf("the plugin registered no HTTP handlers; scenarios need the reference VM's JSON-RPC API")
 	}
-	if s.rpc, err = s.node.HTTP(s.plugin, s.start.Handlers[0].ServerAddr); err != nil {
+	if s.rpc, err = s.node.HandlerHTTP(s.plugin, s.start.Handlers[0]); err != nil {
 		_ = s.stop(ctx)
 		return nil, fmt.Errorf("connect to the plugin's HTTP handler: %w", err)
 	}
@@ -165,7 +174,7 @@ func (s *avaStack) step(ctx context.Context, st Step, rng *rand.Rand, res *Resul
 			var reply struct {
 				TxID string `json:"txID"`
 			}
-			if err := s.rpc.JSONRPC(ctx, "/rpc", "refvm.issueTx", params, &reply); err != nil {
+			if err := s.rpc.JSONRPC(ctx, "", "refvm.issueTx", params, &reply); err != nil {
 				return fmt.Errorf("refvm.issueTx: %w", err)
 			}
 			res.TxKeys = append(res.TxKeys, key)
@@ -188,7 +197,7 @@ func (s *avaStack) step(ctx context.Context, st Step, rng *rand.Rand, res *Resul
 		var reply struct {
 			Height uint64 `json:"height"`
 		}
-		if err := s.rpc.JSONRPC(ctx, "/rpc", "refvm.lastAccepted", struct{}{}, &reply); err != nil {
+		if err := s.rpc.JSONRPC(ctx, "", "refvm.lastAccepted", struct{}{}, &reply); err != nil {
 			return fmt.Errorf("refvm.lastAccepted: %w", err)
 		}
 		if reply.Height != *st.ExpectHeight {
@@ -201,7 +210,7 @@ func (s *avaStack) step(ctx context.Context, st Step, rng *rand.Rand, res *Resul
 				Value string `json:"value"`
 				Found bool   `json:"found"`
 			}
-			if err := s.rpc.JSONRPC(ctx, "/rpc", "refvm.get", map[string]string{"key": key}, &reply); err != nil {
+			if err := s.rpc.JSONRPC(ctx, "", "refvm.get", map[string]string{"key": key}, &reply); err != nil {
 				return fmt.Errorf("refvm.get %s: %w", key, err)
 			}
 			if reply.Found && reply.Value == "v-"+key {

@@ -45,10 +45,18 @@ func (t *target) newHTTPHandler(ctx context.Context) (string, error) {
 	return resp.GetServerAddr(), err
 }
 
-// httpClient opens a client for an HTTP handler server of the plugin; the
-// target closes it.
-func (t *target) httpClient(addr string) (*avalanchego.HTTPClient, error) {
-	c, err := t.node.HTTP(t.plugin, addr)
+// httpClient opens a client for a handler from CreateHandlers, or (h nil)
+// for the NewHTTPHandler server at addr, routed as AvalancheGo routes them;
+// the target closes it.
+func (t *target) httpClient(h *vmpb.Handler, addr string) (*avalanchego.HTTPClient, error) {
+	var c *avalanchego.HTTPClient
+	var err error
+	if h != nil {
+		c, err = t.node.HandlerHTTP(t.plugin, h)
+		addr = h.GetServerAddr()
+	} else {
+		c, err = t.node.RouteHTTP(t.plugin, addr)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("HTTP client for %s: %w", addr, err)
 	}
@@ -67,21 +75,25 @@ func (t *target) workload(ctx context.Context) (Workload, *avalanchego.HTTPClien
 	if err != nil {
 		return nil, nil, err
 	}
-	addrs := make([]string, 0, len(handlers)+1)
-	for _, h := range handlers {
-		addrs = append(addrs, h.GetServerAddr())
+	type server struct {
+		h    *vmpb.Handler
+		addr string
 	}
-	if len(addrs) == 0 {
+	servers := make([]server, 0, len(handlers)+1)
+	for _, h := range handlers {
+		servers = append(servers, server{h: h})
+	}
+	if len(servers) == 0 {
 		addr, err := t.newHTTPHandler(ctx)
 		if err != nil {
 			return nil, nil, err
 		}
 		if addr != "" {
-			addrs = append(addrs, addr)
+			servers = append(servers, server{addr: addr})
 		}
 	}
-	for _, addr := range addrs {
-		c, err := t.httpClient(addr)
+	for _, srv := range servers {
+		c, err := t.httpClient(srv.h, srv.addr)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -22,7 +22,7 @@ func (c *chain) httpSpecs() {
 		for _, h := range handlers {
 			Expect(seen[h.GetPrefix()]).To(BeFalse(), "CreateHandlers returned prefix %q twice; the node mounts each under /ext/bc/<chain>%s", h.GetPrefix(), h.GetPrefix())
 			seen[h.GetPrefix()] = true
-			client, err := c.t.httpClient(h.GetServerAddr())
+			client, err := c.t.httpClient(h, "")
 			Expect(err).NotTo(HaveOccurred(), "handler %q: the node could not reach server %q", h.GetPrefix(), h.GetServerAddr())
 			status, _, _, err := client.Simple(ctx, http.MethodGet, "/", nil, nil)
 			Expect(err).NotTo(HaveOccurred(), "handler %q at %s did not answer HTTP.HandleSimple", h.GetPrefix(), h.GetServerAddr())
@@ -39,7 +39,7 @@ func (c *chain) httpSpecs() {
 		if addr == "" {
 			Skip("NewHTTPHandler returned no server")
 		}
-		client, err := c.t.httpClient(addr)
+		client, err := c.t.httpClient(nil, addr)
 		Expect(err).NotTo(HaveOccurred(), "the node could not reach the NewHTTPHandler server %q", addr)
 		status, _, _, err := client.Simple(ctx, http.MethodGet, "/", nil, nil)
 		Expect(err).NotTo(HaveOccurred(), "the NewHTTPHandler server at %s did not answer HTTP.HandleSimple", addr)

@@ -120,7 +120,7 @@ func (t *target) anyHTTPClient(ctx context.Context) (*avalanchego.HTTPClient, er
 		return nil, err
 	}
 	if len(handlers) > 0 {
-		return t.httpClient(handlers[0].GetServerAddr())
+		return t.httpClient(handlers[0], "")
 	}
 	if avalanchego.UsesMessenger(t.cfg.Protocol) {
 		return nil, nil
@@ -129,7 +129,7 @@ func (t *target) anyHTTPClient(ctx context.Context) (*avalanchego.HTTPClient, er
 	if err != nil || addr == "" {
 		return nil, err
 	}
-	return t.httpClient(addr)
+	return t.httpClient(nil, addr)
 }
 
 // httpLoad keeps n HTTP requests in flight until stopped.

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	vmpb "github.com/ava-labs/avalanchego/proto/pb/vm"
+
 	"github.com/vmtestbed/vmtestbed/fakes/avalanchego"
 	"github.com/vmtestbed/vmtestbed/fakes/refvm"
 	"github.com/vmtestbed/vmtestbed/internal/buildbin"
@@ -74,16 +76,16 @@ func (c *chain) issueAndBuild(t *testing.T, key, value string) (avalanchego.Bloc
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	var rpcAddr string
+	var rpc *vmpb.Handler
 	for _, h := range c.start.Handlers {
 		if h.GetPrefix() == refvm.RPCPrefix {
-			rpcAddr = h.GetServerAddr()
+			rpc = h
 		}
 	}
-	if rpcAddr == "" {
+	if rpc == nil {
 		t.Fatalf("no %s handler in %v", refvm.RPCPrefix, c.start.Handlers)
 	}
-	hc, err := c.node.HTTP(c.seq.Plugin, rpcAddr)
+	hc, err := c.node.HandlerHTTP(c.seq.Plugin, rpc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +93,7 @@ func (c *chain) issueAndBuild(t *testing.T, key, value string) (avalanchego.Bloc
 	var issued struct {
 		TxID string `json:"txID"`
 	}
-	if err := hc.JSONRPC(ctx, refvm.RPCPrefix, "refvm.issueTx", map[string]string{"key": key, "value": value}, &issued); err != nil {
+	if err := hc.JSONRPC(ctx, "", "refvm.issueTx", map[string]string{"key": key, "value": value}, &issued); err != nil {
 		t.Fatal(err)
 	}
 	if issued.TxID == "" {
@@ -105,7 +107,7 @@ func (c *chain) issueAndBuild(t *testing.T, key, value string) (avalanchego.Bloc
 		Value string `json:"value"`
 		Found bool   `json:"found"`
 	}
-	if err := hc.JSONRPC(ctx, refvm.RPCPrefix, "refvm.get", map[string]string{"key": key}, &got); err != nil {
+	if err := hc.JSONRPC(ctx, "", "refvm.get", map[string]string{"key": key}, &got); err != nil {
 		t.Fatal(err)
 	}
 	if !got.Found || got.Value != value {
@@ -132,10 +134,11 @@ func checkTwoBlocks(t *testing.T, c *chain) {
 
 // wantStartSequence is AvalancheGo's chain start as node->plugin VM calls,
 // in completion order (the bootstrapping WaitForEvent ends, cancelled,
-// after Connected).
+// after SetPreference and before SetState(NormalOp)); no Version: that is
+// asked in the pre-init process only.
 var wantStartSequence = []string{
 	"Initialize", "CreateHandlers", "NewHTTPHandler", "StateSyncEnabled", "SetState",
-	"Connected", "WaitForEvent", "SetPreference", "SetState", "Version",
+	"Connected", "GetBlockIDAtHeight", "SetPreference", "WaitForEvent", "SetState",
 }
 
 func checkStartSequence(t *testing.T, tr *avalanchego.Trace) {
@@ -147,7 +150,7 @@ func checkStartSequence(t *testing.T, tr *avalanchego.Trace) {
 			continue
 		}
 		m := strings.TrimPrefix(e.Method, "/vm.VM/")
-		if len(got) == 6 {
+		if m == "WaitForEvent" && waitCode == "" {
 			waitCode = e.Code
 		}
 		got = append(got, m)
@@ -168,7 +171,7 @@ func TestRefVMInProcessOverBufnet(t *testing.T) {
 	c := startChain(t, bn, launchInProcess(t, bn, refvm.Config{}))
 	checkStartSequence(t, c.trace)
 	checkTwoBlocks(t, c)
-	if !strings.HasPrefix(c.start.Version, "refvm/") || c.start.HTTPHandlerAddr == "" {
+	if c.start.HTTPHandlerAddr == "" {
 		t.Fatalf("start result %+v", c.start)
 	}
 	// The plugin wrote its state through the node's rpcdb: plugin->node calls exist.
@@ -226,8 +229,11 @@ func TestSequencerCatchesNondeterministicParse(t *testing.T) {
 func TestSequencerReportsCrashInBuildBlock(t *testing.T) {
 	c := startChain(t, transport.TCP{}, launchBinary(t, refvm.VariantCrashBuild))
 	_, err := c.issueAndBuild(t, "k", "v")
-	if err == nil || !strings.Contains(err.Error(), "build block") {
-		t.Fatalf("want a build block error, got %v", err)
+	// The verdict names the call, the exit status and the plugin's last words.
+	for _, want := range []string{"BuildBlock: Unavailable: ", "the plugin died during the call: exit status 2", refvm.CrashMessage} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("error lacks %q: %v", want, err)
+		}
 	}
 	<-c.seq.Plugin.Exited()
 	if st := c.seq.Plugin.ExitStatus(); st != "exit status 2" {

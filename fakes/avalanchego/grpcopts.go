@@ -26,11 +26,12 @@ func newServer(tr *Trace) *grpc.Server {
 }
 
 // dialPlugin opens a client to an address the plugin announced, with
-// AvalancheGo's client options (unlimited sizes, keepalive ping every 30 s),
+// AvalancheGo's client options (unlimited sizes, calls wait for the
+// connection to be ready, keepalive ping every 30 s),
 // traced as node->plugin when tr is non-nil.
 func dialPlugin(t transport.Transport, addr string, tr *Trace) (*grpc.ClientConn, error) {
 	opts := []grpc.DialOption{
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(math.MaxInt), grpc.MaxCallSendMsgSize(math.MaxInt)),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(math.MaxInt), grpc.MaxCallSendMsgSize(math.MaxInt), grpc.WaitForReady(true)),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{
 			Time:                30 * time.Second,
 			Timeout:             10 * time.Second,

@@ -28,15 +28,16 @@ type handshakeResult struct {
 // Initialize decides; later calls get FailedPrecondition.
 type handshakeServer struct {
 	runtimepb.UnimplementedRuntimeServer
-	ours uint
-	path string
+	ours     uint
+	sameWire bool
+	path     string
 
 	once sync.Once
 	done chan handshakeResult // buffered, receives exactly one result
 }
 
-func newHandshakeServer(ours uint, path string) *handshakeServer {
-	return &handshakeServer{ours: ours, path: path, done: make(chan handshakeResult, 1)}
+func newHandshakeServer(ours uint, sameWire bool, path string) *handshakeServer {
+	return &handshakeServer{ours: ours, sameWire: sameWire, path: path, done: make(chan handshakeResult, 1)}
 }
 
 // Initialize checks the plugin's protocol like AvalancheGo's initializer: a
@@ -46,7 +47,7 @@ func (h *handshakeServer) Initialize(_ context.Context, req *runtimepb.Initializ
 		return nil, status.Error(codes.InvalidArgument, "runtime initialize: addr is empty")
 	}
 	res := handshakeResult{protocol: uint(req.GetProtocolVersion()), addr: req.GetAddr()}
-	res.notice, res.err = checkProtocol(res.protocol, h.ours)
+	res.notice, res.err = checkProtocol(res.protocol, h.ours, h.sameWire)
 	first := false
 	h.once.Do(func() {
 		first = true

@@ -19,13 +19,19 @@ import (
 	httppb "github.com/ava-labs/avalanchego/proto/pb/http"
 	responsewriterpb "github.com/ava-labs/avalanchego/proto/pb/http/responsewriter"
 	readerpb "github.com/ava-labs/avalanchego/proto/pb/io/reader"
+	vmpb "github.com/ava-labs/avalanchego/proto/pb/vm"
 )
 
 // HTTPClient calls one HTTP handler server a plugin returned from
-// CreateHandlers or NewHTTPHandler, the way AvalancheGo's HTTP server does.
+// CreateHandlers or NewHTTPHandler, the way AvalancheGo's HTTP server does:
+// a CreateHandlers handler is mounted at /ext/bc/<chainID><prefix>, so the
+// plugin sees that full path in every request's URL; the NewHTTPHandler
+// server is reached by the Avalanche-Api-Route header naming the chain.
 type HTTPClient struct {
 	node   *Node
 	addr   string
+	base   string      // URL path every request starts with
+	route  http.Header // headers every request carries
 	conn   *grpc.ClientConn
 	client httppb.HTTPClient
 	// jsonrpcID numbers this client's JSON-RPC requests from 1, so the
@@ -36,9 +42,27 @@ type HTTPClient struct {
 	closeErr  error
 }
 
-// HTTP returns a client for an HTTP handler server the plugin returned.
-// Node.Close closes it if the caller did not.
-func (n *Node) HTTP(p *Plugin, serverAddr string) (*HTTPClient, error) {
+// HTTPRouteHeader is the header AvalancheGo routes requests by to a
+// chain's NewHTTPHandler (api/server.HTTPHeaderRoute).
+const HTTPRouteHeader = "Avalanche-Api-Route"
+
+// HandlerHTTP returns a client for a handler from CreateHandlers: requests
+// go to /ext/bc/<chainID><prefix><path>. Node.Close closes it if the
+// caller did not.
+func (n *Node) HandlerHTTP(p *Plugin, h *vmpb.Handler) (*HTTPClient, error) {
+	if h == nil {
+		return nil, errors.New("http client: a handler is required")
+	}
+	return n.httpClient(p, h.GetServerAddr(), "/ext/bc/"+n.chainID.String()+h.GetPrefix(), nil)
+}
+
+// RouteHTTP returns a client for the server from NewHTTPHandler: requests
+// carry Avalanche-Api-Route: <chainID>, their path as given.
+func (n *Node) RouteHTTP(p *Plugin, serverAddr string) (*HTTPClient, error) {
+	return n.httpClient(p, serverAddr, "", http.Header{HTTPRouteHeader: {n.chainID.String()}})
+}
+
+func (n *Node) httpClient(p *Plugin, serverAddr, base string, route http.Header) (*HTTPClient, error) {
 	if p == nil || serverAddr == "" {
 		return nil, errors.New("http client: a plugin and a handler server address are required")
 	}
@@ -46,11 +70,33 @@ func (n *Node) HTTP(p *Plugin, serverAddr string) (*HTTPClient, error) {
 	if err != nil {
 		return nil, fmt.Errorf("http client for %s: %w", serverAddr, err)
 	}
-	c := &HTTPClient{node: n, addr: serverAddr, conn: conn, client: httppb.NewHTTPClient(conn)}
+	c := &HTTPClient{node: n, addr: serverAddr, base: base, route: route, conn: conn, client: httppb.NewHTTPClient(conn)}
 	n.httpMu.Lock()
 	n.httpClients[c] = struct{}{}
 	n.httpMu.Unlock()
 	return c, nil
+}
+
+// URL is the request URI the plugin sees for path: the handler's mount
+// point followed by path ("/" when both are empty).
+func (c *HTTPClient) URL(path string) string {
+	u := c.base + path
+	if u == "" {
+		return "/"
+	}
+	return u
+}
+
+// header is h with the client's routing headers added.
+func (c *HTTPClient) header(h http.Header) http.Header {
+	out := h.Clone()
+	if out == nil {
+		out = http.Header{}
+	}
+	for k, v := range c.route {
+		out[k] = v
+	}
+	return out
 }
 
 // Addr is the handler server's address.
@@ -69,14 +115,16 @@ func (c *HTTPClient) Close() error {
 	return c.closeErr
 }
 
-// Simple sends one request through HTTP.HandleSimple. A gRPC error that
-// carries an HTTP response (as avalanchego's server sends for handler
-// errors) is returned as that response.
-func (c *HTTPClient) Simple(ctx context.Context, method, url string, header http.Header, body []byte) (int, http.Header, []byte, error) {
+// Simple sends one request for path (relative to the handler's mount
+// point, see URL) through HTTP.HandleSimple. A gRPC error that carries an
+// HTTP response (as avalanchego's server sends for handler errors) is
+// returned as that response.
+func (c *HTTPClient) Simple(ctx context.Context, method, path string, header http.Header, body []byte) (int, http.Header, []byte, error) {
+	url := c.URL(path)
 	req := &httppb.HandleSimpleHTTPRequest{
 		Method:         method,
 		Url:            url,
-		RequestHeaders: grpcutils.GetHTTPHeader(header),
+		RequestHeaders: grpcutils.GetHTTPHeader(c.header(header)),
 		Body:           body,
 	}
 	resp, err := c.client.HandleSimple(ctx, req)
@@ -91,12 +139,21 @@ func (c *HTTPClient) Simple(ctx context.Context, method, url string, header http
 	return int(resp.GetCode()), h, resp.GetBody(), nil
 }
 
-// Do sends a request through HTTP.Handle, the path AvalancheGo takes for
+// Do sends a request through HTTP.Handle (its URL path is taken relative to
+// the handler's mount point, and the routing headers are added), the path AvalancheGo takes for
 // upgrade and HTTP/2 requests: a temporary server on the node's transport
 // serves http.responsewriter.Writer and io.reader.Reader (avalanchego's
 // gresponsewriter and greader servers) while the plugin handles it.
 // Hijack is not supported by the recorded response and fails in the plugin.
 func (c *HTTPClient) Do(ctx context.Context, r *http.Request) (*http.Response, error) {
+	r = r.Clone(ctx)
+	r.Header = c.header(r.Header)
+	if r.URL != nil {
+		u := *r.URL
+		u.Path = c.URL(u.Path)
+		r.URL = &u
+		r.RequestURI = u.RequestURI()
+	}
 	rec := httptest.NewRecorder()
 	body := r.Body
 	if body == nil {

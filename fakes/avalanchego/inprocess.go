@@ -38,7 +38,7 @@ func LaunchInProcess(ctx context.Context, tr *transport.Bufnet, serve func(ctx c
 	if err != nil {
 		return nil, &LaunchError{Path: path, Phase: PhaseStart, Err: err}
 	}
-	eng := startRuntimeEngine(l, addr, newHandshakeServer(cfg.Protocol, path), cfg.Trace)
+	eng := startRuntimeEngine(l, addr, newHandshakeServer(cfg.Protocol, cfg.SameWire, path), cfg.Trace)
 	tail := newTailWriter(cfg.Log)
 	serveCtx, cancel := context.WithCancel(context.WithValue(context.Background(), outputKey{}, io.Writer(tail)))
 	g := &goroutine{cancel: cancel, done: make(chan struct{})}

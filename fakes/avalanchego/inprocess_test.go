@@ -45,14 +45,14 @@ func TestLaunchInProcessWrongProtocol(t *testing.T) {
 func TestHTTPHandleAndSimple(t *testing.T) {
 	bn := transport.NewBufnet()
 	c := startChain(t, bn, launchInProcess(t, bn, refvm.Config{}))
-	hc, err := c.node.HTTP(c.seq.Plugin, c.start.HTTPHandlerAddr)
+	hc, err := c.node.RouteHTTP(c.seq.Plugin, c.start.HTTPHandlerAddr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	body := `{"jsonrpc":"2.0","id":1,"method":"refvm.lastAccepted","params":{}}`
-	code, _, resp, err := hc.Simple(ctx, http.MethodPost, refvm.RPCPrefix, http.Header{"Content-Type": {"application/json"}}, []byte(body))
+	code, _, resp, err := hc.Simple(ctx, http.MethodPost, "/", http.Header{"Content-Type": {"application/json"}}, []byte(body))
 	if err != nil || code != http.StatusOK || !strings.Contains(string(resp), `"height"`) {
 		t.Fatalf("simple: %d %s %v", code, resp, err)
 	}

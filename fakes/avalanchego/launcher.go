@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/emptypb"
 
 	vmpb "github.com/ava-labs/avalanchego/proto/pb/vm"
@@ -24,12 +26,19 @@ const (
 
 // LaunchConfig says how to start a plugin.
 type LaunchConfig struct {
-	Protocol         uint          // protocol the fake emulates; 0 = NewestProtocol
+	Protocol uint // protocol the fake emulates; 0 = NewestProtocol
+	// SameWire also accepts a plugin whose protocol differs from Protocol
+	// but has an identical wire (45/46, 42/43), with a notice. AvalancheGo
+	// requires an exact match, and so does the default.
+	SameWire         bool
 	HandshakeTimeout time.Duration // 0 = 5s
-	GracefulTimeout  time.Duration // Shutdown RPC bound, then SIGTERM -> SIGKILL wait; 0 = 5s
-	Log              io.Writer     // plugin stdout/stderr copied here (nil = discard); a tail is kept regardless
-	Notices          io.Writer     // e.g. "plugin speaks 45, emulating 46: identical wire" (nil = discard)
-	Trace            *Trace        // nil = no tracing
+	// ShutdownTimeout bounds the Shutdown RPC; 0 = no bound but the
+	// caller's context, as AvalancheGo puts none on it.
+	ShutdownTimeout time.Duration
+	GracefulTimeout time.Duration // SIGTERM -> SIGKILL wait; 0 = 5s
+	Log             io.Writer     // plugin stdout/stderr copied here (nil = discard); a tail is kept regardless
+	Notices         io.Writer     // e.g. "plugin speaks 45, emulating 46: identical wire" (nil = discard)
+	Trace           *Trace        // nil = no tracing
 }
 
 func (c LaunchConfig) withDefaults() LaunchConfig {
@@ -95,8 +104,10 @@ type Plugin struct {
 	tail *tailWriter
 	life lifecycle
 
-	stopOnce sync.Once
-	stopErr  error
+	shutdownOnce sync.Once
+	shutdownErr  error
+	termOnce     sync.Once
+	termErr      error
 }
 
 // lifecycle is what differs between a subprocess and an in-process plugin.
@@ -121,38 +132,108 @@ func (p *Plugin) StderrTail() string { return p.tail.String() }
 // Pid is the process id, 0 in-process.
 func (p *Plugin) Pid() int { return p.life.pid() }
 
-// Stop ends the plugin like AvalancheGo: a Shutdown RPC bounded by
-// GracefulTimeout, then (subprocess) SIGTERM, GracefulTimeout, SIGKILL, or
-// (in-process) cancel serve's context. It always waits for the end, closes
-// the connection, and is safe to call more than once. The error reports a
-// failed Shutdown RPC or a forced kill; the plugin is gone either way.
+// Stop ends the plugin like AvalancheGo ends a plugin it has no chain for
+// (the pre-init process): Shutdown, then Terminate. A chain's plugin is
+// stopped with StopChain, which also stops the node's services in between.
+// Safe to call more than once; the error reports a failed Shutdown RPC or a
+// forced kill, and the plugin is gone either way.
 func (p *Plugin) Stop(ctx context.Context) error {
-	p.stopOnce.Do(func() { p.stopErr = p.stop(ctx) })
-	return p.stopErr
+	return errors.Join(p.Shutdown(ctx), p.Terminate(ctx))
 }
 
-func (p *Plugin) stop(ctx context.Context) error {
-	var errs []error
+// Shutdown sends the VM/Shutdown RPC once (later calls return the first
+// result), bounded by LaunchConfig.ShutdownTimeout when set and by ctx.
+// A plugin that already exited is not called.
+func (p *Plugin) Shutdown(ctx context.Context) error {
+	p.shutdownOnce.Do(func() {
+		select {
+		case <-p.life.exited():
+			return
+		default:
+		}
+		if p.cfg.ShutdownTimeout > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, p.cfg.ShutdownTimeout)
+			defer cancel()
+		}
+		if _, err := p.VM.Shutdown(ctx, &emptypb.Empty{}); err != nil {
+			p.shutdownErr = fmt.Errorf("stop plugin %s: %w", p.path, p.Diagnose("Shutdown", err))
+		}
+	})
+	return p.shutdownErr
+}
+
+// Terminate ends the process as AvalancheGo's stopper does: SIGTERM, then
+// GracefulTimeout, then SIGKILL (in-process: cancel serve's context); it
+// waits for the end and closes the connection. Safe to call more than once.
+func (p *Plugin) Terminate(ctx context.Context) error {
+	p.termOnce.Do(func() {
+		var errs []error
+		if err := p.life.terminate(ctx, p.cfg.GracefulTimeout); err != nil {
+			errs = append(errs, err)
+		}
+		if err := p.Conn.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close vm connection: %w", err))
+		}
+		if len(errs) > 0 {
+			p.termErr = fmt.Errorf("stop plugin %s: %w", p.path, errors.Join(errs...))
+		}
+	})
+	return p.termErr
+}
+
+// exitSettle bounds how long Diagnose waits for a plugin whose connection
+// dropped to be reaped.
+const exitSettle = 2 * time.Second
+
+// Diagnose turns the error of a call to the plugin into a verdict a plugin
+// author can act on: "CALL: code: message", and when the plugin died during
+// the call, its exit status or signal and the last lines of its output.
+// nil stays nil.
+func (p *Plugin) Diagnose(call string, err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := fmt.Sprintf("%s: %s", call, describeErr(err))
+	if st, ok := status.FromError(err); ok && st.Code() != codes.Unavailable && st.Code() != codes.Canceled && st.Code() != codes.Internal {
+		// The plugin answered: it is alive, its answer is the verdict.
+		return &CallError{Call: call, Err: err, msg: msg}
+	}
+	t := time.NewTimer(exitSettle)
+	defer t.Stop()
 	select {
 	case <-p.life.exited():
-	default:
-		sctx, cancel := context.WithTimeout(ctx, p.cfg.GracefulTimeout)
-		_, err := p.VM.Shutdown(sctx, &emptypb.Empty{})
-		cancel()
-		if err != nil {
-			errs = append(errs, fmt.Errorf("shutdown rpc: %w", err))
-		}
+	case <-t.C:
+		return &CallError{Call: call, Err: err, msg: msg}
 	}
-	if err := p.life.terminate(ctx, p.cfg.GracefulTimeout); err != nil {
-		errs = append(errs, err)
+	ce := &CallError{Call: call, Err: err, ExitStatus: p.ExitStatus(), StderrTail: p.StderrTail()}
+	ce.msg = fmt.Sprintf("%s; the plugin died during the call: %s", msg, ce.ExitStatus)
+	if ce.StderrTail != "" {
+		ce.msg += "\nplugin output (last lines):\n" + ce.StderrTail
+	} else {
+		ce.msg += "\nplugin output: (none)"
 	}
-	if err := p.Conn.Close(); err != nil {
-		errs = append(errs, fmt.Errorf("close vm connection: %w", err))
+	return ce
+}
+
+// CallError is a failed call to the plugin, as Diagnose explains it.
+type CallError struct {
+	Call       string // the VM method, e.g. "Initialize"
+	Err        error  // the gRPC error
+	ExitStatus string // set when the plugin died during the call
+	StderrTail string // the plugin's last output lines, when it died
+	msg        string
+}
+
+func (e *CallError) Error() string { return e.msg }
+func (e *CallError) Unwrap() error { return e.Err }
+
+// describeErr prints a gRPC error as "code: message", never as a struct.
+func describeErr(err error) string {
+	if st, ok := status.FromError(err); ok {
+		return fmt.Sprintf("%s: %s", st.Code(), st.Message())
 	}
-	if len(errs) > 0 {
-		return fmt.Errorf("stop plugin %s: %w", p.path, errors.Join(errs...))
-	}
-	return nil
+	return err.Error()
 }
 
 // awaitHandshake waits for the handshake, the plugin's end, the timeout or

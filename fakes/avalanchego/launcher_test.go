@@ -129,9 +129,25 @@ func TestLaunchProcessProtocolMismatch(t *testing.T) {
 	}
 }
 
+// Like AvalancheGo, the node requires an exact protocol match by default,
+// also for a plugin whose wire is identical; the message says how to
+// emulate the plugin's release.
+func TestLaunchProcessExactProtocolByDefault(t *testing.T) {
+	_, err := launch(t, "proto45", avalanchego.LaunchConfig{})
+	var le *avalanchego.LaunchError
+	if !errors.As(err, &le) || le.Phase != avalanchego.PhaseProtocol {
+		t.Fatalf("want a protocol launch error, got %v", err)
+	}
+	for _, want := range []string{"protocol 45", "v1.14.2", "exact match", "--avalanchego v1.14.2", "--same-wire"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+}
+
 func TestLaunchProcessSameWireNotice(t *testing.T) {
 	var notices bytes.Buffer
-	p, err := launch(t, "proto45", avalanchego.LaunchConfig{Notices: &notices})
+	p, err := launch(t, "proto45", avalanchego.LaunchConfig{SameWire: true, Notices: &notices})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,13 +169,13 @@ func TestLaunchProcessSameWireNotice(t *testing.T) {
 }
 
 func TestStopKillsPluginIgnoringSIGTERM(t *testing.T) {
-	p, err := launch(t, "hang-shutdown", avalanchego.LaunchConfig{GracefulTimeout: 300 * time.Millisecond})
+	p, err := launch(t, "hang-shutdown", avalanchego.LaunchConfig{ShutdownTimeout: 300 * time.Millisecond, GracefulTimeout: 300 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
 	err = p.Stop(context.Background())
-	if err == nil || !strings.Contains(err.Error(), "killed") || !strings.Contains(err.Error(), "shutdown rpc") {
+	if err == nil || !strings.Contains(err.Error(), "killed") || !strings.Contains(err.Error(), "Shutdown: DeadlineExceeded") {
 		t.Fatalf("stop error %v", err)
 	}
 	if p.ExitStatus() != "signal: killed" {

@@ -2,10 +2,12 @@ package avalanchego
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/ava-labs/avalanchego/chains/atomic"
 	"github.com/ava-labs/avalanchego/chains/atomic/gsharedmemory"
@@ -51,15 +53,33 @@ const DefaultWeight uint64 = 100
 
 // NodeConfig configures a fake node.
 type NodeConfig struct {
-	Transport  transport.Transport // where node-side services listen (TCP{} for a subprocess plugin, the same *Bufnet in-process)
-	Seed       int64               // deterministic ids, node id and BLS key
-	NetworkID  uint32              // 0 = DefaultNetworkID (12345, local)
-	DBDir      string              // "" = avalanchego memdb; else an avalanchego leveldb in this directory
-	Validators []Validator         // nil = just this node, weight 100
+	Transport transport.Transport // where node-side services listen (TCP{} for a subprocess plugin, the same *Bufnet in-process)
+	Seed      int64               // deterministic ids, node id and BLS key
+	NetworkID uint32              // 0 = DefaultNetworkID (12345, local)
+	DBDir     string              // "" = avalanchego memdb; else an avalanchego leveldb in this directory
+	// Database, when set, is served instead of a fresh one (DBDir is then
+	// ignored) and Close leaves it open: a plugin relaunched on it sees
+	// its earlier state, as after a node restart.
+	Database   database.Database
+	Validators []Validator // nil = just this node, weight 100
 	Genesis    []byte
-	Upgrade    []byte
-	Config     []byte
-	Trace      *Trace
+	Upgrade    []byte // upgrade_bytes of InitializeRequest (the chain's upgrade file)
+	Config     []byte // config_bytes (the chain config file)
+	// SubnetConfig is the subnet's config file (AvalancheGo's
+	// subnet-config JSON). It never reaches the plugin; it is checked to
+	// be valid JSON and kept for the parts of the node that read it.
+	SubnetConfig []byte
+	// NodeVersion is what the node announces to the VM in Connected, e.g.
+	// "avalanchego/1.14.2"; "" = the release of the emulated protocol.
+	NodeVersion string
+	// AppRequestTimeout is how long the node waits for a peer to answer an
+	// AppRequest the plugin sent before it calls VM.AppRequestFailed
+	// (AvalancheGo's network-initial-timeout); 0 = DefaultAppRequestTimeout.
+	AppRequestTimeout time.Duration
+	// PeerApp answers AppRequests the plugin sends to a peer; nil = peers
+	// never answer, so every request to a peer fails at the timeout.
+	PeerApp PeerAppHandler
+	Trace   *Trace
 }
 
 // Node is the fake AvalancheGo node for one chain: the services a plugin
@@ -73,15 +93,18 @@ type Node struct {
 	dataDir                                          string
 
 	db          database.Database
+	ownDB       bool // the node opened db and closes it
 	atomicDB    database.Database
 	memory      *atomic.Memory
 	appSender   *AppSenderRecorder
+	apps        *appRouter
 	messenger   *messenger
 	dbServer    *grpc.Server
 	dbAddr      string
 	nodeServer  *grpc.Server
 	serverAddr  string
 	serving     sync.WaitGroup
+	stopOnce    sync.Once
 	closeOnce   sync.Once
 	closeErr    error
 	httpMu      sync.Mutex
@@ -97,6 +120,9 @@ func NewNode(_ context.Context, cfg NodeConfig) (*Node, error) {
 	if cfg.NetworkID == 0 {
 		cfg.NetworkID = DefaultNetworkID
 	}
+	if len(cfg.SubnetConfig) > 0 && !json.Valid(cfg.SubnetConfig) {
+		return nil, errors.New("new node: the subnet config is not valid JSON")
+	}
 	signer, err := deriveSigner(cfg.Seed)
 	if err != nil {
 		return nil, fmt.Errorf("new node: %w", err)
@@ -111,6 +137,7 @@ func NewNode(_ context.Context, cfg NodeConfig) (*Node, error) {
 		avaxAsset:   deriveID(cfg.Seed, "avax-asset-id"),
 		signer:      signer,
 		appSender:   NewAppSenderRecorder(),
+		apps:        newAppRouter(cfg.AppRequestTimeout, cfg.PeerApp),
 		atomicDB:    memdb.New(),
 		httpClients: map[*HTTPClient]struct{}{},
 	}
@@ -130,9 +157,13 @@ func (n *Node) start() error {
 		return fmt.Errorf("chain data dir: %w", err)
 	}
 	n.dataDir = dir
-	if n.cfg.DBDir == "" {
+	n.ownDB = n.cfg.Database == nil
+	switch {
+	case n.cfg.Database != nil:
+		n.db = n.cfg.Database
+	case n.cfg.DBDir == "":
 		n.db = memdb.New()
-	} else {
+	default:
 		n.db, err = leveldb.New(n.cfg.DBDir, nil, logging.NoLog{}, prometheus.NewRegistry())
 		if err != nil {
 			return fmt.Errorf("open leveldb at %s: %w", n.cfg.DBDir, err)
@@ -170,6 +201,7 @@ func (n *Node) registerNodeServices(s *grpc.Server) {
 	}
 	aliasreaderpb.RegisterAliasReaderServer(s, galiasreader.NewServer(aliaser))
 
+	n.appSender.route = n.apps
 	appsenderpb.RegisterAppSenderServer(s, n.appSender)
 	n.messenger = newMessenger()
 	messengerpb.RegisterMessengerServer(s, n.messenger)
@@ -245,6 +277,30 @@ func (n *Node) PeerSharedMemory(chainID ids.ID) atomic.SharedMemory {
 // AppSender records what the plugin sent through the node's AppSender.
 func (n *Node) AppSender() *AppSenderRecorder { return n.appSender }
 
+// StopServices stops the rpcdb and node-service servers (as AvalancheGo
+// does right after a plugin's Shutdown returns, before SIGTERM): a plugin
+// that still calls them gets Unavailable. Safe to call more than once.
+func (n *Node) StopServices() {
+	n.stopOnce.Do(func() {
+		for _, s := range []*grpc.Server{n.dbServer, n.nodeServer} {
+			if s != nil {
+				s.Stop()
+			}
+		}
+	})
+	n.serving.Wait()
+}
+
+// StopChain stops a chain's plugin as AvalancheGo's VM client does:
+// Shutdown (while any WaitForEvent is still pending; no bound but ctx and
+// LaunchConfig.ShutdownTimeout), then the node's services for it stop,
+// then SIGTERM, grace, SIGKILL. The node stays usable for Close.
+func StopChain(ctx context.Context, p *Plugin, n *Node) error {
+	err := p.Shutdown(ctx)
+	n.StopServices()
+	return errors.Join(err, p.Terminate(ctx))
+}
+
 // Close stops the servers, closes open HTTP clients and databases, and
 // removes the chain data dir. Safe to call more than once.
 func (n *Node) Close() error {
@@ -265,16 +321,16 @@ func (n *Node) close() error {
 			errs = append(errs, err)
 		}
 	}
-	for _, s := range []*grpc.Server{n.dbServer, n.nodeServer} {
-		if s != nil {
-			s.Stop()
-		}
-	}
-	n.serving.Wait()
+	n.StopServices()
+	n.apps.close()
 	if n.messenger != nil {
 		n.messenger.close()
 	}
-	for _, db := range []database.Database{n.db, n.atomicDB} {
+	dbs := []database.Database{n.atomicDB}
+	if n.ownDB {
+		dbs = append(dbs, n.db)
+	}
+	for _, db := range dbs {
 		// The plugin may already have closed the chain db through rpcdb.
 		if db != nil {
 			if err := db.Close(); err != nil && !errors.Is(err, database.ErrClosed) {

@@ -30,7 +30,7 @@ func LaunchProcess(ctx context.Context, path string, cfg LaunchConfig) (*Plugin,
 	if err != nil {
 		return nil, &LaunchError{Path: path, Phase: PhaseStart, Err: err}
 	}
-	eng := startRuntimeEngine(l, addr, newHandshakeServer(cfg.Protocol, path), cfg.Trace)
+	eng := startRuntimeEngine(l, addr, newHandshakeServer(cfg.Protocol, cfg.SameWire, path), cfg.Trace)
 
 	tail := newTailWriter(cfg.Log)
 	cmd := exec.Command(path)

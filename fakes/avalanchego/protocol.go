@@ -108,25 +108,56 @@ func releasesText(v uint) string {
 	return "AvalancheGo " + strings.Join(p.Releases, ", ")
 }
 
+// ReleaseForProtocol is the newest AvalancheGo release that speaks v, or ""
+// when v is not in the table.
+func ReleaseForProtocol(v uint) string {
+	p, ok := LookupProtocol(v)
+	if !ok {
+		return ""
+	}
+	return p.Releases[len(p.Releases)-1]
+}
+
+// NodeVersionForProtocol is what a node of the newest release speaking v
+// announces to its peers and in Connected, e.g. "avalanchego/1.14.2".
+func NodeVersionForProtocol(v uint) string {
+	r := ReleaseForProtocol(v)
+	if r == "" {
+		r = ReleaseForProtocol(NewestProtocol)
+	}
+	return "avalanchego/" + strings.TrimPrefix(r, "v")
+}
+
 // MismatchMessage explains a protocol mismatch: the plugin's protocol, the
-// releases that speak it, and ours.
+// releases that speak it, ours, and how to emulate a release the plugin
+// speaks with.
 func MismatchMessage(plugin, ours uint) string {
-	return fmt.Sprintf("plugin speaks rpcchainvm protocol %d (%s); this node emulates protocol %d (%s); the wire differs, rebuild the plugin against a matching avalanchego or pass the plugin's protocol",
+	msg := fmt.Sprintf("plugin speaks rpcchainvm protocol %d (%s); this node emulates protocol %d (%s) and, like AvalancheGo, requires an exact match",
 		plugin, releasesText(plugin), ours, releasesText(ours))
+	if r := ReleaseForProtocol(plugin); r != "" {
+		msg += fmt.Sprintf("; emulate the plugin's release with --avalanchego %s (or --protocol %d)", r, plugin)
+		if SameWire(plugin, ours) {
+			msg += ", or accept the identical wire with --same-wire"
+		}
+	} else {
+		msg += "; rebuild the plugin against an avalanchego release in the table"
+	}
+	return msg
 }
 
 // SameWireNotice is the notice printed when a same-wire protocol is accepted.
 func SameWireNotice(plugin, ours uint) string {
-	return fmt.Sprintf("plugin speaks %d, emulating %d: identical wire", plugin, ours)
+	return fmt.Sprintf("plugin speaks %d, emulating %d: identical wire, accepted because of --same-wire (a real AvalancheGo would refuse it)", plugin, ours)
 }
 
-// checkProtocol decides a handshake: nil error means accepted; notice is
-// non-empty when the versions differ but the wire is the same.
-func checkProtocol(plugin, ours uint) (notice string, err error) {
+// checkProtocol decides a handshake as AvalancheGo's initializer does: an
+// exact match, or (sameWire) a protocol with an identical wire, accepted
+// with a notice. nil error means accepted.
+func checkProtocol(plugin, ours uint, sameWire bool) (notice string, err error) {
 	if plugin == ours {
 		return "", nil
 	}
-	if SameWire(plugin, ours) {
+	if sameWire && SameWire(plugin, ours) {
 		return SameWireNotice(plugin, ours), nil
 	}
 	return "", fmt.Errorf("%s", MismatchMessage(plugin, ours))

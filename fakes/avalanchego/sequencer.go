@@ -7,8 +7,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/ava-labs/avalanchego/ids"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/emptypb"
@@ -16,27 +18,47 @@ import (
 	vmpb "github.com/ava-labs/avalanchego/proto/pb/vm"
 )
 
-// DefaultNodeVersion is what Connected reports when Sequencer.NodeVersion is empty.
-const DefaultNodeVersion = "avalanchego/1.14.2"
+// Defaults of the Sequencer's background loops, as AvalancheGo's.
+const (
+	// DefaultHealthPeriod is AvalancheGo's health-check-frequency.
+	DefaultHealthPeriod = 30 * time.Second
+	// waitRetry is how long the WaitForEvent loop waits after an error
+	// before it asks again (snow/engine/common's errThrottleTime).
+	waitRetry = 100 * time.Millisecond
+)
 
 // Sequencer drives AvalancheGo's call sequence (spec: "Call sequence") on a
-// launched plugin. Set the exported fields, then Start.
+// launched plugin. Set the exported fields, then Start; Stop when done.
 type Sequencer struct {
-	Node        *Node
-	Plugin      *Plugin
-	Protocol    uint         // 0 = Plugin.Protocol
-	Peers       []ids.NodeID // connected besides the node itself
-	NodeVersion string       // "avalanchego/1.14.2" by default
+	Node     *Node
+	Plugin   *Plugin
+	Protocol uint         // 0 = Plugin.Protocol
+	Peers    []ids.NodeID // connected besides the node itself
+	// NodeVersion is what Connected reports; "" = NodeConfig.NodeVersion,
+	// else the release of the protocol the node emulates.
+	NodeVersion string
+	// HealthPeriod is how often VM.Health is called from the start of
+	// bootstrapping on (AvalancheGo's health checks); 0 =
+	// DefaultHealthPeriod, negative = never.
+	HealthPeriod time.Duration
+	// GatherPeriod is how often VM.Gather is called, as when something
+	// scrapes the node's metrics (tmpnet does); 0 = never.
+	GatherPeriod time.Duration
 
 	mu           sync.Mutex
 	started      bool
 	lastAccepted BlockInfo
+	blocks       blockCache
 	events       chan vmpb.Message
 	loopCancel   context.CancelFunc
 	loopDone     chan struct{}
+	stopping     chan struct{}      // closed when Stop begins: the loop asks no more
 	genCancel    context.CancelFunc // the pending WaitForEvent of the loop
 	heldCh       chan struct{}      // closed while the loop holds an untaken event (EventReady)
 	loopErr      error
+	health       healthState
+	bgCancel     context.CancelFunc // the Health and Gather loops
+	bg           sync.WaitGroup
 }
 
 // StartResult is what Start learned.
@@ -45,16 +67,16 @@ type StartResult struct {
 	Handlers        []*vmpb.Handler
 	HTTPHandlerAddr string // "" if the plugin has none
 	StateSync       bool   // StateSyncEnabled said true and the sync ran
-	Version         string // from a Version call after SetState(NormalOp)
 }
 
 // PreInit is AvalancheGo's per-plugin start-up check on a throwaway launch:
-// Version, then Shutdown and the end of the process (p.Stop).
+// Version, then Shutdown and the end of the process (p.Stop). It is the
+// only place AvalancheGo asks a plugin for its version.
 func PreInit(ctx context.Context, p *Plugin) (string, error) {
 	v, err := p.VM.Version(ctx, &emptypb.Empty{})
 	stopErr := p.Stop(ctx)
 	if err != nil {
-		return "", fmt.Errorf("pre-init version: %w", err)
+		return "", fmt.Errorf("pre-init: %w", p.Diagnose("Version", err))
 	}
 	if stopErr != nil {
 		return v.GetVersion(), fmt.Errorf("pre-init: %w", stopErr)
@@ -64,9 +86,12 @@ func PreInit(ctx context.Context, p *Plugin) (string, error) {
 
 // Start runs steps 2-4 of the sequence: Initialize -> CreateHandlers ->
 // NewHTTPHandler -> StateSyncEnabled (-> the state-sync path) ->
-// SetState(Bootstrapping) -> Connected(self, peers) with a WaitForEvent
-// pending -> cancel it -> SetPreference(last accepted) -> SetState(NormalOp),
-// then Version, then starts the WaitForEvent loop feeding Events.
+// SetState(Bootstrapping) -> with a WaitForEvent pending: Connected(self,
+// peers), GetBlockIDAtHeight(0) for each GetAccepted query the node answers
+// (its own and each peer's), SetPreference(last accepted) -> that
+// WaitForEvent ends Canceled -> SetState(NormalOp), then starts the
+// WaitForEvent loop feeding Events, and the Health (and Gather) loops.
+// Initialize has no time limit but ctx, as in AvalancheGo.
 func (s *Sequencer) Start(ctx context.Context) (*StartResult, error) {
 	if s.Node == nil || s.Plugin == nil {
 		return nil, errors.New("sequencer: Node and Plugin are required")
@@ -77,35 +102,38 @@ func (s *Sequencer) Start(ctx context.Context) (*StartResult, error) {
 		return nil, errors.New("sequencer: already started")
 	}
 	s.started = true
+	s.stopping = make(chan struct{})
 	s.mu.Unlock()
 	if s.Protocol == 0 {
 		s.Protocol = s.Plugin.Protocol
 	}
+	s.Node.RouteApp(s.Plugin.VM)
 	vm := s.Plugin.VM
 	res := &StartResult{}
 
 	init, err := vm.Initialize(ctx, s.Node.InitializeRequest(s.Protocol))
 	if err != nil {
-		return nil, fmt.Errorf("initialize: %w", err)
+		return nil, s.Plugin.Diagnose("Initialize", err)
 	}
 	if res.LastAccepted, err = blockInfo("initialize", init.GetLastAcceptedId(), init.GetLastAcceptedParentId(), init.GetHeight(), init.GetTimestamp(), init.GetBytes()); err != nil {
 		return nil, err
 	}
+	s.blocks.put(res.LastAccepted)
 	handlers, err := vm.CreateHandlers(ctx, &emptypb.Empty{})
 	if err != nil {
-		return nil, fmt.Errorf("create handlers: %w", err)
+		return nil, s.Plugin.Diagnose("CreateHandlers", err)
 	}
 	res.Handlers = handlers.GetHandlers()
 	if s.Protocol >= 42 {
 		h, err := vm.NewHTTPHandler(ctx, &emptypb.Empty{})
 		if err != nil {
-			return nil, fmt.Errorf("new http handler: %w", err)
+			return nil, s.Plugin.Diagnose("NewHTTPHandler", err)
 		}
 		res.HTTPHandlerAddr = h.GetServerAddr()
 	}
 	ss, err := vm.StateSyncEnabled(ctx, &emptypb.Empty{})
 	if err != nil {
-		return nil, fmt.Errorf("state sync enabled: %w", err)
+		return nil, s.Plugin.Diagnose("StateSyncEnabled", err)
 	}
 	if ss.GetEnabled() {
 		if err := s.stateSync(ctx); err != nil {
@@ -116,22 +144,13 @@ func (s *Sequencer) Start(ctx context.Context) (*StartResult, error) {
 	if res.LastAccepted, err = s.setState(ctx, vmpb.State_STATE_BOOTSTRAPPING); err != nil {
 		return nil, err
 	}
-	if err := s.bootstrap(ctx); err != nil {
+	s.startBackground()
+	if err := s.bootstrap(ctx, res.LastAccepted); err != nil {
 		return nil, err
-	}
-	if _, err := vm.SetPreference(ctx, &vmpb.SetPreferenceRequest{Id: res.LastAccepted.ID[:]}); err != nil {
-		return nil, fmt.Errorf("set preference %s: %w", res.LastAccepted.ID, err)
 	}
 	if res.LastAccepted, err = s.setState(ctx, vmpb.State_STATE_NORMAL_OP); err != nil {
 		return nil, err
 	}
-	// Not part of AvalancheGo's chain start (it asks in pre-init); asked here,
-	// in steady state, so StartResult is self-contained.
-	v, err := vm.Version(ctx, &emptypb.Empty{})
-	if err != nil {
-		return nil, fmt.Errorf("version: %w", err)
-	}
-	res.Version = v.GetVersion()
 	s.mu.Lock()
 	s.lastAccepted = res.LastAccepted
 	s.mu.Unlock()
@@ -142,9 +161,13 @@ func (s *Sequencer) Start(ctx context.Context) (*StartResult, error) {
 func (s *Sequencer) setState(ctx context.Context, st vmpb.State) (BlockInfo, error) {
 	r, err := s.Plugin.VM.SetState(ctx, &vmpb.SetStateRequest{State: st})
 	if err != nil {
-		return BlockInfo{}, fmt.Errorf("set state %s: %w", st, err)
+		return BlockInfo{}, s.Plugin.Diagnose("SetState("+st.String()+")", err)
 	}
-	return blockInfo("set state "+st.String(), r.GetLastAcceptedId(), r.GetLastAcceptedParentId(), r.GetHeight(), r.GetTimestamp(), r.GetBytes())
+	b, err := blockInfo("set state "+st.String(), r.GetLastAcceptedId(), r.GetLastAcceptedParentId(), r.GetHeight(), r.GetTimestamp(), r.GetBytes())
+	if err == nil {
+		s.blocks.put(b)
+	}
+	return b, err
 }
 
 // waitEvent is the VM's next event: VM.WaitForEvent, or for a plugin of
@@ -165,13 +188,34 @@ func (s *Sequencer) waitEvent(ctx context.Context) (vmpb.Message, error) {
 	}
 }
 
-// bootstrap: a WaitForEvent opened at once and left pending while Connected
-// is called for the node itself and each peer, then cancelled. Before
-// protocol 42 there is no WaitForEvent: notifications that arrive while
-// bootstrapping are dropped instead.
-func (s *Sequencer) bootstrap(ctx context.Context) error {
-	if UsesMessenger(s.Protocol) {
+// bootstrap is the end of bootstrapping on a node with nothing to fetch:
+// a WaitForEvent opened at once and left pending while Connected is called
+// for the node itself and each peer, GetBlockIDAtHeight(0) answers each
+// GetAccepted query (the node's own and each peer's), and
+// SetPreference(last accepted) goes out; then that WaitForEvent is
+// cancelled and awaited. Before protocol 42 there is no WaitForEvent:
+// notifications that arrive while bootstrapping are dropped instead.
+func (s *Sequencer) bootstrap(ctx context.Context, last BlockInfo) error {
+	steps := func() error {
 		if err := s.connectAll(ctx); err != nil {
+			return err
+		}
+		for range 1 + len(s.Peers) {
+			r, err := s.Plugin.VM.GetBlockIDAtHeight(ctx, &vmpb.GetBlockIDAtHeightRequest{Height: 0})
+			if err != nil {
+				return s.Plugin.Diagnose("GetBlockIDAtHeight(0)", err)
+			}
+			if e := r.GetErr(); e != vmpb.Error_ERROR_UNSPECIFIED {
+				return fmt.Errorf("GetBlockIDAtHeight(0) while bootstrapping: %s", e)
+			}
+		}
+		if _, err := s.Plugin.VM.SetPreference(ctx, &vmpb.SetPreferenceRequest{Id: last.ID[:]}); err != nil {
+			return s.Plugin.Diagnose("SetPreference("+last.ID.String()+")", err)
+		}
+		return nil
+	}
+	if UsesMessenger(s.Protocol) {
+		if err := steps(); err != nil {
 			return err
 		}
 		for {
@@ -189,35 +233,40 @@ func (s *Sequencer) bootstrap(ctx context.Context) error {
 		_, err := s.Plugin.VM.WaitForEvent(wctx, &emptypb.Empty{})
 		waited <- err
 	}()
-	if err := s.connectAll(ctx); err != nil {
-		cancel()
-		<-waited
-		return err
-	}
+	err := steps()
 	cancel()
 	// An event that arrived during bootstrapping is dropped, as the node does.
-	if err := <-waited; err != nil && status.Code(err) != codes.Canceled {
-		return fmt.Errorf("wait for event during bootstrapping: %w", err)
+	if werr := <-waited; err == nil && werr != nil && status.Code(werr) != codes.Canceled {
+		return s.Plugin.Diagnose("WaitForEvent (while bootstrapping)", werr)
 	}
-	return nil
+	return err
 }
 
 // connectAll calls Connected for the node itself and each peer.
 func (s *Sequencer) connectAll(ctx context.Context) error {
-	name, major, minor, patch := parseNodeVersion(s.NodeVersion)
+	name, major, minor, patch := parseNodeVersion(s.nodeVersion())
 	for _, id := range append([]ids.NodeID{s.Node.NodeID()}, s.Peers...) {
 		req := &vmpb.ConnectedRequest{NodeId: id.Bytes(), Name: name, Major: major, Minor: minor, Patch: patch}
 		if _, err := s.Plugin.VM.Connected(ctx, req); err != nil {
-			return fmt.Errorf("connected %s: %w", id, err)
+			return s.Plugin.Diagnose("Connected("+id.String()+")", err)
 		}
+		s.Node.SetConnected(id, true)
 	}
 	return nil
 }
 
-func parseNodeVersion(v string) (name string, major, minor, patch uint32) {
-	if v == "" {
-		v = DefaultNodeVersion
+// nodeVersion is what Connected announces.
+func (s *Sequencer) nodeVersion() string {
+	switch {
+	case s.NodeVersion != "":
+		return s.NodeVersion
+	case s.Node.cfg.NodeVersion != "":
+		return s.Node.cfg.NodeVersion
 	}
+	return NodeVersionForProtocol(s.Plugin.cfg.Protocol)
+}
+
+func parseNodeVersion(v string) (name string, major, minor, patch uint32) {
 	name, num, _ := strings.Cut(v, "/")
 	parts := strings.SplitN(strings.TrimPrefix(num, "v"), ".", 3)
 	out := [3]uint32{}
@@ -230,11 +279,12 @@ func parseNodeVersion(v string) (name string, major, minor, patch uint32) {
 	return name, out[0], out[1], out[2]
 }
 
-// Health calls VM.Health and returns its details.
+// Health calls VM.Health as AvalancheGo's health check does (fail fast:
+// no waiting for a connection) and returns its details.
 func (s *Sequencer) Health(ctx context.Context) ([]byte, error) {
-	r, err := s.Plugin.VM.Health(ctx, &emptypb.Empty{})
+	r, err := s.Plugin.VM.Health(ctx, &emptypb.Empty{}, grpc.WaitForReady(false))
 	if err != nil {
-		return nil, fmt.Errorf("health: %w", err)
+		return nil, s.Plugin.Diagnose("Health", err)
 	}
 	return r.GetDetails(), nil
 }
@@ -246,12 +296,31 @@ func (s *Sequencer) LastAccepted() BlockInfo {
 	return s.lastAccepted
 }
 
-// Stop cancels the WaitForEvent loop, then stops the plugin (Shutdown,
-// SIGTERM, SIGKILL). The Node stays open.
+// Stop ends the chain as AvalancheGo does: the background loops stop, the
+// WaitForEvent loop asks no more but its pending call stays open, Shutdown
+// goes out (no bound but ctx and LaunchConfig.ShutdownTimeout), the node's
+// services for the plugin stop, then SIGTERM, grace, SIGKILL; the pending
+// WaitForEvent ends with the connection. The Node stays open for Close.
 func (s *Sequencer) Stop(ctx context.Context) error {
-	s.stopLoop()
+	s.stopBackground()
+	s.mu.Lock()
+	if s.stopping != nil {
+		select {
+		case <-s.stopping:
+		default:
+			close(s.stopping)
+		}
+	}
+	s.mu.Unlock()
 	if s.Plugin == nil {
 		return nil
 	}
-	return s.Plugin.Stop(ctx)
+	var err error
+	if s.Node != nil {
+		err = StopChain(ctx, s.Plugin, s.Node)
+	} else {
+		err = s.Plugin.Stop(ctx)
+	}
+	s.stopLoop()
+	return err
 }

@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	vmpb "github.com/ava-labs/avalanchego/proto/pb/vm"
 )
 
 // Events are the messages of the WaitForEvent loop. The channel is closed
-// when the loop ends (Stop, or a WaitForEvent error: see LoopErr). An event
+// when the loop ends: Stop, or the plugin's end. A failed WaitForEvent is
+// asked again after 100 ms, as AvalancheGo does; LoopErr says why the last
+// one failed. An event
 // not received before the preference or state changes is dropped, as the
 // node re-asks the VM then. After an event is received the loop asks again
 // only once the preference or state changes (as AvalancheGo does).
@@ -19,7 +22,7 @@ func (s *Sequencer) Events() <-chan vmpb.Message {
 	return s.events
 }
 
-// LoopErr is why the WaitForEvent loop ended on its own, or nil.
+// LoopErr is the last WaitForEvent error, or nil.
 func (s *Sequencer) LoopErr() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -47,6 +50,12 @@ func (s *Sequencer) waitOnce(loop context.Context, events chan<- vmpb.Message) b
 	if UsesMessenger(s.Protocol) {
 		return s.forwardOnce(loop, events)
 	}
+	select {
+	case <-s.stopping: // Stop began: the node asks no more
+		<-loop.Done()
+		return false
+	default:
+	}
 	gen, cancel := context.WithCancel(loop)
 	defer cancel()
 	s.mu.Lock()
@@ -60,9 +69,9 @@ func (s *Sequencer) waitOnce(loop context.Context, events chan<- vmpb.Message) b
 		return true
 	case err != nil:
 		s.mu.Lock()
-		s.loopErr = fmt.Errorf("wait for event: %w", err)
+		s.loopErr = s.Plugin.Diagnose("WaitForEvent", err)
 		s.mu.Unlock()
-		return false
+		return s.retryAfter(loop)
 	}
 	held := s.hold()
 	select {
@@ -77,6 +86,22 @@ func (s *Sequencer) waitOnce(loop context.Context, events chan<- vmpb.Message) b
 		s.release(held)
 	}
 	return loop.Err() == nil
+}
+
+// retryAfter waits waitRetry before the next WaitForEvent, as AvalancheGo's
+// NotificationForwarder does after an error; a plugin that is gone ends the
+// loop instead.
+func (s *Sequencer) retryAfter(loop context.Context) bool {
+	t := time.NewTimer(waitRetry)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-s.Plugin.Exited():
+		return false
+	case <-loop.Done():
+		return false
+	}
 }
 
 // EventReady blocks until the loop holds an event nobody has taken yet (the
@@ -170,7 +195,7 @@ func (s *Sequencer) buildAndAccept(ctx context.Context) (BlockInfo, error) {
 	parent := s.LastAccepted()
 	built, err := vm.BuildBlock(ctx, &vmpb.BuildBlockRequest{})
 	if err != nil {
-		return BlockInfo{}, fmt.Errorf("build block: %w", err)
+		return BlockInfo{}, s.Plugin.Diagnose("BuildBlock", err)
 	}
 	blk, err := blockInfo("build block", built.GetId(), built.GetParentId(), built.GetHeight(), built.GetTimestamp(), built.GetBytes())
 	if err != nil {
@@ -180,27 +205,75 @@ func (s *Sequencer) buildAndAccept(ctx context.Context) (BlockInfo, error) {
 		return BlockInfo{}, fmt.Errorf("build block: block %s at height %d has parent %s, want parent %s at height %d",
 			blk.ID, blk.Height, blk.ParentID, parent.ID, parent.Height)
 	}
+	s.blocks.put(blk)
+	if err := s.verifyPreferAccept(ctx, blk, true); err != nil {
+		return BlockInfo{}, err
+	}
+	return blk, nil
+}
+
+// AcceptPeerBlock is step 5 for a block a peer built: ParseBlock (answered
+// from the node's cache when the same bytes were parsed before) ->
+// BlockVerify -> SetPreference -> BlockAccept. The block must extend the
+// last accepted block.
+func (s *Sequencer) AcceptPeerBlock(ctx context.Context, b []byte) (BlockInfo, error) {
+	blk, err := s.ParseBlock(ctx, b)
+	if err != nil {
+		return BlockInfo{}, err
+	}
+	if parent := s.LastAccepted(); blk.ParentID != parent.ID || blk.Height != parent.Height+1 {
+		return BlockInfo{}, fmt.Errorf("peer block %s at height %d has parent %s, want parent %s at height %d",
+			blk.ID, blk.Height, blk.ParentID, parent.ID, parent.Height)
+	}
+	return blk, s.verifyPreferAccept(ctx, blk, false)
+}
+
+// ParseBlock parses b as the node does: from its cache when the VM parsed
+// the same bytes before, else through VM.ParseBlock.
+func (s *Sequencer) ParseBlock(ctx context.Context, b []byte) (BlockInfo, error) {
+	if blk, ok := s.blocks.lookupBytes(b); ok {
+		return blk, nil
+	}
+	r, err := s.Plugin.VM.ParseBlock(ctx, &vmpb.ParseBlockRequest{Bytes: b})
+	if err != nil {
+		return BlockInfo{}, s.Plugin.Diagnose("ParseBlock", err)
+	}
+	blk, err := blockInfo("parse block", r.GetId(), r.GetParentId(), r.GetHeight(), r.GetTimestamp(), b)
+	if err != nil {
+		return BlockInfo{}, err
+	}
+	s.blocks.parsed(blk)
+	return blk, nil
+}
+
+// verifyPreferAccept: BlockVerify -> SetPreference -> (own block: the
+// ParseBlock of its bytes the real node makes, which must agree) ->
+// BlockAccept, and the block becomes last accepted.
+func (s *Sequencer) verifyPreferAccept(ctx context.Context, blk BlockInfo, own bool) error {
+	vm := s.Plugin.VM
 	if _, err := vm.BlockVerify(ctx, &vmpb.BlockVerifyRequest{Bytes: blk.Bytes}); err != nil {
-		return BlockInfo{}, fmt.Errorf("verify block %s: %w", blk.ID, err)
+		return s.Plugin.Diagnose("BlockVerify("+blk.ID.String()+")", err)
 	}
 	if _, err := vm.SetPreference(ctx, &vmpb.SetPreferenceRequest{Id: blk.ID[:]}); err != nil {
-		return BlockInfo{}, fmt.Errorf("set preference %s: %w", blk.ID, err)
+		return s.Plugin.Diagnose("SetPreference("+blk.ID.String()+")", err)
 	}
 	s.reissue()
-	parsed, err := vm.ParseBlock(ctx, &vmpb.ParseBlockRequest{Bytes: blk.Bytes})
-	if err != nil {
-		return BlockInfo{}, fmt.Errorf("parse own block %s: %w", blk.ID, err)
-	}
-	if got := parsed.GetId(); string(got) != string(blk.ID[:]) {
-		return BlockInfo{}, fmt.Errorf("parse own block: ParseBlock gave id %x for the bytes of block %s", got, blk.ID)
+	if own {
+		parsed, err := s.ParseBlock(ctx, blk.Bytes)
+		if err != nil {
+			return fmt.Errorf("parse own block %s: %w", blk.ID, err)
+		}
+		if parsed.ID != blk.ID {
+			return fmt.Errorf("parse own block: ParseBlock gave id %s for the bytes of block %s", parsed.ID, blk.ID)
+		}
 	}
 	if _, err := vm.BlockAccept(ctx, &vmpb.BlockAcceptRequest{Id: blk.ID[:]}); err != nil {
-		return BlockInfo{}, fmt.Errorf("accept block %s: %w", blk.ID, err)
+		return s.Plugin.Diagnose("BlockAccept("+blk.ID.String()+")", err)
 	}
 	s.mu.Lock()
 	s.lastAccepted = blk
 	s.mu.Unlock()
-	return blk, nil
+	return nil
 }
 
 // forwardOnce hands the next Messenger notification (protocol < 42) to

@@ -31,7 +31,8 @@ type AppMessage struct {
 	Bytes        []byte
 }
 
-// AppSenderRecorder serves appsender.AppSender and records every call.
+// AppSenderRecorder serves appsender.AppSender and records every call; in
+// a node it also hands requests and answers to the node's app router.
 // Safe for concurrent use.
 type AppSenderRecorder struct {
 	appsenderpb.UnsafeAppSenderServer
@@ -40,6 +41,8 @@ type AppSenderRecorder struct {
 	msgs   []AppMessage
 	next   int           // index of the next message Next returns
 	notify chan struct{} // closed and replaced on every record
+
+	route *appRouter // answers requests, when the node routes them (set before serving)
 }
 
 var _ appsenderpb.AppSenderServer = (*AppSenderRecorder)(nil)
@@ -103,6 +106,9 @@ func (r *AppSenderRecorder) SendAppRequest(_ context.Context, req *appsenderpb.S
 		return nil, err
 	}
 	r.record(AppMessage{Kind: AppKindRequest, NodeIDs: nodes, RequestID: req.GetRequestId(), Bytes: req.GetRequest()})
+	if r.route != nil {
+		r.route.request(nodes, req.GetRequestId(), req.GetRequest())
+	}
 	return &emptypb.Empty{}, nil
 }
 
@@ -113,6 +119,9 @@ func (r *AppSenderRecorder) SendAppResponse(_ context.Context, req *appsenderpb.
 		return nil, err
 	}
 	r.record(AppMessage{Kind: AppKindResponse, NodeIDs: nodes, RequestID: req.GetRequestId(), Bytes: req.GetResponse()})
+	if r.route != nil {
+		r.route.response(nodes[0], req.GetRequestId(), req.GetResponse())
+	}
 	return &emptypb.Empty{}, nil
 }
 
@@ -124,6 +133,9 @@ func (r *AppSenderRecorder) SendAppError(_ context.Context, req *appsenderpb.Sen
 	}
 	r.record(AppMessage{Kind: AppKindError, NodeIDs: nodes, RequestID: req.GetRequestId(),
 		ErrorCode: req.GetErrorCode(), ErrorMessage: req.GetErrorMessage()})
+	if r.route != nil {
+		r.route.appError(nodes[0], req.GetRequestId(), req.GetErrorCode(), req.GetErrorMessage())
+	}
 	return &emptypb.Empty{}, nil
 }
 

@@ -49,7 +49,7 @@ func (w *Workload) Detect(ctx context.Context, path string, protocol uint, timeo
 		return false
 	}
 	for _, h := range handlers.GetHandlers() {
-		c, err := node.HTTP(p, h.GetServerAddr())
+		c, err := node.HandlerHTTP(p, h)
 		if err != nil {
 			continue
 		}
