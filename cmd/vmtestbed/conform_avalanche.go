@@ -58,7 +58,7 @@ protocol fails AVA-HSK-001), 2 usage error or a plugin that could not be started
 	fl := cmd.Flags()
 	fl.StringVar(&f.plugin, "plugin", "", "path to the plugin binary")
 	fl.StringVar(&f.inProcess, "in-process", "", "run the reference VM in this process: refvm or refvm:VARIANT (see refvm --list-broken)")
-	fl.StringVar(&f.release, "avalanchego", "", "emulate this AvalancheGo release: its protocol and node version, e.g. v1.14.2 (default: the newest release vmtestbed knows)")
+	fl.StringVar(&f.release, "avalanchego", "", "emulate this AvalancheGo release: its protocol and node version, e.g. v1.14.2 (default: the newest, "+avalanchego.ReleaseForProtocol(avalanchego.NewestProtocol)+")")
 	fl.UintVar(&f.protocol, "protocol", 0, "emulate this rpcchainvm protocol version, as the newest release speaking it (default: newest)")
 	fl.BoolVar(&f.sameWire, "same-wire", false, "also accept a plugin whose protocol differs from the emulated one but has the same wire (AvalancheGo does not)")
 	fl.Uint32Var(&f.networkID, "network-id", 0, "network id in the InitializeRequest (default: local, 12345)")

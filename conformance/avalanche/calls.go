@@ -10,8 +10,6 @@ import (
 	"time"
 
 	. "github.com/onsi/ginkgo/v2" //nolint:revive // ginkgo DSL
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 )
 
 // Every VM call of the suite goes through target.do: it bounds the call,
@@ -121,56 +119,14 @@ func expectOK(err error, format string, args ...any) {
 }
 
 // diagnose turns a failed call into "CALL: code: message", and when the
-// plugin has died (it is reaped a moment after its connection drops, so this
-// waits for that, at most exitSettle), adds its exit status and last output.
+// plugin died during it, adds its exit status or signal and the last lines
+// of its output (the node's Plugin.Diagnose).
 func (t *target) diagnose(call string, err error) error {
 	if err == nil {
 		return nil
 	}
-	msg := err.Error()
-	if st, ok := status.FromError(err); ok {
-		msg = st.Code().String() + ": " + st.Message()
-	}
-	d := &callError{call: call, msg: msg, err: err}
-	// A plugin that died shows as Unavailable: a lost connection.
-	if t.plugin != nil && status.Code(err) == codes.Unavailable {
-		select {
-		case <-t.plugin.Exited():
-		case <-time.After(exitSettle):
-		}
-		select {
-		case <-t.plugin.Exited():
-			d.exit, d.tail = t.plugin.ExitStatus(), t.plugin.StderrTail()
-		default:
-		}
-	}
-	return d
+	return t.plugin.Diagnose(call, err)
 }
-
-// exitSettle bounds how long diagnose waits for a plugin to be reaped.
-const exitSettle = 2 * time.Second
-
-// callError is a diagnosed call failure.
-type callError struct {
-	call, msg  string
-	exit, tail string
-	err        error
-}
-
-func (e *callError) Error() string {
-	s := e.call + ": " + e.msg
-	if e.exit != "" {
-		s += "; plugin " + e.exit
-		if e.tail != "" {
-			s += "\nplugin output (last lines):\n" + e.tail
-		} else {
-			s += "\nplugin output: (none)"
-		}
-	}
-	return s
-}
-
-func (e *callError) Unwrap() error { return e.err }
 
 // call bounds work that is not one VM call (HTTP requests to the VM's
 // handlers, waits) by CallTimeout and the run's Timeout.

@@ -101,7 +101,7 @@ func (c Config) withDefaults() Config {
 		c.Protocol = avalanchego.NewestProtocol
 	}
 	if c.Release == "" {
-		c.Release = releaseForProtocol(c.Protocol)
+		c.Release = avalanchego.ReleaseForProtocol(c.Protocol)
 	}
 	if c.HandshakeTimeout <= 0 {
 		c.HandshakeTimeout = defaultHandshakeTimeout
@@ -156,13 +156,4 @@ func (c Config) notices() io.Writer {
 		return c.Notices
 	}
 	return c.Log
-}
-
-// releaseForProtocol is the newest release speaking p ("" if none).
-func releaseForProtocol(p uint) string {
-	info, ok := avalanchego.LookupProtocol(p)
-	if !ok || len(info.Releases) == 0 {
-		return ""
-	}
-	return info.Releases[len(info.Releases)-1]
 }

@@ -14,6 +14,8 @@ type chain struct {
 	t   *target
 	blk blockState
 	b   *second // the second instance (AVA-BLK-012, AVA-BLK-010, AVA-DET-*)
+
+	restarted *target // the first instance relaunched on its database (AVA-RST-*)
 }
 
 // mustInitialized fails the spec when Initialize failed earlier.
@@ -43,6 +45,11 @@ func (s *suite) chainSpecs() {
 					GinkgoWriter.Printf("cleanup: second instance: %v\n", err)
 				}
 			}
+			if c.restarted != nil {
+				if err := c.restarted.close(); err != nil {
+					GinkgoWriter.Printf("cleanup: restarted instance: %v\n", err)
+				}
+			}
 		})
 
 		c.initSpecs()
@@ -56,6 +63,8 @@ func (s *suite) chainSpecs() {
 			Expect(c.t.genesis.Bytes).NotTo(BeNil(), "Initialize did not succeed earlier; Shutdown is checked after Initialize")
 			expectCleanExit(ctx, c.t, "after Initialize")
 		})
+
+		c.restartSpecs()
 
 	})
 }

@@ -3,7 +3,6 @@ package avalanche
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 
 	. "github.com/onsi/ginkgo/v2" //nolint:revive // ginkgo DSL
@@ -25,7 +24,7 @@ func (s *suite) handshakeSpecs() {
 			}
 			got, ours := t.plugin.Protocol, t.cfg.Protocol
 			if got != ours && !(t.cfg.SameWire && avalanchego.SameWire(got, ours)) {
-				Fail(protocolVerdict(got, ours, t.cfg.SameWire))
+				Fail(avalanchego.MismatchMessage(got, ours))
 			}
 		})
 
@@ -68,7 +67,7 @@ func (s *suite) setProtocolError(le *avalanchego.LaunchError) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.protocolErr == nil {
-		s.protocolErr = errors.New(spec("AVA-HSK-001").Title() + ": the node refused the plugin's handshake.\n" + le.Error() + "\n" + s.protocolHint(le))
+		s.protocolErr = errors.New(spec("AVA-HSK-001").Title() + ": the node refused the plugin's handshake, as AvalancheGo does.\n" + le.Error())
 	}
 }
 
@@ -79,41 +78,12 @@ func (s *suite) protocolError() error {
 	return s.protocolErr
 }
 
-// protocolHint names the releases speaking the plugin's protocol and how to
-// emulate one, when the launch error says which protocol the plugin spoke.
-func (s *suite) protocolHint(le *avalanchego.LaunchError) string {
-	var got uint
-	if _, err := fmt.Sscanf(le.Err.Error(), "plugin speaks rpcchainvm protocol %d", &got); err != nil || got == 0 {
-		return ""
-	}
-	return protocolVerdict(got, s.cfg.Protocol, s.cfg.SameWire)
-}
-
-// protocolVerdict explains a plugin speaking protocol got to a node
-// emulating ours: the releases of each, and how to emulate the plugin's.
-func protocolVerdict(got, ours uint, sameWire bool) string {
-	releases := func(p uint) string {
-		info, ok := avalanchego.LookupProtocol(p)
-		if !ok {
-			return "no AvalancheGo release known to vmtestbed"
-		}
-		return "AvalancheGo " + strings.Join(info.Releases, ", ")
-	}
-	msg := fmt.Sprintf("the plugin speaks rpcchainvm protocol %d (%s); the node emulates protocol %d (%s), and AvalancheGo refuses a plugin of any other protocol", got, releases(got), ours, releases(ours))
-	if rel := releaseForProtocol(got); rel != "" {
-		msg += fmt.Sprintf(". To check it against a node it runs on, emulate that release: --avalanchego %s (Config.Release)", rel)
-	}
-	if !sameWire && avalanchego.SameWire(got, ours) {
-		msg += "; the wire is identical, so --same-wire (Config.SameWire) also accepts it"
-	}
-	return msg
-}
-
 // expectCleanExit sends Shutdown, then ends the plugin as AvalancheGo does
 // (SIGTERM, grace period, SIGKILL) and checks that the plugin ended by itself.
 func expectCleanExit(ctx context.Context, t *target, when string) {
 	err := t.shutdown(ctx)
 	expectOK(err, "Shutdown %s did not return; AvalancheGo waits for it, then sends SIGTERM and, after its grace period, SIGKILL", when)
+	t.node.StopServices() // as AvalancheGo, right after Shutdown returned
 	stopErr := t.terminate()
 	select {
 	case <-t.plugin.Exited():

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,6 +32,21 @@ func (s *suite) shutdownSpecs() {
 		it("AVA-SHD-002", func(ctx SpecContext) {
 			shut = t.shutdownUnderLoad(ctx)
 			expectOK(shut.err, "Shutdown with %s in flight did not return; AvalancheGo sends it without cancelling or awaiting them, and waits for it", shut.inFlight)
+		})
+
+		it("AVA-SHD-003", func(ctx SpecContext) {
+			if shut.returned.IsZero() || shut.err != nil {
+				Fail("Shutdown did not return (see AVA-SHD-002), so there is no \"after Shutdown\" to check")
+			}
+			// AvalancheGo stops serving the database right after Shutdown
+			// returned; the suite keeps serving it until the plugin is gone,
+			// to see whether the plugin still uses it.
+			termErr := t.terminate()
+			late := t.db.lateCalls()
+			t.node.StopServices()
+			if len(late) > 0 {
+				Fail(fmt.Sprintf("after Shutdown returned, the plugin called its database %d times (%s) before it exited (%s, %v); AvalancheGo stops serving the database as soon as Shutdown returns, so these calls fail and what they write is lost", len(late), strings.Join(late, ", "), t.plugin.ExitStatus(), termErr))
+			}
 		})
 	})
 }

@@ -71,6 +71,9 @@ type target struct {
 
 	genesis Block // the last accepted block Initialize reported
 
+	store *store     // the chain's database, kept across a restart
+	db    *watchedDB // this launch's view of it, served by the node
+
 	handlers []*vmpb.Handler           // CreateHandlers' answer, once asked
 	clients  []*avalanchego.HTTPClient // HTTP clients to close
 	wl       Workload                  // the workload in use, once picked
@@ -81,9 +84,20 @@ type target struct {
 	shutErr  error // its outcome
 }
 
-// launch creates a node and starts the plugin. The caller must close the
-// target; on error nothing is left running.
+// launch creates a node on a fresh database and starts the plugin. The
+// caller must close the target; on error nothing is left running.
 func (s *suite) launch(ctx context.Context) (*target, error) {
+	return s.launchOn(ctx, nil)
+}
+
+// relaunch starts a new plugin and node on prev's database, as AvalancheGo
+// restarts a chain; prev's plugin must have ended.
+func (s *suite) relaunch(ctx context.Context, prev *target) (*target, error) {
+	return s.launchOn(ctx, prev.store)
+}
+
+// launchOn launches on st, or on a fresh database when st is nil.
+func (s *suite) launchOn(ctx context.Context, st *store) (*target, error) {
 	cfg := s.cfg
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -100,29 +114,40 @@ func (s *suite) launch(ctx context.Context) (*target, error) {
 	if cfg.InProcess != nil {
 		tr = cfg.Bufnet
 	}
-	dbDir := ""
-	if cfg.DBDir != "" {
-		s.mu.Lock()
-		s.launches++
-		dbDir = filepath.Join(cfg.DBDir, fmt.Sprintf("launch-%d", s.launches))
-		s.mu.Unlock()
+	if st == nil {
+		dbDir := ""
+		if cfg.DBDir != "" {
+			s.mu.Lock()
+			s.launches++
+			dbDir = filepath.Join(cfg.DBDir, fmt.Sprintf("launch-%d", s.launches))
+			s.mu.Unlock()
+		}
+		var err error
+		if st, err = newStore(dbDir); err != nil {
+			return nil, err
+		}
 	}
+	db := st.open()
 	node, err := avalanchego.NewNode(ctx, avalanchego.NodeConfig{
-		Transport: tr,
-		DBDir:     dbDir,
-		Seed:      s.seed,
-		NetworkID: cfg.NetworkID,
-		Genesis:   genesis,
-		Upgrade:   cfg.Upgrade,
-		Config:    cfg.ChainConfig,
-		Trace:     cfg.Trace,
+		Transport:    tr,
+		Database:     db,
+		Seed:         s.seed,
+		NetworkID:    cfg.NetworkID,
+		Genesis:      genesis,
+		Upgrade:      cfg.Upgrade,
+		Config:       cfg.ChainConfig,
+		SubnetConfig: cfg.SubnetConfig,
+		NodeVersion:  cfg.nodeVersion(),
+		Trace:        cfg.Trace,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("start fake node: %w", err)
+		return nil, errors.Join(fmt.Errorf("start fake node: %w", err), st.release())
 	}
 	lc := avalanchego.LaunchConfig{
 		Protocol:         cfg.Protocol,
+		SameWire:         cfg.SameWire,
 		HandshakeTimeout: cfg.HandshakeTimeout,
+		ShutdownTimeout:  cfg.ShutdownTimeout,
 		GracefulTimeout:  cfg.GracePeriod,
 		Log:              cfg.Log,
 		Notices:          cfg.notices(),
@@ -136,9 +161,10 @@ func (s *suite) launch(ctx context.Context) (*target, error) {
 	}
 	if err != nil {
 		_ = node.Close()
+		_ = st.release()
 		return nil, err
 	}
-	return &target{s: s, cfg: cfg, node: node, plugin: p, vm: p.VM}, nil
+	return &target{s: s, cfg: cfg, node: node, plugin: p, vm: p.VM, store: st, db: db}, nil
 }
 
 // close stops the plugin as AvalancheGo stops a chain (Shutdown, unless
@@ -153,14 +179,15 @@ func (t *target) close() error {
 			errs = append(errs, fmt.Errorf("close HTTP client: %w", err))
 		}
 	}
-	if err := t.shutdown(ctx); err != nil {
+	_ = t.shutdown(ctx) // tracked and sealed; StopChain reports its outcome
+	if err := avalanchego.StopChain(context.WithoutCancel(ctx), t.plugin, t.node); err != nil {
 		errs = append(errs, err)
-	}
-	if err := t.plugin.Stop(context.WithoutCancel(ctx)); err != nil {
-		errs = append(errs, fmt.Errorf("stop plugin: %w", err))
 	}
 	if err := t.node.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("close node: %w", err))
+	}
+	if err := t.store.release(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
@@ -257,17 +284,19 @@ func (t *target) shutdown(ctx context.Context) error {
 		return t.shutErr
 	default:
 	}
-	t.shutErr = t.do(ctx, "Shutdown", t.cfg.ShutdownTimeout, func(ctx context.Context) error {
-		_, err := t.vm.Shutdown(ctx, &emptypb.Empty{})
-		return err
+	// Plugin.Shutdown sends it at most once (StopChain, a Sequencer's
+	// Stop); it applies ShutdownTimeout itself.
+	t.shutErr = t.run(ctx, "Shutdown", 0, func(ctx context.Context) error {
+		return t.plugin.Shutdown(ctx)
 	})
+	if t.shutErr == nil {
+		t.db.seal()
+	}
 	return t.shutErr
 }
 
 // terminate ends the plugin process (SIGTERM, GracePeriod, SIGKILL) and
 // waits for it; Shutdown is the caller's business.
 func (t *target) terminate() error {
-	ctx, cancel := context.WithTimeout(context.Background(), t.cfg.CallTimeout+t.cfg.GracePeriod+2*time.Second)
-	defer cancel()
-	return t.plugin.Stop(ctx)
+	return t.plugin.Terminate(context.Background())
 }
