@@ -36,6 +36,13 @@ func it(id string, body func(ctx SpecContext)) {
 // not come up aborts the whole suite: nothing else can be checked. A plugin
 // of another protocol is [AVA-HSK-001]'s failure: the specs skip.
 func (s *suite) mustLaunch() *target {
+	t := s.mustLaunchOwned()
+	deferClose(t)
+	return t
+}
+
+// mustLaunchOwned is mustLaunch for a caller that closes the target itself.
+func (s *suite) mustLaunchOwned() *target {
 	if s.protocolError() != nil {
 		Skip("no plugin to check: it speaks another protocol (see " + spec("AVA-HSK-001").ID + ")")
 	}
@@ -48,8 +55,7 @@ func (s *suite) mustLaunch() *target {
 	return s.launched(t, err)
 }
 
-// launched turns launch's outcome into a target closed when the current
-// ginkgo node is done, or aborts the suite.
+// launched turns launch's outcome into a target, or aborts the suite.
 func (s *suite) launched(t *target, err error) *target {
 	var le *avalanchego.LaunchError
 	if errors.As(err, &le) {
@@ -57,7 +63,6 @@ func (s *suite) launched(t *target, err error) *target {
 		AbortSuite(fmt.Sprintf("%s: the plugin did not come up, so nothing else can be checked.\n%v", spec("AVA-HSK-001").Title(), err))
 	}
 	expectOK(err, "setting up the plugin and the fake node failed")
-	deferClose(t)
 	return t
 }
 

@@ -1,6 +1,8 @@
 package avalanche
 
 import (
+	"sync"
+
 	"github.com/ava-labs/avalanchego/ids"
 	. "github.com/onsi/ginkgo/v2" //nolint:revive // ginkgo DSL
 	. "github.com/onsi/gomega"    //nolint:revive // gomega DSL
@@ -38,18 +40,22 @@ func (c *chain) needBlocks(ctx SpecContext) {
 func (s *suite) chainSpecs() {
 	Describe("life of a chain", Ordered, func() {
 		c := &chain{s: s}
-		BeforeAll(func() { c.t = s.mustLaunch() })
+		BeforeAll(func() { c.t = s.mustLaunchOwned() })
 		AfterAll(func() {
+			// A node stops its chains together: the first instance (stopped
+			// already unless AVA-SHD-001 failed), the second and the
+			// restarted one stop at once.
+			var others []*target
+			if c.t != nil {
+				others = append(others, c.t)
+			}
 			if c.b != nil && c.b.t != nil {
-				if err := c.b.t.close(); err != nil {
-					GinkgoWriter.Printf("cleanup: second instance: %v\n", err)
-				}
+				others = append(others, c.b.t)
 			}
 			if c.restarted != nil {
-				if err := c.restarted.close(); err != nil {
-					GinkgoWriter.Printf("cleanup: restarted instance: %v\n", err)
-				}
+				others = append(others, c.restarted)
 			}
+			closeAll(others)
 		})
 
 		c.initSpecs()
@@ -67,4 +73,19 @@ func (s *suite) chainSpecs() {
 		c.restartSpecs()
 
 	})
+}
+
+// closeAll stops targets concurrently and logs what went wrong.
+func closeAll(targets []*target) {
+	var wg sync.WaitGroup
+	for _, t := range targets {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := t.close(); err != nil {
+				GinkgoWriter.Printf("cleanup: %v\n", err)
+			}
+		}()
+	}
+	wg.Wait()
 }

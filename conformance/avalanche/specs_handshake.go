@@ -52,7 +52,9 @@ func (s *suite) launchForHandshake() *target {
 		s.setProtocolError(le)
 		return nil
 	}
-	return s.launched(t, err)
+	t = s.launched(t, err)
+	deferClose(t)
+	return t
 }
 
 // mustRun skips a spec when the handshake failed ([AVA-HSK-001]).

@@ -22,22 +22,25 @@ func (w *Workload) Detect(ctx context.Context, path string, protocol uint, timeo
 	if err != nil {
 		return false
 	}
-	// A short grace period: a plugin that hangs in Shutdown costs the probe
-	// one second, and the suite reports the hang itself.
-	p, err := avalanchego.LaunchProcess(ctx, path, avalanchego.LaunchConfig{Protocol: protocol, HandshakeTimeout: timeout, GracefulTimeout: time.Second})
+	// Short Shutdown and grace limits: a plugin that hangs in Shutdown costs
+	// the probe two seconds, and the suite reports the hang itself. Any
+	// protocol of the same wire will do to tell what the plugin is; the
+	// suite judges the protocol itself.
+	p, err := avalanchego.LaunchProcess(ctx, path, avalanchego.LaunchConfig{
+		Protocol: protocol, SameWire: true, HandshakeTimeout: timeout, ShutdownTimeout: time.Second, GracefulTimeout: time.Second,
+	})
 	if err != nil {
 		return false
 	}
-	defer func() {
-		stopCtx, stopCancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer stopCancel()
-		_ = p.Stop(stopCtx)
-	}()
 	node, err := avalanchego.NewNode(ctx, avalanchego.NodeConfig{Transport: transport.TCP{}, Genesis: genesis})
 	if err != nil {
+		_ = p.Stop(context.Background())
 		return false
 	}
-	defer node.Close()
+	defer func() { // as AvalancheGo stops a chain, then the node
+		_ = avalanchego.StopChain(context.Background(), p, node)
+		_ = node.Close()
+	}()
 	if protocol == 0 {
 		protocol = avalanchego.NewestProtocol
 	}
