@@ -319,3 +319,39 @@ func TestConformAvalancheProtocolMatch(t *testing.T) {
 		}
 	}
 }
+
+// TestConformAvalancheNodeFlags: --network-id, --upgrade, --chain-config
+// and --subnet-config reach the node and its InitializeRequest, and
+// --avalanchego sets the version Connected announces.
+func TestConformAvalancheNodeFlags(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]string{"upgrade.json": "{}", "chain.json": `{"a":1}`, "subnet.json": `{"validatorOnly":false}`}
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	trace := filepath.Join(dir, "trace.txt")
+	res := runCLI(t, 60*time.Second, "conform", "avalanche", "--in-process", "refvm", "--avalanchego", "v1.14.2",
+		"--network-id", "7", "--upgrade", filepath.Join(dir, "upgrade.json"), "--chain-config", filepath.Join(dir, "chain.json"),
+		"--subnet-config", filepath.Join(dir, "subnet.json"), "--trace", trace, "--focus", "AVA-INI-001|AVA-APP-003")
+	if res.code != exitOK {
+		t.Fatalf("exit %d, want 0:\n%s", res.code, res.out)
+	}
+	b, err := os.ReadFile(trace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"network_id=7 ", "upgrade_bytes=<2B>", "config_bytes=<7B>", `name="avalanchego" major=1 minor=14 patch=2`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("the trace lacks %q:\n%s", want, b)
+		}
+	}
+	bad := filepath.Join(dir, "bad.json")
+	if err := os.WriteFile(bad, []byte("not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if res := runCLI(t, 60*time.Second, "conform", "avalanche", "--in-process", "refvm", "--subnet-config", bad); res.code != exitUsage {
+		t.Errorf("a subnet config that is not JSON: exit %d, want %d:\n%s", res.code, exitUsage, res.out)
+	}
+}

@@ -2,6 +2,8 @@ package avalanche
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -133,6 +135,8 @@ func (c Config) validate() error {
 		return errTwoTargets
 	case c.InProcess != nil && c.Bufnet == nil:
 		return errNoBufnet
+	case len(c.SubnetConfig) > 0 && !json.Valid(c.SubnetConfig):
+		return errors.New("Config.SubnetConfig: the subnet config is not JSON")
 	case c.Release != "":
 		p, err := avalanchego.ProtocolForRelease(c.Release)
 		if err != nil {
