@@ -113,6 +113,7 @@ var brokenVariants = []struct {
 	{"build-on-cached-tip", exitFailed, []string{"AVA-RST-003"}, nil},
 	{"shutdown-awaits-events", exitFailed, []string{"AVA-SHD-002"}, nil},
 	{"db-after-shutdown", exitFailed, []string{"AVA-SHD-003"}, nil},
+	{"http-no-status", exitFailed, []string{"AVA-HTTP-002"}, []string{"status 0"}},
 }
 
 // TestConformAvalancheBrokenVariants: each broken refvm binary fails the

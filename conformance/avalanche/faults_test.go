@@ -266,6 +266,7 @@ var variantWant = map[string][]string{
 	refvm.VariantBuildOnCachedTip:      {"AVA-RST-003"},
 	refvm.VariantShutdownAwaitsEvents:  {"AVA-SHD-002"},
 	refvm.VariantDBAfterShutdown:       {"AVA-SHD-003"},
+	refvm.VariantHTTPNoStatus:          {"AVA-HTTP-002"},
 }
 
 // childTimeouts bound a child's run: short, since broken plugins hang.

@@ -47,6 +47,7 @@ const (
 	VariantBuildOnCachedTip      = "build-on-cached-tip"
 	VariantShutdownAwaitsEvents  = "shutdown-awaits-events"
 	VariantDBAfterShutdown       = "db-after-shutdown"
+	VariantHTTPNoStatus          = "http-no-status"
 )
 
 // WrongProtocol is what the wrong-protocol variant announces.
@@ -83,6 +84,7 @@ var variants = []Variant{
 	{VariantBuildOnCachedTip, "with an accepted block preferred, BuildBlock builds on an in-memory tip that starts at genesis: wrong after a restart"},
 	{VariantShutdownAwaitsEvents, "Shutdown waits for pending WaitForEvent calls, which only end when cancelled"},
 	{VariantDBAfterShutdown, "after Shutdown returned, the plugin writes a marker to the node's database when told to terminate"},
+	{VariantHTTPNoStatus, "the NewHTTPHandler server answers HTTP.HandleSimple with status 0"},
 }
 
 // Variants lists the broken variants (the correct VM is not among them).

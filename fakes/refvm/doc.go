@@ -1,8 +1,9 @@
 // Package refvm is the reference Avalanche chain VM of vmtestbed, written
 // straight against vm.proto: it implements vmpb.VMServer and httppb.HTTPServer
 // itself (not through avalanchego's rpcchainvm server), the way the
-// "VM in any language" guide describes. It also ships nine deliberately broken
-// variants (see Variants) that the conformance suite must catch.
+// "VM in any language" guide describes. It also ships twenty-one
+// deliberately broken variants (see Variants) that the conformance suite
+// must catch.
 //
 // The chain is a key/value store. A transaction sets one key to one value; a
 // block carries an ordered list of transactions on top of its parent.

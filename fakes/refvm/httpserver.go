@@ -15,6 +15,9 @@ import (
 // RPCPrefix is the handler prefix CreateHandlers registers.
 const RPCPrefix = "/rpc"
 
+// rootHTTPName names the server of NewHTTPHandler.
+const rootHTTPName = "refvm-http"
+
 // httpServer is one gRPC server serving http.HTTP for the JSON-RPC API.
 type httpServer struct {
 	srv  *grpc.Server
@@ -36,7 +39,7 @@ func (v *vm) startHTTP(name string) (string, error) {
 		return "", status.Errorf(codes.Unavailable, "refvm: listen for %s: %v", name, err)
 	}
 	h := &httpServer{srv: grpc.NewServer(serverOptions()...), done: make(chan struct{})}
-	httppb.RegisterHTTPServer(h.srv, &httpService{vm: v})
+	httppb.RegisterHTTPServer(h.srv, &httpService{vm: v, root: name == rootHTTPName})
 	go func() {
 		defer close(h.done)
 		if err := h.srv.Serve(lis); err != nil {
@@ -62,7 +65,7 @@ func (v *vm) CreateHandlers(context.Context, *emptypb.Empty) (*vmpb.CreateHandle
 func (v *vm) NewHTTPHandler(context.Context, *emptypb.Empty) (*vmpb.NewHTTPHandlerResponse, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	addr, err := v.startHTTP("refvm-http")
+	addr, err := v.startHTTP(rootHTTPName)
 	if err != nil {
 		return nil, err
 	}

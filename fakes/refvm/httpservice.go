@@ -25,13 +25,17 @@ var _ httppb.HTTPServer = (*httpService)(nil)
 // httpService serves the JSON-RPC API over http.HTTP.
 type httpService struct {
 	httppb.UnsafeHTTPServer
-	vm *vm
+	vm   *vm
+	root bool // the NewHTTPHandler server
 }
 
 func (h *httpService) HandleSimple(ctx context.Context, req *httppb.HandleSimpleHTTPRequest) (*httppb.HandleSimpleHTTPResponse, error) {
 	code, hdr, body := h.vm.serveJSONRPC(ctx, req.Method, req.Body)
 	for _, e := range req.ResponseHeaders {
 		hdr[e.Key] = append(hdr[e.Key], e.Values...)
+	}
+	if h.root && h.vm.cfg.Variant == VariantHTTPNoStatus {
+		code = 0 // the bug: the handler never wrote a status
 	}
 	return &httppb.HandleSimpleHTTPResponse{Code: int32(code), Headers: elements(hdr), Body: body}, nil
 }

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/types/known/emptypb"
 
+	httppb "github.com/ava-labs/avalanchego/proto/pb/http"
 	vmpb "github.com/ava-labs/avalanchego/proto/pb/vm"
 
 	"github.com/vmtestbed/vmtestbed/internal/transport"
@@ -234,6 +235,24 @@ var moreVariantChecks = map[string]func(t *testing.T, variant string) (broken bo
 		<-pending
 		return codeOf(err) == codes.DeadlineExceeded
 	},
+	VariantHTTPNoStatus: func(t *testing.T, variant string) bool {
+		tv := startVM(t, Config{Variant: variant})
+		tv.init(nil)
+		resp, err := tv.vm.NewHTTPHandler(ctxT(t), &emptypb.Empty{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn, err := transport.Dial(tv.node.tr, resp.ServerAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		r, err := httppb.NewHTTPClient(conn).HandleSimple(ctxT(t), &httppb.HandleSimpleHTTPRequest{Method: "GET", Url: "/"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Code < 100
+	},
 	VariantDBAfterShutdown: func(t *testing.T, variant string) bool {
 		node := newTestNode(t, transport.NewBufnet())
 		tv := startVMOn(t, node, Config{Variant: variant})
@@ -311,7 +330,7 @@ func sendWaitForEvent(t *testing.T, ctx context.Context, tv *testVM) <-chan erro
 }
 
 func TestEveryVariantHasACheck(t *testing.T) {
-	if len(Variants()) != 20 || len(variantChecks) != len(Variants()) {
+	if len(Variants()) != 21 || len(variantChecks) != len(Variants()) {
 		t.Fatalf("%d variants, %d checks", len(Variants()), len(variantChecks))
 	}
 	for _, v := range Variants() {
