@@ -26,9 +26,27 @@ func (s *suite) register() {
 	})
 }
 
-// it declares one spec by ID.
-func it(id string, body func(ctx SpecContext)) {
-	It(spec(id).Title(), body)
+// it declares one spec by ID and records, when it runs, that it did.
+func (s *suite) it(id string, body func(ctx SpecContext)) {
+	It(spec(id).Title(), func(ctx SpecContext) {
+		s.mu.Lock()
+		s.ran[id] = true
+		s.mu.Unlock()
+		body(ctx)
+	})
+}
+
+// needs skips the current spec when a spec it builds on did not run in
+// this process (--focus left it out): its state is not there to check.
+// A spec that ran and failed is the caller's business.
+func (s *suite) needs(ids ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range ids {
+		if !s.ran[id] {
+			Skip(fmt.Sprintf("this spec builds on %s, which did not run (focus it too, or its whole container)", id))
+		}
+	}
 }
 
 // mustLaunch launches a plugin for the current node and stops it when the

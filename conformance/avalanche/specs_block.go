@@ -22,6 +22,7 @@ type blockState struct {
 
 // mustBuilt is the block BLK-002 built; without it the spec cannot run.
 func (c *chain) mustBuilt() Block {
+	c.s.needs("AVA-BLK-002")
 	if c.blk.built.Bytes == nil {
 		Fail("no block to check: building one failed earlier (see " + spec("AVA-BLK-002").ID + ")")
 	}
@@ -40,13 +41,13 @@ func (c *chain) lastAccepted() Block {
 // does, calling the VM in the node's order: the node's block cache parses
 // the same bytes once, and BuildBlock is followed by BlockVerify.
 func (c *chain) blockSpecs() {
-	it("AVA-BLK-001", func(ctx SpecContext) {
+	c.s.it("AVA-BLK-001", func(ctx SpecContext) {
 		c.needBlocks(ctx)
 		expectOK(c.t.wantBlock(ctx), "the VM MUST signal MESSAGE_BUILD_BLOCK while it has transactions to include")
 		c.blk.wanted = true
 	})
 
-	it("AVA-BLK-002", func(ctx SpecContext) {
+	c.s.it("AVA-BLK-002", func(ctx SpecContext) {
 		c.needBlocks(ctx)
 		if !c.blk.wanted {
 			expectOK(c.t.wantBlock(ctx), "making the VM want a block")
@@ -59,12 +60,12 @@ func (c *chain) blockSpecs() {
 		Expect(blk.Height).To(Equal(pref.Height+1), "BuildBlock on a parent at height %d gave height %d", pref.Height, blk.Height)
 	})
 
-	it("AVA-BLK-005", func(ctx SpecContext) {
+	c.s.it("AVA-BLK-005", func(ctx SpecContext) {
 		blk := c.mustBuilt()
 		expectOK(c.t.verify(ctx, blk.Bytes, nil), "BlockVerify of %s, which the VM just built, failed", blk)
 	})
 
-	it("AVA-BLK-017", func(ctx SpecContext) {
+	c.s.it("AVA-BLK-017", func(ctx SpecContext) {
 		blk := c.mustBuilt()
 		id, errEnum, err := c.t.idAtHeight(ctx, blk.Height)
 		expectOK(err, "GetBlockIDAtHeight(%d) with a verified block at that height", blk.Height)
@@ -72,14 +73,15 @@ func (c *chain) blockSpecs() {
 			"GetBlockIDAtHeight(%d) answered %s (id %s) while %s is only verified; the height index holds accepted blocks, so it MUST answer ERROR_NOT_FOUND", blk.Height, errEnum, id, blk.ID)
 	})
 
-	it("AVA-BLK-015", func(ctx SpecContext) {
+	c.s.it("AVA-BLK-015", func(ctx SpecContext) {
 		blk := c.mustBuilt()
 		for i := range c.t.cfg.Repeat {
 			expectOK(c.t.verify(ctx, blk.Bytes, nil), "BlockVerify of the verified, undecided %s again (time %d) failed; the proposervm verifies an inner block once for every block that wraps it", blk, i+2)
 		}
 	})
 
-	it("AVA-BLK-011", func(ctx SpecContext) {
+	c.s.it("AVA-BLK-011", func(ctx SpecContext) {
+		c.s.needs("AVA-BLK-005")
 		blk := c.mustBuilt()
 		for i := range c.t.cfg.Repeat {
 			expectOK(c.t.setPreference(ctx, blk.ID), "SetPreference(%s) failed on attempt %d; the node repeats it whenever its preference is re-confirmed", blk.ID, i+1)
@@ -93,7 +95,7 @@ func (c *chain) blockSpecs() {
 		expectOK(c.t.verify(ctx, child.Bytes, nil), "BlockVerify of %s, built on the undecided %s", child, blk.ID)
 	})
 
-	it("AVA-BLK-004", func(ctx SpecContext) {
+	c.s.it("AVA-BLK-004", func(ctx SpecContext) {
 		blk := c.mustBuilt()
 		parsed, err := c.t.parseBlock(ctx, blk.Bytes)
 		expectOK(err, "ParseBlock of the bytes of %s, which the VM built (the node parses its own block before accepting it)", blk)
@@ -103,7 +105,8 @@ func (c *chain) blockSpecs() {
 		Expect(parsed.Timestamp.Equal(blk.Timestamp)).To(BeTrue(), "ParseBlock timestamp %s, BuildBlock %s", parsed.Timestamp, blk.Timestamp)
 	})
 
-	it("AVA-BLK-006", func(ctx SpecContext) {
+	c.s.it("AVA-BLK-006", func(ctx SpecContext) {
+		c.s.needs("AVA-BLK-005")
 		blk := c.mustBuilt()
 		expectOK(c.t.accept(ctx, blk.ID), "BlockAccept of the verified, preferred %s", blk)
 		c.blk.chain = append(c.blk.chain, blk)
@@ -113,15 +116,17 @@ func (c *chain) blockSpecs() {
 		Expect(id).To(Equal(blk.ID), "after BlockAccept(%s) at height %d, GetBlockIDAtHeight(%d) = %s", blk.ID, blk.Height, blk.Height, id)
 	})
 
-	it("AVA-STA-003", func(ctx SpecContext) {
-		c.mustInitialized()
+	c.s.it("AVA-STA-003", func(ctx SpecContext) {
+		c.s.needs("AVA-BLK-006")
+		c.mustInitialized(ctx)
 		last := c.lastAccepted()
 		got, err := c.t.setState(ctx, vmpb.State_STATE_NORMAL_OP)
 		expectOK(err, "SetState(NormalOp) after BlockAccept")
 		Expect(got.ID).To(Equal(last.ID), "SetState reports last accepted %s (height %d); the node accepted %s (height %d)", got.ID, got.Height, last.ID, last.Height)
 	})
 
-	it("AVA-BLK-016", func(ctx SpecContext) {
+	c.s.it("AVA-BLK-016", func(ctx SpecContext) {
+		c.s.needs("AVA-BLK-006")
 		blk := c.mustBuilt()
 		// Either answer is fine; what the VM reports afterwards is not.
 		verifyErr := c.t.verify(ctx, blk.Bytes, nil)
@@ -131,7 +136,8 @@ func (c *chain) blockSpecs() {
 		Expect(id).To(Equal(blk.ID), "after BlockVerify of the accepted %s (answer: %v), height %d holds %s", blk.ID, verifyErr, blk.Height, id)
 	})
 
-	it("AVA-BLK-014", func(ctx SpecContext) {
+	c.s.it("AVA-BLK-014", func(ctx SpecContext) {
+		c.s.needs("AVA-BLK-006")
 		blk := c.mustBuilt()
 		got, errEnum, err := c.t.getBlock(ctx, blk.ID)
 		expectOK(err, "GetBlock of the accepted %s", blk)
@@ -140,8 +146,8 @@ func (c *chain) blockSpecs() {
 		Expect(got.Height).To(Equal(blk.Height))
 	})
 
-	it("AVA-BLK-007", func(ctx SpecContext) {
-		c.mustInitialized()
+	c.s.it("AVA-BLK-007", func(ctx SpecContext) {
+		c.mustInitialized(ctx)
 		unknown := ids.ID{0xde, 0xad, 0xbe, 0xef, 0x76, 0x6d}
 		_, errEnum, err := c.t.getBlock(ctx, unknown)
 		if st, ok := status.FromError(err); err != nil && ok {
@@ -151,23 +157,24 @@ func (c *chain) blockSpecs() {
 		Expect(errEnum).To(Equal(vmpb.Error_ERROR_NOT_FOUND), "GetBlock of unknown id %s answered err=%s", unknown, errEnum)
 	})
 
-	it("AVA-BLK-008", func(ctx SpecContext) {
-		c.mustInitialized()
+	c.s.it("AVA-BLK-008", func(ctx SpecContext) {
+		c.mustInitialized(ctx)
 		h := c.lastAccepted().Height + 1000
 		_, errEnum, err := c.t.idAtHeight(ctx, h)
 		expectOK(err, "GetBlockIDAtHeight above the last accepted height MUST answer ERROR_NOT_FOUND in the reply, not a gRPC error")
 		Expect(errEnum).To(Equal(vmpb.Error_ERROR_NOT_FOUND), "GetBlockIDAtHeight(%d) answered err=%s", h, errEnum)
 	})
 
-	it("AVA-BLK-013", func(ctx SpecContext) {
-		c.mustInitialized()
+	c.s.it("AVA-BLK-013", func(ctx SpecContext) {
+		c.mustInitialized(ctx)
 		_, err := c.t.parseBlock(ctx, []byte("vmtestbed: these bytes are not a block"))
 		Expect(err).To(HaveOccurred(), "ParseBlock accepted bytes that are not a block")
 		_, _, err = c.t.idAtHeight(ctx, 0)
 		expectOK(err, "the plugin stopped serving after ParseBlock of garbage")
 	})
 
-	it("AVA-BLK-009", func(ctx SpecContext) {
+	c.s.it("AVA-BLK-009", func(ctx SpecContext) {
+		c.s.needs("AVA-BLK-006", "AVA-BLK-011")
 		c.needBlocks(ctx)
 		first, second := c.mustBuilt(), c.blk.child
 		if second.Bytes == nil {

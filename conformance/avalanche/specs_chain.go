@@ -1,6 +1,7 @@
 package avalanche
 
 import (
+	"context"
 	"sync"
 
 	"github.com/ava-labs/avalanchego/ids"
@@ -15,13 +16,21 @@ type chain struct {
 	s   *suite
 	t   *target
 	blk blockState
-	b   *second // the second instance (AVA-BLK-012, AVA-BLK-010, AVA-DET-*)
+
+	initTried bool    // Initialize was sent (by AVA-INI-001, or by the first spec needing it)
+	b         *second // the second instance (AVA-BLK-012, AVA-BLK-010, AVA-DET-*)
 
 	restarted *target // the first instance relaunched on its database (AVA-RST-*)
 }
 
-// mustInitialized fails the spec when Initialize failed earlier.
-func (c *chain) mustInitialized() {
+// mustInitialized fails the spec when Initialize failed earlier. When
+// AVA-INI-001 did not run (--focus), it initializes the VM first.
+func (c *chain) mustInitialized(ctx context.Context) {
+	if !c.initTried {
+		c.initTried = true
+		_, err := c.t.initialize(ctx)
+		expectOK(err, "Initialize, needed by this spec, failed")
+	}
 	if c.t.genesis.ID == (ids.ID{}) {
 		Fail("Initialize did not succeed earlier (see " + spec("AVA-INI-001").ID + "), so there is no last accepted block to check")
 	}
@@ -29,6 +38,7 @@ func (c *chain) mustInitialized() {
 
 // needBlocks skips the spec when the suite cannot make the VM build blocks.
 func (c *chain) needBlocks(ctx SpecContext) {
+	c.mustInitialized(ctx)
 	if _, _, err := c.t.workload(ctx); err == errNoWorkload {
 		Skip(err.Error())
 	}
@@ -65,7 +75,7 @@ func (s *suite) chainSpecs() {
 		c.contextSpecs()
 		c.determinismSpecs()
 
-		it("AVA-SHD-001", func(ctx SpecContext) {
+		s.it("AVA-SHD-001", func(ctx SpecContext) {
 			Expect(c.t.genesis.Bytes).NotTo(BeNil(), "Initialize did not succeed earlier; Shutdown is checked after Initialize")
 			expectCleanExit(ctx, c.t, "after Initialize")
 		})

@@ -10,7 +10,7 @@ import (
 // two builders race. One is accepted, the other rejected.
 func (c *chain) conflictSpecs() {
 	var a, b Block
-	it("AVA-CON-001", func(ctx SpecContext) {
+	c.s.it("AVA-CON-001", func(ctx SpecContext) {
 		c.needBlocks(ctx)
 		parent := c.lastAccepted()
 		expectOK(c.t.setPreference(ctx, parent.ID), "SetPreference(%s), the last accepted block", parent.ID)
@@ -26,7 +26,8 @@ func (c *chain) conflictSpecs() {
 		expectOK(c.t.verify(ctx, b.Bytes, nil), "BlockVerify of the second sibling %s, after verifying its conflict %s", b, a.ID)
 	})
 
-	it("AVA-CON-002", func(ctx SpecContext) {
+	c.s.it("AVA-CON-002", func(ctx SpecContext) {
+		c.s.needs("AVA-CON-001")
 		if a.Bytes == nil || b.Bytes == nil {
 			Fail("no siblings to decide: building them failed earlier (see AVA-CON-001)")
 		}
@@ -39,7 +40,8 @@ func (c *chain) conflictSpecs() {
 		Expect(got.ID).To(Equal(a.ID), "after accepting %s and rejecting %s, last accepted is %s", a.ID, b.ID, got.ID)
 	})
 
-	it("AVA-CON-003", func(ctx SpecContext) {
+	c.s.it("AVA-CON-003", func(ctx SpecContext) {
+		c.s.needs("AVA-CON-001")
 		if a.Bytes == nil || b.Bytes == nil {
 			Fail("no siblings to decide: building them failed earlier (see AVA-CON-001)")
 		}

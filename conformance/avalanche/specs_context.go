@@ -7,7 +7,7 @@ import (
 // contextSpecs: building and verifying with a P-chain height, as the node
 // does for blocks built after the proposervm fork.
 func (c *chain) contextSpecs() {
-	it("AVA-CTX-001", func(ctx SpecContext) {
+	c.s.it("AVA-CTX-001", func(ctx SpecContext) {
 		c.needBlocks(ctx)
 		expectOK(c.t.wantBlock(ctx), "making the VM want a block")
 		pHeight := uint64(1)

@@ -21,6 +21,7 @@ type second struct {
 
 // mustSecond launches the second instance once and bootstraps it.
 func (c *chain) mustSecond(ctx SpecContext) *second {
+	c.s.needs("AVA-BLK-006", "AVA-BLK-009")
 	c.needBlocks(ctx)
 	if len(c.blk.chain) < 2 {
 		Fail("two accepted blocks are needed, and building them failed earlier (see AVA-BLK-006, AVA-BLK-009)")
@@ -61,7 +62,7 @@ func expectSameBlock(got, want Block, how string) {
 
 // determinismSpecs: the first instance's accepted chain, fed to a second.
 func (c *chain) determinismSpecs() {
-	it("AVA-BLK-012", func(ctx SpecContext) {
+	c.s.it("AVA-BLK-012", func(ctx SpecContext) {
 		b := c.mustSecond(ctx)
 		newest := c.lastAccepted()
 		parsed, err := b.parse(ctx, newest)
@@ -71,7 +72,7 @@ func (c *chain) determinismSpecs() {
 		Expect(err).To(HaveOccurred(), "BlockVerify succeeded for %s whose parent %s the VM has never seen; a VM MUST NOT verify a block it cannot check against its parent", newest, newest.ParentID)
 	})
 
-	it("AVA-BLK-010", func(ctx SpecContext) {
+	c.s.it("AVA-BLK-010", func(ctx SpecContext) {
 		b := c.mustSecond(ctx)
 		var rest []Block // newest first, not yet parsed here
 		for _, blk := range slices.Backward(c.blk.chain) {
@@ -94,7 +95,7 @@ func (c *chain) determinismSpecs() {
 		}
 	})
 
-	it("AVA-DET-001", func(ctx SpecContext) {
+	c.s.it("AVA-DET-001", func(ctx SpecContext) {
 		b := c.mustSecond(ctx)
 		Expect(b.t.genesis.ID).To(Equal(c.t.genesis.ID), "two instances on the same genesis bytes report last accepted %s and %s", b.t.genesis.ID, c.t.genesis.ID)
 		for _, blk := range slices.Backward(c.blk.chain) {
@@ -104,7 +105,7 @@ func (c *chain) determinismSpecs() {
 		}
 	})
 
-	it("AVA-DET-002", func(ctx SpecContext) {
+	c.s.it("AVA-DET-002", func(ctx SpecContext) {
 		b := c.mustSecond(ctx)
 		for _, blk := range c.blk.chain {
 			_, err := b.parse(ctx, blk)

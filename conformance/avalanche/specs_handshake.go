@@ -18,7 +18,7 @@ func (s *suite) handshakeSpecs() {
 		var t *target
 		BeforeAll(func() { t = s.launchForHandshake() })
 
-		it("AVA-HSK-001", func(ctx SpecContext) {
+		s.it("AVA-HSK-001", func(ctx SpecContext) {
 			if err := s.protocolError(); err != nil {
 				Fail(err.Error())
 			}
@@ -28,14 +28,14 @@ func (s *suite) handshakeSpecs() {
 			}
 		})
 
-		it("AVA-PRE-002", func(ctx SpecContext) {
+		s.it("AVA-PRE-002", func(ctx SpecContext) {
 			t.mustRun()
 			v, err := t.version(ctx)
 			expectOK(err, "AvalancheGo calls Version before Initialize at node start")
 			Expect(v).NotTo(BeEmpty(), "Version answered an empty string before Initialize")
 		})
 
-		it("AVA-PRE-001", func(ctx SpecContext) {
+		s.it("AVA-PRE-001", func(ctx SpecContext) {
 			t.mustRun()
 			expectCleanExit(ctx, t, "in the pre-init cycle (no Initialize)")
 		})

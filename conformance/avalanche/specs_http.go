@@ -13,8 +13,8 @@ import (
 // httpSpecs: the HTTP handler servers a VM hands to the node right after
 // Initialize, reached the way AvalancheGo routes API requests to them.
 func (c *chain) httpSpecs() {
-	it("AVA-HTTP-001", func(ctx SpecContext) {
-		c.mustInitialized()
+	c.s.it("AVA-HTTP-001", func(ctx SpecContext) {
+		c.mustInitialized(ctx)
 		handlers, err := c.t.createHandlers(ctx)
 		expectOK(err, "AvalancheGo calls CreateHandlers right after Initialize")
 		if len(handlers) == 0 {
@@ -34,8 +34,8 @@ func (c *chain) httpSpecs() {
 		}
 	})
 
-	it("AVA-HTTP-002", func(ctx SpecContext) {
-		c.mustInitialized()
+	c.s.it("AVA-HTTP-002", func(ctx SpecContext) {
+		c.mustInitialized(ctx)
 		if c.t.cfg.Protocol < avalanchego.FirstWaitForEventProtocol {
 			Skip(fmt.Sprintf("protocol %d: NewHTTPHandler arrived in protocol %d", c.t.cfg.Protocol, avalanchego.FirstWaitForEventProtocol))
 		}

@@ -38,8 +38,8 @@ const (
 
 // stateSyncSpec: StateSyncEnabled, asked on every chain start.
 func (c *chain) stateSyncSpec() {
-	it("AVA-SYN-001", func(ctx SpecContext) {
-		c.mustInitialized()
+	c.s.it("AVA-SYN-001", func(ctx SpecContext) {
+		c.mustInitialized(ctx)
 		var en *vmpb.StateSyncEnabledResponse
 		err := c.t.doCall(ctx, "StateSyncEnabled", func(ctx context.Context) (err error) {
 			en, err = c.t.vm.StateSyncEnabled(ctx, &emptypb.Empty{})
@@ -74,8 +74,8 @@ func (c *chain) stateSyncSpec() {
 // peerSpec: Connected and Disconnected, as the node reports itself and
 // its peers.
 func (c *chain) peerSpec() {
-	it("AVA-APP-003", func(ctx SpecContext) {
-		c.mustInitialized()
+	c.s.it("AVA-APP-003", func(ctx SpecContext) {
+		c.mustInitialized(ctx)
 		version := c.t.cfg.nodeVersion()
 		expectOK(c.t.connected(ctx, c.t.node.NodeID(), version), "AvalancheGo reports the node itself as connected, announcing %s", version)
 		expectOK(c.t.connected(ctx, peer, version), "AvalancheGo reports every peer as connected")
@@ -93,16 +93,16 @@ func (c *chain) peerSpec() {
 
 // nodeSpecs: app messages from peers and metrics, in normal operation.
 func (c *chain) nodeSpecs() {
-	it("AVA-APP-001", func(ctx SpecContext) {
-		c.mustInitialized()
+	c.s.it("AVA-APP-001", func(ctx SpecContext) {
+		c.mustInitialized(ctx)
 		msg := c.appRequest(ctx, reqUnknownHandler)
 		Expect(msg.RequestID).To(BeEquivalentTo(reqUnknownHandler), "the first answer after request %d was Send%s for request %d", reqUnknownHandler, msg.Kind, msg.RequestID)
 		Expect(msg.Kind).To(Equal(avalanchego.AppKindError), "the VM answered request %d with Send%s, want SendAppError", reqUnknownHandler, msg.Kind)
 		Expect(msg.NodeIDs).To(ContainElement(peer), "SendAppError went to %v, not to the requester %s", msg.NodeIDs, peer)
 	})
 
-	it("AVA-APP-002", func(ctx SpecContext) {
-		c.mustInitialized()
+	c.s.it("AVA-APP-002", func(ctx SpecContext) {
+		c.mustInitialized(ctx)
 		expectOK(c.t.doCall(ctx, "AppGossip", func(ctx context.Context) error {
 			_, err := c.t.vm.AppGossip(ctx, &vmpb.AppGossipMsg{NodeId: peer[:], Msg: unknownHandlerRequest()})
 			return err
@@ -113,8 +113,8 @@ func (c *chain) nodeSpecs() {
 		Expect(msg.RequestID).To(BeEquivalentTo(reqAfterGossip), "after AppGossip for an unknown handler the VM sent Send%s (request %d) to %v; gossip MUST NOT be answered", msg.Kind, msg.RequestID, msg.NodeIDs)
 	})
 
-	it("AVA-MET-001", func(ctx SpecContext) {
-		c.mustInitialized()
+	c.s.it("AVA-MET-001", func(ctx SpecContext) {
+		c.mustInitialized(ctx)
 		var resp *vmpb.GatherResponse
 		expectOK(c.t.doCall(ctx, "Gather", func(ctx context.Context) (err error) {
 			resp, err = c.t.vm.Gather(ctx, &emptypb.Empty{})

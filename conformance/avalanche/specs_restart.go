@@ -12,7 +12,7 @@ import (
 // its database as after a node restart: a new process and a new node, the
 // chain's files kept.
 func (c *chain) restartSpecs() {
-	it("AVA-RST-001", func(ctx SpecContext) {
+	c.s.it("AVA-RST-001", func(ctx SpecContext) {
 		r := c.mustRestarted()
 		last := c.lastAccepted()
 		resp, err := r.initialize(ctx)
@@ -22,7 +22,7 @@ func (c *chain) restartSpecs() {
 		Expect(resp.GetBytes()).To(Equal(last.Bytes), "relaunched, Initialize reports other bytes for last accepted %s", last.ID)
 	})
 
-	it("AVA-RST-002", func(ctx SpecContext) {
+	c.s.it("AVA-RST-002", func(ctx SpecContext) {
 		r := c.mustRestartedInitialized()
 		for _, blk := range append([]Block{c.t.genesis}, c.blk.chain...) {
 			id, errEnum, err := r.idAtHeight(ctx, blk.Height)
@@ -36,7 +36,7 @@ func (c *chain) restartSpecs() {
 		}
 	})
 
-	it("AVA-RST-003", func(ctx SpecContext) {
+	c.s.it("AVA-RST-003", func(ctx SpecContext) {
 		r := c.mustRestartedInitialized()
 		if _, _, err := r.workload(ctx); err == errNoWorkload {
 			Skip(err.Error())
@@ -62,6 +62,7 @@ func (c *chain) restartSpecs() {
 
 // mustRestarted relaunches the first instance on its database, once.
 func (c *chain) mustRestarted() *target {
+	c.s.needs("AVA-SHD-001")
 	if c.restarted != nil {
 		return c.restarted
 	}
@@ -78,6 +79,7 @@ func (c *chain) mustRestarted() *target {
 
 // mustRestartedInitialized is the restarted instance after AVA-RST-001.
 func (c *chain) mustRestartedInitialized() *target {
+	c.s.needs("AVA-RST-001")
 	r := c.mustRestarted()
 	if r.genesis.Bytes == nil {
 		Fail("the relaunched plugin did not initialize (see AVA-RST-001)")

@@ -13,7 +13,7 @@ import (
 // exactly in the order a real AvalancheGo node calls it.
 func (s *suite) sequenceSpecs() {
 	Describe("AvalancheGo call sequence", func() {
-		it("AVA-SEQ-001", func(ctx SpecContext) {
+		s.it("AVA-SEQ-001", func(ctx SpecContext) {
 			t := s.mustLaunch()
 			seq := &avalanchego.Sequencer{Node: t.node, Plugin: t.plugin, Protocol: t.cfg.Protocol}
 			res, err := seq.Start(ctx)

@@ -29,12 +29,13 @@ func (s *suite) shutdownSpecs() {
 			expectOK(t.start(ctx), "starting the chain (Initialize, SetState, SetPreference, SetState) failed")
 		})
 
-		it("AVA-SHD-002", func(ctx SpecContext) {
+		s.it("AVA-SHD-002", func(ctx SpecContext) {
 			shut = t.shutdownUnderLoad(ctx)
 			expectOK(shut.err, "Shutdown with %s in flight did not return; AvalancheGo sends it without cancelling or awaiting them, and waits for it", shut.inFlight)
 		})
 
-		it("AVA-SHD-003", func(ctx SpecContext) {
+		s.it("AVA-SHD-003", func(ctx SpecContext) {
+			s.needs("AVA-SHD-002")
 			if shut.returned.IsZero() || shut.err != nil {
 				Fail("Shutdown did not return (see AVA-SHD-002), so there is no \"after Shutdown\" to check")
 			}

@@ -34,11 +34,12 @@ type suite struct {
 	launchErr   error
 	protocolErr error // the plugin speaks another protocol ([AVA-HSK-001])
 	seed        int64
-	launches    int // how many nodes launch created (names DBDir subdirectories)
+	launches    int             // how many nodes launch created (names DBDir subdirectories)
+	ran         map[string]bool // specs that ran (see needs)
 }
 
 func newSuite(cfg Config) *suite {
-	s := &suite{cfg: cfg.withDefaults(), seed: cfg.Seed}
+	s := &suite{cfg: cfg.withDefaults(), seed: cfg.Seed, ran: map[string]bool{}}
 	s.deadline = time.Now().Add(s.cfg.Timeout)
 	return s
 }
