@@ -98,9 +98,8 @@ func (p *proxy) handle(_ any, ss grpc.ServerStream) error {
 	if !ok {
 		return status.Error(codes.Internal, "recorder: no method on the stream")
 	}
-	done := p.hub.callStarted()
+	call, done := p.hub.begin(ss.Context(), p.dir, p.name, method)
 	defer done()
-	call := p.hub.rec.Begin(p.dir, p.name, method)
 	ctx := outgoing(ss.Context())
 	var err error
 	if info, lerr := recording.LookupMethod(method); lerr == nil && !info.Streaming() {

@@ -1,6 +1,7 @@
 package recorder
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"sync"
@@ -14,8 +15,9 @@ type hub struct {
 	rec *recording.Writer
 
 	mu       sync.Mutex
-	proxies  map[string]*proxy // key: direction + target
-	counters map[string]int    // per endpoint-name prefix
+	proxies  map[string]*proxy                           // key: direction + target
+	counters map[string]int                              // per endpoint-name prefix
+	open     map[*recording.CallRecorder]context.Context // calls in flight and their server contexts
 	inflight int
 	idle     chan struct{} // closed while inflight == 0
 	closed   bool
@@ -24,19 +26,32 @@ type hub struct {
 func newHub(rec *recording.Writer) *hub {
 	idle := make(chan struct{})
 	close(idle)
-	return &hub{rec: rec, proxies: map[string]*proxy{}, counters: map[string]int{}, idle: idle}
+	return &hub{rec: rec, open: map[*recording.CallRecorder]context.Context{}, proxies: map[string]*proxy{}, counters: map[string]int{}, idle: idle}
 }
 
-// callStarted counts a call in flight; the returned func ends it.
-func (h *hub) callStarted() func() {
+// begin opens a recorded call. Before it takes its start time, every open
+// call whose caller has given up is marked ended: gRPC cancels a stream's
+// context as it reads the RST_STREAM frame, before it reads the next call
+// on the connection, so a call the node cancelled before starting this one
+// ends before this one starts, as the node saw it. The returned func ends
+// the tracking.
+func (h *hub) begin(ctx context.Context, dir recording.Direction, endpoint, method string) (*recording.CallRecorder, func()) {
 	h.mu.Lock()
+	for c, cctx := range h.open {
+		if cctx.Err() != nil {
+			c.MarkEnd()
+		}
+	}
+	call := h.rec.Begin(dir, endpoint, method)
+	h.open[call] = ctx
 	if h.inflight == 0 {
 		h.idle = make(chan struct{})
 	}
 	h.inflight++
 	h.mu.Unlock()
-	return func() {
+	return call, func() {
 		h.mu.Lock()
+		delete(h.open, call)
 		h.inflight--
 		if h.inflight == 0 {
 			close(h.idle)

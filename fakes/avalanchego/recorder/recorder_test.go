@@ -175,4 +175,3 @@ func TestRecordRefVMThroughFakeNode(t *testing.T) {
 		t.Fatalf("normalised session:\n%s", b)
 	}
 }
-

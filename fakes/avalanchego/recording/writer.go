@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/anypb"
 )
@@ -156,8 +157,9 @@ func (w *Writer) writeLine(v any) error {
 type CallRecorder struct {
 	w *Writer
 
-	mu sync.Mutex
-	c  Call
+	mu     sync.Mutex
+	c      Call
+	marked *int64 // MarkEnd
 }
 
 // Request records the request's wire bytes (unary calls).
@@ -200,12 +202,28 @@ func (r *CallRecorder) Endpoint(name, addr string) {
 	r.c.Endpoints[name] = addr
 }
 
+// MarkEnd notes now as the moment the caller gave up on the call (the
+// caller cancelled it, or its deadline passed): if the call then ends
+// Canceled or DeadlineExceeded, that moment is its end. Only the first
+// mark counts.
+func (r *CallRecorder) MarkEnd() {
+	now := r.w.Since()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.marked == nil {
+		r.marked = &now
+	}
+}
+
 // Finish ends the call with err's gRPC status and writes it. A call
 // finished after Writer.Close was written as pending and stays so.
 func (r *CallRecorder) Finish(err error) {
 	end := r.w.Since()
 	st := status.Convert(err)
 	r.mu.Lock()
+	if r.marked != nil && (st.Code() == codes.Canceled || st.Code() == codes.DeadlineExceeded) && *r.marked < end {
+		end = *r.marked
+	}
 	r.c.EndNS = &end
 	r.c.Code = st.Code().String()
 	r.c.Message = st.Message()
