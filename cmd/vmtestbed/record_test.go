@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -62,6 +64,23 @@ func driveRecordedChain(t *testing.T, wrapper string) {
 		if _, err := seq.BuildAndAccept(ctx); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// One request through HTTP.Handle (the upgrade/HTTP2 path): the body is
+	// read from, and the answer written to, the node's per-request servers.
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://node"+refvm.RPCPrefix,
+		strings.NewReader(`{"jsonrpc":"2.0","id":7,"method":"refvm.get","params":{"key":"k1"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	res, err := hc.Do(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK || !strings.Contains(string(body), "v1") {
+		t.Fatalf("HTTP.Handle: %d %s", res.StatusCode, body)
 	}
 	if _, err := seq.Health(ctx); err != nil {
 		t.Fatal(err)
