@@ -194,8 +194,9 @@ func (r *CallRecorder) Response(wire []byte) {
 	r.mu.Unlock()
 }
 
-// StreamMessage records one message of a streaming call, sent by the
-// client (fromClient) or the server.
+// StreamMessage records one message of a streaming call (or of a call of
+// an unknown method, forwarded message by message), sent by the client
+// (fromClient) or the server. It marks the call a stream.
 func (r *CallRecorder) StreamMessage(fromClient bool, wire []byte) {
 	j, raw := encodeBody(r.c.Method, fromClient, wire)
 	m := StreamMessage{From: "server", AtNS: r.w.Since(), Body: j, Raw: raw}
@@ -203,6 +204,7 @@ func (r *CallRecorder) StreamMessage(fromClient bool, wire []byte) {
 		m.From = "client"
 	}
 	r.mu.Lock()
+	r.c.Stream = true
 	r.c.Messages = append(r.c.Messages, m)
 	r.mu.Unlock()
 }
