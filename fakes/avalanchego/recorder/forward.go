@@ -165,24 +165,20 @@ func (p *proxy) stream(ctx context.Context, ss grpc.ServerStream, method string,
 	if err != nil {
 		return err
 	}
-	upDone := make(chan error, 1)
 	go func() {
 		for {
 			var f frame
 			if err := ss.RecvMsg(&f); err != nil {
 				if errors.Is(err, io.EOF) {
-					upDone <- cs.CloseSend()
+					_ = cs.CloseSend() // the caller is done sending
 				} else {
-					cancel()
-					upDone <- err
+					cancel() // the caller went away
 				}
 				return
 			}
 			call.StreamMessage(true, f.data)
-			if err := cs.SendMsg(&f); err != nil {
-				// The server ended the call; RecvMsg below reports why.
-				upDone <- nil
-				return
+			if cs.SendMsg(&f) != nil {
+				return // the server ended the call; RecvMsg below reports why
 			}
 		}
 	}()
@@ -191,21 +187,12 @@ func (p *proxy) stream(ctx context.Context, ss grpc.ServerStream, method string,
 	}
 	for {
 		var f frame
-		err := cs.RecvMsg(&f)
-		if err != nil {
+		if err := cs.RecvMsg(&f); err != nil {
 			ss.SetTrailer(cs.Trailer())
 			if errors.Is(err, io.EOF) {
-				err = nil
+				return nil
 			}
-			if err != nil {
-				return err
-			}
-			// The server finished first; the caller's half ends with ours.
-			select {
-			case <-upDone:
-			default:
-			}
-			return nil
+			return err
 		}
 		call.StreamMessage(false, f.data)
 		if err := ss.SendMsg(&f); err != nil {
