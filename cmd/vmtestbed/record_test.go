@@ -89,9 +89,12 @@ func driveRecordedChain(t *testing.T, wrapper string) {
 	if _, err := seq.Health(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := seq.Stop(ctx); err != nil {
+	// As AvalancheGo does: Shutdown while the WaitForEvent loop may have a
+	// call pending (the sequencer's own Stop would cancel it first).
+	if err := p.Stop(ctx); err != nil {
 		t.Fatalf("stop: %v", err)
 	}
+	_ = seq.Stop(ctx) // ends the loop; the plugin is gone already
 }
 
 // TestRecordNormalizeReplay: record wraps refvm, the fake node drives the
