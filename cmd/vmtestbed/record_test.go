@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -144,6 +145,11 @@ func TestRecordNormalizeReplay(t *testing.T) {
 		t.Fatalf("replay against wrong-genesis-id: exit %d, want 1 with a table naming Initialize's last_accepted_id:\n%s", res.code, res.out)
 	}
 	t.Logf("wrong-genesis-id:\n%s", res.out)
+	// A plugin that dies mid-replay: every later call differs, none hangs.
+	res = runCLI(t, 90*time.Second, "replay", dir, "--plugin", refvmBinary(t, refvm.VariantCrashBuild), "--call-timeout", "3s")
+	if res.code != exitFailed || !regexp.MustCompile(`vm\.VM/BuildBlock +code +OK +Unavailable`).MatchString(res.out) || !strings.Contains(res.out, "exit status 2") || !strings.Contains(res.out, refvm.CrashMessage) {
+		t.Fatalf("replay against crash-build: exit %d, want 1 with BuildBlock's code:\n%s", res.code, res.out)
+	}
 }
 
 // TestReplayUsageAndBadRecordings: exit 2 with a clear message.
