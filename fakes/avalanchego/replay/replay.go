@@ -228,9 +228,11 @@ func (r *runner) run(ctx context.Context) error {
 	return nil
 }
 
-// overlaps: the recording shows c still running when a later call began.
+// overlaps: the recording shows c still running when a later call began,
+// or ended by the caller (Canceled): such a call is issued asynchronously so
+// it can be cancelled where the recording shows its end.
 func overlaps(c *recording.Call, later []*recording.Call) bool {
-	if c.Pending {
+	if c.Pending || c.Code == codes.Canceled.String() {
 		return true
 	}
 	for _, l := range later {
