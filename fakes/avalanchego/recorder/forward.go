@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/ava-labs/avalanchego/vms/rpcchainvm/grpcutils"
 	"google.golang.org/grpc"
@@ -83,10 +84,28 @@ func startProxy(h *hub, name string, dir recording.Direction, target string) (*p
 	return p, nil
 }
 
-// stop ends the server (open calls fail), closes the client and waits.
+// stopGrace bounds a proxy's graceful stop: answers already on their way
+// (the reply to Shutdown, as the plugin exits) are flushed to the caller;
+// calls still open after it are cut.
+const stopGrace = time.Second
+
+// stop ends the server gracefully, forced after stopGrace, closes the
+// client and waits.
 func (p *proxy) stop() {
 	p.stopOnce.Do(func() {
-		p.server.Stop()
+		graceful := make(chan struct{})
+		go func() {
+			defer close(graceful)
+			p.server.GracefulStop()
+		}()
+		t := time.NewTimer(stopGrace)
+		defer t.Stop()
+		select {
+		case <-graceful:
+		case <-t.C:
+			p.server.Stop()
+			<-graceful
+		}
 		<-p.served
 		_ = p.conn.Close()
 	})
