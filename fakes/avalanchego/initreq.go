@@ -5,6 +5,7 @@ import (
 
 	"github.com/ava-labs/avalanchego/upgrade"
 	"github.com/ava-labs/avalanchego/utils/crypto/bls"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -22,6 +23,10 @@ import (
 // are always sent.
 func (n *Node) InitializeRequest(protocol uint) *vmpb.InitializeRequest {
 	_ = protocol // one wire message serves every protocol, see above
+	upgrades := NetworkUpgrades(upgrade.Default)
+	if n.cfg.NetworkUpgrades != nil {
+		upgrades = proto.Clone(n.cfg.NetworkUpgrades).(*vmpb.NetworkUpgrades)
+	}
 	return &vmpb.InitializeRequest{
 		NetworkId:       n.cfg.NetworkID,
 		SubnetId:        n.subnetID[:],
@@ -37,7 +42,7 @@ func (n *Node) InitializeRequest(protocol uint) *vmpb.InitializeRequest {
 		ConfigBytes:     n.cfg.Config,
 		DbServerAddr:    n.dbAddr,
 		ServerAddr:      n.serverAddr,
-		NetworkUpgrades: NetworkUpgrades(upgrade.Default),
+		NetworkUpgrades: upgrades,
 	}
 }
 

@@ -1,0 +1,151 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vmtestbed/vmtestbed/fakes/avalanchego"
+	"github.com/vmtestbed/vmtestbed/fakes/avalanchego/recording"
+	"github.com/vmtestbed/vmtestbed/fakes/refvm"
+	"github.com/vmtestbed/vmtestbed/internal/transport"
+)
+
+// driveRecordedChain runs AvalancheGo's sequence through the fake node on
+// the wrapper: a pre-init launch (Version, Shutdown), then a chain launch
+// with two transactions through the JSON-RPC handler and two blocks.
+func driveRecordedChain(t *testing.T, wrapper string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	lc := avalanchego.LaunchConfig{GracefulTimeout: 3 * time.Second}
+	pre, err := avalanchego.LaunchProcess(ctx, wrapper, lc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := avalanchego.PreInit(ctx, pre); err != nil {
+		t.Fatalf("pre-init through the recorder: %v", err)
+	}
+	node, err := avalanchego.NewNode(ctx, avalanchego.NodeConfig{Transport: transport.TCP{}, Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer node.Close()
+	p, err := avalanchego.LaunchProcess(ctx, wrapper, lc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seq := &avalanchego.Sequencer{Node: node, Plugin: p}
+	defer seq.Stop(context.Background())
+	start, err := seq.Start(ctx)
+	if err != nil {
+		t.Fatalf("start: %v\n%s", err, p.StderrTail())
+	}
+	var rpcAddr string
+	for _, h := range start.Handlers {
+		if h.GetPrefix() == refvm.RPCPrefix {
+			rpcAddr = h.GetServerAddr()
+		}
+	}
+	hc, err := node.HTTP(p, rpcAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hc.Close()
+	for _, kv := range [][2]string{{"k1", "v1"}, {"k2", "v2"}} {
+		if err := hc.JSONRPC(ctx, refvm.RPCPrefix, "refvm.issueTx", map[string]string{"key": kv[0], "value": kv[1]}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := seq.BuildAndAccept(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := seq.Health(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := seq.Stop(ctx); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+}
+
+// TestRecordNormalizeReplay: record wraps refvm, the fake node drives the
+// wrapper (pre-init and chain processes, one session file each), the
+// sessions normalise, and replaying them against the same refvm finds no
+// difference while the wrong-genesis-id variant is caught (exit 1).
+func TestRecordNormalizeReplay(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "rec")
+	good := refvmBinary(t, "")
+	res := runCLI(t, 30*time.Second, "record", "--plugin", good, "--out", dir)
+	if res.code != exitOK || !strings.Contains(res.out, "plugin") {
+		t.Fatalf("record: exit %d:\n%s", res.code, res.out)
+	}
+	wrapper := filepath.Join(dir, "plugin")
+	script, err := os.ReadFile(wrapper)
+	if err != nil || !strings.HasPrefix(string(script), "#!/bin/sh\n") || !strings.Contains(string(script), "record-proxy") {
+		t.Fatalf("wrapper %q (%v)", script, err)
+	}
+	driveRecordedChain(t, wrapper)
+
+	sessions, err := recording.ReadDir(dir)
+	if err != nil || len(sessions) != 2 {
+		t.Fatalf("want two sessions (pre-init, chain), got %d (%v)", len(sessions), err)
+	}
+	if sessions[0].IsChain() || !sessions[1].IsChain() {
+		t.Fatalf("first session should be pre-init, second the chain")
+	}
+
+	norm := filepath.Join(t.TempDir(), "norm")
+	res = runCLI(t, 30*time.Second, "record", "normalize", dir, norm)
+	if res.code != exitOK {
+		t.Fatalf("normalize: exit %d:\n%s", res.code, res.out)
+	}
+	normed, err := recording.ReadDir(norm)
+	if err != nil || len(normed) != 2 {
+		t.Fatalf("normalised sessions: %d (%v)", len(normed), err)
+	}
+
+	for _, src := range []string{dir, norm} {
+		res = runCLI(t, 90*time.Second, "replay", src, "--plugin", good, "--call-timeout", "5s")
+		if res.code != exitOK || !strings.Contains(res.out, "no differences") {
+			t.Fatalf("replay %s against the same refvm: exit %d:\n%s", filepath.Base(src), res.code, res.out)
+		}
+	}
+	res = runCLI(t, 90*time.Second, "replay", dir, "--plugin", refvmBinary(t, refvm.VariantWrongGenesisID), "--call-timeout", "3s")
+	if res.code != exitFailed || !strings.Contains(res.out, "vm.VM/Initialize") || !strings.Contains(res.out, "last_accepted_id") || !strings.Contains(res.out, "RECORDED") {
+		t.Fatalf("replay against wrong-genesis-id: exit %d, want 1 with a table naming Initialize's last_accepted_id:\n%s", res.code, res.out)
+	}
+	t.Logf("wrong-genesis-id:\n%s", res.out)
+}
+
+// TestReplayUsageAndBadRecordings: exit 2 with a clear message.
+func TestReplayUsageAndBadRecordings(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.jsonl")
+	if err := os.WriteFile(bad, []byte(`{"format":"vmtestbed-rpcchainvm-recording","version":7}`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	preinit := filepath.Join(t.TempDir(), "pre.jsonl")
+	if err := os.WriteFile(preinit, []byte(`{"format":"vmtestbed-rpcchainvm-recording","version":1,"plugin":"p","protocol":46,"vm_addr":"","start":"","pid":0,"plugin_pid":0}`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"replay", dir}, "--plugin"},
+		{[]string{"replay", bad, "--plugin", "/bin/true"}, "line 1: header: unsupported recording version 7"},
+		{[]string{"replay", dir, "--plugin", "/bin/true"}, "unsupported recording version 7"},
+		{[]string{"replay", preinit, "--plugin", "/bin/true"}, "none a chain session"},
+		{[]string{"replay", filepath.Join(dir, "missing"), "--plugin", "/bin/true"}, "no such file"},
+		{[]string{"record", "--plugin", "/no/such/plugin", "--out", dir}, "no such file"},
+		{[]string{"record", "normalize", t.TempDir(), dir}, "no session files"},
+	} {
+		res := runCLI(t, 30*time.Second, tc.args...)
+		if res.code != exitUsage || !strings.Contains(res.out, tc.want) {
+			t.Errorf("%v: exit %d, want 2 with %q:\n%s", tc.args, res.code, tc.want, res.out)
+		}
+	}
+}
