@@ -160,9 +160,18 @@ func run(ctx context.Context, o *options) error {
 			break
 		}
 		res, err := runNetwork(ctx, bins, plan, log, out)
-		line := fmt.Sprintf("%s: healthy after %s, first xsvm block accepted %s after start, %d blocks, total %s",
-			name, res.StartToHealthy.Round(time.Millisecond), res.StartToFirstBlk.Round(time.Millisecond), res.Blocks, res.Total.Round(time.Millisecond))
+		line := name + ":"
+		if res.StartToHealthy > 0 {
+			line += fmt.Sprintf(" healthy after %s,", res.StartToHealthy.Round(time.Millisecond))
+		}
+		if res.StartToFirstBlk > 0 {
+			line += fmt.Sprintf(" first xsvm block accepted %s after start, %d blocks,", res.StartToFirstBlk.Round(time.Millisecond), res.Blocks)
+		}
+		line += fmt.Sprintf(" total %s", res.Total.Round(time.Millisecond))
 		if err != nil {
+			if ctx.Err() != nil {
+				err = fmt.Errorf("interrupted: %w", err)
+			}
 			failed = fmt.Errorf("%s: %w", name, err)
 			summaries = append(summaries, line+" FAILED")
 			break

@@ -12,10 +12,14 @@ import (
 	"github.com/ava-labs/avalanchego/vms/example/xsvm/tx"
 )
 
-// pollInterval paces the nonce polls. Each poll is an HTTP request the node
-// hands to the plugin (a recorded call), so it is kept coarse: xsvm's own
-// 50 ms would bloat the recordings.
-const pollInterval = 250 * time.Millisecond
+// Nonce polls back off from pollFirst to pollMax. Each poll is an HTTP
+// request the node hands to the plugin (recorded calls), so polling stays
+// sparse while a transfer waits for its proposer window (seconds with 2
+// nodes); xsvm's own 50 ms ticker would bloat the recordings.
+const (
+	pollFirst = 100 * time.Millisecond
+	pollMax   = time.Second
+)
 
 // transferrer issues xsvm transfers through the chain's HTTP API, as the
 // `xsvm issue transfer` command does, one at a time.
@@ -100,12 +104,14 @@ func (t *transferrer) run(ctx context.Context, uris []string, n int) (first time
 	return first, height, nil
 }
 
-// waitFor polls cond every pollInterval until it holds or limit passes. An
-// error from cond is remembered and reported if the wait times out.
+// waitFor polls cond (pollFirst, doubling up to pollMax) until it holds or
+// limit passes. An error from cond is remembered and reported if the wait
+// times out.
 func waitFor(ctx context.Context, limit time.Duration, cond func(context.Context) (bool, error)) error {
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
-	t := time.NewTicker(pollInterval)
+	interval := pollFirst
+	t := time.NewTimer(interval)
 	defer t.Stop()
 	var last error
 	for {
@@ -123,6 +129,8 @@ func waitFor(ctx context.Context, limit time.Duration, cond func(context.Context
 			}
 			return ctx.Err()
 		case <-t.C:
+			interval = min(2*interval, pollMax)
+			t.Reset(interval)
 		}
 	}
 }
