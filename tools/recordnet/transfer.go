@@ -71,7 +71,9 @@ func (t *transferrer) run(ctx context.Context, uris []string, n int) (first time
 		if err != nil {
 			return first, 0, fmt.Errorf("issue transfer %d through node %d: %w", k+1, i, err)
 		}
-		if err := waitFor(ctx, time.Minute, func(ctx context.Context) (bool, error) {
+		// With several nodes a transfer waits until the node it went to is
+		// the proposer of a 5 s slot: seconds, rarely tens of seconds.
+		if err := waitFor(ctx, 2*time.Minute, func(ctx context.Context) (bool, error) {
 			cur, err := c.Nonce(ctx, from)
 			return err == nil && cur > nonce, err
 		}); err != nil {
