@@ -2,11 +2,17 @@ package main
 
 import (
 	"context"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	vmpb "github.com/ava-labs/avalanchego/proto/pb/vm"
 
 	"github.com/vmtestbed/vmtestbed/fakes/avalanchego"
 	"github.com/vmtestbed/vmtestbed/fakes/avalanchego/recording"
@@ -62,6 +68,23 @@ func driveRecordedChain(t *testing.T, wrapper string) {
 		if _, err := seq.BuildAndAccept(ctx); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// One request through HTTP.Handle (the upgrade/HTTP2 path): the body is
+	// read from, and the answer written to, the node's per-request servers.
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://node"+refvm.RPCPrefix,
+		strings.NewReader(`{"jsonrpc":"2.0","id":7,"method":"refvm.get","params":{"key":"k1"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	res, err := hc.Do(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK || !strings.Contains(string(body), "v1") {
+		t.Fatalf("HTTP.Handle: %d %s", res.StatusCode, body)
 	}
 	if _, err := seq.Health(ctx); err != nil {
 		t.Fatal(err)
@@ -146,6 +169,60 @@ func TestReplayUsageAndBadRecordings(t *testing.T) {
 		res := runCLI(t, 30*time.Second, tc.args...)
 		if res.code != exitUsage || !strings.Contains(res.out, tc.want) {
 			t.Errorf("%v: exit %d, want 2 with %q:\n%s", tc.args, res.code, tc.want, res.out)
+		}
+	}
+}
+
+// writeChainSession writes a minimal chain session: one Initialize.
+func writeChainSession(t *testing.T, dir string, req *vmpb.InitializeRequest) string {
+	t.Helper()
+	w, path, err := recording.Create(dir, recording.Header{Plugin: "p", Protocol: avalanchego.NewestProtocol})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wire, err := proto.Marshal(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := w.Begin(recording.NodeToPlugin, recording.EndpointVM, "/vm.VM/Initialize")
+	c.Request(wire)
+	c.Finish(nil)
+	if err := w.Close("exit status 0"); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestReplayLaunchAndIdentityErrors: a plugin that does not start and a
+// recorded Initialize with a malformed id both exit 2, saying why.
+func TestReplayLaunchAndIdentityErrors(t *testing.T) {
+	node, err := avalanchego.NewNode(context.Background(), avalanchego.NodeConfig{Transport: transport.TCP{}, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := node.InitializeRequest(avalanchego.NewestProtocol)
+	if err := node.Close(); err != nil {
+		t.Fatal(err)
+	}
+	okSession := writeChainSession(t, t.TempDir(), good)
+	bad := proto.Clone(good).(*vmpb.InitializeRequest)
+	bad.ChainId = []byte{1, 2, 3}
+	badSession := writeChainSession(t, t.TempDir(), bad)
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"replay", okSession, "--plugin", "/bin/false", "--handshake-timeout", "2s"}, []string{"exited before the handshake", "exit status 1"}},
+		{[]string{"replay", badSession, "--plugin", refvmBinary(t, "")}, []string{"call seq 1", "chain_id"}},
+	} {
+		res := runCLI(t, 30*time.Second, tc.args...)
+		if res.code != exitUsage {
+			t.Errorf("%v: exit %d, want 2:\n%s", tc.args, res.code, res.out)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(res.out, w) {
+				t.Errorf("%v: output lacks %q:\n%s", tc.args, w, res.out)
+			}
 		}
 	}
 }

@@ -15,7 +15,8 @@ import (
 // InitializeRequest is the complete request AvalancheGo sends: 32-byte ids,
 // the 20-byte node id, the compressed BLS public key of the node's warp
 // signer, the node's service addresses, and network_upgrades with every
-// timestamp set (avalanchego's local-network schedule, upgrade.Default).
+// timestamp set (avalanchego's local-network schedule, upgrade.Default,
+// unless NodeConfig.NetworkUpgrades replaces it).
 //
 // The message is the same for every protocol in the table; protocols before
 // 37 (no network_upgrades) and before 40/44 (no Granite/Helicon fields)

@@ -91,6 +91,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	h := newHub(w)
 	finish := func(res Result) (Result, error) {
+		w.MarkEnd()
 		h.drain(drainTimeout)
 		err := w.Close(res.Exit)
 		h.closeAll()

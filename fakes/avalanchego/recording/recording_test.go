@@ -128,6 +128,10 @@ func TestWriterRoundTrip(t *testing.T) {
 	odd := w.Begin(recording.NodeToPlugin, "handler:/x", "/no.Such/Method")
 	odd.Request([]byte{1, 2, 3})
 	odd.Finish(nil)
+	streamed := w.Begin(recording.PluginToNode, recording.EndpointNode, "/no.Such/Stream")
+	streamed.StreamMessage(true, []byte{9})
+	streamed.StreamMessage(false, []byte{8})
+	streamed.Finish(nil)
 	if err := w.Close("exit status 0"); err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +141,7 @@ func TestWriterRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatalf("decode: %v\n%s", err, buf.String())
 	}
-	if len(s.Calls) != 23 || s.End == nil || s.End.Exit != "exit status 0" {
+	if len(s.Calls) != 24 || s.End == nil || s.End.Exit != "exit status 0" {
 		t.Fatalf("%d calls, end %+v", len(s.Calls), s.End)
 	}
 	for i, c := range s.Calls {
@@ -157,6 +161,9 @@ func TestWriterRoundTrip(t *testing.T) {
 	}
 	if c := s.Calls[22]; c.Request != nil || !bytes.Equal(c.RequestRaw, []byte{1, 2, 3}) {
 		t.Fatalf("unknown method call %+v, want raw bytes", c)
+	}
+	if c := s.Calls[23]; !c.Stream || len(c.Messages) != 2 || c.Messages[0].From != "client" || c.Messages[1].Raw[0] != 8 {
+		t.Fatalf("stream call %+v", c)
 	}
 	m, err := recording.NewRequest(initCall.Method, initCall.Request)
 	if err != nil || m.(*vmpb.InitializeRequest).GetNetworkId() != 7 {

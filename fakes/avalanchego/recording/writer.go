@@ -31,7 +31,8 @@ type Writer struct {
 	perPoint map[string]int
 	open     map[int]*CallRecorder
 	closed   bool
-	err      error // first write error; later writes are dropped
+	end      *int64 // MarkEnd
+	err      error  // first write error; later writes are dropped
 }
 
 // NewWriter writes h (Format, Version and, if empty, Start are filled in)
@@ -103,6 +104,17 @@ func (w *Writer) Begin(dir Direction, endpoint, method string) *CallRecorder {
 	return c
 }
 
+// MarkEnd notes now as the session's end (the plugin exited): the end
+// line carries this offset instead of Close's. Only the first mark counts.
+func (w *Writer) MarkEnd() {
+	now := w.Since()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.end == nil {
+		w.end = &now
+	}
+}
+
 // Close writes the calls still open as pending, then the end line with the
 // plugin's exit status, flushes, and closes the file Create opened. Calls
 // finishing later are dropped. It returns the first write error.
@@ -113,6 +125,10 @@ func (w *Writer) Close(exit string) error {
 		return w.err
 	}
 	w.closed = true
+	end := w.Since()
+	if w.end != nil {
+		end = *w.end
+	}
 	for seq := 1; seq <= w.seq; seq++ {
 		if c, ok := w.open[seq]; ok {
 			c.mu.Lock()
@@ -123,7 +139,7 @@ func (w *Writer) Close(exit string) error {
 		}
 	}
 	w.open = nil
-	w.writeLocked(End{Kind: KindEnd, EndNS: w.Since(), Exit: exit})
+	w.writeLocked(End{Kind: KindEnd, EndNS: end, Exit: exit})
 	if w.file != nil {
 		if err := w.file.Close(); err != nil && w.err == nil {
 			w.err = err
@@ -178,8 +194,9 @@ func (r *CallRecorder) Response(wire []byte) {
 	r.mu.Unlock()
 }
 
-// StreamMessage records one message of a streaming call, sent by the
-// client (fromClient) or the server.
+// StreamMessage records one message of a streaming call (or of a call of
+// an unknown method, forwarded message by message), sent by the client
+// (fromClient) or the server. It marks the call a stream.
 func (r *CallRecorder) StreamMessage(fromClient bool, wire []byte) {
 	j, raw := encodeBody(r.c.Method, fromClient, wire)
 	m := StreamMessage{From: "server", AtNS: r.w.Since(), Body: j, Raw: raw}
@@ -187,6 +204,7 @@ func (r *CallRecorder) StreamMessage(fromClient bool, wire []byte) {
 		m.From = "client"
 	}
 	r.mu.Lock()
+	r.c.Stream = true
 	r.c.Messages = append(r.c.Messages, m)
 	r.mu.Unlock()
 }

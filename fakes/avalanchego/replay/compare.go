@@ -2,11 +2,14 @@ package replay
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
 	"strings"
+
+	"github.com/ava-labs/avalanchego/ids"
 )
 
 // Difference is one field whose replayed value differs from the recorded one.
@@ -126,4 +129,24 @@ func field(b json.RawMessage, name string) string {
 		return s
 	}
 	return string(m[name])
+}
+
+// display renders a compared value for people: a JSON string holding the
+// base64 of 32 bytes as an avalanchego id (cb58), of 20 bytes as a node id.
+func display(v string) string {
+	var s string
+	if json.Unmarshal([]byte(v), &s) != nil {
+		return v
+	}
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		return v
+	}
+	switch len(b) {
+	case ids.IDLen:
+		return "id:" + ids.ID(b).String()
+	case ids.NodeIDLen:
+		return ids.NodeID(b).String()
+	}
+	return v
 }

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	httppb "github.com/ava-labs/avalanchego/proto/pb/http"
 	vmpb "github.com/ava-labs/avalanchego/proto/pb/vm"
 
 	"github.com/vmtestbed/vmtestbed/fakes/avalanchego"
@@ -110,7 +111,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	r := &runner{cfg: cfg, s: s, node: node, plugin: p, recordedInit: recorded,
-		report: &Report{Session: s.Name}, subs: subs{}, addrs: map[string]string{}, conns: map[string]*grpc.ClientConn{}}
+		report: &Report{Session: s.Name}, subs: subs{}, addrs: map[string]string{}, conns: map[string]*grpc.ClientConn{}, https: map[string]*avalanchego.HTTPClient{}}
 	err = r.run(ctx)
 	r.close()
 	sort.SliceStable(r.report.Differences, func(i, j int) bool { return r.report.Differences[i].Seq < r.report.Differences[j].Seq })
@@ -155,7 +156,7 @@ func replayable(c *recording.Call) bool {
 
 // result is a replayed call's answer.
 type result struct {
-	resp proto.Message
+	resp any // a proto.Message, or a handleAnswer for HTTP.Handle
 	err  error
 }
 
@@ -176,6 +177,7 @@ type runner struct {
 	subs         subs
 	addrs        map[string]string // endpoint name -> replayed address
 	conns        map[string]*grpc.ClientConn
+	https        map[string]*avalanchego.HTTPClient
 	shutdown     bool
 }
 
@@ -271,7 +273,7 @@ func (r *runner) issueAsync(ctx context.Context, c *recording.Call) (*inflight, 
 	}
 	r.report.Replayed++
 	go func() {
-		resp, err := r.invoke(actx, conn, c.Method, req)
+		resp, err := r.invoke(actx, conn, c, req)
 		f.done <- result{resp, err}
 	}()
 	return f, nil
@@ -280,7 +282,7 @@ func (r *runner) issueAsync(ctx context.Context, c *recording.Call) (*inflight, 
 var errBadCall = errors.New("cannot replay this call")
 
 // issue replays one call synchronously.
-func (r *runner) issue(ctx context.Context, c *recording.Call) (proto.Message, error) {
+func (r *runner) issue(ctx context.Context, c *recording.Call) (any, error) {
 	req, conn, err := r.prepare(c)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errBadCall, err)
@@ -289,15 +291,20 @@ func (r *runner) issue(ctx context.Context, c *recording.Call) (proto.Message, e
 	if c.Method == "/vm.VM/Shutdown" {
 		r.shutdown = true
 	}
-	return r.invoke(ctx, conn, c.Method, req)
+	return r.invoke(ctx, conn, c, req)
 }
 
-func (r *runner) invoke(ctx context.Context, conn *grpc.ClientConn, method string, req proto.Message) (proto.Message, error) {
-	resp, err := recording.EmptyResponse(method)
+// invoke issues a prepared request: HTTP.Handle through the node's HTTP
+// client (conn is nil then), anything else as a plain gRPC call.
+func (r *runner) invoke(ctx context.Context, conn *grpc.ClientConn, c *recording.Call, req proto.Message) (any, error) {
+	if hr, ok := req.(*httppb.HTTPRequest); ok && c.Method == handleMethod {
+		return r.handle(ctx, c, hr)
+	}
+	resp, err := recording.EmptyResponse(c.Method)
 	if err != nil {
 		return nil, err
 	}
-	if err := conn.Invoke(ctx, method, req, resp); err != nil {
+	if err := conn.Invoke(ctx, c.Method, req, resp); err != nil {
 		return nil, err
 	}
 	return resp, nil
@@ -317,8 +324,11 @@ func (r *runner) prepare(c *recording.Call) (proto.Message, *grpc.ClientConn, er
 		ours := r.node.InitializeRequest(r.plugin.Protocol)
 		init.DbServerAddr, init.ServerAddr, init.ChainDataDir, init.PublicKey = ours.DbServerAddr, ours.ServerAddr, ours.ChainDataDir, ours.PublicKey
 	}
-	if c.Endpoint == recording.EndpointVM {
+	switch {
+	case c.Endpoint == recording.EndpointVM:
 		return req, r.plugin.Conn, nil
+	case c.Method == handleMethod:
+		return req, nil, nil // the node's HTTP client dials
 	}
 	conn, err := r.conn(c.Endpoint)
 	if err != nil {
@@ -345,7 +355,7 @@ func (r *runner) conn(endpoint string) (*grpc.ClientConn, error) {
 }
 
 // learn notes the handler servers the replayed plugin returns.
-func (r *runner) learn(resp proto.Message) {
+func (r *runner) learn(resp any) {
 	switch m := resp.(type) {
 	case *vmpb.CreateHandlersResponse:
 		for _, h := range m.GetHandlers() {
@@ -368,7 +378,7 @@ func (r *runner) diff(c *recording.Call, field, recorded, got string) {
 var bodyUncompared = map[string]bool{"/vm.VM/Gather": true, "/vm.VM/Health": true}
 
 // compare checks a replayed answer against the recorded one.
-func (r *runner) compare(c *recording.Call, resp proto.Message, err error) {
+func (r *runner) compare(c *recording.Call, resp any, err error) {
 	if resp != nil {
 		r.learn(resp)
 	}
@@ -383,11 +393,20 @@ func (r *runner) compare(c *recording.Call, resp proto.Message, err error) {
 	if err != nil || bodyUncompared[c.Method] {
 		return
 	}
+	if ans, ok := resp.(handleAnswer); ok {
+		r.compareHandle(c, ans)
+		return
+	}
+	msg, ok := resp.(proto.Message)
+	if !ok {
+		r.diff(c, "result", "a response", fmt.Sprintf("%T", resp))
+		return
+	}
 	if c.Response == nil && c.ResponseRaw != nil {
 		r.report.Notes = append(r.report.Notes, fmt.Sprintf("seq %d %s: recorded response is raw bytes; not compared", c.Seq, c.Method))
 		return
 	}
-	gotJSON, merr := recording.MarshalJSON(resp)
+	gotJSON, merr := recording.MarshalJSON(msg)
 	if merr != nil {
 		r.diff(c, "result", "a response", "an answer that does not encode: "+merr.Error())
 		return
@@ -402,7 +421,7 @@ func (r *runner) compare(c *recording.Call, resp proto.Message, err error) {
 		return
 	}
 	for _, d := range diffs {
-		r.diff(c, d[0], d[1], d[2])
+		r.diff(c, d[0], display(d[1]), display(d[2]))
 	}
 }
 
@@ -435,6 +454,9 @@ func describe(msg string) string {
 func (r *runner) close() {
 	for _, c := range r.conns {
 		_ = c.Close()
+	}
+	for _, hc := range r.https {
+		_ = hc.Close()
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 3*r.cfg.ShutdownTimeout)
 	defer cancel()
