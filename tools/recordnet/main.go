@@ -151,10 +151,7 @@ func run(ctx context.Context, o *options) error {
 			plan.Plugin = o.PluginWrapper
 		case o.VMTestbed != "":
 			rec = &recorder{VMTestbed: o.VMTestbed, RawDir: filepath.Join(plan.WorkDir, "raw"), Out: out}
-			if plan.Plugin, err = rec.wrap(ctx, bins.XSVM); err != nil {
-				failed = err
-				break
-			}
+			plan.Plugin, failed = rec.wrap(ctx, bins.XSVM)
 		}
 		if failed != nil {
 			break
