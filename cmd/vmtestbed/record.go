@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -77,6 +78,9 @@ func runRecord(out io.Writer, plugin, dir string) error {
 	self, err := os.Executable()
 	if err != nil {
 		return withCode(exitUsage, fmt.Errorf("record: find the vmtestbed binary: %w", err))
+	}
+	if strings.Contains(self, string(filepath.Separator)+"go-build") {
+		return withCode(exitUsage, fmt.Errorf("record: this vmtestbed (%s) is a temporary `go run` build the wrapper cannot rely on; build it (make build) and run that", self))
 	}
 	path, err := recorder.WriteWrapper(dir, self, plugin)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -89,9 +90,12 @@ func driveRecordedChain(t *testing.T, wrapper string) {
 	if _, err := seq.Health(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := seq.Stop(ctx); err != nil {
+	// As AvalancheGo does: Shutdown while the WaitForEvent loop may have a
+	// call pending (the sequencer's own Stop would cancel it first).
+	if err := p.Stop(ctx); err != nil {
 		t.Fatalf("stop: %v", err)
 	}
+	_ = seq.Stop(ctx) // ends the loop; the plugin is gone already
 }
 
 // TestRecordNormalizeReplay: record wraps refvm, the fake node drives the
@@ -141,6 +145,11 @@ func TestRecordNormalizeReplay(t *testing.T) {
 		t.Fatalf("replay against wrong-genesis-id: exit %d, want 1 with a table naming Initialize's last_accepted_id:\n%s", res.code, res.out)
 	}
 	t.Logf("wrong-genesis-id:\n%s", res.out)
+	// A plugin that dies mid-replay: every later call differs, none hangs.
+	res = runCLI(t, 90*time.Second, "replay", dir, "--plugin", refvmBinary(t, refvm.VariantCrashBuild), "--call-timeout", "3s")
+	if res.code != exitFailed || !regexp.MustCompile(`vm\.VM/BuildBlock +code +OK +Unavailable`).MatchString(res.out) || !strings.Contains(res.out, "exit status 2") || !strings.Contains(res.out, refvm.CrashMessage) {
+		t.Fatalf("replay against crash-build: exit %d, want 1 with BuildBlock's code:\n%s", res.code, res.out)
+	}
 }
 
 // TestReplayUsageAndBadRecordings: exit 2 with a clear message.

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/ava-labs/avalanchego/vms/rpcchainvm/grpcutils"
 	"google.golang.org/grpc"
@@ -83,10 +84,28 @@ func startProxy(h *hub, name string, dir recording.Direction, target string) (*p
 	return p, nil
 }
 
-// stop ends the server (open calls fail), closes the client and waits.
+// stopGrace bounds a proxy's graceful stop: answers already on their way
+// (the reply to Shutdown, as the plugin exits) are flushed to the caller;
+// calls still open after it are cut.
+const stopGrace = time.Second
+
+// stop ends the server gracefully, forced after stopGrace, closes the
+// client and waits.
 func (p *proxy) stop() {
 	p.stopOnce.Do(func() {
-		p.server.Stop()
+		graceful := make(chan struct{})
+		go func() {
+			defer close(graceful)
+			p.server.GracefulStop()
+		}()
+		t := time.NewTimer(stopGrace)
+		defer t.Stop()
+		select {
+		case <-graceful:
+		case <-t.C:
+			p.server.Stop()
+			<-graceful
+		}
 		<-p.served
 		_ = p.conn.Close()
 	})
@@ -165,24 +184,20 @@ func (p *proxy) stream(ctx context.Context, ss grpc.ServerStream, method string,
 	if err != nil {
 		return err
 	}
-	upDone := make(chan error, 1)
 	go func() {
 		for {
 			var f frame
 			if err := ss.RecvMsg(&f); err != nil {
 				if errors.Is(err, io.EOF) {
-					upDone <- cs.CloseSend()
+					_ = cs.CloseSend() // the caller is done sending
 				} else {
-					cancel()
-					upDone <- err
+					cancel() // the caller went away
 				}
 				return
 			}
 			call.StreamMessage(true, f.data)
-			if err := cs.SendMsg(&f); err != nil {
-				// The server ended the call; RecvMsg below reports why.
-				upDone <- nil
-				return
+			if cs.SendMsg(&f) != nil {
+				return // the server ended the call; RecvMsg below reports why
 			}
 		}
 	}()
@@ -191,21 +206,12 @@ func (p *proxy) stream(ctx context.Context, ss grpc.ServerStream, method string,
 	}
 	for {
 		var f frame
-		err := cs.RecvMsg(&f)
-		if err != nil {
+		if err := cs.RecvMsg(&f); err != nil {
 			ss.SetTrailer(cs.Trailer())
 			if errors.Is(err, io.EOF) {
-				err = nil
+				return nil
 			}
-			if err != nil {
-				return err
-			}
-			// The server finished first; the caller's half ends with ours.
-			select {
-			case <-upDone:
-			default:
-			}
-			return nil
+			return err
 		}
 		call.StreamMessage(false, f.data)
 		if err := ss.SendMsg(&f); err != nil {

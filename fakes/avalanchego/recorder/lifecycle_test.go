@@ -1,8 +1,11 @@
 package recorder_test
 
 import (
+	"bytes"
 	"context"
 	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -196,3 +199,30 @@ func (h *headerSent) HandleRPC(_ context.Context, s stats.RPCStats) {
 }
 func (h *headerSent) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context { return ctx }
 func (h *headerSent) HandleConn(context.Context, stats.ConnStats)                       {}
+
+// TestOutputAndExitStatusPassThrough: the plugin's stdout and stderr reach
+// the recorder's, and a plugin that exits before its handshake gives the
+// recorder its exit status; no session is written for it.
+func TestOutputAndExitStatusPassThrough(t *testing.T) {
+	dir := t.TempDir()
+	script := filepath.Join(t.TempDir(), "plugin")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\necho to-stdout\necho to-stderr >&2\nexit 3\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	res, err := recorder.Run(context.Background(), recorder.Config{
+		Plugin: script, OutDir: dir, EngineAddr: "127.0.0.1:1", Stdout: &stdout, Stderr: &stderr,
+	})
+	if err == nil || !strings.Contains(err.Error(), "exited before the handshake") {
+		t.Fatalf("got %v", err)
+	}
+	if res.ExitCode != 3 || res.Exit != "exit status 3" {
+		t.Fatalf("result %+v, want the plugin's exit status 3", res)
+	}
+	if stdout.String() != "to-stdout\n" || stderr.String() != "to-stderr\n" {
+		t.Fatalf("stdout %q stderr %q", stdout.String(), stderr.String())
+	}
+	if paths, _ := recording.List(dir); len(paths) != 0 {
+		t.Fatalf("sessions written for a plugin that never started: %v", paths)
+	}
+}

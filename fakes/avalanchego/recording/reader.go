@@ -145,6 +145,9 @@ func decode(br *bufio.Reader) (*Session, error) {
 			if err := strictUnmarshal(b, &c); err != nil {
 				return nil, &DecodeError{Line: line, Err: fmt.Errorf("call: %w", err)}
 			}
+			if err := requireKeys(b, "seq", "start_ns"); err != nil {
+				return nil, &DecodeError{Line: line, Err: fmt.Errorf("call: %w", err)}
+			}
 			if err := validateCall(&c); err != nil {
 				return nil, &DecodeError{Line: line, Err: fmt.Errorf("call seq %d: %w", c.Seq, err)}
 			}
@@ -159,6 +162,9 @@ func decode(br *bufio.Reader) (*Session, error) {
 		case KindEnd:
 			var e End
 			if err := strictUnmarshal(b, &e); err != nil {
+				return nil, &DecodeError{Line: line, Err: fmt.Errorf("end: %w", err)}
+			}
+			if err := requireKeys(b, "end_ns", "exit"); err != nil {
 				return nil, &DecodeError{Line: line, Err: fmt.Errorf("end: %w", err)}
 			}
 			if e.EndNS < 0 {
@@ -190,6 +196,20 @@ func strictUnmarshal(b []byte, v any) error {
 	return nil
 }
 
+// requireKeys fails on the first key absent from the JSON object b.
+func requireKeys(b []byte, keys ...string) error {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return fmt.Errorf("bad JSON: %w", err)
+	}
+	for _, k := range keys {
+		if _, ok := m[k]; !ok {
+			return fmt.Errorf("missing %q", k)
+		}
+	}
+	return nil
+}
+
 func decodeHeader(b []byte, h *Header) error {
 	var probe struct {
 		Format  string `json:"format"`
@@ -207,6 +227,9 @@ func decodeHeader(b []byte, h *Header) error {
 		return fmt.Errorf("header: %w %d (this reader knows version %d)", ErrUnsupportedVersion, *probe.Version, Version)
 	}
 	if err := strictUnmarshal(b, h); err != nil {
+		return fmt.Errorf("header: %w", err)
+	}
+	if err := requireKeys(b, "plugin", "protocol", "vm_addr", "start", "pid", "plugin_pid"); err != nil {
 		return fmt.Errorf("header: %w", err)
 	}
 	if h.Protocol == 0 {

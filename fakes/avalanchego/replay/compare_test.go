@@ -42,6 +42,9 @@ func TestOverlaps(t *testing.T) {
 	if overlaps(&recording.Call{StartNS: 10, EndNS: end(15)}, later) {
 		t.Fatal("a call that ended first does not overlap")
 	}
+	if !overlaps(&recording.Call{StartNS: 10, EndNS: end(15), Code: "Canceled"}, later) {
+		t.Fatal("a call the caller cancelled is issued asynchronously")
+	}
 	if !overlaps(&recording.Call{StartNS: 10, Pending: true}, nil) {
 		t.Fatal("a pending call always overlaps")
 	}

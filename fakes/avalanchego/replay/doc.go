@@ -7,8 +7,9 @@
 // replace the recorded ones (the node signs warp messages with its own key).
 // Every node->plugin call on the VM and HTTP handler endpoints is replayed
 // in recorded start order. A call that overlapped later calls in the
-// recording (the WaitForEvent left pending while the node went on) is
-// issued asynchronously and settled where the recording shows its end:
+// recording (the WaitForEvent left pending while the node went on), or that
+// the node cancelled, is issued asynchronously and settled where the
+// recording shows its end:
 // cancelled if it ended Canceled, awaited otherwise; one still pending when
 // the session ended is left pending and cancelled after the last call.
 //

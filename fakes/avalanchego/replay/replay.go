@@ -228,9 +228,11 @@ func (r *runner) run(ctx context.Context) error {
 	return nil
 }
 
-// overlaps: the recording shows c still running when a later call began.
+// overlaps: the recording shows c still running when a later call began,
+// or ended by the caller (Canceled): such a call is issued asynchronously so
+// it can be cancelled where the recording shows its end.
 func overlaps(c *recording.Call, later []*recording.Call) bool {
-	if c.Pending {
+	if c.Pending || c.Code == codes.Canceled.String() {
 		return true
 	}
 	for _, l := range later {
@@ -463,4 +465,19 @@ func (r *runner) close() {
 	if err := r.plugin.Stop(sctx); err != nil && !r.shutdown {
 		r.report.Notes = append(r.report.Notes, "stopping the plugin: "+err.Error())
 	}
+	if st := r.plugin.ExitStatus(); st != "exit status 0" {
+		note := "the plugin ended with " + st
+		if tail := lastLines(r.plugin.StderrTail(), 5); tail != "" {
+			note += "; its last output:\n    " + strings.ReplaceAll(tail, "\n", "\n    ")
+		}
+		r.report.Notes = append(r.report.Notes, note)
+	}
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.TrimSpace(strings.Join(lines, "\n"))
 }
