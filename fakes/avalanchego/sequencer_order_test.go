@@ -20,17 +20,18 @@ import (
 )
 
 // The chain start in the order calls reach the VM (rpcchainvm.md, "Call
-// sequence" 2-4): the bootstrapping WaitForEvent is opened at once (it may
-// reach the VM before or after the first Connected, as in AvalancheGo) and
-// is still open at SetPreference; one GetBlockIDAtHeight(0) per GetAccepted
-// query (the node's own and its peer's); no Version.
+// sequence" 2-4, and the recordings of a v1.14.2 node): the bootstrapping
+// WaitForEvent is opened at once (it may reach the VM before or after the
+// first Connected, as in AvalancheGo) and is still open at SetPreference;
+// one GetBlockIDAtHeight(0), for the node's own GetAccepted query; no
+// Version.
 func TestStartOrderAsAvalancheGo(t *testing.T) {
 	v := &scriptVM{}
 	peer := ids.GenerateTestNodeID()
 	startScripted(t, v, avalanchego.NodeConfig{}, &avalanchego.Sequencer{Peers: []ids.NodeID{peer}, HealthPeriod: -1}, avalanchego.LaunchConfig{})
 	want := []string{
 		"Initialize", "CreateHandlers", "NewHTTPHandler", "StateSyncEnabled", "SetState(STATE_BOOTSTRAPPING)",
-		"Connected", "Connected", "GetBlockIDAtHeight(0)", "GetBlockIDAtHeight(0)", "SetPreference",
+		"Connected", "Connected", "GetBlockIDAtHeight(0)", "SetPreference",
 		"SetState(STATE_NORMAL_OP)", "WaitForEvent",
 	}
 	waitFor(t, "the loop's first WaitForEvent", func() bool {
