@@ -35,7 +35,7 @@ type scriptVM struct {
 	shut     chan struct{} // closed when Shutdown returns: the plugin then exits
 
 	mu       sync.Mutex
-	calls    []string  // method names, in the order they arrived
+	calls    []string // method names, in the order they arrived
 	waitErrs []time.Time
 	waiting  int // WaitForEvent calls in flight
 	atShut   int // WaitForEvent calls in flight when Shutdown arrived
