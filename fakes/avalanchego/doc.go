@@ -18,4 +18,9 @@
 //
 // trace.go and trace_render.go record every RPC in both directions and render
 // the record as JSON, text or a Mermaid sequence diagram.
+//
+// Record and replay live in subpackages: recording (the session file
+// format), recorder (a proxy a node starts as its plugin, built on this
+// package's RuntimeEngine, engine.go) and replay (a recorded chain session
+// driven through this fake node).
 package avalanchego

@@ -267,3 +267,78 @@ func TestRefVMProtocol41UsesMessenger(t *testing.T) {
 		t.Fatalf("stop: %v", err)
 	}
 }
+
+// A block built on one instance is taken by another as a peer's block:
+// ParseBlock -> BlockVerify -> SetPreference -> BlockAccept, and the node's
+// cache answers a second parse of the same bytes (one ParseBlock call).
+func TestAcceptPeerBlockParsesOnce(t *testing.T) {
+	bb := transport.NewBufnet()
+	builder := startChain(t, bb, launchInProcess(t, bb, refvm.Config{}))
+	blk, err := builder.issueAndBuild(t, "k", "v")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bn := transport.NewBufnet()
+	follower := startChain(t, bn, launchInProcess(t, bn, refvm.Config{}))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	got, err := follower.seq.AcceptPeerBlock(ctx, blk.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ID != blk.ID || follower.seq.LastAccepted().ID != blk.ID {
+		t.Fatalf("follower accepted %s (last accepted %s), builder built %s", got.ID, follower.seq.LastAccepted().ID, blk.ID)
+	}
+	if _, err := follower.seq.ParseBlock(ctx, blk.Bytes); err != nil {
+		t.Fatal(err)
+	}
+	var order []string
+	for _, e := range follower.trace.Events() {
+		switch m := strings.TrimPrefix(e.Method, "/vm.VM/"); m {
+		case "ParseBlock", "BlockVerify", "SetPreference", "BlockAccept":
+			order = append(order, m)
+		}
+	}
+	// The first SetPreference is the end of bootstrapping.
+	if want := "SetPreference,ParseBlock,BlockVerify,SetPreference,BlockAccept"; strings.Join(order, ",") != want {
+		t.Fatalf("follower calls %v, want %s", order, want)
+	}
+}
+
+// HTTP requests reach a CreateHandlers handler at /ext/bc/<chainID><prefix>
+// and the NewHTTPHandler server with the Avalanche-Api-Route header, as
+// AvalancheGo's HTTP server sends them.
+func TestHTTPRequestsCarryTheirRoute(t *testing.T) {
+	bn := transport.NewBufnet()
+	c := startChain(t, bn, launchInProcess(t, bn, refvm.Config{}))
+	if _, err := c.issueAndBuild(t, "k", "v"); err != nil {
+		t.Fatal(err)
+	}
+	hc, err := c.node.RouteHTTP(c.seq.Plugin, c.start.HTTPHandlerAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := hc.JSONRPC(ctx, "", "refvm.lastAccepted", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	prefix := `url="/ext/bc/` + c.node.ChainID().String()
+	var handler, routed int
+	for _, e := range c.trace.Events() {
+		if e.Method != "/http.HTTP/HandleSimple" {
+			continue
+		}
+		switch {
+		case strings.Contains(e.Request, `url="/"`) && strings.Contains(e.Request, "request_headers=[2]"):
+			routed++ // Content-Type and Avalanche-Api-Route
+		case strings.Contains(e.Request, prefix[:40]):
+			handler++
+		default:
+			t.Errorf("HandleSimple without a route: %s", e.Request)
+		}
+	}
+	if handler == 0 || routed != 1 {
+		t.Fatalf("%d requests to the handler at %s…, %d routed by header; want some and 1", handler, prefix, routed)
+	}
+}

@@ -47,7 +47,9 @@ func (h *handshakeServer) Initialize(_ context.Context, req *runtimepb.Initializ
 		return nil, status.Error(codes.InvalidArgument, "runtime initialize: addr is empty")
 	}
 	res := handshakeResult{protocol: uint(req.GetProtocolVersion()), addr: req.GetAddr()}
-	res.notice, res.err = checkProtocol(res.protocol, h.ours, h.sameWire)
+	if h.ours != AnyProtocol {
+		res.notice, res.err = checkProtocol(res.protocol, h.ours, h.sameWire)
+	}
 	first := false
 	h.once.Do(func() {
 		first = true

@@ -62,6 +62,12 @@ func (n *Node) RouteHTTP(p *Plugin, serverAddr string) (*HTTPClient, error) {
 	return n.httpClient(p, serverAddr, "", http.Header{HTTPRouteHeader: {n.chainID.String()}})
 }
 
+// RawHTTP returns a client that sends paths and headers exactly as given:
+// for replaying recorded requests, which already carry their route.
+func (n *Node) RawHTTP(p *Plugin, serverAddr string) (*HTTPClient, error) {
+	return n.httpClient(p, serverAddr, "", nil)
+}
+
 func (n *Node) httpClient(p *Plugin, serverAddr, base string, route http.Header) (*HTTPClient, error) {
 	if p == nil || serverAddr == "" {
 		return nil, errors.New("http client: a plugin and a handler server address are required")

@@ -5,6 +5,7 @@ import (
 
 	"github.com/ava-labs/avalanchego/upgrade"
 	"github.com/ava-labs/avalanchego/utils/crypto/bls"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -14,7 +15,8 @@ import (
 // InitializeRequest is the complete request AvalancheGo sends: 32-byte ids,
 // the 20-byte node id, the compressed BLS public key of the node's warp
 // signer, the node's service addresses, and network_upgrades with every
-// timestamp set (avalanchego's local-network schedule, upgrade.Default).
+// timestamp set (avalanchego's local-network schedule, upgrade.Default,
+// unless NodeConfig.NetworkUpgrades replaces it).
 //
 // The message is the same for every protocol in the table; protocols before
 // 37 (no network_upgrades) and before 40/44 (no Granite/Helicon fields)
@@ -22,6 +24,10 @@ import (
 // are always sent.
 func (n *Node) InitializeRequest(protocol uint) *vmpb.InitializeRequest {
 	_ = protocol // one wire message serves every protocol, see above
+	upgrades := NetworkUpgrades(upgrade.Default)
+	if n.cfg.NetworkUpgrades != nil {
+		upgrades = proto.Clone(n.cfg.NetworkUpgrades).(*vmpb.NetworkUpgrades)
+	}
 	return &vmpb.InitializeRequest{
 		NetworkId:       n.cfg.NetworkID,
 		SubnetId:        n.subnetID[:],
@@ -37,7 +43,7 @@ func (n *Node) InitializeRequest(protocol uint) *vmpb.InitializeRequest {
 		ConfigBytes:     n.cfg.Config,
 		DbServerAddr:    n.dbAddr,
 		ServerAddr:      n.serverAddr,
-		NetworkUpgrades: NetworkUpgrades(upgrade.Default),
+		NetworkUpgrades: upgrades,
 	}
 }
 

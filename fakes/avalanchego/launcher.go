@@ -195,8 +195,9 @@ func (p *Plugin) Diagnose(call string, err error) error {
 		return nil
 	}
 	msg := fmt.Sprintf("%s: %s", call, describeErr(err))
-	if st, ok := status.FromError(err); ok && st.Code() != codes.Unavailable && st.Code() != codes.Canceled && st.Code() != codes.Internal {
-		// The plugin answered: it is alive, its answer is the verdict.
+	if status.Code(err) != codes.Unavailable {
+		// The plugin answered (or the caller gave up): its answer is the
+		// verdict. A plugin that died mid-call leaves Unavailable.
 		return &CallError{Call: call, Err: err, msg: msg}
 	}
 	t := time.NewTimer(exitSettle)

@@ -34,6 +34,7 @@ import (
 	rpcdbpb "github.com/ava-labs/avalanchego/proto/pb/rpcdb"
 	sharedmemorypb "github.com/ava-labs/avalanchego/proto/pb/sharedmemory"
 	validatorstatepb "github.com/ava-labs/avalanchego/proto/pb/validatorstate"
+	vmpb "github.com/ava-labs/avalanchego/proto/pb/vm"
 	warppb "github.com/ava-labs/avalanchego/proto/pb/warp"
 
 	"github.com/vmtestbed/vmtestbed/internal/transport"
@@ -80,6 +81,12 @@ type NodeConfig struct {
 	// never answer, so every request to a peer fails at the timeout.
 	PeerApp PeerAppHandler
 	Trace   *Trace
+
+	// Identity overrides; the zero value keeps the id derived from Seed.
+	// Replay uses them to announce the ids of a recorded node.
+	NodeID                                             ids.NodeID
+	SubnetID, ChainID, XChainID, CChainID, AvaxAssetID ids.ID
+	NetworkUpgrades                                    *vmpb.NetworkUpgrades // nil = upgrade.Default
 }
 
 // Node is the fake AvalancheGo node for one chain: the services a plugin
@@ -141,6 +148,7 @@ func NewNode(_ context.Context, cfg NodeConfig) (*Node, error) {
 		atomicDB:    memdb.New(),
 		httpClients: map[*HTTPClient]struct{}{},
 	}
+	n.overrideIdentity()
 	if n.cfg.Validators == nil {
 		n.cfg.Validators = []Validator{{NodeID: n.nodeID, PublicKey: signer.PublicKey(), Weight: DefaultWeight}}
 	}
@@ -149,6 +157,21 @@ func NewNode(_ context.Context, cfg NodeConfig) (*Node, error) {
 		return nil, fmt.Errorf("new node: %w", err)
 	}
 	return n, nil
+}
+
+// overrideIdentity applies the NodeConfig identity fields that are set.
+func (n *Node) overrideIdentity() {
+	if n.cfg.NodeID != ids.EmptyNodeID {
+		n.nodeID = n.cfg.NodeID
+	}
+	for _, o := range []struct{ dst, v *ids.ID }{
+		{&n.subnetID, &n.cfg.SubnetID}, {&n.chainID, &n.cfg.ChainID}, {&n.xChainID, &n.cfg.XChainID},
+		{&n.cChainID, &n.cfg.CChainID}, {&n.avaxAsset, &n.cfg.AvaxAssetID},
+	} {
+		if *o.v != ids.Empty {
+			*o.dst = *o.v
+		}
+	}
 }
 
 func (n *Node) start() error {

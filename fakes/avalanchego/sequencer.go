@@ -87,8 +87,8 @@ func PreInit(ctx context.Context, p *Plugin) (string, error) {
 // Start runs steps 2-4 of the sequence: Initialize -> CreateHandlers ->
 // NewHTTPHandler -> StateSyncEnabled (-> the state-sync path) ->
 // SetState(Bootstrapping) -> with a WaitForEvent pending: Connected(self,
-// peers), GetBlockIDAtHeight(0) for each GetAccepted query the node answers
-// (its own and each peer's), SetPreference(last accepted) -> that
+// peers), GetBlockIDAtHeight(0) for the node's own GetAccepted query,
+// SetPreference(last accepted) -> that
 // WaitForEvent ends Canceled -> SetState(NormalOp), then starts the
 // WaitForEvent loop feeding Events, and the Health (and Gather) loops.
 // Initialize has no time limit but ctx, as in AvalancheGo.
@@ -190,8 +190,9 @@ func (s *Sequencer) waitEvent(ctx context.Context) (vmpb.Message, error) {
 
 // bootstrap is the end of bootstrapping on a node with nothing to fetch:
 // a WaitForEvent opened at once and left pending while Connected is called
-// for the node itself and each peer, GetBlockIDAtHeight(0) answers each
-// GetAccepted query (the node's own and each peer's), and
+// for the node itself and each peer, GetBlockIDAtHeight(0) answers the
+// node's own GetAccepted query (a real node asks again for each peer that
+// bootstraps from it later; these peers do not), and
 // SetPreference(last accepted) goes out; then that WaitForEvent is
 // cancelled and awaited. Before protocol 42 there is no WaitForEvent:
 // notifications that arrive while bootstrapping are dropped instead.
@@ -200,14 +201,12 @@ func (s *Sequencer) bootstrap(ctx context.Context, last BlockInfo) error {
 		if err := s.connectAll(ctx); err != nil {
 			return err
 		}
-		for range 1 + len(s.Peers) {
-			r, err := s.Plugin.VM.GetBlockIDAtHeight(ctx, &vmpb.GetBlockIDAtHeightRequest{Height: 0})
-			if err != nil {
-				return s.Plugin.Diagnose("GetBlockIDAtHeight(0)", err)
-			}
-			if e := r.GetErr(); e != vmpb.Error_ERROR_UNSPECIFIED {
-				return fmt.Errorf("GetBlockIDAtHeight(0) while bootstrapping: %s", e)
-			}
+		r, err := s.Plugin.VM.GetBlockIDAtHeight(ctx, &vmpb.GetBlockIDAtHeightRequest{Height: 0})
+		if err != nil {
+			return s.Plugin.Diagnose("GetBlockIDAtHeight(0)", err)
+		}
+		if e := r.GetErr(); e != vmpb.Error_ERROR_UNSPECIFIED {
+			return fmt.Errorf("GetBlockIDAtHeight(0) while bootstrapping: %s", e)
 		}
 		if _, err := s.Plugin.VM.SetPreference(ctx, &vmpb.SetPreferenceRequest{Id: last.ID[:]}); err != nil {
 			return s.Plugin.Diagnose("SetPreference("+last.ID.String()+")", err)

@@ -1,0 +1,61 @@
+package replay
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/vmtestbed/vmtestbed/fakes/avalanchego/recording"
+)
+
+func TestDiffJSON(t *testing.T) {
+	rec := json.RawMessage(`{"id":"AQ==","height":"3","handlers":[{"prefix":"/rpc","server_addr":"addr:handler:/rpc"}],"err":"ERROR_NOT_FOUND"}`)
+	got := json.RawMessage(`{"id":"Ag==","height":"3","handlers":[{"prefix":"/rpc","server_addr":"127.0.0.1:9"}]}`)
+	diffs, err := diffJSON(rec, got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][3]string{{"err", `"ERROR_NOT_FOUND"`, "(absent)"}, {"id", `"AQ=="`, `"Ag=="`}}
+	if len(diffs) != len(want) || diffs[0] != want[0] || diffs[1] != want[1] {
+		t.Fatalf("diffs %v, want %v (server_addr never compared)", diffs, want)
+	}
+	if _, err := diffJSON(json.RawMessage(`{`), got); err == nil {
+		t.Fatal("bad JSON must fail")
+	}
+}
+
+func TestSubsApplyWholeValuesOnly(t *testing.T) {
+	s := subs{"AQ==": "Ag=="}
+	got := string(s.apply(json.RawMessage(`{"id":"AQ==","bytes":"xAQ=="}`)))
+	if got != `{"id":"Ag==","bytes":"xAQ=="}` {
+		t.Fatalf("got %s", got)
+	}
+}
+
+func TestOverlaps(t *testing.T) {
+	end := func(n int64) *int64 { return &n }
+	wait := &recording.Call{StartNS: 10, EndNS: end(50)}
+	later := []*recording.Call{{StartNS: 20, EndNS: end(30)}}
+	if !overlaps(wait, later) {
+		t.Fatal("a call still running when a later one started overlaps")
+	}
+	if overlaps(&recording.Call{StartNS: 10, EndNS: end(15)}, later) {
+		t.Fatal("a call that ended first does not overlap")
+	}
+	if !overlaps(&recording.Call{StartNS: 10, EndNS: end(15), Code: "Canceled"}, later) {
+		t.Fatal("a call the caller cancelled is issued asynchronously")
+	}
+	if !overlaps(&recording.Call{StartNS: 10, Pending: true}, nil) {
+		t.Fatal("a pending call always overlaps")
+	}
+}
+
+func TestDisplay(t *testing.T) {
+	id := `"` + strings.Repeat("A", 43) + `="` // 32 zero bytes
+	if got := display(id); got != "id:11111111111111111111111111111111LpoYY" {
+		t.Fatalf("display(%s) = %s", id, got)
+	}
+	if got := display(`"refvm"`); got != `"refvm"` {
+		t.Fatalf("got %s", got)
+	}
+}
