@@ -114,6 +114,8 @@ var brokenVariants = []struct {
 	{"shutdown-awaits-events", exitFailed, []string{"AVA-SHD-002"}, nil},
 	{"db-after-shutdown", exitFailed, []string{"AVA-SHD-003"}, nil},
 	{"http-no-status", exitFailed, []string{"AVA-HTTP-002"}, []string{"status 0"}},
+	{"app-response-error", exitFailed, []string{"AVA-APP-004"}, []string{"AppResponse"}},
+	{"app-failed-error", exitFailed, []string{"AVA-APP-005"}, []string{"AppRequestFailed"}},
 }
 
 // TestConformAvalancheBrokenVariants: each broken refvm binary fails the

@@ -267,6 +267,8 @@ var variantWant = map[string][]string{
 	refvm.VariantShutdownAwaitsEvents:  {"AVA-SHD-002"},
 	refvm.VariantDBAfterShutdown:       {"AVA-SHD-003"},
 	refvm.VariantHTTPNoStatus:          {"AVA-HTTP-002"},
+	refvm.VariantAppResponseError:      {"AVA-APP-004"},
+	refvm.VariantAppFailedError:        {"AVA-APP-005"},
 }
 
 // childTimeouts bound a child's run: short, since broken plugins hang.

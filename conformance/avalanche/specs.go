@@ -13,9 +13,7 @@ func (s Spec) Title() string { return fmt.Sprintf("[%s] %s", s.ID, s.Text) }
 
 // specList is every spec of the suite, in the order they run. IDs are
 // stable: a dropped spec's ID is never reused (AVA-HSK-002, a duplicate of
-// AVA-PRE-002, and AVA-BLK-003, a duplicate of AVA-BLK-004, are gone), and
-// AVA-APP-004 and AVA-APP-005 are reserved for "AppRequest answered" and
-// "AppRequestFailed delivered".
+// AVA-PRE-002, and AVA-BLK-003, a duplicate of AVA-BLK-004, are gone).
 var specList = []Spec{
 	{"AVA-HSK-001", "The plugin MUST complete the runtime handshake announcing exactly the node's rpcchainvm protocol, as AvalancheGo requires"},
 	{"AVA-PRE-002", "Version MUST return a non-empty version before Initialize"},
@@ -34,6 +32,8 @@ var specList = []Spec{
 	{"AVA-STA-002", "SetState(NormalOp) MUST return the last accepted block"},
 	{"AVA-APP-001", "An AppRequest for an unknown handler MUST be answered with SendAppError to the requester and request id"},
 	{"AVA-APP-002", "AppGossip with unknown content MUST succeed and MUST NOT be answered"},
+	{"AVA-APP-004", "When a peer answers an AppRequest the VM sent, the VM MUST accept the AppResponse the node delivers"},
+	{"AVA-APP-005", "When an AppRequest the VM sent cannot be delivered, the VM MUST accept the AppRequestFailed (-1, \"timed out\") the node delivers and keep serving"},
 	{"AVA-MET-001", "Gather MUST answer with uniquely named metric families"},
 	{"AVA-BLK-001", "With a pending transaction, WaitForEvent MUST return MESSAGE_BUILD_BLOCK"},
 	{"AVA-BLK-002", "BuildBlock MUST return a block on the preferred block, at its height plus one"},
@@ -68,7 +68,7 @@ var specList = []Spec{
 }
 
 // reservedIDs are spec IDs other specs will take; no spec here uses them.
-var reservedIDs = []string{"AVA-APP-004", "AVA-APP-005"}
+var reservedIDs []string
 
 // Specs lists every spec of the suite.
 func Specs() []Spec { return slices.Clone(specList) }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -26,8 +27,15 @@ func unknownHandlerRequest() []byte {
 	return append(msg, "vmtestbed: no such handler"...)
 }
 
-// peer is a node id that is not the node's own.
-var peer = ids.NodeID{0x76, 0x6d, 0x74, 0x65, 0x73, 0x74}
+// Peers of the app specs, none of them the node itself: peer sends the
+// VM requests; answeringPeer answers the VM's requests (as this same VM
+// answers them); unreachablePeer is reported Connected to the VM while the
+// node cannot send to it, so the VM's requests to it fail at once.
+var (
+	peer            = ids.NodeID{0x76, 0x6d, 0x74, 0x65, 0x73, 0x74}
+	answeringPeer   = ids.NodeID{0x76, 0x6d, 0x74, 0x65, 0x73, 0x74, 0x02}
+	unreachablePeer = ids.NodeID{0x76, 0x6d, 0x74, 0x65, 0x73, 0x74, 0x03}
+)
 
 // Request ids of the app specs; each spec waits for the answer to its own.
 const (
@@ -79,6 +87,7 @@ func (c *chain) peerSpec() {
 		version := c.t.cfg.nodeVersion()
 		expectOK(c.t.connected(ctx, c.t.node.NodeID(), version), "AvalancheGo reports the node itself as connected, announcing %s", version)
 		expectOK(c.t.connected(ctx, peer, version), "AvalancheGo reports every peer as connected")
+		c.t.node.SetConnected(peer, false)
 		expectOK(c.t.doCall(ctx, fmt.Sprintf("Disconnected(%s)", peer), func(ctx context.Context) error {
 			_, err := c.t.vm.Disconnected(ctx, &vmpb.DisconnectedRequest{NodeId: peer[:]})
 			return err
@@ -113,6 +122,24 @@ func (c *chain) nodeSpecs() {
 		Expect(msg.RequestID).To(BeEquivalentTo(reqAfterGossip), "after AppGossip for an unknown handler the VM sent Send%s (request %d) to %v; gossip MUST NOT be answered", msg.Kind, msg.RequestID, msg.NodeIDs)
 	})
 
+	c.s.it("AVA-APP-004", func(ctx SpecContext) {
+		c.mustInitialized(ctx)
+		req := c.requestTo(ctx, answeringPeer, true)
+		d := c.delivery(ctx, "AppResponse", answeringPeer, req.RequestID)
+		expectOK(d.Err, "the peer %s answered request %d (as this VM answers it) and the node delivered AppResponse; the VM refused it, and AvalancheGo shuts a chain down when its VM fails an AppResponse", answeringPeer, req.RequestID)
+	})
+
+	c.s.it("AVA-APP-005", func(ctx SpecContext) {
+		c.mustInitialized(ctx)
+		req := c.requestTo(ctx, unreachablePeer, false)
+		d := c.delivery(ctx, "AppRequestFailed", unreachablePeer, req.RequestID)
+		expectOK(d.Err, "request %d to %s could not be sent and the node delivered AppRequestFailed(-1, \"timed out\"); the VM refused it, and AvalancheGo shuts a chain down when its VM fails an AppRequestFailed", req.RequestID, unreachablePeer)
+		expectOK(c.t.doCall(ctx, "Health", func(ctx context.Context) error {
+			_, err := c.t.vm.Health(ctx, &emptypb.Empty{})
+			return err
+		}), "after AppRequestFailed the VM MUST keep serving")
+	})
+
 	c.s.it("AVA-MET-001", func(ctx SpecContext) {
 		c.mustInitialized(ctx)
 		var resp *vmpb.GatherResponse
@@ -132,6 +159,7 @@ func (c *chain) nodeSpecs() {
 // connected calls Connected for node announcing version ("avalanchego/1.15.0").
 func (t *target) connected(ctx context.Context, node ids.NodeID, version string) error {
 	name, major, minor, patch := splitVersion(version)
+	t.node.SetConnected(node, true)
 	return t.doCall(ctx, fmt.Sprintf("Connected(%s, %s)", node, version), func(ctx context.Context) error {
 		_, err := t.vm.Connected(ctx, &vmpb.ConnectedRequest{NodeId: node[:], Name: name, Major: major, Minor: minor, Patch: patch})
 		return err
@@ -168,13 +196,74 @@ func (c *chain) appRequest(ctx context.Context, reqID uint32) avalanchego.AppMes
 	return msg
 }
 
-// nextAnswer is the next message the VM sent that is not gossip (a VM
-// gossips its own transactions whenever it likes).
+// nextAnswer is the next answer (response or error) the VM sent: a VM
+// gossips and asks peers things whenever it likes.
 func nextAnswer(ctx context.Context, rec *avalanchego.AppSenderRecorder) (avalanchego.AppMessage, error) {
 	for {
 		m, err := rec.Next(ctx)
-		if err != nil || m.Kind != avalanchego.AppKindGossip {
+		if err != nil || (m.Kind != avalanchego.AppKindGossip && m.Kind != avalanchego.AppKindRequest) {
 			return m, err
 		}
 	}
+}
+
+// requestTo reports to to the VM as a newly connected peer (reachable: the
+// node can send to it) and returns the first AppRequest the VM sends it;
+// a VM that asks its peers nothing skips the spec.
+func (c *chain) requestTo(ctx context.Context, to ids.NodeID, reachable bool) avalanchego.AppMessage {
+	version := c.t.cfg.nodeVersion()
+	name, major, minor, patch := splitVersion(version)
+	c.t.node.SetConnected(to, reachable)
+	expectOK(c.t.doCall(ctx, fmt.Sprintf("Connected(%s, %s)", to, version), func(ctx context.Context) error {
+		_, err := c.t.vm.Connected(ctx, &vmpb.ConnectedRequest{NodeId: to[:], Name: name, Major: major, Minor: minor, Patch: patch})
+		return err
+	}), "AvalancheGo reports every peer as connected")
+	cctx, cancel := c.t.call(ctx)
+	defer cancel()
+	msg, err := c.t.node.AppSender().Await(cctx, func(m avalanchego.AppMessage) bool {
+		return m.Kind == avalanchego.AppKindRequest && slices.Contains(m.NodeIDs, to)
+	})
+	if err != nil {
+		Skip(fmt.Sprintf("the VM sent no AppRequest to the newly connected peer %s within %s: it asks its peers nothing, so there is no answer to deliver", to, c.t.cfg.CallTimeout))
+	}
+	return msg
+}
+
+// delivery waits for the node to deliver call for request reqID of peer.
+func (c *chain) delivery(ctx context.Context, call string, from ids.NodeID, reqID uint32) avalanchego.AppDelivery {
+	cctx, cancel := context.WithTimeout(ctx, c.t.cfg.CallTimeout+appRequestTimeout(c.t.cfg))
+	defer cancel()
+	d, err := c.t.node.AwaitAppDelivery(cctx, func(d avalanchego.AppDelivery) bool {
+		return d.Call == call && d.NodeID == from && d.RequestID == reqID
+	})
+	expectOK(err, "the node did not deliver %s for the VM's request %d to %s", call, reqID, from)
+	return d
+}
+
+// peerRequestIDs numbers the requests answeringPeer is asked, apart from
+// the suite's own (4242...).
+const peerRequestIDs = 1 << 30
+
+// answerAsPeer is the node's PeerApp: answeringPeer answers a request as
+// this same VM answers it when that peer asks; every other peer is silent
+// (the node fails the request at its timeout).
+func (t *target) answerAsPeer(ctx context.Context, to ids.NodeID, req []byte) ([]byte, error) {
+	if to != answeringPeer {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	id := peerRequestIDs + t.peerAsks.Add(1)
+	if _, err := t.vm.AppRequest(ctx, &vmpb.AppRequestMsg{NodeId: to[:], RequestId: id, Deadline: timestamppb.New(time.Now().Add(appRequestTimeout(t.cfg))), Request: req}); err != nil {
+		return nil, err
+	}
+	m, err := t.node.AppSender().Await(ctx, func(m avalanchego.AppMessage) bool {
+		return (m.Kind == avalanchego.AppKindResponse || m.Kind == avalanchego.AppKindError) && m.RequestID == id
+	})
+	switch {
+	case err != nil:
+		return nil, err
+	case m.Kind == avalanchego.AppKindError:
+		return nil, &avalanchego.AppError{Code: m.ErrorCode, Message: m.ErrorMessage}
+	}
+	return m.Bytes, nil
 }

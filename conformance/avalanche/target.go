@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	vmpb "github.com/ava-labs/avalanchego/proto/pb/vm"
@@ -83,7 +84,13 @@ type target struct {
 	shutMu   sync.Mutex
 	shutDone bool  // Shutdown was sent (AvalancheGo sends it once)
 	shutErr  error // its outcome
+
+	peerAsks atomic.Uint32 // requests answeringPeer made of this VM (answerAsPeer)
 }
+
+// appRequestTimeout is how long the node waits for a peer to answer the
+// VM's AppRequest before it delivers AppRequestFailed.
+func appRequestTimeout(cfg Config) time.Duration { return cfg.CallTimeout }
 
 // launch creates a node on a fresh database and starts the plugin. The
 // caller must close the target; on error nothing is left running.
@@ -129,6 +136,7 @@ func (s *suite) launchOn(ctx context.Context, st *store) (*target, error) {
 		}
 	}
 	db := st.open()
+	t := &target{s: s, cfg: cfg, store: st, db: db}
 	node, err := avalanchego.NewNode(ctx, avalanchego.NodeConfig{
 		Transport:    tr,
 		Database:     db,
@@ -140,6 +148,10 @@ func (s *suite) launchOn(ctx context.Context, st *store) (*target, error) {
 		SubnetConfig: cfg.SubnetConfig,
 		NodeVersion:  cfg.nodeVersion(),
 		Trace:        cfg.Trace,
+		// The node answers the VM's AppRequests: answeringPeer as this
+		// VM answers, other peers never (AppRequestFailed at the timeout).
+		AppRequestTimeout: appRequestTimeout(cfg),
+		PeerApp:           t.answerAsPeer,
 	})
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("start fake node: %w", err), st.release())
@@ -165,7 +177,9 @@ func (s *suite) launchOn(ctx context.Context, st *store) (*target, error) {
 		_ = st.release()
 		return nil, err
 	}
-	return &target{s: s, cfg: cfg, node: node, plugin: p, vm: p.VM, store: st, db: db}, nil
+	t.node, t.plugin, t.vm = node, p, p.VM
+	node.RouteApp(p.VM)
+	return t, nil
 }
 
 // close stops the plugin as AvalancheGo stops a chain (Shutdown, unless

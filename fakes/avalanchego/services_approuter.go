@@ -3,6 +3,7 @@ package avalanchego
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -54,7 +55,19 @@ type appRouter struct {
 	self      ids.NodeID
 	connected map[ids.NodeID]bool
 	selfReqs  map[uint32]chan *vmpb.AppResponseMsg // requests to self awaiting the VM's answer
-	failed    []error                              // deliveries the VM refused
+	delivered []AppDelivery
+	notify    chan struct{} // closed and replaced on every delivery
+}
+
+// AppDelivery is one call the node made to the VM on behalf of the app
+// network: the request to itself (AppRequest), a peer's answer
+// (AppResponse), or a failed request (AppRequestFailed).
+type AppDelivery struct {
+	Call      string // "AppRequest", "AppResponse" or "AppRequestFailed"
+	NodeID    ids.NodeID
+	RequestID uint32
+	ErrorCode int32 // AppRequestFailed only
+	Err       error // what the VM answered; nil = accepted
 }
 
 func newAppRouter(timeout time.Duration, peerApp PeerAppHandler) *appRouter {
@@ -63,7 +76,7 @@ func newAppRouter(timeout time.Duration, peerApp PeerAppHandler) *appRouter {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &appRouter{timeout: timeout, peerApp: peerApp, ctx: ctx, cancel: cancel,
-		connected: map[ids.NodeID]bool{}, selfReqs: map[uint32]chan *vmpb.AppResponseMsg{}}
+		connected: map[ids.NodeID]bool{}, selfReqs: map[uint32]chan *vmpb.AppResponseMsg{}, notify: make(chan struct{})}
 }
 
 // RouteApp makes the node deliver answers to the plugin's AppRequests
@@ -86,12 +99,33 @@ func (n *Node) SetConnected(id ids.NodeID, up bool) {
 	}
 }
 
-// AppDeliveryErrors are errors the VM returned when the node delivered an
-// answer (AppResponse, AppRequestFailed) or a request to itself.
-func (n *Node) AppDeliveryErrors() []error {
+// AppDeliveries lists, in order, what the node delivered to the VM for the
+// app network and whether the VM accepted it.
+func (n *Node) AppDeliveries() []AppDelivery {
 	n.apps.mu.Lock()
 	defer n.apps.mu.Unlock()
-	return append([]error(nil), n.apps.failed...)
+	return append([]AppDelivery(nil), n.apps.delivered...)
+}
+
+// AwaitAppDelivery blocks until a delivery matching match was made (also
+// one made before the call), or ctx ends.
+func (n *Node) AwaitAppDelivery(ctx context.Context, match func(AppDelivery) bool) (AppDelivery, error) {
+	for {
+		n.apps.mu.Lock()
+		for _, d := range n.apps.delivered {
+			if match(d) {
+				n.apps.mu.Unlock()
+				return d, nil
+			}
+		}
+		wait := n.apps.notify
+		n.apps.mu.Unlock()
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return AppDelivery{}, fmt.Errorf("wait for an app delivery: %w", ctx.Err())
+		}
+	}
 }
 
 func (r *appRouter) attached() (vmpb.VMClient, ids.NodeID) {
@@ -114,13 +148,16 @@ func (r *appRouter) run(f func(ctx context.Context)) {
 	}()
 }
 
-func (r *appRouter) note(err error) {
-	if err == nil || r.ctx.Err() != nil {
-		return
+// note records a delivery once the VM answered it.
+func (r *appRouter) note(d AppDelivery) {
+	if r.ctx.Err() != nil {
+		return // the node is closing: the call was cut, not answered
 	}
 	r.mu.Lock()
-	r.failed = append(r.failed, err)
-	r.mu.Unlock()
+	defer r.mu.Unlock()
+	r.delivered = append(r.delivered, d)
+	close(r.notify)
+	r.notify = make(chan struct{})
 }
 
 // request routes one SendAppRequest.
@@ -155,14 +192,14 @@ func (r *appRouter) requestSelf(vm vmpb.VMClient, self ids.NodeID, reqID uint32,
 	r.run(func(ctx context.Context) {
 		deadline := time.Now().Add(r.timeout)
 		_, err := vm.AppRequest(ctx, &vmpb.AppRequestMsg{NodeId: self.Bytes(), RequestId: reqID, Deadline: timestamppb.New(deadline), Request: msg})
-		r.note(wrapDelivery("AppRequest to self", err))
+		r.note(AppDelivery{Call: "AppRequest", NodeID: self, RequestID: reqID, Err: err})
 		t := time.NewTimer(r.timeout)
 		defer t.Stop()
 		select {
 		case resp := <-answer:
 			if resp != nil {
 				_, err := vm.AppResponse(ctx, resp)
-				r.note(wrapDelivery("AppResponse from self", err))
+				r.note(AppDelivery{Call: "AppResponse", NodeID: self, RequestID: reqID, Err: err})
 			}
 		case <-t.C:
 			r.takeSelf(reqID)
@@ -222,7 +259,7 @@ func (r *appRouter) askPeer(ctx context.Context, vm vmpb.VMClient, peer ids.Node
 	case ctx.Err() != nil:
 	case err == nil:
 		_, err := vm.AppResponse(ctx, &vmpb.AppResponseMsg{NodeId: peer.Bytes(), RequestId: reqID, Response: resp})
-		r.note(wrapDelivery("AppResponse", err))
+		r.note(AppDelivery{Call: "AppResponse", NodeID: peer, RequestID: reqID, Err: err})
 	case errors.As(err, &appErr):
 		r.fail(ctx, vm, peer, reqID, appErr)
 	default:
@@ -232,14 +269,7 @@ func (r *appRouter) askPeer(ctx context.Context, vm vmpb.VMClient, peer ids.Node
 
 func (r *appRouter) fail(ctx context.Context, vm vmpb.VMClient, peer ids.NodeID, reqID uint32, e *AppError) {
 	_, err := vm.AppRequestFailed(ctx, &vmpb.AppRequestFailedMsg{NodeId: peer.Bytes(), RequestId: reqID, ErrorCode: e.Code, ErrorMessage: e.Message})
-	r.note(wrapDelivery("AppRequestFailed", err))
-}
-
-func wrapDelivery(what string, err error) error {
-	if err == nil {
-		return nil
-	}
-	return errors.New(what + ": " + describeErr(err))
+	r.note(AppDelivery{Call: "AppRequestFailed", NodeID: peer, RequestID: reqID, ErrorCode: e.Code, Err: err})
 }
 
 // close cancels pending deliveries and waits for them.

@@ -80,6 +80,27 @@ func (r *AppSenderRecorder) Next(ctx context.Context) (AppMessage, error) {
 	}
 }
 
+// Await blocks until a message matching match was recorded (also one
+// recorded before the call; Next's position is not moved), or ctx ends.
+func (r *AppSenderRecorder) Await(ctx context.Context, match func(AppMessage) bool) (AppMessage, error) {
+	for {
+		r.mu.Lock()
+		for _, m := range r.msgs {
+			if match(m) {
+				r.mu.Unlock()
+				return m, nil
+			}
+		}
+		wait := r.notify
+		r.mu.Unlock()
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return AppMessage{}, fmt.Errorf("wait for app message: %w", ctx.Err())
+		}
+	}
+}
+
 // All returns every recorded message in order.
 func (r *AppSenderRecorder) All() []AppMessage {
 	r.mu.Lock()

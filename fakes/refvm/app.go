@@ -61,25 +61,74 @@ func (v *vm) AppRequest(ctx context.Context, req *vmpb.AppRequestMsg) (*emptypb.
 	return &emptypb.Empty{}, nil
 }
 
-// AppRequestFailed and AppResponse answer requests refvm never sends; they
-// are counted and dropped, as a real VM drops unrequested responses.
-func (v *vm) AppRequestFailed(_ context.Context, req *vmpb.AppRequestFailedMsg) (*emptypb.Empty, error) {
-	if _, err := ids.ToNodeID(req.NodeId); err != nil {
-		return nil, status.Errorf(codes.InvalidArgument, "refvm: AppRequestFailed: node id: %v", err)
+// ping sends a "ping" AppRequest to peer and remembers it until answered.
+func (v *vm) ping(ctx context.Context, peer ids.NodeID) error {
+	s, err := v.sender()
+	if err != nil {
+		return err
 	}
 	v.mu.Lock()
-	v.metrics.unrequested++
+	v.nextReq++
+	id := v.nextReq
+	v.pending[id] = peer
+	v.metrics.appRequestsSent++
 	v.mu.Unlock()
+	if _, err := s.SendAppRequest(ctx, &appsenderpb.SendAppRequestMsg{NodeIds: [][]byte{peer.Bytes()}, RequestId: id, Request: []byte(PingRequest)}); err != nil {
+		return fmt.Errorf("ping %s: %w", peer, err)
+	}
+	return nil
+}
+
+// answered takes the request id off the pending list; false means refvm
+// never sent it to that node (or it was answered already).
+func (v *vm) answered(node []byte, reqID uint32) (bool, error) {
+	id, err := ids.ToNodeID(node)
+	if err != nil {
+		return false, err
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if peer, ok := v.pending[reqID]; !ok || peer != id {
+		v.metrics.unrequested++
+		return false, nil
+	}
+	delete(v.pending, reqID)
+	return true, nil
+}
+
+// AppRequestFailed ends one of refvm's requests (the peer did not answer
+// in time, or answered with an error). One refvm never sent is counted and
+// dropped, as a real VM drops unrequested answers.
+func (v *vm) AppRequestFailed(_ context.Context, req *vmpb.AppRequestFailedMsg) (*emptypb.Empty, error) {
+	mine, err := v.answered(req.NodeId, req.RequestId)
+	if err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "refvm: AppRequestFailed: node id: %v", err)
+	}
+	if mine {
+		if v.cfg.Variant == VariantAppFailedError {
+			return nil, status.Errorf(codes.Internal, "refvm: request %d failed (%d: %s)", req.RequestId, req.ErrorCode, req.ErrorMessage)
+		}
+		v.mu.Lock()
+		v.metrics.appFailures++
+		v.mu.Unlock()
+	}
 	return &emptypb.Empty{}, nil
 }
 
+// AppResponse ends one of refvm's requests with the peer's answer.
 func (v *vm) AppResponse(_ context.Context, req *vmpb.AppResponseMsg) (*emptypb.Empty, error) {
-	if _, err := ids.ToNodeID(req.NodeId); err != nil {
+	mine, err := v.answered(req.NodeId, req.RequestId)
+	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "refvm: AppResponse: node id: %v", err)
 	}
-	v.mu.Lock()
-	v.metrics.unrequested++
-	v.mu.Unlock()
+	if mine {
+		if v.cfg.Variant == VariantAppResponseError || string(req.Response) != PongResponse {
+			return nil, status.Errorf(codes.InvalidArgument, "refvm: request %d: answer %q is not %q", req.RequestId, req.Response, PongResponse)
+		}
+		v.mu.Lock()
+		v.metrics.appResponses++
+		v.mu.Unlock()
+	}
 	return &emptypb.Empty{}, nil
 }
 

@@ -48,6 +48,8 @@ const (
 	VariantShutdownAwaitsEvents  = "shutdown-awaits-events"
 	VariantDBAfterShutdown       = "db-after-shutdown"
 	VariantHTTPNoStatus          = "http-no-status"
+	VariantAppResponseError      = "app-response-error"
+	VariantAppFailedError        = "app-failed-error"
 )
 
 // WrongProtocol is what the wrong-protocol variant announces.
@@ -85,6 +87,8 @@ var variants = []Variant{
 	{VariantShutdownAwaitsEvents, "Shutdown waits for pending WaitForEvent calls, which only end when cancelled"},
 	{VariantDBAfterShutdown, "after Shutdown returned, the plugin writes a marker to the node's database when told to terminate"},
 	{VariantHTTPNoStatus, "the NewHTTPHandler server answers HTTP.HandleSimple with status 0"},
+	{VariantAppResponseError, "AppResponse to refvm's own ping fails the call (AvalancheGo would shut the chain down)"},
+	{VariantAppFailedError, "AppRequestFailed for refvm's own ping fails the call (AvalancheGo would shut the chain down)"},
 }
 
 // Variants lists the broken variants (the correct VM is not among them).

@@ -15,6 +15,7 @@ type metrics struct {
 	blocksBuilt, blocksAccepted, blocksRejected uint64
 	txsAccepted, txsIssued                      uint64
 	appRequests, unrequested, gossipDropped     uint64
+	appRequestsSent, appResponses, appFailures  uint64
 }
 
 func counter(name, help string, v uint64) *dto.MetricFamily {
@@ -51,6 +52,9 @@ func (v *vm) Gather(context.Context, *emptypb.Empty) (*vmpb.GatherResponse, erro
 		counter("refvm_txs_accepted_total", "Transactions in accepted blocks.", m.txsAccepted),
 		counter("refvm_txs_issued_total", "Transactions issued through the JSON-RPC API.", m.txsIssued),
 		counter("refvm_app_requests_total", "App requests received.", m.appRequests),
+		counter("refvm_app_requests_sent_total", "App requests sent (a ping to each newly connected peer).", m.appRequestsSent),
+		counter("refvm_app_responses_total", "Answers to refvm's own app requests.", m.appResponses),
+		counter("refvm_app_failures_total", "refvm's own app requests that failed (AppRequestFailed).", m.appFailures),
 		counter("refvm_app_unrequested_total", "App responses and failures for requests refvm never sent.", m.unrequested),
 		counter("refvm_gossip_dropped_total", "Gossiped transactions dropped as malformed or over the mempool limit.", m.gossipDropped),
 		gauge("refvm_mempool_txs", "Transactions waiting in the mempool.", len(v.mempool.txs)),

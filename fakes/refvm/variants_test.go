@@ -120,6 +120,16 @@ var variantChecks = map[string]func(t *testing.T, variant string) (broken bool){
 		m := <-tv.node.sent
 		return m.kind != "error"
 	},
+	VariantAppResponseError: func(t *testing.T, variant string) bool {
+		tv, peer, reqID := pingedPeer(t, variant)
+		_, err := tv.vm.AppResponse(ctxT(t), &vmpb.AppResponseMsg{NodeId: peer, RequestId: reqID, Response: []byte(PongResponse)})
+		return err != nil
+	},
+	VariantAppFailedError: func(t *testing.T, variant string) bool {
+		tv, peer, reqID := pingedPeer(t, variant)
+		_, err := tv.vm.AppRequestFailed(ctxT(t), &vmpb.AppRequestFailedMsg{NodeId: peer, RequestId: reqID, ErrorCode: -1, ErrorMessage: "timed out"})
+		return err != nil
+	},
 }
 
 func init() {
@@ -329,8 +339,25 @@ func sendWaitForEvent(t *testing.T, ctx context.Context, tv *testVM) <-chan erro
 	return out
 }
 
+// pingedPeer starts the VM, connects a peer, and returns the id of the
+// ping refvm sent it.
+func pingedPeer(t *testing.T, variant string) (*testVM, []byte, uint32) {
+	t.Helper()
+	tv := startVM(t, Config{Variant: variant})
+	tv.init(nil)
+	peer := bytes.Repeat([]byte{7}, 20)
+	if _, err := tv.vm.Connected(ctxT(t), &vmpb.ConnectedRequest{NodeId: peer, Name: "avalanchego", Major: 1, Minor: 15}); err != nil {
+		t.Fatal(err)
+	}
+	m := <-tv.node.sent
+	if m.kind != "request" || string(m.bytes) != PingRequest {
+		t.Fatalf("after Connected refvm sent %s %q, want a ping request", m.kind, m.bytes)
+	}
+	return tv, peer, m.requestID
+}
+
 func TestEveryVariantHasACheck(t *testing.T) {
-	if len(Variants()) != 21 || len(variantChecks) != len(Variants()) {
+	if len(Variants()) != 23 || len(variantChecks) != len(Variants()) {
 		t.Fatalf("%d variants, %d checks", len(Variants()), len(variantChecks))
 	}
 	for _, v := range Variants() {

@@ -45,6 +45,7 @@ type vm struct {
 	state       vmpb.State
 	networkID   uint32
 	chainID     ids.ID
+	nodeID      ids.NodeID
 	dbConn      *grpc.ClientConn
 	nodeConn    *grpc.ClientConn
 	db          *rpcdb.DatabaseClient
@@ -55,6 +56,8 @@ type vm struct {
 	chain       *chain
 	mempool     *mempool
 	peers       map[ids.NodeID]string
+	pending     map[uint32]ids.NodeID // app requests refvm sent, awaiting an answer
+	nextReq     uint32
 	httpServers []*httpServer
 	metrics     metrics
 
@@ -77,6 +80,7 @@ func newVM(ctx context.Context, cfg Config) *vm {
 		clock:    cfg.Clock,
 		mempool:  newMempool(),
 		peers:    map[ids.NodeID]string{},
+		pending:  map[uint32]ids.NodeID{},
 		built:    map[ids.ID]struct{}{},
 		shutdown: make(chan struct{}),
 		crashed:  make(chan struct{}),
@@ -197,6 +201,7 @@ func (v *vm) Initialize(ctx context.Context, req *vmpb.InitializeRequest) (*vmpb
 	v.warpSigner = warppb.NewSignerClient(nodeConn)
 	v.networkID = req.NetworkId
 	v.chainID = ids.ID(req.ChainId)
+	v.nodeID = ids.NodeID(req.NodeId)
 	v.initialized = true
 	la := c.lastAccepted
 	id := la.ID
@@ -258,14 +263,23 @@ func (v *vm) Version(context.Context, *emptypb.Empty) (*vmpb.VersionResponse, er
 	return &vmpb.VersionResponse{Version: ver}, nil
 }
 
-func (v *vm) Connected(_ context.Context, req *vmpb.ConnectedRequest) (*emptypb.Empty, error) {
+// Connected records the peer and, for a peer other than this node, pings
+// it with an AppRequest (as a p2p handshake would): the node answers with
+// AppResponse, or AppRequestFailed when the peer stays silent.
+func (v *vm) Connected(ctx context.Context, req *vmpb.ConnectedRequest) (*emptypb.Empty, error) {
 	id, err := ids.ToNodeID(req.NodeId)
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "refvm: Connected: node id: %v", err)
 	}
 	v.mu.Lock()
-	defer v.mu.Unlock()
 	v.peers[id] = fmt.Sprintf("%s/%d.%d.%d", req.Name, req.Major, req.Minor, req.Patch)
+	ping := v.initialized && !v.closed && id != v.nodeID
+	v.mu.Unlock()
+	if ping {
+		if err := v.ping(ctx, id); err != nil {
+			return nil, status.Errorf(codes.Unavailable, "refvm: Connected: %v", err)
+		}
+	}
 	return &emptypb.Empty{}, nil
 }
 
