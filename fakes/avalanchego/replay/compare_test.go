@@ -24,14 +24,6 @@ func TestDiffJSON(t *testing.T) {
 	}
 }
 
-func TestSubsApplyWholeValuesOnly(t *testing.T) {
-	s := subs{"AQ==": "Ag=="}
-	got := string(s.apply(json.RawMessage(`{"id":"AQ==","bytes":"xAQ=="}`)))
-	if got != `{"id":"Ag==","bytes":"xAQ=="}` {
-		t.Fatalf("got %s", got)
-	}
-}
-
 func TestOverlaps(t *testing.T) {
 	end := func(n int64) *int64 { return &n }
 	wait := &recording.Call{StartNS: 10, EndNS: end(50)}
