@@ -21,6 +21,7 @@ type replayFlags struct {
 	handshake, call time.Duration
 	shutdown        time.Duration
 	verbose         bool
+	sameWire        bool
 }
 
 func init() {
@@ -46,6 +47,7 @@ error, a bad recording, or a plugin that could not be started.`,
 	fl.DurationVar(&f.call, "call-timeout", 10*time.Second, "bound of every call and of every wait for a call the recording shows ending")
 	fl.DurationVar(&f.shutdown, "shutdown-timeout", 5*time.Second, "grace period between SIGTERM and SIGKILL")
 	fl.BoolVar(&f.verbose, "verbose", false, "stream the plugin's output")
+	fl.BoolVar(&f.sameWire, "same-wire", false, "also accept a plugin whose rpcchainvm protocol differs from the recording's but whose wire is identical (e.g. 46 for a v1.14.2 recording, protocol 45)")
 	rootCmd.AddCommand(cmd)
 }
 
@@ -97,7 +99,7 @@ func runReplay(ctx context.Context, out io.Writer, path string, f replayFlags) e
 	var diffs []replay.Difference
 	for _, s := range sessions {
 		rep, err := replay.Run(ctx, replay.Config{
-			Plugin: f.plugin, Session: s, HandshakeTimeout: f.handshake, CallTimeout: f.call,
+			Plugin: f.plugin, Session: s, SameWire: f.sameWire, HandshakeTimeout: f.handshake, CallTimeout: f.call,
 			ShutdownTimeout: f.shutdown, Log: log, Notices: out,
 		})
 		if err != nil {

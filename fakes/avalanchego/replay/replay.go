@@ -28,6 +28,7 @@ type Config struct {
 	Plugin           string             // the plugin binary
 	Session          *recording.Session // a chain session (with vm.VM/Initialize)
 	Seed             int64              // the node's BLS key (ids come from the recording)
+	SameWire         bool               // also accept a plugin whose protocol differs from the recorded one but has the same wire
 	HandshakeTimeout time.Duration      // 0 = 5 s
 	CallTimeout      time.Duration      // bound of each call and of each wait for an overlapping call's end; 0 = 10 s
 	ShutdownTimeout  time.Duration      // 0 = 5 s
@@ -103,7 +104,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	defer node.Close()
 	p, err := avalanchego.LaunchProcess(ctx, cfg.Plugin, avalanchego.LaunchConfig{
-		Protocol: s.Header.Protocol, HandshakeTimeout: cfg.HandshakeTimeout,
+		Protocol: s.Header.Protocol, SameWire: cfg.SameWire, HandshakeTimeout: cfg.HandshakeTimeout,
 		GracefulTimeout: cfg.ShutdownTimeout, Log: cfg.Log, Notices: cfg.Notices,
 	})
 	if err != nil {
@@ -198,6 +199,13 @@ func (r *runner) run(ctx context.Context) error {
 			}
 		}
 		pending = still
+		if c.Endpoint != recording.EndpointVM {
+			if _, ok := r.addrs[c.Endpoint]; !ok {
+				// The recorded plugin returned this handler; the replayed one did not.
+				r.diff(c, "endpoint", c.Endpoint, "no such handler (the replayed plugin did not return it)")
+				continue
+			}
+		}
 		if overlaps(c, calls[i+1:]) {
 			f, err := r.issueAsync(ctx, c)
 			if err != nil {
