@@ -33,7 +33,9 @@ func init() {
 directory, or one session file, against the plugin in the fake node: the
 node announces the recorded identity, every node->plugin call is issued in
 recorded order (a WaitForEvent left pending stays pending), and each answer
-is compared with the recorded one. Pre-init sessions are skipped.
+is compared with the recorded one. A block built at another time than
+recorded, and differing only in that, is replaced by the recorded one (a
+note, not a difference). Pre-init sessions are skipped.
 Exit status: 0 no differences, 1 differences (a table is printed), 2 usage
 error, a bad recording, or a plugin that could not be started.`,
 		Args: cobra.ExactArgs(1),
