@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/vmtestbed/vmtestbed/fakes/avalanchego"
 	"github.com/vmtestbed/vmtestbed/fakes/avalanchego/recording"
 	"github.com/vmtestbed/vmtestbed/fakes/avalanchego/replay"
 )
@@ -105,6 +106,11 @@ func runReplay(ctx context.Context, out io.Writer, path string, f replayFlags) e
 			ShutdownTimeout: f.shutdown, Log: log, Notices: out,
 		})
 		if err != nil {
+			var le *avalanchego.LaunchError
+			if errors.As(err, &le) && le.Phase == avalanchego.PhaseProtocol {
+				// The launcher's hint names conform's --avalanchego/--protocol; here the recording fixes the protocol.
+				err = fmt.Errorf("%w\nreplay: the recording was made with rpcchainvm protocol %d, which replay emulates; --same-wire accepts a plugin whose protocol has the same wire, otherwise record the session again with this plugin", err, s.Header.Protocol)
+			}
 			return withCode(exitUsage, fmt.Errorf("replay %s: %w", s.Name, err))
 		}
 		fmt.Fprintf(out, "%s: %d calls replayed against %s, %d difference(s)\n", s.Name, rep.Replayed, f.plugin, len(rep.Differences))
