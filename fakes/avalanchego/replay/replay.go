@@ -41,7 +41,7 @@ type Report struct {
 	Session     string
 	Replayed    int          // node->plugin calls issued
 	Differences []Difference // in recorded seq order
-	Notes       []string     // substitutions and calls that could not be compared
+	Notes       []string     // adopted recorded blocks, calls that could not be compared, how the plugin ended
 }
 
 // ErrNotChainSession: the session has no Initialize (AvalancheGo's pre-init
