@@ -89,34 +89,34 @@ func timeOnly(rec, got *vmpb.BuildBlockResponse) (encoding string, why string) {
 // Accept on the recorded id, HTTP answers naming it) applies as recorded.
 // That is a note, not a difference. It reports whether it compared the
 // answer itself (time only); otherwise the caller compares field by field,
-// and a block with the recorded parent and height is still adopted so that
-// later calls can be compared.
-func (r *runner) adopt(ctx context.Context, c *recording.Call, got proto.Message) bool {
+// then adopts the block returned in later (one with the recorded parent and
+// height) so that the calls after it can be compared.
+func (r *runner) adopt(ctx context.Context, c *recording.Call, got proto.Message) (compared bool, later *vmpb.BuildBlockResponse) {
 	g, ok := got.(*vmpb.BuildBlockResponse)
 	if !ok || c.Response == nil {
-		return false
+		return false, nil
 	}
 	m, err := recording.NewResponse(c.Method, c.Response)
 	if err != nil {
-		return false
+		return false, nil
 	}
 	rec := m.(*vmpb.BuildBlockResponse)
 	if proto.Equal(rec, g) {
-		return false
+		return false, nil
 	}
 	enc, why := timeOnly(rec, g)
 	if why == "another parent" || why == "another height" {
-		return false // a difference, and no block to proceed with
+		return false, nil // a difference, and no block to proceed with
 	}
 	recID, gotID := blockID(rec.GetId()), blockID(g.GetId())
-	if enc != "" {
-		r.note(c, "block %s built at %s differs from the recorded %s (built at %s) only in its timestamp (%s): the recorded block is adopted (ParseBlock of its bytes) and the session goes on as recorded",
-			gotID, stamp(g), recID, stamp(rec), enc)
-	} else {
+	if enc == "" {
 		r.note(c, "block %s differs from the recorded %s (%s); the recorded block is adopted (ParseBlock of its bytes) so later calls compare as recorded", gotID, recID, why)
+		return false, rec
 	}
+	r.note(c, "block %s built at %s differs from the recorded %s (built at %s) only in its timestamp (%s): the recorded block is adopted (ParseBlock of its bytes) and the session goes on as recorded",
+		gotID, stamp(g), recID, stamp(rec), enc)
 	r.parseRecorded(ctx, c, rec)
-	return enc != ""
+	return true, nil
 }
 
 // parseRecorded gives the recorded block to the plugin and checks that it

@@ -424,8 +424,14 @@ func (r *runner) compare(ctx context.Context, c *recording.Call, resp any, err e
 		r.diff(c, "result", "a response", "an answer that does not encode: "+merr.Error())
 		return
 	}
-	if c.Method == buildBlockMethod && r.adopt(ctx, c, msg) {
-		return
+	if c.Method == buildBlockMethod {
+		compared, later := r.adopt(ctx, c, msg)
+		if compared {
+			return
+		}
+		if later != nil {
+			defer r.parseRecorded(ctx, c, later)
+		}
 	}
 	want := c.Response
 	if c.Method == handleSimpleMethod {
