@@ -124,7 +124,6 @@ func (r *runner) adopt(ctx context.Context, c *recording.Call, got proto.Message
 func (r *runner) parseRecorded(ctx context.Context, c *recording.Call, rec *vmpb.BuildBlockResponse) {
 	cctx, cancel := context.WithTimeout(ctx, r.cfg.CallTimeout)
 	defer cancel()
-	r.report.Replayed++
 	resp := &vmpb.ParseBlockResponse{}
 	if err := r.plugin.Conn.Invoke(cctx, parseBlockMethod, &vmpb.ParseBlockRequest{Bytes: rec.GetBytes()}, resp); err != nil {
 		r.diffAs(c, parseBlockMethod, "code (adopting the recorded block)", "OK", err.Error())
