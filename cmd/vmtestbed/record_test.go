@@ -172,6 +172,8 @@ func TestReplayUsageAndBadRecordings(t *testing.T) {
 		{[]string{"replay", dir, "--plugin", "/bin/true"}, "unsupported recording version 7"},
 		{[]string{"replay", preinit, "--plugin", "/bin/true"}, "none a chain session"},
 		{[]string{"replay", filepath.Join(dir, "missing"), "--plugin", "/bin/true"}, "no such file"},
+		// A real recording of protocol 45 against refvm (46): the recording fixes the protocol.
+		{[]string{"replay", "../../fakes/avalanchego/testdata/recordings/avalanchego-v1.14.2/xsvm-1node", "--plugin", refvmBinary(t, "")}, "recording was made with rpcchainvm protocol 45, which replay emulates; --same-wire"},
 		{[]string{"record", "--plugin", "/no/such/plugin", "--out", dir}, "no such file"},
 		{[]string{"record", "normalize", t.TempDir(), dir}, "no session files"},
 	} {

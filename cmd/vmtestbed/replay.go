@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/vmtestbed/vmtestbed/fakes/avalanchego"
 	"github.com/vmtestbed/vmtestbed/fakes/avalanchego/recording"
 	"github.com/vmtestbed/vmtestbed/fakes/avalanchego/replay"
 )
@@ -21,6 +22,7 @@ type replayFlags struct {
 	handshake, call time.Duration
 	shutdown        time.Duration
 	verbose         bool
+	sameWire        bool
 }
 
 func init() {
@@ -32,7 +34,9 @@ func init() {
 directory, or one session file, against the plugin in the fake node: the
 node announces the recorded identity, every node->plugin call is issued in
 recorded order (a WaitForEvent left pending stays pending), and each answer
-is compared with the recorded one. Pre-init sessions are skipped.
+is compared with the recorded one. A block built at another time than
+recorded, and differing only in that, is replaced by the recorded one (a
+note, not a difference). Pre-init sessions are skipped.
 Exit status: 0 no differences, 1 differences (a table is printed), 2 usage
 error, a bad recording, or a plugin that could not be started.`,
 		Args: cobra.ExactArgs(1),
@@ -46,6 +50,7 @@ error, a bad recording, or a plugin that could not be started.`,
 	fl.DurationVar(&f.call, "call-timeout", 10*time.Second, "bound of every call and of every wait for a call the recording shows ending")
 	fl.DurationVar(&f.shutdown, "shutdown-timeout", 5*time.Second, "grace period between SIGTERM and SIGKILL")
 	fl.BoolVar(&f.verbose, "verbose", false, "stream the plugin's output")
+	fl.BoolVar(&f.sameWire, "same-wire", false, "also accept a plugin whose rpcchainvm protocol differs from the recording's but whose wire is identical (e.g. 46 for a v1.14.2 recording, protocol 45)")
 	rootCmd.AddCommand(cmd)
 }
 
@@ -97,10 +102,15 @@ func runReplay(ctx context.Context, out io.Writer, path string, f replayFlags) e
 	var diffs []replay.Difference
 	for _, s := range sessions {
 		rep, err := replay.Run(ctx, replay.Config{
-			Plugin: f.plugin, Session: s, HandshakeTimeout: f.handshake, CallTimeout: f.call,
+			Plugin: f.plugin, Session: s, SameWire: f.sameWire, HandshakeTimeout: f.handshake, CallTimeout: f.call,
 			ShutdownTimeout: f.shutdown, Log: log, Notices: out,
 		})
 		if err != nil {
+			var le *avalanchego.LaunchError
+			if errors.As(err, &le) && le.Phase == avalanchego.PhaseProtocol {
+				// The launcher's hint names conform's --avalanchego/--protocol; here the recording fixes the protocol.
+				err = fmt.Errorf("%w\nreplay: the recording was made with rpcchainvm protocol %d, which replay emulates; --same-wire accepts a plugin whose protocol has the same wire, otherwise record the session again with this plugin", err, s.Header.Protocol)
+			}
 			return withCode(exitUsage, fmt.Errorf("replay %s: %w", s.Name, err))
 		}
 		fmt.Fprintf(out, "%s: %d calls replayed against %s, %d difference(s)\n", s.Name, rep.Replayed, f.plugin, len(rep.Differences))

@@ -7,9 +7,16 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/ava-labs/avalanchego/ids"
+)
+
+const (
+	shutdownMethod     = "/vm.VM/Shutdown"
+	handleSimpleMethod = "/http.HTTP/HandleSimple"
 )
 
 // Difference is one field whose replayed value differs from the recorded one.
@@ -20,23 +27,6 @@ type Difference struct {
 	Field    string // protojson path, "code", or "result"
 	Recorded string
 	Got      string
-}
-
-// subs maps recorded string values (base64 ids and bytes, timestamps) to
-// their replayed stand-ins.
-type subs map[string]string
-
-// apply rewrites every JSON string value equal to a recorded value.
-func (s subs) apply(b json.RawMessage) json.RawMessage {
-	if len(s) == 0 || len(b) == 0 {
-		return b
-	}
-	for _, old := range slices.Sorted(maps.Keys(s)) {
-		o, _ := json.Marshal(old)
-		n, _ := json.Marshal(s[old])
-		b = bytes.ReplaceAll(b, o, n)
-	}
-	return b
 }
 
 // flatten turns a JSON object into path -> JSON-encoded leaf value.
@@ -118,19 +108,6 @@ func diffJSON(recorded, got json.RawMessage) ([][3]string, error) {
 	return out, nil
 }
 
-// field reads one top-level string or number field of a protojson object.
-func field(b json.RawMessage, name string) string {
-	var m map[string]json.RawMessage
-	if json.Unmarshal(b, &m) != nil {
-		return ""
-	}
-	var s string
-	if json.Unmarshal(m[name], &s) == nil {
-		return s
-	}
-	return string(m[name])
-}
-
 // display renders a compared value for people: a JSON string holding the
 // base64 of 32 bytes as an avalanchego id (cb58), of 20 bytes as a node id.
 func display(v string) string {
@@ -149,4 +126,51 @@ func display(v string) string {
 		return ids.NodeID(b).String()
 	}
 	return v
+}
+
+// headerSet rewrites a HandleSimple response's headers, a list of
+// {key, values} in the order the plugin's handler ranged over its Go map
+// (random from run to run), into an object key -> values: headers compare
+// as a set, each key's values in order (headers.Content-Type[0]). A key
+// listed twice keeps both lists, in order. Anything unexpected is left as is.
+func headerSet(b json.RawMessage) json.RawMessage {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(b, &m) != nil || m["headers"] == nil {
+		return b
+	}
+	var list []struct {
+		Key    string            `json:"key"`
+		Values []json.RawMessage `json:"values"`
+	}
+	if json.Unmarshal(m["headers"], &list) != nil {
+		return b
+	}
+	set := map[string][]json.RawMessage{}
+	for _, h := range list {
+		set[h.Key] = append(set[h.Key], h.Values...)
+	}
+	hb, err := json.Marshal(set)
+	if err != nil {
+		return b
+	}
+	m["headers"] = hb
+	out, err := json.Marshal(m)
+	if err != nil {
+		return b
+	}
+	return out
+}
+
+// displayField renders a compared value: an HTTP body as its text when it
+// is UTF-8, anything else as display does.
+func displayField(method, path, v string) string {
+	if method == handleSimpleMethod && path == "body" {
+		var s string
+		if json.Unmarshal([]byte(v), &s) == nil {
+			if b, err := base64.StdEncoding.DecodeString(s); err == nil && utf8.Valid(b) {
+				return strconv.Quote(string(b))
+			}
+		}
+	}
+	return display(v)
 }

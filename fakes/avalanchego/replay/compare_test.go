@@ -24,14 +24,6 @@ func TestDiffJSON(t *testing.T) {
 	}
 }
 
-func TestSubsApplyWholeValuesOnly(t *testing.T) {
-	s := subs{"AQ==": "Ag=="}
-	got := string(s.apply(json.RawMessage(`{"id":"AQ==","bytes":"xAQ=="}`)))
-	if got != `{"id":"Ag==","bytes":"xAQ=="}` {
-		t.Fatalf("got %s", got)
-	}
-}
-
 func TestOverlaps(t *testing.T) {
 	end := func(n int64) *int64 { return &n }
 	wait := &recording.Call{StartNS: 10, EndNS: end(50)}
@@ -57,5 +49,37 @@ func TestDisplay(t *testing.T) {
 	}
 	if got := display(`"refvm"`); got != `"refvm"` {
 		t.Fatalf("got %s", got)
+	}
+}
+
+func TestHeaderSet(t *testing.T) {
+	a := json.RawMessage(`{"code":200,"headers":[{"key":"Vary","values":["Origin"]},{"key":"Content-Type","values":["application/json"]}],"body":"e30="}`)
+	b := json.RawMessage(`{"code":200,"headers":[{"key":"Content-Type","values":["application/json"]},{"key":"Vary","values":["Origin"]}],"body":"e30="}`)
+	if diffs, err := diffJSON(headerSet(a), headerSet(b)); err != nil || len(diffs) != 0 {
+		t.Fatalf("the same headers in another order: %v %v", diffs, err)
+	}
+	c := json.RawMessage(`{"code":200,"headers":[{"key":"Vary","values":["Accept","Origin"]},{"key":"Content-Type","values":["application/json"]}],"body":"e30="}`)
+	diffs, err := diffJSON(headerSet(a), headerSet(c))
+	want := [][3]string{{"headers.Vary[0]", `"Origin"`, `"Accept"`}, {"headers.Vary[1]", "(absent)", `"Origin"`}}
+	if err != nil || len(diffs) != 2 || diffs[0] != want[0] || diffs[1] != want[1] {
+		t.Fatalf("a key's values compare in order: got %v %v, want %v", diffs, err, want)
+	}
+	dup := headerSet(json.RawMessage(`{"headers":[{"key":"A","values":["1"]},{"key":"A","values":["2"]}]}`))
+	if string(dup) != `{"headers":{"A":["1","2"]}}` {
+		t.Fatalf("a key listed twice keeps both lists in order: %s", dup)
+	}
+	for _, odd := range []string{`{"code":200}`, `{"headers":"x"}`, `[`} {
+		if got := string(headerSet(json.RawMessage(odd))); got != odd {
+			t.Fatalf("headerSet(%s) = %s, want it unchanged", odd, got)
+		}
+	}
+}
+
+func TestDisplayFieldBody(t *testing.T) {
+	if got := displayField(handleSimpleMethod, "body", `"eyJhIjoxfQ=="`); got != `"{\"a\":1}"` {
+		t.Fatalf("got %s", got)
+	}
+	if got := displayField(handleSimpleMethod, "body", `"/w=="`); got != `"/w=="` {
+		t.Fatalf("a body that is not UTF-8 stays base64: %s", got)
 	}
 }

@@ -15,10 +15,13 @@
 //
 // Answers are compared field by field as protojson (status codes, block
 // ids, parent ids, heights, bytes, error enums, event messages, HTTP
-// responses). Addresses (server_addr) are never compared, nor the bodies of
-// Gather and Health. A block the VM builds at another time than in the
-// recording has another timestamp, hence other bytes and id: when the
-// replayed BuildBlock's timestamp differs, its parent and height are
-// compared and its id, bytes and timestamp stand in for the recorded ones
-// in every later request and expected answer (reported as a note).
+// responses, their headers as a set). Addresses (server_addr) are never
+// compared, nor the bodies of Gather and Health. A block the VM builds at
+// another time than in the recording has another timestamp, hence other
+// bytes and id: when the replayed BuildBlock differs from the recorded one
+// only in that (same parent, height and verify_with_context, and the bytes
+// equal once the timestamp's encoding is swapped; see timeOnly), the node
+// adopts the recorded block as it would a peer's (ParseBlock of the
+// recorded bytes) and every later call goes on as recorded; that is a note,
+// not a difference. docs/RECORDING.md ("Replay") has the whole rule.
 package replay
