@@ -24,7 +24,7 @@ import (
 // network driving xsvm v1.14.2 (fakes/avalanchego/testdata/recordings).
 var realRecordings = []string{"xsvm-1node", "xsvm-2node"}
 
-func recordingDir(t *testing.T, name string) string {
+func recordingDir(t testing.TB, name string) string {
 	t.Helper()
 	root, err := buildbin.ModuleRoot()
 	if err != nil {
@@ -35,7 +35,7 @@ func recordingDir(t *testing.T, name string) string {
 
 // chainSessions loads a recording dir's chain sessions (pre-init sessions
 // have nothing to replay).
-func chainSessions(t *testing.T, dir string) []*recording.Session {
+func chainSessions(t testing.TB, dir string) []*recording.Session {
 	t.Helper()
 	all, err := recording.ReadDir(dir)
 	if err != nil {
@@ -53,7 +53,7 @@ func chainSessions(t *testing.T, dir string) []*recording.Session {
 	return chains
 }
 
-func xsvmPlugin(t *testing.T) string {
+func xsvmPlugin(t testing.TB) string {
 	t.Helper()
 	if os.Getenv("VMTESTBED_SKIP_XSVM") == "1" {
 		t.Skip("VMTESTBED_SKIP_XSVM=1")
@@ -67,7 +67,7 @@ func xsvmPlugin(t *testing.T) string {
 	return bin
 }
 
-func replaySession(t *testing.T, plugin string, s *recording.Session) *replay.Report {
+func replaySession(t testing.TB, plugin string, s *recording.Session) *replay.Report {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -190,5 +190,21 @@ func TestReplayRealRecordingsOtherPlugin(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// BenchmarkReplayRealXSVM: replaying each committed real recording dir
+// against xsvm v1.14.2 (build cached), launches included.
+func BenchmarkReplayRealXSVM(b *testing.B) {
+	plugin := xsvmPlugin(b)
+	for _, name := range realRecordings {
+		sessions := chainSessions(b, recordingDir(b, name))
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				for _, s := range sessions {
+					replaySession(b, plugin, s)
+				}
+			}
+		})
 	}
 }
