@@ -9,7 +9,7 @@ PROTOC_GEN_GO      := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.11
 PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
 GOBIN_DIR  := $(shell $(GO) env GOPATH)/bin
 
-.PHONY: all build run test deps bench lint proto proto-check tools clean
+.PHONY: all build run test deps bench lint proto proto-check tools clean record-avalanchego
 
 all: build
 
@@ -64,6 +64,17 @@ proto: tools
 # Fails if the committed generated code differs from what make proto writes.
 proto-check: proto
 	@git diff --exit-code -- proto || (echo "generated protobuf code drifted: run make proto and commit"; exit 1)
+
+# Recordings of a real AvalancheGo v1.14.2 network (1 node, then 2) driving
+# xsvm through vmtestbed's recorder (docs/RECORD_AVALANCHEGO.md). Not part of
+# make test: it builds the real node (~10 min cold, cached after) and runs it.
+# tools/recordnet is a module of its own (AvalancheGo v1.14.2); ./... skips it.
+RECORDINGS     := fakes/avalanchego/testdata/recordings/avalanchego-v1.14.2
+RECORDNET_FLAGS ?=
+record-avalanchego:
+	@mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/vmtestbed ./cmd/vmtestbed
+	cd tools/recordnet && $(GO) run . --vmtestbed ../../$(BIN)/vmtestbed --out ../../$(RECORDINGS) $(RECORDNET_FLAGS)
 
 clean:
 	rm -rf $(BIN)
