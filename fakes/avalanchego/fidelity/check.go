@@ -154,6 +154,9 @@ func (sel Selector) matches(c *call) bool {
 		return true
 	}
 	got, ok := c.field(sel.path)
+	if sel.re != nil {
+		return ok && sel.re.MatchString(got)
+	}
 	return ok && got == sel.value
 }
 

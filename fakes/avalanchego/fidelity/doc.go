@@ -28,8 +28,9 @@
 // A call selector names node->plugin calls (plugin->node ones only by full
 // method): "BuildBlock" is /vm.VM/BuildBlock, "HTTP/HandleSimple" is
 // /<any package>.HTTP/HandleSimple, "/rpcdb.Database/Close" is exact. A
-// filter in brackets keeps calls whose field has a value:
-// SetState[request.state=STATE_NORMAL_OP]. Field paths are dotted,
+// filter in brackets keeps calls whose field has a value,
+// SetState[request.state=STATE_NORMAL_OP], or matches a regular
+// expression, BuildBlock[response.height~^[2-9]]. Field paths are dotted,
 // starting at "request", "response", "code" or "endpoint"; a value is the
 // field's protojson (strings unquoted, 64-bit integers as their digits).
 //

@@ -90,6 +90,7 @@ type Selector struct {
 	name   string // method name
 	path   string // filter field, "" for none
 	value  string
+	re     *regexp.Regexp // [path~re] filters
 }
 
 // ParseError is a rule file error with its line.
@@ -195,7 +196,7 @@ func parseRule(f []string) (Rule, error) {
 		}
 	case KindLast:
 		if len(args) == 0 || (len(args) > 1 && (args[1] != "except" || len(args) == 2)) {
-			return r, fmt.Errorf("last takes a call, optionally followed by: except <call> ...")
+			return r, fmt.Errorf("last takes a call, optionally followed by \"except\" and calls")
 		}
 		if len(args) > 1 {
 			args = append([]string{args[0]}, args[2:]...)
@@ -264,14 +265,23 @@ func parseSelector(s string) (Selector, error) {
 			return sel, fmt.Errorf("call %q: a filter is [path=value]", s)
 		}
 		name = s[:i]
-		path, value, ok := strings.Cut(s[i+1:len(s)-1], "=")
-		if !ok || value == "" {
-			return sel, fmt.Errorf("call %q: a filter is [path=value]", s)
+		filter := s[i+1 : len(s)-1]
+		j := strings.IndexAny(filter, "=~")
+		if j <= 0 || j == len(filter)-1 {
+			return sel, fmt.Errorf("call %q: a filter is [path=value] or [path~regexp]", s)
 		}
+		path, value := filter[:j], filter[j+1:]
 		if err := checkPath(path); err != nil {
 			return sel, fmt.Errorf("call %q: %w", s, err)
 		}
 		sel.path, sel.value = path, value
+		if filter[j] == '~' {
+			re, err := regexp.Compile(value)
+			if err != nil {
+				return sel, fmt.Errorf("call %q: %w", s, err)
+			}
+			sel.re = re
+		}
 	}
 	if !nameRE.MatchString(name) {
 		return sel, fmt.Errorf("call %q: want Method, Service/Method or /package.Service/Method", s)
