@@ -15,7 +15,8 @@
 //
 // # Rule file syntax
 //
-// One rule a line; '#' starts a comment (whole-line or after the rule).
+// One rule a line; '#' starts a comment (whole-line or after the rule), so
+// a value or regular expression cannot hold one, nor a space.
 //
 //	<scope> <kind> <arguments> [when protocol <n>] [known-difference <id>]
 //
@@ -42,8 +43,8 @@
 //	first A             the first call is an A
 //	only A B ...        every call is one of those
 //	before A B          every A starts before the first B starts
-//	then A B C ...      after each A ends: a B, then a C, ..., each starting
-//	                    after the previous ended, all before the next A
+//	then A B C ...      after each A that ended OK: a B, then a C, ..., each
+//	                    starting after the previous ended, all before the next A
 //	last A [except B ...]  no call but those listed starts after the first A
 //	open-at A B         an A is open (started, not ended) when the first B starts
 //	closed-at A B       no A is open when the first B starts
