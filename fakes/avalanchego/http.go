@@ -105,6 +105,14 @@ func (c *HTTPClient) header(h http.Header) http.Header {
 	return out
 }
 
+// responseHeader is what AvalancheGo's HTTP server has set on a response
+// before a chain's handler sees it: the node's id and, from its CORS
+// handler, Vary: Origin. Recorded (AvalancheGo v1.14.2): every
+// HTTP.HandleSimple request carries them as its response_headers.
+func (n *Node) responseHeader() http.Header {
+	return http.Header{"Node-Id": {n.nodeID.String()}, "Vary": {"Origin"}}
+}
+
 // Addr is the handler server's address.
 func (c *HTTPClient) Addr() string { return c.addr }
 
@@ -128,10 +136,11 @@ func (c *HTTPClient) Close() error {
 func (c *HTTPClient) Simple(ctx context.Context, method, path string, header http.Header, body []byte) (int, http.Header, []byte, error) {
 	url := c.URL(path)
 	req := &httppb.HandleSimpleHTTPRequest{
-		Method:         method,
-		Url:            url,
-		RequestHeaders: grpcutils.GetHTTPHeader(c.header(header)),
-		Body:           body,
+		Method:          method,
+		Url:             url,
+		RequestHeaders:  grpcutils.GetHTTPHeader(c.header(header)),
+		Body:            body,
+		ResponseHeaders: grpcutils.GetHTTPHeader(c.node.responseHeader()),
 	}
 	resp, err := c.client.HandleSimple(ctx, req)
 	if err != nil {
@@ -161,6 +170,9 @@ func (c *HTTPClient) Do(ctx context.Context, r *http.Request) (*http.Response, e
 		r.RequestURI = u.RequestURI()
 	}
 	rec := httptest.NewRecorder()
+	for k, v := range c.node.responseHeader() {
+		rec.Header()[k] = v
+	}
 	body := r.Body
 	if body == nil {
 		body = io.NopCloser(bytes.NewReader(nil))

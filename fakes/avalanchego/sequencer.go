@@ -296,10 +296,13 @@ func (s *Sequencer) LastAccepted() BlockInfo {
 }
 
 // Stop ends the chain as AvalancheGo does: the background loops stop, the
-// WaitForEvent loop asks no more but its pending call stays open, Shutdown
-// goes out (no bound but ctx and LaunchConfig.ShutdownTimeout), the node's
-// services for the plugin stop, then SIGTERM, grace, SIGKILL; the pending
-// WaitForEvent ends with the connection. The Node stays open for Close.
+// WaitForEvent loop asks no more and its pending call is cancelled, then
+// Shutdown goes out (no bound but ctx and LaunchConfig.ShutdownTimeout),
+// the node's services for the plugin stop, then SIGTERM, grace, SIGKILL.
+// The recordings of AvalancheGo v1.14.2 show the order: in every chain
+// process with a WaitForEvent pending at the stop, it ends Canceled before
+// Shutdown starts (fidelity rule "chain closed-at WaitForEvent Shutdown").
+// The Node stays open for Close.
 func (s *Sequencer) Stop(ctx context.Context) error {
 	s.stopBackground()
 	s.mu.Lock()
@@ -311,15 +314,12 @@ func (s *Sequencer) Stop(ctx context.Context) error {
 		}
 	}
 	s.mu.Unlock()
+	s.stopLoop()
 	if s.Plugin == nil {
 		return nil
 	}
-	var err error
 	if s.Node != nil {
-		err = StopChain(ctx, s.Plugin, s.Node)
-	} else {
-		err = s.Plugin.Stop(ctx)
+		return StopChain(ctx, s.Plugin, s.Node)
 	}
-	s.stopLoop()
-	return err
+	return s.Plugin.Stop(ctx)
 }

@@ -120,8 +120,9 @@ func TestNodeRefusesProtocol(t *testing.T) {
 	}
 }
 
-// TestWaitForEventPendingAtShutdown: as AvalancheGo does, the node sends
-// Shutdown while a WaitForEvent is pending; the recording shows the
+// TestWaitForEventPendingAtShutdown: a node that sends Shutdown while a
+// WaitForEvent is pending (AvalancheGo v1.14.2 cancels its own first, but a
+// WaitForEvent can race a Shutdown) gets a recording that shows the
 // WaitForEvent open across the Shutdown's start.
 func TestWaitForEventPendingAtShutdown(t *testing.T) {
 	dir := t.TempDir()
