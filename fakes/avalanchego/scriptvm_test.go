@@ -38,7 +38,6 @@ type scriptVM struct {
 	calls    []string // method names, in the order they arrived
 	waitErrs []time.Time
 	waiting  int // WaitForEvent calls in flight
-	atShut   int // WaitForEvent calls in flight when Shutdown arrived
 	health   int
 	gather   int
 	conns    []*vmpb.ConnectedRequest
@@ -83,7 +82,20 @@ func (v *scriptVM) StateSyncEnabled(context.Context, *emptypb.Empty) (*vmpb.Stat
 	return &vmpb.StateSyncEnabledResponse{}, nil
 }
 
+// Connected waits (at most 5 s) for the bootstrapping WaitForEvent the
+// node opened before it: the node opens it first, but the two race on
+// the wire, and the order tests need it in place.
 func (v *scriptVM) Connected(_ context.Context, r *vmpb.ConnectedRequest) (*emptypb.Empty, error) {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		v.mu.Lock()
+		open := v.waiting > 0
+		v.mu.Unlock()
+		if open || time.Now().After(deadline) {
+			break
+		}
+		<-time.After(time.Millisecond)
+	}
 	v.log("Connected")
 	v.mu.Lock()
 	v.conns = append(v.conns, r)
@@ -163,17 +175,16 @@ func (v *scriptVM) answered() bool {
 func (v *scriptVM) Shutdown(context.Context, *emptypb.Empty) (*emptypb.Empty, error) {
 	v.mu.Lock()
 	v.calls = append(v.calls, "Shutdown")
-	v.atShut = v.waiting
 	v.mu.Unlock()
 	<-time.After(v.shutdown) // a plugin slow to shut down
 
 	return &emptypb.Empty{}, nil
 }
 
-func (v *scriptVM) snapshot() (calls []string, atShut, health, gather int, waitErrs []time.Time, conns []*vmpb.ConnectedRequest) {
+func (v *scriptVM) snapshot() (calls []string, waiting, health, gather int, waitErrs []time.Time, conns []*vmpb.ConnectedRequest) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	return append([]string(nil), v.calls...), v.atShut, v.health, v.gather, append([]time.Time(nil), v.waitErrs...), append([]*vmpb.ConnectedRequest(nil), v.conns...)
+	return append([]string(nil), v.calls...), v.waiting, v.health, v.gather, append([]time.Time(nil), v.waitErrs...), append([]*vmpb.ConnectedRequest(nil), v.conns...)
 }
 
 // serve runs v as an in-process plugin: VM server on the bufnet, then the
