@@ -73,6 +73,8 @@ func refvmRun(t *testing.T) fidelitytest.Run {
 // through pre-init, chain start (one peer), three blocks and stop; every
 // rule holds on its two sessions, or breaks as the fidelity ledger says.
 func TestFakeNodeDrivingRefVM(t *testing.T) {
+	// The rules mean something only next to the recordings they come from.
+	fidelitytest.RealSessions(t)
 	sessions := fidelitytest.Record(t, refvmRun(t))
 	fidelitytest.CheckFake(t, sessions)
 }
