@@ -73,14 +73,17 @@ func refvmRun(t *testing.T) fidelitytest.Run {
 // through pre-init, chain start (one peer), three blocks and stop; every
 // rule holds on its two sessions, or breaks as the fidelity ledger says.
 func TestFakeNodeDrivingRefVM(t *testing.T) {
+	// The rules mean something only next to the recordings they come from.
+	fidelitytest.RealSessions(t)
 	sessions := fidelitytest.Record(t, refvmRun(t))
 	fidelitytest.CheckFake(t, sessions)
 }
 
 // TestMisbehavingFakeIsCaught: the checker can fail. A fake that asks for
 // the Version in the chain process (as the real node never does) breaks
-// "chain never Version"; a recording edited so that CreateHandlers goes out
-// before Initialize breaks the order rules, each failure naming its rule.
+// "chain never Version"; recordings edited so that CreateHandlers goes out
+// before Initialize, or a WaitForEvent stays open across Shutdown (the fake
+// before FIX-1), break the order rules, each failure naming its rule.
 func TestMisbehavingFakeIsCaught(t *testing.T) {
 	run := refvmRun(t)
 	run.Blocks = 1
@@ -102,6 +105,36 @@ func TestMisbehavingFakeIsCaught(t *testing.T) {
 	o = fidelitytest.Evaluate(rules, []*recording.Session{edited})
 	requireFailure(t, o.Failed, "chain first Initialize` broken by session fake/2-chain: the first call is CreateHandlers")
 	requireFailure(t, o.Failed, "chain before Initialize CreateHandlers` broken by session fake/2-chain: Initialize (seq")
+
+	// The fake as it was before docs/FIDELITY.md FIX-1: the loop's last
+	// WaitForEvent still open when Shutdown starts, cut off by the exit.
+	edited = keepWaitOpenAcrossShutdown(t, chain)
+	o = fidelitytest.Evaluate(rules, []*recording.Session{edited})
+	requireFailure(t, o.Failed, "chain closed-at WaitForEvent Shutdown` broken by session fake/2-chain: WaitForEvent (seq")
+	requireFailure(t, o.Failed, "chain field WaitForEvent code ~ ^(OK|Canceled)$` broken by session fake/2-chain: WaitForEvent (seq")
+}
+
+// keepWaitOpenAcrossShutdown ends the last WaitForEvent of s after its
+// Shutdown started, with the Unavailable a plugin's exit gives it.
+func keepWaitOpenAcrossShutdown(t *testing.T, s *recording.Session) *recording.Session {
+	t.Helper()
+	out := *s
+	out.Calls = append([]recording.Call(nil), s.Calls...)
+	wait, shut := -1, -1
+	for i, c := range out.Calls {
+		switch c.Method {
+		case "/vm.VM/WaitForEvent":
+			wait = i
+		case "/vm.VM/Shutdown":
+			shut = i
+		}
+	}
+	if wait < 0 || shut < 0 || out.Calls[wait].Seq > out.Calls[shut].Seq {
+		t.Fatalf("no WaitForEvent before a Shutdown in %s", s.Name)
+	}
+	end := out.Calls[shut].StartNS + 1000
+	out.Calls[wait].EndNS, out.Calls[wait].Code, out.Calls[wait].Response = &end, "Unavailable", nil
+	return &out
 }
 
 // swapStarts exchanges the start order of the first a and b calls of s.
