@@ -82,10 +82,18 @@ func (v *scriptVM) StateSyncEnabled(context.Context, *emptypb.Empty) (*vmpb.Stat
 	return &vmpb.StateSyncEnabledResponse{}, nil
 }
 
-// Connected waits (at most 5 s) for the bootstrapping WaitForEvent the
-// node opened before it: the node opens it first, but the two race on
-// the wire, and the order tests need it in place.
 func (v *scriptVM) Connected(_ context.Context, r *vmpb.ConnectedRequest) (*emptypb.Empty, error) {
+	v.log("Connected")
+	v.mu.Lock()
+	v.conns = append(v.conns, r)
+	v.mu.Unlock()
+	return &emptypb.Empty{}, nil
+}
+
+// GetBlockIDAtHeight waits (at most 5 s) for the bootstrapping
+// WaitForEvent the node opened before it: the two race on the wire, and
+// the order tests need it in place.
+func (v *scriptVM) GetBlockIDAtHeight(_ context.Context, r *vmpb.GetBlockIDAtHeightRequest) (*vmpb.GetBlockIDAtHeightResponse, error) {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		v.mu.Lock()
@@ -96,14 +104,6 @@ func (v *scriptVM) Connected(_ context.Context, r *vmpb.ConnectedRequest) (*empt
 		}
 		<-time.After(time.Millisecond)
 	}
-	v.log("Connected")
-	v.mu.Lock()
-	v.conns = append(v.conns, r)
-	v.mu.Unlock()
-	return &emptypb.Empty{}, nil
-}
-
-func (v *scriptVM) GetBlockIDAtHeight(_ context.Context, r *vmpb.GetBlockIDAtHeightRequest) (*vmpb.GetBlockIDAtHeightResponse, error) {
 	v.log(fmt.Sprintf("GetBlockIDAtHeight(%d)", r.GetHeight()))
 	return &vmpb.GetBlockIDAtHeightResponse{BlkId: genesisID}, nil
 }

@@ -86,10 +86,10 @@ func PreInit(ctx context.Context, p *Plugin) (string, error) {
 
 // Start runs steps 2-4 of the sequence: Initialize -> CreateHandlers ->
 // NewHTTPHandler -> StateSyncEnabled (-> the state-sync path) ->
-// SetState(Bootstrapping) -> with a WaitForEvent pending: Connected(self,
-// peers), GetBlockIDAtHeight(0) for the node's own GetAccepted query,
-// SetPreference(last accepted) -> that
-// WaitForEvent ends Canceled -> SetState(NormalOp), then starts the
+// SetState(Bootstrapping) -> Connected(self) -> with a WaitForEvent
+// pending: Connected(peers), GetBlockIDAtHeight(0) for the node's own
+// GetAccepted query, SetPreference(last accepted) -> that WaitForEvent
+// ends Canceled -> SetState(NormalOp), then starts the
 // WaitForEvent loop feeding Events, and the Health (and Gather) loops.
 // Initialize has no time limit but ctx, as in AvalancheGo.
 func (s *Sequencer) Start(ctx context.Context) (*StartResult, error) {
@@ -189,16 +189,18 @@ func (s *Sequencer) waitEvent(ctx context.Context) (vmpb.Message, error) {
 }
 
 // bootstrap is the end of bootstrapping on a node with nothing to fetch:
-// a WaitForEvent opened at once and left pending while Connected is called
-// for the node itself and each peer, GetBlockIDAtHeight(0) answers the
-// node's own GetAccepted query (a real node asks again for each peer that
-// bootstraps from it later; these peers do not), and
+// Connected for the node itself, then a WaitForEvent opened and left
+// pending while Connected is called for each peer, GetBlockIDAtHeight(0)
+// answers the node's own GetAccepted query (a real node asks again for
+// each peer that bootstraps from it later; these peers do not), and
 // SetPreference(last accepted) goes out; then that WaitForEvent is
 // cancelled and awaited. Before protocol 42 there is no WaitForEvent:
 // notifications that arrive while bootstrapping are dropped instead.
 func (s *Sequencer) bootstrap(ctx context.Context, last BlockInfo) error {
+	self := s.Node.NodeID()
+	// steps are the calls made while the bootstrapping WaitForEvent is open.
 	steps := func() error {
-		if err := s.connectAll(ctx); err != nil {
+		if err := s.connect(ctx, s.Peers...); err != nil {
 			return err
 		}
 		r, err := s.Plugin.VM.GetBlockIDAtHeight(ctx, &vmpb.GetBlockIDAtHeightRequest{Height: 0})
@@ -212,6 +214,11 @@ func (s *Sequencer) bootstrap(ctx context.Context, last BlockInfo) error {
 			return s.Plugin.Diagnose("SetPreference("+last.ID.String()+")", err)
 		}
 		return nil
+	}
+	// The node connects to itself first (every recorded chain: Connected
+	// of the node starts 60-120 µs before the bootstrapping WaitForEvent).
+	if err := s.connect(ctx, self); err != nil {
+		return err
 	}
 	if UsesMessenger(s.Protocol) {
 		if err := steps(); err != nil {
@@ -241,10 +248,10 @@ func (s *Sequencer) bootstrap(ctx context.Context, last BlockInfo) error {
 	return err
 }
 
-// connectAll calls Connected for the node itself and each peer.
-func (s *Sequencer) connectAll(ctx context.Context) error {
+// connect calls Connected for each node, announcing the node's version.
+func (s *Sequencer) connect(ctx context.Context, nodes ...ids.NodeID) error {
 	name, major, minor, patch := parseNodeVersion(s.nodeVersion())
-	for _, id := range append([]ids.NodeID{s.Node.NodeID()}, s.Peers...) {
+	for _, id := range nodes {
 		req := &vmpb.ConnectedRequest{NodeId: id.Bytes(), Name: name, Major: major, Minor: minor, Patch: patch}
 		if _, err := s.Plugin.VM.Connected(ctx, req); err != nil {
 			return s.Plugin.Diagnose("Connected("+id.String()+")", err)

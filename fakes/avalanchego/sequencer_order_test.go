@@ -20,11 +20,11 @@ import (
 )
 
 // The chain start in the order calls reach the VM (rpcchainvm.md, "Call
-// sequence" 2-4, and the recordings of a v1.14.2 node): the bootstrapping
-// WaitForEvent is opened at once (it may reach the VM before or after the
-// first Connected, as in AvalancheGo) and is still open at SetPreference;
-// one GetBlockIDAtHeight(0), for the node's own GetAccepted query; no
-// Version.
+// sequence" 2-4, and the recordings of a v1.14.2 node): Connected for the
+// node itself, then the bootstrapping WaitForEvent is opened (it may reach
+// the VM before or after a peer's Connected) and is still open at
+// SetPreference; one GetBlockIDAtHeight(0), for the node's own GetAccepted
+// query; no Version.
 func TestStartOrderAsAvalancheGo(t *testing.T) {
 	v := &scriptVM{}
 	peer := ids.GenerateTestNodeID()
@@ -40,8 +40,8 @@ func TestStartOrderAsAvalancheGo(t *testing.T) {
 	})
 	calls, _, _, _, _, conns := v.snapshot()
 	boot := slices.Index(calls, "WaitForEvent")
-	if boot < slices.Index(calls, "SetState(STATE_BOOTSTRAPPING)") || boot > slices.Index(calls, "SetPreference") {
-		t.Fatalf("the bootstrapping WaitForEvent is not open between SetState(Bootstrapping) and SetPreference: %v", calls)
+	if boot < slices.Index(calls, "Connected") || boot > slices.Index(calls, "SetPreference") {
+		t.Fatalf("the bootstrapping WaitForEvent is not open between Connected(self) and SetPreference: %v", calls)
 	}
 	rest := slices.Delete(slices.Clone(calls), boot, boot+1)
 	if got := rest[:min(len(rest), len(want))]; !slices.Equal(got, want) {
