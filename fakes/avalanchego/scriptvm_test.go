@@ -172,12 +172,16 @@ func (v *scriptVM) answered() bool {
 	return false
 }
 
-func (v *scriptVM) Shutdown(context.Context, *emptypb.Empty) (*emptypb.Empty, error) {
+func (v *scriptVM) Shutdown(ctx context.Context, _ *emptypb.Empty) (*emptypb.Empty, error) {
 	v.mu.Lock()
 	v.calls = append(v.calls, "Shutdown")
 	v.mu.Unlock()
-	<-time.After(v.shutdown) // a plugin slow to shut down
-
+	select { // a plugin slow to shut down
+	case <-time.After(v.shutdown):
+	case <-ctx.Done():
+		return nil, status.FromContextError(ctx.Err()).Err()
+	}
+	v.shutOnce.Do(func() { close(v.shut) })
 	return &emptypb.Empty{}, nil
 }
 
@@ -213,9 +217,10 @@ func (v *scriptVM) serve(tr *transport.Bufnet) func(ctx context.Context, engineA
 		}
 		select {
 		case <-ctx.Done():
-		case <-v.shut:
+			srv.Stop()
+		case <-v.shut: // the Shutdown reply still goes out, as from a real plugin
+			srv.GracefulStop()
 		}
-		srv.Stop()
 		if err := <-served; err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 			return err
 		}
