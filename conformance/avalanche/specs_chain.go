@@ -21,6 +21,8 @@ type chain struct {
 	b         *second // the second instance (AVA-BLK-012, AVA-BLK-010, AVA-DET-*)
 
 	restarted *target // the first instance relaunched on its database (AVA-RST-*)
+
+	asksNothing bool // a newly connected peer got no AppRequest (AVA-APP-004/005 skip)
 }
 
 // mustInitialized fails the spec when Initialize failed earlier. When
