@@ -62,37 +62,39 @@ func (r *AppSenderRecorder) record(m AppMessage) {
 
 // Next blocks until a message not yet returned by Next was recorded, or ctx ends.
 func (r *AppSenderRecorder) Next(ctx context.Context) (AppMessage, error) {
-	for {
-		r.mu.Lock()
+	return r.wait(ctx, func() (AppMessage, bool) {
 		if r.next < len(r.msgs) {
-			m := r.msgs[r.next]
 			r.next++
-			r.mu.Unlock()
-			return m, nil
+			return r.msgs[r.next-1], true
 		}
-		wait := r.notify
-		r.mu.Unlock()
-		select {
-		case <-wait:
-		case <-ctx.Done():
-			return AppMessage{}, fmt.Errorf("wait for app message: %w", ctx.Err())
-		}
-	}
+		return AppMessage{}, false
+	})
 }
 
 // Await blocks until a message matching match was recorded (also one
 // recorded before the call; Next's position is not moved), or ctx ends.
 func (r *AppSenderRecorder) Await(ctx context.Context, match func(AppMessage) bool) (AppMessage, error) {
-	for {
-		r.mu.Lock()
+	return r.wait(ctx, func() (AppMessage, bool) {
 		for _, m := range r.msgs {
 			if match(m) {
-				r.mu.Unlock()
-				return m, nil
+				return m, true
 			}
 		}
+		return AppMessage{}, false
+	})
+}
+
+// wait calls find (under the lock) after every record until it finds a
+// message, or ctx ends.
+func (r *AppSenderRecorder) wait(ctx context.Context, find func() (AppMessage, bool)) (AppMessage, error) {
+	for {
+		r.mu.Lock()
+		m, ok := find()
 		wait := r.notify
 		r.mu.Unlock()
+		if ok {
+			return m, nil
+		}
 		select {
 		case <-wait:
 		case <-ctx.Done():

@@ -2,14 +2,11 @@ package xsvm_test
 
 import (
 	"context"
-	"os"
 	"testing"
-	"time"
 
 	"github.com/vmtestbed/vmtestbed/conformance/avalanche/xsvm"
 	"github.com/vmtestbed/vmtestbed/fakes/avalanchego"
 	"github.com/vmtestbed/vmtestbed/fakes/avalanchego/fidelity/fidelitytest"
-	"github.com/vmtestbed/vmtestbed/internal/buildbin"
 )
 
 // TestFakeNodeDrivingXSVMMatchesRealNode is the differential test on the
@@ -21,17 +18,9 @@ import (
 // breaks as docs/FIDELITY.md says. VMTESTBED_SKIP_XSVM=1 skips it on
 // machines without the module proxy.
 func TestFakeNodeDrivingXSVMMatchesRealNode(t *testing.T) {
-	if os.Getenv("VMTESTBED_SKIP_XSVM") == "1" {
-		t.Skip("VMTESTBED_SKIP_XSVM=1")
-	}
 	// The rules mean something only next to the recordings they come from.
 	fidelitytest.RealSessions(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-	defer cancel()
-	bin, err := xsvm.Build(ctx, buildbin.CacheDir(), xsvm.DefaultVersion)
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := xsvmPlugin(t)
 	w, err := xsvm.NewWorkload()
 	if err != nil {
 		t.Fatal(err)

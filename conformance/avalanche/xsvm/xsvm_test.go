@@ -32,15 +32,7 @@ const (
 // and runs the whole Avalanche suite against it as a real subprocess plugin.
 // VMTESTBED_SKIP_XSVM=1 skips it on machines without the module proxy.
 func TestSuitePassesAgainstXSVM(t *testing.T) {
-	if os.Getenv("VMTESTBED_SKIP_XSVM") == "1" {
-		t.Skip("VMTESTBED_SKIP_XSVM=1")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-	defer cancel()
-	bin, err := xsvm.Build(ctx, buildbin.CacheDir(), xsvm.DefaultVersion)
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := xsvmPlugin(t)
 	w, err := xsvm.NewWorkload()
 	if err != nil {
 		t.Fatal(err)
