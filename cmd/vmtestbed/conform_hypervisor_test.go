@@ -21,7 +21,7 @@ func TestConformHypervisorInProcess(t *testing.T) {
 	if res.code != exitOK {
 		t.Fatalf("conform hypervisor (in-process fake) exited %d:\n%s", res.code, res.out)
 	}
-	for _, want := range []string{"ok   [HV-CLU-001]", "79 methods: 79 conformant", "0 failed"} {
+	for _, want := range []string{"ok   [HV-CLU-001]", "79 methods: 79 conformant", " 0 failed, 0 skipped"} {
 		if !strings.Contains(res.out, want) {
 			t.Errorf("output lacks %q:\n%s", want, res.out)
 		}
@@ -64,8 +64,9 @@ func TestConformHypervisorExitCodes(t *testing.T) {
 		code int
 		want string
 	}{
-		{"focused pass", []string{"--focus", `HV-CLU-00[12]`}, exitOK, "2 passed, 0 failed, 63 skipped"},
-		{"nothing implemented", []string{"--addr", lis.Addr().String(), "--focus", `HV-CLU-001`}, exitFailed, "unimplemented"},
+		{"focused pass", []string{"--focus", `HV-CLU-00[12]`}, exitOK, "2 passed, 0 failed, 68 skipped"},
+		{"nothing implemented", []string{"--addr", lis.Addr().String(), "--focus", `HV-CLU-001`}, exitFailed, "79 unimplemented"},
+		{"nothing implemented says so", []string{"--addr", lis.Addr().String()}, exitFailed, "no spec ran"},
 		{"unreachable", []string{"--addr", deadAddr, "--connect-timeout", "1s"}, exitUsage, "unreachable"},
 		{"bad focus", []string{"--focus", "(["}, exitUsage, "spec filter"},
 		{"unknown flag", []string{"--no-such-flag"}, exitUsage, "unknown flag"},

@@ -140,6 +140,11 @@ func TestFaults(t *testing.T) {
 						t.Errorf("fault %s: spec %s passed; it MUST fail (failed: %v)", f.name, id, failed)
 					}
 				}
+				for _, id := range f.wantSkip {
+					if st := specState(res, id); st != "skipped" {
+						t.Errorf("fault %s: spec %s is %q; a spec whose precondition the server cannot meet MUST be skipped", f.name, id, st)
+					}
+				}
 				for m, want := range f.wantMethods {
 					if row, _ := res.Method(m); row.Status != want {
 						t.Errorf("fault %s: method table says %s is %q, want %q", f.name, m, row.Status, want)
@@ -156,4 +161,14 @@ func TestFaults(t *testing.T) {
 			t.Errorf("spec %s passed under every fault: nothing proves it can fail", id)
 		}
 	}
+}
+
+// specState returns the state of spec id in res ("" when it did not run).
+func specState(res report.Result, id string) string {
+	for _, s := range res.Specs {
+		if s.ID == id {
+			return s.State
+		}
+	}
+	return ""
 }
