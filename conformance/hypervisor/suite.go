@@ -7,8 +7,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"regexp"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -188,12 +190,27 @@ func Run(t *testing.T, cfg Config) {
 	t.Helper()
 	RegisterFailHandler(Fail)
 	if cfg.Progress != nil {
-		p := report.NewProgress(cfg.Progress)
-		ReportAfterEach(p.Spec)
+		ReportAfterEach(progress(cfg.Progress))
 	}
 	register(newState(&cfg))
 	suiteCfg, repCfg := ginkgoConfig(cfg)
 	RunSpecs(t, SuiteName, suiteCfg, repCfg)
+}
+
+// progress prints one line per finished spec (report.Progress), and for a
+// spec skipped because the server cannot meet its precondition, the reason.
+func progress(w io.Writer) func(types.SpecReport) {
+	p := report.NewProgress(w)
+	var mu sync.Mutex
+	return func(sr types.SpecReport) {
+		if sr.LeafNodeType == types.NodeTypeIt && sr.State == types.SpecStateSkipped && sr.Failure.Message != "" {
+			mu.Lock()
+			defer mu.Unlock()
+			fmt.Fprintf(w, "skip %s\n     %s\n", sr.LeafNodeText, sr.Failure.Message)
+			return
+		}
+		p.Spec(sr)
+	}
 }
 
 // failFlag is the GinkgoTestingT of RunSuite: the result carries the failures.
@@ -230,8 +247,7 @@ func RunSuite(ctx context.Context, cfg Config) (report.Result, error) {
 	ReportAfterSuite(SuiteName, func(r Report) { final = r })
 	RegisterFailHandler(Fail)
 	if cfg.Progress != nil {
-		p := report.NewProgress(cfg.Progress)
-		ReportAfterEach(p.Spec)
+		ReportAfterEach(progress(cfg.Progress))
 	}
 	register(st)
 	suiteCfg, repCfg := ginkgoConfig(cfg)
