@@ -321,4 +321,3 @@ func TestConformHypervisorPartialServer(t *testing.T) {
 		t.Logf("output:\n%s", res.out)
 	}
 }
-
