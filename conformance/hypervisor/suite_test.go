@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,9 +15,13 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 
 	conform "github.com/vmtestbed/vmtestbed/conformance/hypervisor"
 	"github.com/vmtestbed/vmtestbed/conformance/report"
+	fakehv "github.com/vmtestbed/vmtestbed/fakes/hypervisor"
+	hv "github.com/vmtestbed/vmtestbed/proto/hypervisor/v1"
 )
 
 // The suite runs once per process (ginkgo's limit), so faulted runs happen in
@@ -25,6 +30,7 @@ const (
 	envFault = "HVCONFORM_CHILD_FAULT" // fault name, or "none"
 	envOut   = "HVCONFORM_CHILD_OUT"   // where the child writes its JSON result
 	envFocus = "HVCONFORM_CHILD_FOCUS"
+	envAddr  = "HVCONFORM_CHILD_ADDR" // a server to check instead of a fake of the child's own
 )
 
 func TestMain(m *testing.M) {
@@ -63,12 +69,19 @@ func child(name string) int {
 			return 2
 		}
 	}
-	cfg, stop, err := startFake(f.opts...)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 2
+	var cfg conform.Config
+	if addr := os.Getenv(envAddr); addr != "" {
+		cfg.Addr = addr
+	} else {
+		var stop func()
+		var err error
+		cfg, stop, err = startFake(f.opts...)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 2
+		}
+		defer stop()
 	}
-	defer stop()
 	cfg.Focus = f.focus
 	if fo := os.Getenv(envFocus); fo != "" {
 		cfg.Focus = fo
@@ -94,11 +107,11 @@ func child(name string) int {
 }
 
 // runChild runs the suite in a child process against the fake broken by fault.
-func runChild(t testing.TB, fault, focus string) report.Result {
+func runChild(t testing.TB, fault, focus string, env ...string) report.Result {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "result.json")
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), envFault+"="+fault, envOut+"="+out, envFocus+"="+focus)
+	cmd.Env = append(append(os.Environ(), envFault+"="+fault, envOut+"="+out, envFocus+"="+focus), env...)
 	var stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stderr, &stderr
 	if err := cmd.Run(); err != nil {
@@ -171,4 +184,74 @@ func specState(res report.Result, id string) string {
 		}
 	}
 	return ""
+}
+
+// TestFourSuitesAtOnce runs four suites at the same time, each in its own
+// process, against one fake served on a loopback port: run-unique names and
+// VNIs, membership instead of arithmetic on totals, and cleanup of what each
+// created keep them from failing each other. The fake keeps real time here,
+// so the lease specs (30 s TTL) are skipped with their reason.
+func TestFourSuitesAtOnce(t *testing.T) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake := fakehv.New(fakehv.Options{Seed: 1})
+	g := grpc.NewServer()
+	fake.Register(g)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = g.Serve(lis) }()
+	defer func() { g.Stop(); <-done; fake.Close() }()
+
+	results := make([]report.Result, 4)
+	var wg sync.WaitGroup
+	for i := range results {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = runChild(t, "none", "", envAddr+"="+lis.Addr().String())
+		}()
+	}
+	wg.Wait()
+	for i, res := range results {
+		if res.Failed > 0 {
+			for _, s := range res.Specs {
+				if s.Failed() {
+					t.Errorf("suite %d: %s failed: %s", i, s.ID, s.Failure)
+				}
+			}
+		}
+		if res.Passed < 60 {
+			t.Errorf("suite %d: only %d specs passed, want at least 60 (%d skipped)", i, res.Passed, res.Skipped)
+		}
+		for _, s := range res.Specs {
+			if !s.Passed() && !s.Failed() && s.ID != "HV-CLU-006" && s.ID != "HV-CLU-009" {
+				t.Errorf("suite %d: %s was skipped; only the lease specs may be", i, s.ID)
+			}
+		}
+	}
+	t.Logf("four suites at once: %d, %d, %d and %d specs passed", results[0].Passed, results[1].Passed, results[2].Passed, results[3].Passed)
+	// Everything the four suites created is gone again.
+	cc, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	nodes, err := hv.NewClusterServiceClient(cc).ListNodes(ctx, &hv.ListNodesRequest{PageSize: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nets, err := hv.NewNetworkServiceClient(cc).ListNetworks(ctx, &hv.ListNetworksRequest{PageSize: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vols, err := hv.NewStorageServiceClient(cc).ListVolumes(ctx, &hv.ListVolumesRequest{PageSize: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, m, v := len(nodes.GetNodes()), len(nets.GetNetworks()), len(vols.GetVolumes()); n+m+v > 0 {
+		t.Errorf("after four suites the server still holds %d nodes, %d networks and %d volumes", n, m, v)
+	}
 }
