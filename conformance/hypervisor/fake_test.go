@@ -3,9 +3,12 @@ package hypervisor_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	conform "github.com/vmtestbed/vmtestbed/conformance/hypervisor"
 	fakehv "github.com/vmtestbed/vmtestbed/fakes/hypervisor"
@@ -44,4 +47,55 @@ func startFake(opts ...grpc.ServerOption) (conform.Config, func(), error) {
 		fake.Close()
 	}
 	return conform.Config{Addr: addr, DialOptions: bn.DialOptions(), ServerClock: offsetClock{clock}}, stop, nil
+}
+
+// startFakeWithAgent serves two fakes on one bufnet: the control plane
+// (whose AgentService answers Unimplemented) and, under its own name, the
+// AgentService the suite is pointed at; dead points it at a name nobody
+// serves instead.
+func startFakeWithAgent(dead bool) (conform.Config, func(), error) {
+	bn := transport.NewBufnet()
+	noAgent := grpc.UnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+		if strings.HasPrefix(info.FullMethod, svcAgent) {
+			return nil, status.Error(codes.Unimplemented, "agents run on the nodes")
+		}
+		return h(ctx, req)
+	})
+	noAgentStream := grpc.StreamInterceptor(func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+		if strings.HasPrefix(info.FullMethod, svcAgent) {
+			return status.Error(codes.Unimplemented, "agents run on the nodes")
+		}
+		return h(srv, ss)
+	})
+	var stops []func()
+	stop := func() {
+		for i := len(stops) - 1; i >= 0; i-- {
+			stops[i]()
+		}
+	}
+	serve := func(name string, opts ...grpc.ServerOption) (string, error) {
+		lis, addr, err := bn.Listen(name)
+		if err != nil {
+			return "", fmt.Errorf("listen: %w", err)
+		}
+		fake := fakehv.New(fakehv.Options{Seed: 1})
+		g := grpc.NewServer(opts...)
+		fake.Register(g)
+		done := make(chan struct{})
+		go func() { defer close(done); _ = g.Serve(lis) }()
+		stops = append(stops, func() { g.Stop(); <-done; fake.Close() })
+		return addr, nil
+	}
+	addr, err := serve("control", noAgent, noAgentStream)
+	if err != nil {
+		return conform.Config{}, nil, err
+	}
+	agentAddr := "nobody-listens"
+	if !dead {
+		if agentAddr, err = serve("agent"); err != nil {
+			stop()
+			return conform.Config{}, nil, err
+		}
+	}
+	return conform.Config{Addr: addr, AgentAddr: agentAddr, DialOptions: bn.DialOptions()}, stop, nil
 }

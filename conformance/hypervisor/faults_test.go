@@ -2,11 +2,16 @@ package hypervisor_test
 
 import (
 	"context"
+	"net"
 	"net/netip"
+	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -35,6 +40,7 @@ const (
 	svcCompute = "/hypervisor.v1.ComputeService/"
 	svcStorage = "/hypervisor.v1.StorageService/"
 	svcNetwork = "/hypervisor.v1.NetworkService/"
+	svcAgent   = "/hypervisor.v1.AgentService/"
 )
 
 var faults = []fault{{
@@ -274,6 +280,61 @@ func (d dropModified) SendMsg(m any) error {
 
 func faultByName(name string) (fault, bool) {
 	for _, f := range faults {
+		if f.name == name {
+			return f, true
+		}
+	}
+	return fault{}, false
+}
+
+// variants change the fake without breaking it: the suite MUST pass.
+var variants = []fault{dialsNodes()}
+
+// dialsNodes is a control plane that dials its nodes: CreateInstance also
+// creates the instance through the AgentService at the chosen node's ip and
+// port (as RegisterNode gave them), and fails Unavailable when that node
+// agent cannot be reached.
+func dialsNodes() fault {
+	var mu sync.Mutex
+	addrs := map[string]string{} // node id -> host:port
+	return fault{
+		name:  "dials-nodes",
+		focus: `HV-CMP-`,
+		opts: []grpc.ServerOption{grpc.UnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+			resp, err := h(ctx, req)
+			if err != nil {
+				return resp, err
+			}
+			switch info.FullMethod {
+			case svcCluster + "RegisterNode":
+				r := req.(*hv.RegisterNodeRequest)
+				mu.Lock()
+				addrs[resp.(*hv.RegisterNodeResponse).GetNodeId()] = net.JoinHostPort(r.GetIp(), strconv.Itoa(int(r.GetPort())))
+				mu.Unlock()
+			case svcCompute + "CreateInstance":
+				inst := resp.(*hv.Instance)
+				mu.Lock()
+				addr := addrs[inst.GetNodeId()]
+				mu.Unlock()
+				cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+				if err != nil {
+					return nil, status.Errorf(codes.Unavailable, "node %s at %q: %v", inst.GetNodeId(), addr, err)
+				}
+				defer cc.Close()
+				dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+				defer cancel()
+				_, err = hv.NewAgentServiceClient(cc).CreateInstance(dctx, &hv.AgentCreateInstanceRequest{InstanceId: inst.GetId(), Name: inst.GetName(), Type: inst.GetType(), Spec: inst.GetSpec()})
+				if err != nil {
+					return nil, status.Errorf(codes.Unavailable, "node agent of node %s at %s: %v", inst.GetNodeId(), addr, err)
+				}
+			}
+			return resp, nil
+		})},
+	}
+}
+
+func variantByName(name string) (fault, bool) {
+	for _, f := range variants {
 		if f.name == name {
 			return f, true
 		}

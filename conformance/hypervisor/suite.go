@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	"github.com/onsi/ginkgo/v2/types"
@@ -51,6 +52,10 @@ func newState(cfg *Config) *state {
 	return &state{cfg: cfg, prefix: prefix, vniBase: randomVNIBase()}
 }
 
+// agentConnectTimeout bounds the wait for a separate agent endpoint: one
+// that cannot be reached makes AgentService unreachable, not the run.
+const agentConnectTimeout = 5 * time.Second
+
 // connect dials the control plane and the agent endpoint (once).
 func (st *state) connect(ctx context.Context) error {
 	if st.control != nil {
@@ -80,7 +85,9 @@ func (st *state) connect(ctx context.Context) error {
 		}
 		st.owned = append(st.owned, cc)
 		st.agentConn = cc
-		if err := waitReady(ctx, cc); err != nil {
+		wctx, cancel := context.WithTimeout(ctx, agentConnectTimeout)
+		defer cancel()
+		if err := waitReady(wctx, cc); err != nil {
 			st.agentDown = fmt.Sprintf("AgentService endpoint %s: %v", cfg.AgentAddr, err)
 		}
 	}

@@ -30,7 +30,8 @@ const (
 	envFault = "HVCONFORM_CHILD_FAULT" // fault name, or "none"
 	envOut   = "HVCONFORM_CHILD_OUT"   // where the child writes its JSON result
 	envFocus = "HVCONFORM_CHILD_FOCUS"
-	envAddr  = "HVCONFORM_CHILD_ADDR" // a server to check instead of a fake of the child's own
+	envAddr  = "HVCONFORM_CHILD_ADDR"  // a server to check instead of a fake of the child's own
+	envAgent = "HVCONFORM_CHILD_AGENT" // "separate" or "dead": where AgentService is
 )
 
 func TestMain(m *testing.M) {
@@ -65,6 +66,9 @@ func child(name string) int {
 	if name != "none" {
 		var ok bool
 		if f, ok = faultByName(name); !ok {
+			f, ok = variantByName(name)
+		}
+		if !ok {
 			fmt.Fprintln(os.Stderr, "unknown fault", name)
 			return 2
 		}
@@ -72,6 +76,15 @@ func child(name string) int {
 	var cfg conform.Config
 	if addr := os.Getenv(envAddr); addr != "" {
 		cfg.Addr = addr
+	} else if mode := os.Getenv(envAgent); mode != "" {
+		var stop func()
+		var err error
+		cfg, stop, err = startFakeWithAgent(mode == "dead")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 2
+		}
+		defer stop()
 	} else {
 		var stop func()
 		var err error
@@ -253,5 +266,62 @@ func TestFourSuitesAtOnce(t *testing.T) {
 	}
 	if n, m, v := len(nodes.GetNodes()), len(nets.GetNetworks()), len(vols.GetVolumes()); n+m+v > 0 {
 		t.Errorf("after four suites the server still holds %d nodes, %d networks and %d volumes", n, m, v)
+	}
+}
+
+// TestAgentEndpoint: AgentService is checked at AgentAddr, apart from the
+// control plane; an agent endpoint that cannot be reached makes the nine
+// AgentService methods unreachable and skips their specs, and nothing else.
+func TestAgentEndpoint(t *testing.T) {
+	t.Run("separate", func(t *testing.T) {
+		t.Parallel()
+		res := runChild(t, "none", `HV-AGT-`, envAgent+"=separate")
+		if res.Passed != 6 || res.Failed != 0 {
+			t.Errorf("AgentService at its own endpoint: %d passed, %d failed (%v), want 6 passed", res.Passed, res.Failed, res.FailedIDs())
+		}
+		if row, _ := res.Method(svcAgent + "AttachConsole"); row.Status != "conformant" {
+			t.Errorf("AgentService.AttachConsole is %q at its own endpoint, want conformant", row.Status)
+		}
+	})
+	t.Run("dead", func(t *testing.T) {
+		t.Parallel()
+		res := runChild(t, "none", `HV-(AGT|CLU)-00[1-5]`, envAgent+"=dead")
+		if res.Failed != 0 {
+			t.Errorf("failed: %v; an unreachable agent endpoint MUST skip, not fail", res.FailedIDs())
+		}
+		for _, s := range res.Specs {
+			if s.ID > "HV-AGT-005" && s.ID < "HV-CLU-001" || s.ID > "HV-CLU-005" {
+				continue // filtered out by the focus
+			}
+			if strings.HasPrefix(s.ID, "HV-AGT-") && s.State != "skipped" {
+				t.Errorf("%s is %s with the agent endpoint down, want skipped", s.ID, s.State)
+			}
+			if strings.HasPrefix(s.ID, "HV-CLU-") && !s.Passed() {
+				t.Errorf("%s is %s; the control plane is up", s.ID, s.State)
+			}
+		}
+		for _, m := range conform.Methods() {
+			row, _ := res.Method(m)
+			agent := strings.HasPrefix(m, svcAgent)
+			if agent && row.Status != conform.StatusUnreachable {
+				t.Errorf("%s is %q with the agent endpoint down, want %q", m, row.Status, conform.StatusUnreachable)
+			}
+			if !agent && row.Status == conform.StatusUnreachable {
+				t.Errorf("%s is unreachable; only the agent endpoint is down", m)
+			}
+		}
+	})
+}
+
+// TestControlPlaneThatDialsItsNodes: a control plane that creates each
+// instance through the AgentService of the node it chose (at the node's ip
+// and port) can schedule onto the suite's nodes, which point at its node agent.
+func TestControlPlaneThatDialsItsNodes(t *testing.T) {
+	res := runChild(t, "dials-nodes", "")
+	if res.Passed != 14 || res.Failed != 0 {
+		t.Errorf("%d passed, %d failed (%v), want the 14 compute specs to pass", res.Passed, res.Failed, res.FailedIDs())
+	}
+	if row, _ := res.Method(svcCompute + "CreateInstance"); row.Status != "conformant" {
+		t.Errorf("CreateInstance is %q, want conformant", row.Status)
 	}
 }
