@@ -32,6 +32,8 @@ type fault struct {
 	wantSkip []string
 	// wantMethods maps methods to the status the method table MUST show.
 	wantMethods map[string]string
+	// wantMessage maps spec IDs to text their failure message MUST contain.
+	wantMessage map[string]string
 	opts        []grpc.ServerOption
 }
 
@@ -126,6 +128,17 @@ var faults = []fault{{
 			return status.Error(codes.Unimplemented, "no node watch")
 		}
 		return h(srv, ss)
+	})},
+}, {
+	// WatchInstance never sends DELETED and stays open: the wait times out and MUST
+	// say what it waited for, not only that the spec timed out.
+	name:        "watch-drops-deleted",
+	focus:       `HV-WAT-003`,
+	wantFail:    []string{"HV-WAT-003"},
+	wantMethods: map[string]string{svcCompute + "WatchInstance": "failing"},
+	wantMessage: map[string]string{"HV-WAT-003": "for the DELETED event on ComputeService.WatchInstance in vain (it delivered"},
+	opts: []grpc.ServerOption{grpc.StreamInterceptor(func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+		return h(srv, dropDeleted{ss})
 	})},
 }, {
 	// Heartbeat answers accepted without renewing the lease.
@@ -274,6 +287,18 @@ type dropModified struct{ grpc.ServerStream }
 func (d dropModified) SendMsg(m any) error {
 	if ev, ok := m.(*hv.NodeEvent); ok && ev.GetType() == hv.EventType_EVENT_TYPE_MODIFIED {
 		return nil
+	}
+	return d.ServerStream.SendMsg(m)
+}
+
+// dropDeleted swallows the DELETED instance event and then holds the stream
+// open until the client goes away.
+type dropDeleted struct{ grpc.ServerStream }
+
+func (d dropDeleted) SendMsg(m any) error {
+	if ev, ok := m.(*hv.InstanceEvent); ok && ev.GetType() == hv.EventType_EVENT_TYPE_DELETED {
+		<-d.Context().Done()
+		return d.Context().Err()
 	}
 	return d.ServerStream.SendMsg(m)
 }

@@ -99,7 +99,7 @@ func child(name string) int {
 	if fo := os.Getenv(envFocus); fo != "" {
 		cfg.Focus = fo
 	}
-	cfg.Timeout = 20 * time.Second
+	cfg.Timeout, cfg.WaitTimeout = 20*time.Second, 3*time.Second
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	res, err := conform.RunSuite(ctx, cfg)
@@ -164,6 +164,13 @@ func TestFaults(t *testing.T) {
 				for _, id := range f.wantFail {
 					if !slices.Contains(failed, id) {
 						t.Errorf("fault %s: spec %s passed; it MUST fail (failed: %v)", f.name, id, failed)
+					}
+				}
+				for id, want := range f.wantMessage {
+					for _, s := range res.Specs {
+						if s.ID == id && !strings.Contains(s.Failure, want) {
+							t.Errorf("fault %s: the failure of %s lacks %q:\n%s", f.name, id, want, s.Failure)
+						}
 					}
 				}
 				for _, id := range f.wantSkip {
