@@ -34,6 +34,9 @@ type fault struct {
 	wantMethods map[string]string
 	// wantMessage maps spec IDs to text their failure message MUST contain.
 	wantMessage map[string]string
+	// wantClean: after the run the server MUST hold no node, instance,
+	// network or volume (what it wrongly accepted was cleaned up too).
+	wantClean bool
 	opts        []grpc.ServerOption
 }
 
@@ -139,6 +142,40 @@ var faults = []fault{{
 	wantMessage: map[string]string{"HV-WAT-003": "for the DELETED event on ComputeService.WatchInstance in vain (it delivered"},
 	opts: []grpc.ServerOption{grpc.StreamInterceptor(func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
 		return h(srv, dropDeleted{ss})
+	})},
+}, {
+	// The server accepts what it must refuse: duplicates get another name,
+	// hostname or VNI, an invalid volume gets 1 GiB and no source.
+	name:      "accepts-what-it-must-refuse",
+	focus:     `HV-(CLU-002|CMP-004|NET-003|STO-00[26])`,
+	wantFail:  []string{"HV-CLU-002", "HV-CMP-004", "HV-NET-003", "HV-STO-002", "HV-STO-006"},
+	wantClean: true,
+	opts: []grpc.ServerOption{grpc.UnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+		resp, err := h(ctx, req)
+		code := status.Code(err)
+		switch r := req.(type) {
+		case *hv.RegisterNodeRequest:
+			if code == codes.AlreadyExists {
+				r.Hostname += "-dup"
+				return h(ctx, r)
+			}
+		case *hv.CreateInstanceRequest:
+			if code == codes.AlreadyExists {
+				r.Name += "-dup"
+				return h(ctx, r)
+			}
+		case *hv.CreateNetworkRequest:
+			if code == codes.AlreadyExists {
+				r.Vni = r.GetVni()%1_000_000 + 15_000_000
+				return h(ctx, r)
+			}
+		case *hv.CreateVolumeRequest:
+			if code == codes.InvalidArgument || code == codes.NotFound {
+				r.SizeBytes, r.SourceSnapshotId = 1<<30, ""
+				return h(ctx, r)
+			}
+		}
+		return resp, err
 	})},
 }, {
 	// Heartbeat answers accepted without renewing the lease.

@@ -107,6 +107,12 @@ func child(name string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
+	if f.wantClean {
+		if err := leftovers(ctx, cfg); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 3
+		}
+	}
 	var buf bytes.Buffer
 	if err := res.WriteJSON(&buf); err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -331,4 +337,33 @@ func TestControlPlaneThatDialsItsNodes(t *testing.T) {
 	if row, _ := res.Method(svcCompute + "CreateInstance"); row.Status != "conformant" {
 		t.Errorf("CreateInstance is %q, want conformant", row.Status)
 	}
+}
+
+// leftovers returns an error naming what the server still holds after a run.
+func leftovers(ctx context.Context, cfg conform.Config) error {
+	cc, err := grpc.NewClient("passthrough:///"+cfg.Addr, append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, cfg.DialOptions...)...)
+	if err != nil {
+		return err
+	}
+	defer cc.Close()
+	nodes, err := hv.NewClusterServiceClient(cc).ListNodes(ctx, &hv.ListNodesRequest{PageSize: 100})
+	if err != nil {
+		return err
+	}
+	insts, err := hv.NewComputeServiceClient(cc).ListInstances(ctx, &hv.ListInstancesRequest{PageSize: 100})
+	if err != nil {
+		return err
+	}
+	nets, err := hv.NewNetworkServiceClient(cc).ListNetworks(ctx, &hv.ListNetworksRequest{PageSize: 100})
+	if err != nil {
+		return err
+	}
+	vols, err := hv.NewStorageServiceClient(cc).ListVolumes(ctx, &hv.ListVolumesRequest{PageSize: 100})
+	if err != nil {
+		return err
+	}
+	if n, i, m, v := len(nodes.GetNodes()), len(insts.GetInstances()), len(nets.GetNetworks()), len(vols.GetVolumes()); n+i+m+v > 0 {
+		return fmt.Errorf("after the run the server still holds %d nodes, %d instances, %d networks and %d volumes", n, i, m, v)
+	}
+	return nil
 }
