@@ -37,7 +37,7 @@ type fault struct {
 	// wantClean: after the run the server MUST hold no node, instance,
 	// network or volume (what it wrongly accepted was cleaned up too).
 	wantClean bool
-	opts        []grpc.ServerOption
+	opts      []grpc.ServerOption
 }
 
 const (
