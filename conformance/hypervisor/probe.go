@@ -82,13 +82,17 @@ func (p *Probe) Count(c Class) int {
 	return n
 }
 
-// probeStreamHold is how long the probe waits for the first message or status
-// of a stream. A server that does not implement a method answers at once; one
-// that does may hold a watch open without sending anything.
-const probeStreamHold = time.Second
+// probeTimes bounds the probe's calls.
+type probeTimes struct {
+	// call bounds each unary call; no answer within it is Unreachable.
+	call time.Duration
+	// hold is how long the probe waits for the first message or status of a
+	// stream. A server that does not implement a method answers at once; one
+	// that does may hold a watch open without sending anything.
+	hold time.Duration
+}
 
-// probeCallTimeout bounds each unary probe call.
-const probeCallTimeout = 5 * time.Second
+var defaultProbeTimes = probeTimes{call: 5 * time.Second, hold: time.Second}
 
 // endpoint is a connection and whether it could be reached at all.
 type endpoint struct {
@@ -100,19 +104,19 @@ type endpoint struct {
 // conforming server refuses or answers harmlessly: every top-level *_id field
 // names an object that does not exist (missing), everything else is zero. A
 // call the server wrongly accepts and that created something is undone.
-func runProbe(ctx context.Context, control, agent endpoint, missing string) *Probe {
+func runProbe(ctx context.Context, control, agent endpoint, missing string, times probeTimes) *Probe {
 	p := &Probe{}
 	for _, m := range Methods() {
 		ep := control
 		if strings.HasPrefix(m, "/"+hv.AgentService_ServiceDesc.ServiceName+"/") {
 			ep = agent
 		}
-		p.Results = append(p.Results, probeOne(ctx, ep, control, agent, m, missing))
+		p.Results = append(p.Results, probeOne(ctx, times, ep, control, agent, m, missing))
 	}
 	return p
 }
 
-func probeOne(ctx context.Context, ep, control, agent endpoint, method, missing string) ProbeResult {
+func probeOne(ctx context.Context, times probeTimes, ep, control, agent endpoint, method, missing string) ProbeResult {
 	res := ProbeResult{Method: method}
 	if ep.reason != "" {
 		res.Class, res.Code, res.Detail = Unreachable, codes.Unavailable.String(), ep.reason
@@ -137,9 +141,9 @@ func probeOne(ctx context.Context, ep, control, agent endpoint, method, missing 
 	var callErr error
 	var held bool
 	if md.IsStreamingClient() || md.IsStreamingServer() {
-		callErr, held = probeStream(ctx, ep.cc, method, md, req, resp, missing)
+		callErr, held = probeStream(ctx, times.hold, ep.cc, method, md, req, resp, missing)
 	} else {
-		cctx, cancel := context.WithTimeout(ctx, probeCallTimeout)
+		cctx, cancel := context.WithTimeout(ctx, times.call)
 		callErr = ep.cc.Invoke(cctx, method, req, resp)
 		cancel()
 	}
@@ -150,18 +154,18 @@ func probeOne(ctx context.Context, ep, control, agent endpoint, method, missing 
 	res.Code = code.String()
 	switch {
 	case held:
-		res.Class, res.Detail = Implemented, fmt.Sprintf("stream held open for %s without an answer", probeStreamHold)
+		res.Class, res.Detail = Implemented, fmt.Sprintf("stream held open for %s without an answer", times.hold)
 	case code == codes.Unimplemented:
 		res.Class = Unimplemented
 	case code == codes.Unavailable:
 		res.Class, res.Detail = Unreachable, status.Convert(callErr).Message()
 	case code == codes.DeadlineExceeded && ctx.Err() == nil:
-		res.Class, res.Detail = Unreachable, fmt.Sprintf("no answer within %s", probeCallTimeout)
+		res.Class, res.Detail = Unreachable, fmt.Sprintf("no answer within %s", times.call)
 	default:
 		res.Class = Implemented
 	}
 	if code == codes.OK && !held {
-		if note := undoProbe(ctx, control, agent, method, resp); note != "" {
+		if note := undoProbe(ctx, times.call, control, agent, method, resp); note != "" {
 			res.Detail = note
 		}
 	}
@@ -171,8 +175,8 @@ func probeOne(ctx context.Context, ep, control, agent endpoint, method, missing 
 // probeStream opens the stream, sends the request (for the bidi console: the
 // missing instance id as the first data message) and waits for the first
 // answer. held reports that the stream stayed open without one.
-func probeStream(ctx context.Context, cc grpc.ClientConnInterface, method string, md protoreflect.MethodDescriptor, req, resp proto.Message, missing string) (err error, held bool) {
-	sctx, cancel := context.WithTimeout(ctx, probeStreamHold)
+func probeStream(ctx context.Context, hold time.Duration, cc grpc.ClientConnInterface, method string, md protoreflect.MethodDescriptor, req, resp proto.Message, missing string) (err error, held bool) {
+	sctx, cancel := context.WithTimeout(ctx, hold)
 	defer cancel()
 	desc := &grpc.StreamDesc{StreamName: string(md.Name()), ServerStreams: md.IsStreamingServer(), ClientStreams: md.IsStreamingClient()}
 	s, err := cc.NewStream(sctx, desc, method)
@@ -238,12 +242,12 @@ func fillIDs(m protoreflect.Message, id string) {
 
 // undoProbe deletes what a wrongly accepted probe call created and returns a
 // note for the report ("" when the call creates nothing).
-func undoProbe(ctx context.Context, control, agent endpoint, method string, resp proto.Message) string {
+func undoProbe(ctx context.Context, bound time.Duration, control, agent endpoint, method string, resp proto.Message) string {
 	del := probeUndo[method]
 	if del == nil {
 		return ""
 	}
-	cctx, cancel := context.WithTimeout(ctx, probeCallTimeout)
+	cctx, cancel := context.WithTimeout(ctx, bound)
 	defer cancel()
 	if err := del(cctx, control.cc, agent.cc, resp); err != nil && status.Code(err) != codes.NotFound {
 		return fmt.Sprintf("accepted the probe's invalid request, and deleting what it created failed: %v", err)

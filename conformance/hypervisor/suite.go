@@ -99,7 +99,7 @@ func (st *state) runProbe(ctx context.Context) {
 	if st.probe != nil {
 		return
 	}
-	st.probe = runProbe(ctx, endpoint{cc: st.control}, endpoint{cc: st.agentConn, reason: st.agentDown}, st.prefix+"-probe-missing")
+	st.probe = runProbe(ctx, endpoint{cc: st.control}, endpoint{cc: st.agentConn, reason: st.agentDown}, st.prefix+"-probe-missing", defaultProbeTimes)
 }
 
 func (st *state) close() error {
