@@ -52,7 +52,7 @@ func init() {
 	f.StringVar(&conformHypervisorFlags.skip, "skip", "", "skip specs whose text matches this regular expression")
 	f.DurationVar(&conformHypervisorFlags.timeout, "timeout", 30*time.Second, "bound on each spec")
 	f.DurationVar(&conformHypervisorFlags.wait, "wait-timeout", 10*time.Second, "bound on each wait for a state or an event")
-	f.DurationVar(&conformHypervisorFlags.leaseWait, "lease-wait", 20*time.Second, "real time the lease specs may spend (about 3.5 lease TTLs); longer leases are skipped")
+	f.DurationVar(&conformHypervisorFlags.leaseWait, "lease-wait", 2*time.Minute, "real time each lease spec may spend (up to 2.5 lease TTLs); longer leases are skipped")
 	f.DurationVar(&conformHypervisorFlags.connect, "connect-timeout", 10*time.Second, "bound on reaching --addr")
 	conformCmd.AddCommand(conformHypervisorCmd)
 }

@@ -104,7 +104,7 @@ func (s *specs) cluster() {
 		expectCode(err, codes.NotFound, "UpdateNodeStatus of an unknown node")
 	})
 
-	s.it("[HV-CLU-006] Heartbeat MUST be accepted for a registered node with a positive next interval and MUST renew its lease (a node that heartbeats stays READY past lease_ttl_seconds), and MUST NOT be accepted for an unknown node", func(ctx context.Context, e *env) {
+	s.itLease("[HV-CLU-006] Heartbeat MUST be accepted for a registered node with a positive next interval and MUST renew its lease (a node that heartbeats stays READY past lease_ttl_seconds), and MUST NOT be accepted for an unknown node", func(ctx context.Context, e *env) {
 		n, lease := e.leaseNode(ctx)
 		resp, err := e.cluster.Heartbeat(ctx, &hv.HeartbeatRequest{NodeId: n.GetId(), Status: hv.NodeStatus_NODE_STATUS_READY})
 		expectOK(err, "Heartbeat of a registered node")
@@ -196,7 +196,7 @@ func (s *specs) cluster() {
 		c.done()
 	})
 
-	s.it("[HV-CLU-009] A node whose lease lapses (no Heartbeat for lease_ttl_seconds) MUST leave READY", func(ctx context.Context, e *env) {
+	s.itLease("[HV-CLU-009] A node whose lease lapses (no Heartbeat for lease_ttl_seconds) MUST leave READY", func(ctx context.Context, e *env) {
 		n, lease := e.leaseNode(ctx)
 		lease.skipUnlessCheckable(e, 1)
 		lease.expire(ctx, e, n.GetId())

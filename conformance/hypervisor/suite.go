@@ -186,9 +186,14 @@ type specs struct {
 }
 
 // it declares one spec with the configured per-spec timeout.
-func (s *specs) it(text string, body func(ctx context.Context, e *env), decorations ...any) {
-	args := append([]any{func(ctx SpecContext) { body(ctx, s.env()) }, SpecTimeout(s.cfg.timeout())}, decorations...)
-	It(text, args...)
+func (s *specs) it(text string, body func(ctx context.Context, e *env)) {
+	It(text, func(ctx SpecContext) { body(ctx, s.env()) }, SpecTimeout(s.cfg.timeout()))
+}
+
+// itLease declares a lease spec: its timeout adds the real time LeaseWait
+// lets it spend.
+func (s *specs) itLease(text string, body func(ctx context.Context, e *env)) {
+	It(text, func(ctx SpecContext) { body(ctx, s.env()) }, SpecTimeout(s.cfg.timeout()+s.cfg.leaseWait()))
 }
 
 // Run runs the whole suite as a ginkgo suite inside a Go test. Ginkgo runs
