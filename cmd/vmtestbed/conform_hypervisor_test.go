@@ -21,7 +21,7 @@ func TestConformHypervisorInProcess(t *testing.T) {
 	if res.code != exitOK {
 		t.Fatalf("conform hypervisor (in-process fake) exited %d:\n%s", res.code, res.out)
 	}
-	for _, want := range []string{"ok   [HV-CLU-001]", "79 methods: 79 conformant", "0 failed"} {
+	for _, want := range []string{"ok   [HV-CLU-001]", "79 methods: 79 conformant", " 0 failed, 0 skipped"} {
 		if !strings.Contains(res.out, want) {
 			t.Errorf("output lacks %q:\n%s", want, res.out)
 		}
@@ -64,8 +64,9 @@ func TestConformHypervisorExitCodes(t *testing.T) {
 		code int
 		want string
 	}{
-		{"focused pass", []string{"--focus", `HV-CLU-00[12]`}, exitOK, "2 passed, 0 failed, 63 skipped"},
-		{"nothing implemented", []string{"--addr", lis.Addr().String(), "--focus", `HV-CLU-001`}, exitFailed, "unimplemented"},
+		{"focused pass", []string{"--focus", `HV-CLU-00[12]`}, exitOK, "2 passed, 0 failed, 68 skipped"},
+		{"nothing implemented", []string{"--addr", lis.Addr().String(), "--focus", `HV-CLU-001`}, exitFailed, "79 unimplemented"},
+		{"nothing implemented says so", []string{"--addr", lis.Addr().String()}, exitFailed, "no spec ran"},
 		{"unreachable", []string{"--addr", deadAddr, "--connect-timeout", "1s"}, exitUsage, "unreachable"},
 		{"bad focus", []string{"--focus", "(["}, exitUsage, "spec filter"},
 		{"unknown flag", []string{"--no-such-flag"}, exitUsage, "unknown flag"},
@@ -80,10 +81,33 @@ func TestConformHypervisorExitCodes(t *testing.T) {
 }
 
 func TestServeHypervisorBadFlags(t *testing.T) {
-	for _, args := range [][]string{{"--nodes", "-1"}, {"--listen", "256.0.0.1:1"}} {
+	for _, args := range [][]string{{"--nodes", "-1"}, {"--listen", "256.0.0.1:1"}, {"--lease-ttl", "1s", "--heartbeat-interval", "2s"}, {"--lease-ttl", "1500ms"}} {
 		res := runHVCLI(t, 30*time.Second, append([]string{"serve", "hypervisor"}, args...)...)
 		if res.code != exitUsage {
 			t.Errorf("serve hypervisor %v exited %d, want %d:\n%s", args, res.code, exitUsage, res.out)
 		}
+	}
+}
+
+// TestConformHypervisorLeasesInRealTime checks the lease specs against the
+// served fake with real time (no ServerClock): a 2 s lease is renewed by
+// heartbeats and lapses without them; a 30 s one does not fit in --lease-wait
+// and is skipped with that reason.
+func TestConformHypervisorLeasesInRealTime(t *testing.T) {
+	short := startHVServer(t, "--lease-ttl", "2s", "--heartbeat-interval", "1s")
+	res := runHVCLI(t, 60*time.Second, "conform", "hypervisor", "--addr", short.addr, "--focus", `HV-CLU-00[69]`)
+	if res.code != exitOK || !strings.Contains(res.out, "2 passed, 0 failed") {
+		t.Errorf("2 s leases in real time: exit %d, want 0 and both lease specs passed:\n%s", res.code, res.out)
+	}
+	if _, err := short.stop(t); err != nil {
+		t.Error(err)
+	}
+	long := startHVServer(t)
+	res = runHVCLI(t, 60*time.Second, "conform", "hypervisor", "--addr", long.addr, "--focus", `HV-CLU-00[69]`, "--lease-wait", "5s")
+	if res.code != exitFailed || !strings.Contains(res.out, "raise --lease-wait") || !strings.Contains(res.out, "no spec ran") {
+		t.Errorf("30 s leases with --lease-wait 5s: exit %d, want 1 (no spec ran) and the skip reason:\n%s", res.code, res.out)
+	}
+	if _, err := long.stop(t); err != nil {
+		t.Error(err)
 	}
 }

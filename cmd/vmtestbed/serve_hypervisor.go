@@ -20,10 +20,11 @@ import (
 )
 
 var serveHypervisorFlags struct {
-	listen  string
-	nodes   int
-	seed    int64
-	cluster string
+	listen          string
+	nodes           int
+	seed            int64
+	cluster         string
+	leaseTTL, beats time.Duration
 }
 
 var serveHypervisorCmd = &cobra.Command{
@@ -39,6 +40,8 @@ func init() {
 	f.IntVar(&serveHypervisorFlags.nodes, "nodes", 0, "READY worker nodes to register at start (kept alive with heartbeats)")
 	f.Int64Var(&serveHypervisorFlags.seed, "seed", 1, "seed for deterministic ids")
 	f.StringVar(&serveHypervisorFlags.cluster, "cluster-name", "vmtestbed", "cluster name GetClusterInfo reports")
+	f.DurationVar(&serveHypervisorFlags.leaseTTL, "lease-ttl", 30*time.Second, "how long a node stays READY without a heartbeat (whole seconds)")
+	f.DurationVar(&serveHypervisorFlags.beats, "heartbeat-interval", 10*time.Second, "heartbeat interval nodes are told to use (whole seconds, at most --lease-ttl)")
 	serveCmd.AddCommand(serveHypervisorCmd)
 }
 
@@ -50,13 +53,16 @@ func runServeHypervisor(cmd *cobra.Command, _ []string) error {
 	if fl.nodes < 0 {
 		return withCode(exitUsage, fmt.Errorf("--nodes %d: must be >= 0", fl.nodes))
 	}
+	if fl.beats < time.Second || fl.leaseTTL < fl.beats || fl.leaseTTL%time.Second != 0 || fl.beats%time.Second != 0 {
+		return withCode(exitUsage, fmt.Errorf("--lease-ttl %s and --heartbeat-interval %s: whole seconds, 1s <= interval <= TTL", fl.leaseTTL, fl.beats))
+	}
 	ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	lis, err := net.Listen("tcp", fl.listen)
 	if err != nil {
 		return withCode(exitUsage, fmt.Errorf("listen on %s: %w", fl.listen, err))
 	}
-	fake := fakehv.New(fakehv.Options{Seed: fl.seed, ClusterName: fl.cluster})
+	fake := fakehv.New(fakehv.Options{Seed: fl.seed, ClusterName: fl.cluster, LeaseTTL: fl.leaseTTL, HeartbeatInterval: fl.beats})
 	defer fake.Close()
 	g := grpc.NewServer()
 	fake.Register(g)

@@ -2,6 +2,7 @@ package hypervisor
 
 import (
 	"context"
+	"fmt"
 	"strings"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -12,11 +13,11 @@ import (
 	hv "github.com/vmtestbed/vmtestbed/proto/hypervisor/v1"
 )
 
-// agentInstance creates an instance through AgentService with an explicit id
-// (on a fresh READY node) and records its forced delete.
+// agentInstance creates an instance through AgentService (at AgentAddr) with
+// an explicit id and records its forced delete.
 func (e *env) agentInstance(ctx context.Context) *hv.Instance {
 	GinkgoHelper()
-	e.readyNode(ctx, e.region())
+	e.need(svcAgent+"DeleteInstance", svcAgent+"GetInstance")
 	id := e.name("agent-inst")
 	inst, err := e.agent.CreateInstance(ctx, &hv.AgentCreateInstanceRequest{
 		InstanceId: id,
@@ -37,11 +38,11 @@ func (e *env) agentInstance(ctx context.Context) *hv.Instance {
 // agentWait polls AgentService.GetInstance until the instance is in state.
 func (e *env) agentWait(ctx context.Context, id string, state hv.InstanceState) {
 	GinkgoHelper()
-	eventually(ctx, func(g Gomega) {
+	e.eventually(ctx, fmt.Sprintf("agent instance %s to reach %s", id, state), func(g Gomega) {
 		inst, err := e.agent.GetInstance(ctx, &hv.AgentInstanceRequest{InstanceId: id})
 		g.Expect(err).NotTo(HaveOccurred(), "AgentService.GetInstance %s", id)
 		g.Expect(inst.GetState()).To(Equal(state), "agent instance %s is %s; expected %s", id, inst.GetState(), state)
-	}).Should(Succeed())
+	})
 }
 
 func (s *specs) agent() {
@@ -61,10 +62,16 @@ func (s *specs) agent() {
 
 	s.it("[HV-AGT-002] AgentService CreateInstance MUST refuse an instance_id that exists with AlreadyExists", func(ctx context.Context, e *env) {
 		inst := e.agentInstance(ctx)
-		_, err := e.agent.CreateInstance(ctx, &hv.AgentCreateInstanceRequest{
+		dup, err := e.agent.CreateInstance(ctx, &hv.AgentCreateInstanceRequest{
 			InstanceId: inst.GetId(), Name: e.name("dup"), Type: hv.InstanceType_INSTANCE_TYPE_VM,
 			Spec: &hv.InstanceSpec{Image: inst.GetSpec().GetImage(), CpuCores: 1, MemoryBytes: gib},
 		})
+		if err == nil && dup.GetId() != "" && dup.GetId() != inst.GetId() {
+			e.res.add("agent instance "+dup.GetId(), func(ctx context.Context) error {
+				_, err := e.agent.DeleteInstance(ctx, &hv.AgentDeleteInstanceRequest{InstanceId: dup.GetId(), Force: true})
+				return err
+			})
+		}
 		expectCode(err, codes.AlreadyExists, "AgentService.CreateInstance with an existing instance_id")
 	})
 
@@ -127,10 +134,10 @@ func (s *specs) agent() {
 		inst := e.agentInstance(ctx)
 		_, err := e.agent.DeleteInstance(ctx, &hv.AgentDeleteInstanceRequest{InstanceId: inst.GetId(), Force: true})
 		expectOK(err, "AgentService.DeleteInstance")
-		eventually(ctx, func(g Gomega) {
+		e.eventually(ctx, "AgentService.GetInstance to stop finding the deleted instance "+inst.GetId(), func(g Gomega) {
 			_, err := e.agent.GetInstance(ctx, &hv.AgentInstanceRequest{InstanceId: inst.GetId()})
 			g.Expect(err).To(HaveOccurred(), "AgentService.GetInstance after delete still finds the instance")
-		}).Should(Succeed())
+		})
 		_, err = e.agent.GetInstance(ctx, &hv.AgentInstanceRequest{InstanceId: inst.GetId()})
 		expectCode(err, codes.NotFound, "AgentService.GetInstance after delete")
 		_, err = e.agent.DeleteInstance(ctx, &hv.AgentDeleteInstanceRequest{InstanceId: inst.GetId()})

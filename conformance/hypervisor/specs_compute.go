@@ -68,30 +68,33 @@ func (s *specs) compute() {
 		again := e.instanceRequest(ctx, region)
 		again.Name = req.Name
 		inst, err := e.compute.CreateInstance(ctx, again)
-		if err == nil {
-			e.res.add("duplicate instance", func(ctx context.Context) error { return e.deleteInstance(ctx, inst.GetId()) })
-		}
+		e.deleteInstanceLater(inst.GetId())
 		expectCode(err, codes.AlreadyExists, "CreateInstance with the existing name %s", req.Name)
 	})
 
 	s.it("[HV-CMP-005] CreateInstance MUST refuse an empty name, no type, zero cpu_cores or zero memory_bytes with InvalidArgument", func(ctx context.Context, e *env) {
 		region := e.region()
 		e.readyNode(ctx, region)
-		for name, mut := range map[string]func(*hv.CreateInstanceRequest){
-			"empty name":       func(r *hv.CreateInstanceRequest) { r.Name = "" },
-			"type unspecified": func(r *hv.CreateInstanceRequest) { r.Type = hv.InstanceType_INSTANCE_TYPE_UNSPECIFIED },
-			"cpu_cores 0":      func(r *hv.CreateInstanceRequest) { r.Spec.CpuCores = 0 },
-			"memory_bytes 0":   func(r *hv.CreateInstanceRequest) { r.Spec.MemoryBytes = 0 },
-			"no spec":          func(r *hv.CreateInstanceRequest) { r.Spec = nil },
+		c := e.cases("invalid CreateInstance requests")
+		for _, tc := range []struct {
+			name string
+			mut  func(*hv.CreateInstanceRequest)
+		}{
+			{"empty name", func(r *hv.CreateInstanceRequest) { r.Name = "" }},
+			{"type unspecified", func(r *hv.CreateInstanceRequest) { r.Type = hv.InstanceType_INSTANCE_TYPE_UNSPECIFIED }},
+			{"cpu_cores 0", func(r *hv.CreateInstanceRequest) { r.Spec.CpuCores = 0 }},
+			{"memory_bytes 0", func(r *hv.CreateInstanceRequest) { r.Spec.MemoryBytes = 0 }},
+			{"no spec", func(r *hv.CreateInstanceRequest) { r.Spec = nil }},
 		} {
 			req := e.instanceRequest(ctx, region)
-			mut(req)
-			inst, err := e.compute.CreateInstance(ctx, req)
-			if err == nil {
-				e.res.add("invalid instance", func(ctx context.Context) error { return e.deleteInstance(ctx, inst.GetId()) })
-			}
-			expectCode(err, codes.InvalidArgument, "CreateInstance with %s", name)
+			c.check(tc.name, svcCompute+"CreateInstance", func(g Gomega) {
+				tc.mut(req)
+				inst, err := e.compute.CreateInstance(ctx, req)
+				e.deleteInstanceLater(inst.GetId())
+				codeIs(g, err, codes.InvalidArgument, "CreateInstance with %s", tc.name)
+			})
 		}
+		c.done()
 	})
 
 	s.it("[HV-CMP-006] CreateInstance MUST fail with ResourceExhausted when no READY worker in the region has room, and MUST NOT change any node's allocation", func(ctx context.Context, e *env) {
@@ -100,13 +103,15 @@ func (s *specs) compute() {
 		e.readyNode(ctx, region, func(r *hv.RegisterNodeRequest) { r.Role = hv.NodeRole_NODE_ROLE_MASTER; r.Capacity.CpuCores = 64 })
 		req := e.instanceRequest(ctx, region)
 		req.Spec.CpuCores = node.GetCapacity().GetCpuCores() + 1
-		_, err := e.compute.CreateInstance(ctx, req)
+		inst, err := e.compute.CreateInstance(ctx, req)
+		e.deleteInstanceLater(inst.GetId())
 		expectCode(err, codes.ResourceExhausted, "CreateInstance needing %d cores in a region whose only worker has %d (and a 64-core MASTER)", req.Spec.CpuCores, node.GetCapacity().GetCpuCores())
 		after, err := e.cluster.GetNode(ctx, &hv.GetNodeRequest{NodeId: node.GetId()})
 		expectOK(err, "GetNode")
 		Expect(after.GetAllocated().GetCpuCores()).To(Equal(node.GetAllocated().GetCpuCores()), "a refused CreateInstance MUST NOT allocate cores")
 		empty := e.instanceRequest(ctx, e.region())
-		_, err = e.compute.CreateInstance(ctx, empty)
+		inst, err = e.compute.CreateInstance(ctx, empty)
+		e.deleteInstanceLater(inst.GetId())
 		expectCode(err, codes.ResourceExhausted, "CreateInstance in a region without nodes")
 	})
 
@@ -148,11 +153,11 @@ func (s *specs) compute() {
 		inst, _ := e.runningInstance(ctx)
 		_, err := e.compute.DeleteInstance(ctx, &hv.DeleteInstanceRequest{InstanceId: inst.GetId(), Force: true})
 		expectOK(err, "DeleteInstance force=true of a RUNNING instance")
-		eventually(ctx, func(g Gomega) {
+		e.eventually(ctx, "GetInstance to return NotFound after DeleteInstance of "+inst.GetId(), func(g Gomega) {
 			_, err := e.compute.GetInstance(ctx, &hv.GetInstanceRequest{InstanceId: inst.GetId()})
 			g.Expect(err).To(HaveOccurred(), "GetInstance after DeleteInstance still returns the instance")
 			expectCode(err, codes.NotFound, "GetInstance after DeleteInstance")
-		}).Should(Succeed())
+		})
 	})
 
 	s.it("[HV-CMP-010] GetInstanceStats MUST return stats naming the instance with collected_at set", func(ctx context.Context, e *env) {
@@ -226,7 +231,7 @@ func (s *specs) compute() {
 		expectCode(err, codes.InvalidArgument, "PullImage with an empty image_ref")
 	})
 
-	s.it("[HV-CMP-014] ListInstances MUST filter by type, state, node_id and label_selector", func(ctx context.Context, e *env) {
+	s.it("[HV-CMP-014] ListInstances MUST filter by type, state, node_id and label_selector, alone and combined", func(ctx context.Context, e *env) {
 		region := e.region()
 		a := e.readyNode(ctx, region)
 		b := e.readyNode(ctx, region)
@@ -244,14 +249,14 @@ func (s *specs) compute() {
 		_, err := e.compute.StartInstance(ctx, &hv.StartInstanceRequest{InstanceId: ib.GetId()})
 		expectOK(err, "StartInstance")
 		e.waitState(ctx, ib.GetId(), hv.InstanceState_INSTANCE_STATE_RUNNING)
-		ids := func(req *hv.ListInstancesRequest) []string {
-			if req.LabelSelector == nil {
-				req.LabelSelector = map[string]string{}
+		ids := func(g Gomega, req *hv.ListInstancesRequest) []string {
+			sel := map[string]string{"conform": e.prefix}
+			for k, v := range req.LabelSelector {
+				sel[k] = v
 			}
-			req.LabelSelector["conform"] = e.prefix
-			req.PageSize = 100
+			req.LabelSelector, req.PageSize = sel, 100
 			resp, err := e.compute.ListInstances(ctx, req)
-			expectOK(err, "ListInstances %v", req)
+			g.Expect(err).NotTo(HaveOccurred(), "ListInstances %v", req)
 			var out []string
 			for _, i := range resp.GetInstances() {
 				if i.GetNodeId() == a.GetId() || i.GetNodeId() == b.GetId() {
@@ -260,10 +265,41 @@ func (s *specs) compute() {
 			}
 			return out
 		}
-		Expect(ids(&hv.ListInstancesRequest{})).To(ConsistOf(ia.GetId(), ib.GetId()), "label_selector conform=%s", e.prefix)
-		Expect(ids(&hv.ListInstancesRequest{Type: hv.InstanceType_INSTANCE_TYPE_CONTAINER})).To(ConsistOf(ib.GetId()), "type filter")
-		Expect(ids(&hv.ListInstancesRequest{State: hv.InstanceState_INSTANCE_STATE_RUNNING})).To(ConsistOf(ib.GetId()), "state filter")
-		Expect(ids(&hv.ListInstancesRequest{NodeId: a.GetId()})).To(ConsistOf(ia.GetId()), "node_id filter")
-		Expect(ids(&hv.ListInstancesRequest{LabelSelector: map[string]string{"pick": "me"}})).To(ConsistOf(ia.GetId()), "label_selector pick=me")
+		ia2, ib2 := ia.GetId(), ib.GetId()
+		const (
+			vm        = hv.InstanceType_INSTANCE_TYPE_VM
+			container = hv.InstanceType_INSTANCE_TYPE_CONTAINER
+			running   = hv.InstanceState_INSTANCE_STATE_RUNNING
+			stopped   = hv.InstanceState_INSTANCE_STATE_STOPPED
+		)
+		pick := map[string]string{"pick": "me"}
+		c := e.cases("ListInstances filters")
+		for _, tc := range []struct {
+			name string
+			req  *hv.ListInstancesRequest
+			want []string
+		}{
+			{"label_selector conform=" + e.prefix, &hv.ListInstancesRequest{}, []string{ia2, ib2}},
+			{"type=CONTAINER", &hv.ListInstancesRequest{Type: container}, []string{ib2}},
+			{"state=RUNNING", &hv.ListInstancesRequest{State: running}, []string{ib2}},
+			{"node_id", &hv.ListInstancesRequest{NodeId: a.GetId()}, []string{ia2}},
+			{"label_selector pick=me", &hv.ListInstancesRequest{LabelSelector: pick}, []string{ia2}},
+			{"type=VM and state=STOPPED", &hv.ListInstancesRequest{Type: vm, State: stopped}, []string{ia2}},
+			{"type=VM and state=RUNNING", &hv.ListInstancesRequest{Type: vm, State: running}, nil},
+			{"node_id and type=CONTAINER", &hv.ListInstancesRequest{NodeId: b.GetId(), Type: container}, []string{ib2}},
+			{"node_id of the VM and state=RUNNING", &hv.ListInstancesRequest{NodeId: a.GetId(), State: running}, nil},
+			{"state=STOPPED and label_selector pick=me", &hv.ListInstancesRequest{State: stopped, LabelSelector: pick}, []string{ia2}},
+			{"type=CONTAINER and label_selector pick=me", &hv.ListInstancesRequest{Type: container, LabelSelector: pick}, nil},
+		} {
+			c.check(tc.name, svcCompute+"ListInstances", func(g Gomega) {
+				got := ids(g, tc.req)
+				if tc.want == nil {
+					g.Expect(got).To(BeEmpty(), "ListInstances with %s", tc.name)
+					return
+				}
+				g.Expect(got).To(ConsistOf(tc.want), "ListInstances with %s", tc.name)
+			})
+		}
+		c.done()
 	})
 }

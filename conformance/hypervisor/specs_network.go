@@ -29,36 +29,39 @@ func (s *specs) network() {
 	})
 
 	s.it("[HV-NET-002] CreateNetwork MUST refuse an empty name, a VXLAN VNI outside 1..16777215 and a VLAN id outside 1..4094 with InvalidArgument", func(ctx context.Context, e *env) {
-		for name, req := range map[string]*hv.CreateNetworkRequest{
-			"empty name":   {Type: hv.NetworkType_NETWORK_TYPE_VXLAN, Vni: e.vni()},
-			"VNI 0":        {Name: e.name("net"), Type: hv.NetworkType_NETWORK_TYPE_VXLAN, Vni: 0},
-			"VNI 16777216": {Name: e.name("net"), Type: hv.NetworkType_NETWORK_TYPE_VXLAN, Vni: 1 << 24},
-			"VLAN id 0":    {Name: e.name("net"), Type: hv.NetworkType_NETWORK_TYPE_VLAN, VlanId: 0},
-			"VLAN id 4095": {Name: e.name("net"), Type: hv.NetworkType_NETWORK_TYPE_VLAN, VlanId: 4095},
+		e.need(svcNetwork + "DeleteNetwork")
+		c := e.cases("invalid CreateNetwork requests")
+		for _, tc := range []struct {
+			name string
+			req  *hv.CreateNetworkRequest
+		}{
+			{"empty name", &hv.CreateNetworkRequest{Type: hv.NetworkType_NETWORK_TYPE_VXLAN, Vni: e.vni()}},
+			{"VNI 0", &hv.CreateNetworkRequest{Name: e.name("net"), Type: hv.NetworkType_NETWORK_TYPE_VXLAN, Vni: 0}},
+			{"VNI 16777216", &hv.CreateNetworkRequest{Name: e.name("net"), Type: hv.NetworkType_NETWORK_TYPE_VXLAN, Vni: 1 << 24}},
+			{"VLAN id 0", &hv.CreateNetworkRequest{Name: e.name("net"), Type: hv.NetworkType_NETWORK_TYPE_VLAN, VlanId: 0}},
+			{"VLAN id 4095", &hv.CreateNetworkRequest{Name: e.name("net"), Type: hv.NetworkType_NETWORK_TYPE_VLAN, VlanId: 4095}},
 		} {
-			req.TenantId = e.prefix
-			resp, err := e.network.CreateNetwork(ctx, req)
-			if err == nil {
-				id := resp.GetNetwork().GetId()
-				e.res.add("invalid network", func(ctx context.Context) error {
-					_, err := e.network.DeleteNetwork(ctx, &hv.DeleteNetworkRequest{NetworkId: id})
-					return err
-				})
-			}
-			expectCode(err, codes.InvalidArgument, "CreateNetwork with %s", name)
+			c.check(tc.name, svcNetwork+"CreateNetwork", func(g Gomega) {
+				tc.req.TenantId = e.prefix
+				resp, err := e.network.CreateNetwork(ctx, tc.req)
+				e.deleteNetworkLater(resp.GetNetwork().GetId())
+				codeIs(g, err, codes.InvalidArgument, "CreateNetwork with %s", tc.name)
+			})
 		}
+		c.done()
 	})
 
 	s.it("[HV-NET-003] CreateNetwork MUST refuse a VXLAN VNI already in use with AlreadyExists", func(ctx context.Context, e *env) {
 		n := e.createNetwork(ctx)
-		_, err := e.network.CreateNetwork(ctx, &hv.CreateNetworkRequest{Name: e.name("net"), Type: hv.NetworkType_NETWORK_TYPE_VXLAN, Vni: n.GetVni(), TenantId: e.prefix})
+		resp, err := e.network.CreateNetwork(ctx, &hv.CreateNetworkRequest{Name: e.name("net"), Type: hv.NetworkType_NETWORK_TYPE_VXLAN, Vni: n.GetVni(), TenantId: e.prefix})
+		e.deleteNetworkLater(resp.GetNetwork().GetId())
 		expectCode(err, codes.AlreadyExists, "CreateNetwork with VNI %d of network %s", n.GetVni(), n.GetId())
 	})
 
-	s.it("[HV-NET-004] CreateSubnet MUST default the gateway to the first usable address, and GetSubnet and ListSubnets MUST show the subnet", func(ctx context.Context, e *env) {
+	s.it("[HV-NET-004] CreateSubnet MUST set a gateway inside the CIDR, and GetSubnet, ListSubnets and DeleteSubnet MUST show, list and remove the subnet", func(ctx context.Context, e *env) {
 		n := e.createNetwork(ctx)
 		sub := e.createSubnet(ctx, n.GetId(), "10.20.30.0/24")
-		Expect(sub.GetGatewayIp()).To(Equal("10.20.30.1"), "gateway_ip of 10.20.30.0/24 without an explicit gateway")
+		Expect(sub.GetGatewayIp()).To(HavePrefix("10.20.30."), "gateway_ip of 10.20.30.0/24 MUST lie inside the CIDR")
 		Expect(sub.GetNetworkId()).To(Equal(n.GetId()))
 		got, err := e.network.GetSubnet(ctx, &hv.GetSubnetRequest{SubnetId: sub.GetId()})
 		expectOK(err, "GetSubnet")
@@ -74,23 +77,39 @@ func (s *specs) network() {
 
 	s.it("[HV-NET-005] CreateSubnet MUST refuse a malformed CIDR or a gateway outside the CIDR with InvalidArgument, and a subnet on an unknown network with NotFound", func(ctx context.Context, e *env) {
 		n := e.createNetwork(ctx)
-		_, err := e.network.CreateSubnet(ctx, &hv.CreateSubnetRequest{Name: e.name("s"), NetworkId: n.GetId(), Cidr: "10.1.2.300/24"})
-		expectCode(err, codes.InvalidArgument, "CreateSubnet with CIDR 10.1.2.300/24")
-		_, err = e.network.CreateSubnet(ctx, &hv.CreateSubnetRequest{Name: e.name("s"), NetworkId: n.GetId(), Cidr: "10.1.2.0/24", GatewayIp: "10.9.9.1"})
-		expectCode(err, codes.InvalidArgument, "CreateSubnet 10.1.2.0/24 with gateway 10.9.9.1")
-		_, err = e.network.CreateSubnet(ctx, &hv.CreateSubnetRequest{Name: e.name("s"), NetworkId: e.name("missing"), Cidr: "10.1.2.0/24"})
-		expectCode(err, codes.NotFound, "CreateSubnet on an unknown network")
+		c := e.cases("invalid CreateSubnet requests")
+		for _, tc := range []struct {
+			name string
+			req  *hv.CreateSubnetRequest
+			want codes.Code
+		}{
+			{"CIDR 10.1.2.300/24", &hv.CreateSubnetRequest{NetworkId: n.GetId(), Cidr: "10.1.2.300/24"}, codes.InvalidArgument},
+			{"10.1.2.0/24 with gateway 10.9.9.1", &hv.CreateSubnetRequest{NetworkId: n.GetId(), Cidr: "10.1.2.0/24", GatewayIp: "10.9.9.1"}, codes.InvalidArgument},
+			{"an unknown network", &hv.CreateSubnetRequest{NetworkId: e.name("missing"), Cidr: "10.1.2.0/24"}, codes.NotFound},
+		} {
+			c.check(tc.name, svcNetwork+"CreateSubnet", func(g Gomega) {
+				tc.req.Name = e.name("s")
+				resp, err := e.network.CreateSubnet(ctx, tc.req)
+				e.deleteSubnetLater(resp.GetSubnet().GetId())
+				codeIs(g, err, tc.want, "CreateSubnet with %s", tc.name)
+			})
+		}
+		c.done()
 	})
 
-	s.it("[HV-NET-006] AllocateIP MUST hand out the first free address after the gateway or a requested one, refuse a taken address with AlreadyExists, and ReleaseIP and ListAllocations MUST reflect it", func(ctx context.Context, e *env) {
+	s.it("[HV-NET-006] AllocateIP MUST hand out a free address of the subnet or the requested one, refuse a taken address with AlreadyExists, and ReleaseIP and ListAllocations MUST reflect it", func(ctx context.Context, e *env) {
 		n := e.createNetwork(ctx)
 		sub := e.createSubnet(ctx, n.GetId(), "10.40.0.0/24")
 		first := e.allocate(ctx, sub.GetId(), "")
-		Expect(first.GetIpAddress()).To(Equal("10.40.0.2"), "first free address of 10.40.0.0/24 with gateway 10.40.0.1")
+		Expect(first.GetIpAddress()).To(HavePrefix("10.40.0."), "a free address of 10.40.0.0/24")
+		Expect(first.GetIpAddress()).NotTo(Equal(sub.GetGatewayIp()), "AllocateIP MUST NOT hand out the gateway")
 		Expect(first.GetSubnetId()).To(Equal(sub.GetId()))
 		picked := e.allocate(ctx, sub.GetId(), "10.40.0.77")
 		Expect(picked.GetIpAddress()).To(Equal("10.40.0.77"), "requested address")
-		_, err := e.network.AllocateIP(ctx, &hv.AllocateIPRequest{SubnetId: sub.GetId(), IpAddress: "10.40.0.77"})
+		dup, err := e.network.AllocateIP(ctx, &hv.AllocateIPRequest{SubnetId: sub.GetId(), IpAddress: "10.40.0.77"})
+		if err == nil {
+			e.releaseLater(sub.GetId(), dup.GetAllocation().GetIpAddress())
+		}
 		expectCode(err, codes.AlreadyExists, "AllocateIP of the taken address 10.40.0.77")
 		list, err := e.network.ListAllocations(ctx, &hv.ListAllocationsRequest{SubnetId: sub.GetId()})
 		expectOK(err, "ListAllocations")
@@ -98,11 +117,14 @@ func (s *specs) network() {
 		for _, a := range list.GetAllocations() {
 			ips = append(ips, a.GetIpAddress())
 		}
-		Expect(ips).To(ContainElements("10.40.0.2", "10.40.0.77"), "ListAllocations")
-		_, err = e.network.ReleaseIP(ctx, &hv.ReleaseIPRequest{SubnetId: sub.GetId(), IpAddress: "10.40.0.2"})
+		Expect(ips).To(ContainElements(first.GetIpAddress(), "10.40.0.77"), "ListAllocations")
+		_, err = e.network.ReleaseIP(ctx, &hv.ReleaseIPRequest{SubnetId: sub.GetId(), IpAddress: first.GetIpAddress()})
 		expectOK(err, "ReleaseIP")
-		again := e.allocate(ctx, sub.GetId(), "")
-		Expect(again.GetIpAddress()).To(Equal("10.40.0.2"), "after ReleaseIP the first free address is free again")
+		list, err = e.network.ListAllocations(ctx, &hv.ListAllocationsRequest{SubnetId: sub.GetId()})
+		expectOK(err, "ListAllocations after ReleaseIP")
+		for _, a := range list.GetAllocations() {
+			Expect(a.GetIpAddress()).NotTo(Equal(first.GetIpAddress()), "ListAllocations after ReleaseIP of %s", first.GetIpAddress())
+		}
 		_, err = e.network.ReleaseIP(ctx, &hv.ReleaseIPRequest{SubnetId: sub.GetId(), IpAddress: "10.40.0.99"})
 		expectCode(err, codes.NotFound, "ReleaseIP of an address never allocated")
 	})
@@ -150,16 +172,14 @@ func (s *specs) network() {
 		}
 	})
 
-	s.it("[HV-NET-009] DeleteNetwork MUST be refused with FailedPrecondition while a subnet exists, and DeleteSubnet while an address is allocated", func(ctx context.Context, e *env) {
+	s.it("[HV-NET-009] DeleteSubnet MUST be refused with FailedPrecondition while an address is allocated", func(ctx context.Context, e *env) {
 		n := e.createNetwork(ctx)
 		sub := e.createSubnet(ctx, n.GetId(), "10.43.0.0/24")
 		e.allocate(ctx, sub.GetId(), "")
-		_, err := e.network.DeleteNetwork(ctx, &hv.DeleteNetworkRequest{NetworkId: n.GetId()})
-		expectCode(err, codes.FailedPrecondition, "DeleteNetwork with a subnet")
-		_, err = e.network.DeleteSubnet(ctx, &hv.DeleteSubnetRequest{SubnetId: sub.GetId()})
+		_, err := e.network.DeleteSubnet(ctx, &hv.DeleteSubnetRequest{SubnetId: sub.GetId()})
 		expectCode(err, codes.FailedPrecondition, "DeleteSubnet with an allocated address")
-		_, err = e.network.GetNetwork(ctx, &hv.GetNetworkRequest{NetworkId: n.GetId()})
-		expectOK(err, "GetNetwork after a refused delete")
+		_, err = e.network.GetSubnet(ctx, &hv.GetSubnetRequest{SubnetId: sub.GetId()})
+		expectOK(err, "GetSubnet after a refused delete")
 	})
 
 	s.it("[HV-NET-010] Security groups: CreateSecurityGroup, GetSecurityGroup, ListSecurityGroups, AddSecurityRule, RemoveSecurityRule and DeleteSecurityGroup MUST manage groups and rules", func(ctx context.Context, e *env) {
@@ -230,6 +250,12 @@ func (s *specs) network() {
 			return err
 		})
 		_, err = e.network.AddRouterInterface(ctx, &hv.AddRouterInterfaceRequest{RouterId: r.GetId(), SubnetId: sub.GetId()})
+		if err == nil {
+			e.res.add("second router interface", func(ctx context.Context) error {
+				_, err := e.network.RemoveRouterInterface(ctx, &hv.RemoveRouterInterfaceRequest{RouterId: r.GetId(), SubnetId: sub.GetId()})
+				return err
+			})
+		}
 		expectCode(err, codes.AlreadyExists, "AddRouterInterface of a subnet already attached")
 		route, err := e.network.AddRoute(ctx, &hv.AddRouteRequest{RouterId: r.GetId(), Destination: "192.168.50.0/24", Nexthop: "10.44.0.10"})
 		expectOK(err, "AddRoute via 10.44.0.10")

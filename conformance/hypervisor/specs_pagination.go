@@ -13,16 +13,13 @@ import (
 // bulkVolumes creates n small volumes for tenant without waiting for them.
 func (e *env) bulkVolumes(ctx context.Context, tenant string, n int) []string {
 	GinkgoHelper()
+	e.need(svcStorage + "DeleteVolume")
 	ids := make([]string, 0, n)
 	for range n {
 		v, err := e.storage.CreateVolume(ctx, &hv.CreateVolumeRequest{Name: e.name("pv"), SizeBytes: 1 << 20, Type: hv.VolumeType_VOLUME_TYPE_HDD, TenantId: tenant})
 		expectOK(err, "CreateVolume")
-		id := v.GetId()
-		e.res.add("volume "+id, func(ctx context.Context) error {
-			_, err := e.storage.DeleteVolume(ctx, &hv.DeleteVolumeRequest{VolumeId: id, Force: true})
-			return err
-		})
-		ids = append(ids, id)
+		e.deleteVolumeLater(v.GetId())
+		ids = append(ids, v.GetId())
 	}
 	return ids
 }
@@ -94,28 +91,32 @@ func (s *specs) pagination() {
 
 	s.it("[HV-PAG-004] Every paginated list MUST refuse a malformed page_token with InvalidArgument", func(ctx context.Context, e *env) {
 		const bad = "!!not-a-page-token!!"
-		calls := map[string]func() error{
-			"ListNodes": func() error { _, err := e.cluster.ListNodes(ctx, &hv.ListNodesRequest{PageToken: bad}); return err },
-			"ListInstances": func() error {
+		c := e.cases("lists with a malformed page_token")
+		for _, tc := range []struct {
+			name, method string
+			call         func() error
+		}{
+			{"ListNodes", svcCluster + "ListNodes", func() error { _, err := e.cluster.ListNodes(ctx, &hv.ListNodesRequest{PageToken: bad}); return err }},
+			{"ListInstances", svcCompute + "ListInstances", func() error {
 				_, err := e.compute.ListInstances(ctx, &hv.ListInstancesRequest{PageToken: bad})
 				return err
-			},
-			"ListImages":  func() error { _, err := e.compute.ListImages(ctx, &hv.ListImagesRequest{PageToken: bad}); return err },
-			"ListVolumes": func() error { _, err := e.storage.ListVolumes(ctx, &hv.ListVolumesRequest{PageToken: bad}); return err },
-			"ListSnapshots": func() error {
+			}},
+			{"ListImages", svcCompute + "ListImages", func() error { _, err := e.compute.ListImages(ctx, &hv.ListImagesRequest{PageToken: bad}); return err }},
+			{"ListVolumes", svcStorage + "ListVolumes", func() error { _, err := e.storage.ListVolumes(ctx, &hv.ListVolumesRequest{PageToken: bad}); return err }},
+			{"ListSnapshots", svcStorage + "ListSnapshots", func() error {
 				_, err := e.storage.ListSnapshots(ctx, &hv.ListSnapshotsRequest{PageToken: bad})
 				return err
-			},
-			"ListNetworks": func() error {
+			}},
+			{"ListNetworks", svcNetwork + "ListNetworks", func() error {
 				_, err := e.network.ListNetworks(ctx, &hv.ListNetworksRequest{PageToken: bad})
 				return err
-			},
-			"ListSubnets": func() error { _, err := e.network.ListSubnets(ctx, &hv.ListSubnetsRequest{PageToken: bad}); return err },
-			"ListPorts":   func() error { _, err := e.network.ListPorts(ctx, &hv.ListPortsRequest{PageToken: bad}); return err },
+			}},
+			{"ListSubnets", svcNetwork + "ListSubnets", func() error { _, err := e.network.ListSubnets(ctx, &hv.ListSubnetsRequest{PageToken: bad}); return err }},
+			{"ListPorts", svcNetwork + "ListPorts", func() error { _, err := e.network.ListPorts(ctx, &hv.ListPortsRequest{PageToken: bad}); return err }},
+		} {
+			c.check(tc.name, tc.method, func(g Gomega) { codeIs(g, tc.call(), codes.InvalidArgument, "%s with page_token %q", tc.name, bad) })
 		}
-		for name, call := range calls {
-			expectCode(call(), codes.InvalidArgument, "%s with page_token %q", name, bad)
-		}
+		c.done()
 	})
 
 	s.it("[HV-PAG-005] total_count of ListNodes, ListInstances and ListSnapshots MUST count every match whatever the page_size", func(ctx context.Context, e *env) {

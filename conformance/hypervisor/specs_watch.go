@@ -20,7 +20,7 @@ func (e *env) watchNodes(ctx context.Context, req *hv.WatchNodesRequest) *eventS
 		cancel()
 		expectOK(err, "WatchNodes")
 	}
-	s := pump(stream.Recv)
+	s := pump(e, svcCluster+"WatchNodes", stream.Recv)
 	e.res.add("node watch", func(context.Context) error { cancel(); s.wait(); return nil })
 	return s
 }
@@ -87,7 +87,7 @@ func (s *specs) watch() {
 			cancel()
 			expectOK(err, "WatchInstance")
 		}
-		w := pump(stream.Recv)
+		w := pump(e, svcCompute+"WatchInstance", stream.Recv)
 		e.res.add("instance watch", func(context.Context) error { cancel(); w.wait(); return nil })
 		running := false
 		w.live(func() {

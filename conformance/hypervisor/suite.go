@@ -3,12 +3,17 @@ package hypervisor
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"regexp"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	"github.com/onsi/ginkgo/v2/types"
@@ -23,35 +28,145 @@ import (
 // SuiteName is the ginkgo suite description and the report's suite name.
 const SuiteName = "hypervisor.v1 conformance"
 
-// Register adds the suite's specs to the caller's ginkgo suite, inside one
-// Describe. Call it while the spec tree is built (at package level or in a
-// container). cfg is read when the specs run.
-func Register(cfg *Config) {
+// state is one Register call's: connections, the probe's findings, the node
+// agent and the run-unique name and VNI sources.
+type state struct {
+	cfg     *Config
+	prefix  string
+	seq     atomic.Int64
+	vniBase uint32
+
+	control   grpc.ClientConnInterface
+	agentConn grpc.ClientConnInterface
+	agentDown string // why the agent endpoint is not reachable ("" when it is)
+	owned     []*grpc.ClientConn
+	probe     *Probe
+	node      *nodeAgent
+}
+
+func newState(cfg *Config) *state {
 	prefix := cfg.Prefix
 	if prefix == "" {
 		prefix = "conform-" + randomTag()
 	}
+	return &state{cfg: cfg, prefix: prefix, vniBase: randomVNIBase()}
+}
+
+// agentConnectTimeout bounds the wait for a separate agent endpoint: one
+// that cannot be reached makes AgentService unreachable, not the run.
+const agentConnectTimeout = 5 * time.Second
+
+// connect dials the control plane and the agent endpoint (once).
+func (st *state) connect(ctx context.Context) error {
+	if st.control != nil {
+		return nil
+	}
+	cfg := st.cfg
+	st.control = cfg.Conn
+	if st.control == nil {
+		cc, err := dial(cfg.Addr, cfg.DialOptions)
+		if err != nil {
+			return err
+		}
+		st.owned = append(st.owned, cc)
+		st.control = cc
+	}
+	switch {
+	case cfg.AgentConn != nil:
+		st.agentConn = cfg.AgentConn
+	case cfg.AgentAddr == "" || (cfg.AgentAddr == cfg.Addr && cfg.Conn == nil):
+		st.agentConn = st.control
+	default:
+		cc, err := dial(cfg.AgentAddr, cfg.DialOptions)
+		if err != nil {
+			st.agentDown = err.Error()
+			st.agentConn = st.control
+			return nil
+		}
+		st.owned = append(st.owned, cc)
+		st.agentConn = cc
+		wctx, cancel := context.WithTimeout(ctx, agentConnectTimeout)
+		defer cancel()
+		if err := waitReady(wctx, cc); err != nil {
+			st.agentDown = fmt.Sprintf("AgentService endpoint %s: %v", cfg.AgentAddr, err)
+		}
+	}
+	return nil
+}
+
+// runProbe classifies every method once (see runProbe in probe.go).
+func (st *state) runProbe(ctx context.Context) {
+	if st.probe != nil {
+		return
+	}
+	st.probe = runProbe(ctx, endpoint{cc: st.control}, endpoint{cc: st.agentConn, reason: st.agentDown}, st.prefix+"-probe-missing", defaultProbeTimes)
+}
+
+func (st *state) close() error {
+	var errs []error
+	if st.node != nil {
+		st.node.stop()
+		st.node = nil
+	}
+	for _, cc := range st.owned {
+		if err := cc.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close connection: %w", err))
+		}
+	}
+	st.owned = nil
+	return errors.Join(errs...)
+}
+
+// Register adds the suite's specs to the caller's ginkgo suite, inside one
+// ordered Describe (specs run in their declared order and every one runs
+// even when an earlier one failed). Call it while the spec tree is built (at
+// package level or in a container). cfg is read when the specs run.
+//
+// Before the first spec, the suite probes all 79 methods once and starts its
+// node agent; a spec that needs a method the server does not implement is
+// skipped with that reason.
+func Register(cfg *Config) {
+	register(newState(cfg))
+}
+
+func register(st *state) {
 	var e *env
-	seq := new(atomic.Int64)
-	Describe(SuiteName, func() {
+	Describe(SuiteName, Ordered, ContinueOnFailure, func() {
+		BeforeAll(func(ctx SpecContext) {
+			// Cleanup of All runs after the last spec's own cleanup (an
+			// AfterAll would run before it).
+			DeferCleanup(func() { Expect(st.close()).To(Succeed()) })
+			Expect(st.connect(ctx)).To(Succeed(), "connect to the implementation under test")
+			st.runProbe(ctx)
+			if st.node == nil {
+				var err error
+				st.node, err = startNodeAgent(st.cfg.nodeAgentListen(), st.cfg.NodeAgentAdvertise)
+				Expect(err).NotTo(HaveOccurred(), "start the suite's node agent")
+			}
+		})
 		BeforeEach(func() {
-			var err error
-			e, err = newEnv(cfg, fmt.Sprintf("%s-%d", prefix, GinkgoParallelProcess()), seq)
-			Expect(err).NotTo(HaveOccurred(), "connect to the implementation under test")
+			e = newEnv(st)
+			var blamed []string
 			// Registered first, so it runs last: after the spec's objects are deleted.
 			DeferCleanup(func() {
 				AddReportEntry(report.CallsEntry, e.rec.encoded(), ReportEntryVisibilityNever)
-				Expect(e.close()).To(Succeed(), "close the connection")
+				if len(blamed) > 0 {
+					AddReportEntry(BlameEntry, strings.Join(blamed, "\n"), ReportEntryVisibilityNever)
+				}
 			})
 			DeferCleanup(func() {
-				e.rec.pause()
-				ctx, cancel := context.WithTimeout(context.Background(), cfg.timeout())
+				bodyFailed := CurrentSpecReport().Failed()
+				e.rec.cleanup()
+				ctx, cancel := context.WithTimeout(context.Background(), st.cfg.timeout())
 				defer cancel()
 				errs := e.res.cleanup(ctx)
+				if bodyFailed || len(errs) > 0 {
+					blamed = e.rec.blame(bodyFailed)
+				}
 				Expect(errs).To(BeEmpty(), "deleting what the spec created MUST work")
 			})
 		})
-		specs := &specs{cfg: cfg, env: func() *env { return e }}
+		specs := &specs{cfg: st.cfg, env: func() *env { return e }}
 		specs.cluster()
 		specs.compute()
 		specs.agent()
@@ -60,6 +175,7 @@ func Register(cfg *Config) {
 		specs.pagination()
 		specs.watch()
 		specs.errors()
+		specs.conventions()
 	})
 }
 
@@ -74,11 +190,39 @@ func (s *specs) it(text string, body func(ctx context.Context, e *env)) {
 	It(text, func(ctx SpecContext) { body(ctx, s.env()) }, SpecTimeout(s.cfg.timeout()))
 }
 
+// itLease declares a lease spec: its timeout adds the real time LeaseWait
+// lets it spend.
+func (s *specs) itLease(text string, body func(ctx context.Context, e *env)) {
+	It(text, func(ctx SpecContext) { body(ctx, s.env()) }, SpecTimeout(s.cfg.timeout()+s.cfg.leaseWait()))
+}
+
 // Run runs the whole suite as a ginkgo suite inside a Go test. Ginkgo runs
 // one suite per process, so call it once per test binary.
 func Run(t *testing.T, cfg Config) {
 	t.Helper()
-	runGinkgo(t, cfg)
+	RegisterFailHandler(Fail)
+	if cfg.Progress != nil {
+		ReportAfterEach(progress(cfg.Progress))
+	}
+	register(newState(&cfg))
+	suiteCfg, repCfg := ginkgoConfig(cfg)
+	RunSpecs(t, SuiteName, suiteCfg, repCfg)
+}
+
+// progress prints one line per finished spec (report.Progress), and for a
+// spec skipped because the server cannot meet its precondition, the reason.
+func progress(w io.Writer) func(types.SpecReport) {
+	p := report.NewProgress(w)
+	var mu sync.Mutex
+	return func(sr types.SpecReport) {
+		if sr.LeafNodeType == types.NodeTypeIt && sr.State == types.SpecStateSkipped && sr.Failure.Message != "" {
+			mu.Lock()
+			defer mu.Unlock()
+			fmt.Fprintf(w, "skip %s\n     %s\n", sr.LeafNodeText, sr.Failure.Message)
+			return
+		}
+		p.Spec(sr)
+	}
 }
 
 // failFlag is the GinkgoTestingT of RunSuite: the result carries the failures.
@@ -86,37 +230,56 @@ type failFlag struct{ failed bool }
 
 func (f *failFlag) Fail() { f.failed = true }
 
-func runGinkgo(t GinkgoTestingT, cfg Config) {
-	RegisterFailHandler(Fail)
-	if cfg.Progress != nil {
-		p := report.NewProgress(cfg.Progress)
-		ReportAfterEach(p.Spec)
-	}
-	Register(&cfg)
-	suiteCfg, repCfg := ginkgoConfig(cfg)
-	RunSpecs(t, SuiteName, suiteCfg, repCfg)
-}
-
 // ErrUnreachable is returned by RunSuite when the target cannot be connected.
 var ErrUnreachable = errors.New("implementation under test is unreachable")
 
-// RunSuite checks that the target is reachable within ctx, runs the suite
-// (once per process: ginkgo's limit) and returns its result with the method
-// table. The error is non-nil only when the suite could not run; failed specs
-// show up in the result.
+// RunSuite checks that the control plane is reachable within ctx, probes
+// every method once, runs the suite (once per process: ginkgo's limit) and
+// returns its result with the method table (see MethodTable). The error is
+// non-nil only when the suite could not run; failed specs show up in the
+// result.
 func RunSuite(ctx context.Context, cfg Config) (report.Result, error) {
 	for _, re := range []string{cfg.Focus, cfg.Skip} {
 		if _, err := regexp.Compile(re); err != nil {
 			return report.Result{}, fmt.Errorf("spec filter %q: %w", re, err)
 		}
 	}
-	if err := probe(ctx, &cfg); err != nil {
-		return report.Result{}, err
+	st := newState(&cfg)
+	defer st.close()
+	if err := st.connect(ctx); err != nil {
+		return report.Result{}, fmt.Errorf("%w: %w", ErrUnreachable, err)
 	}
+	if cc, ok := st.control.(*grpc.ClientConn); ok && cfg.Conn == nil {
+		if err := waitReady(ctx, cc); err != nil {
+			return report.Result{}, fmt.Errorf("%w: %s: %w", ErrUnreachable, cfg.Addr, err)
+		}
+	}
+	st.runProbe(ctx)
 	var final types.Report
 	ReportAfterSuite(SuiteName, func(r Report) { final = r })
-	runGinkgo(&failFlag{}, cfg)
-	return report.FromGinkgo(final, Methods()), nil
+	RegisterFailHandler(Fail)
+	if cfg.Progress != nil {
+		ReportAfterEach(progress(cfg.Progress))
+	}
+	register(st)
+	suiteCfg, repCfg := ginkgoConfig(cfg)
+	RunSpecs(&failFlag{}, SuiteName, suiteCfg, repCfg)
+	res := report.FromGinkgo(final, nil)
+	res.Methods = MethodTable(res.Specs, st.probe, blames(final))
+	return res, nil
+}
+
+// blames maps each failed spec's text to the methods its BlameEntry names.
+func blames(r types.Report) map[string][]string {
+	out := map[string][]string{}
+	for _, sr := range r.SpecReports {
+		for _, en := range sr.ReportEntries {
+			if en.Name == BlameEntry {
+				out[sr.LeafNodeText] = strings.Split(en.Value.String(), "\n")
+			}
+		}
+	}
+	return out
 }
 
 func ginkgoConfig(cfg Config) (types.SuiteConfig, types.ReporterConfig) {
@@ -133,16 +296,8 @@ func ginkgoConfig(cfg Config) (types.SuiteConfig, types.ReporterConfig) {
 	return suiteCfg, repCfg
 }
 
-// probe waits until a connection to the target is ready.
-func probe(ctx context.Context, cfg *Config) error {
-	if cfg.Conn != nil {
-		return nil
-	}
-	cc, err := dial(cfg)
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrUnreachable, err)
-	}
-	defer cc.Close()
+// waitReady waits until cc is connected, bounded by ctx.
+func waitReady(ctx context.Context, cc *grpc.ClientConn) error {
 	cc.Connect()
 	for {
 		s := cc.GetState()
@@ -150,16 +305,16 @@ func probe(ctx context.Context, cfg *Config) error {
 			return nil
 		}
 		if !cc.WaitForStateChange(ctx, s) {
-			return fmt.Errorf("%w: %s stayed %s: %w", ErrUnreachable, cfg.Addr, s, ctx.Err())
+			return fmt.Errorf("stayed %s: %w", s, ctx.Err())
 		}
 	}
 }
 
-func dial(cfg *Config) (*grpc.ClientConn, error) {
-	opts := append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, cfg.DialOptions...)
-	cc, err := grpc.NewClient("passthrough:///"+cfg.Addr, opts...)
+func dial(addr string, extra []grpc.DialOption) (*grpc.ClientConn, error) {
+	opts := append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, extra...)
+	cc, err := grpc.NewClient("passthrough:///"+addr, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("dial %s: %w", cfg.Addr, err)
+		return nil, fmt.Errorf("dial %s: %w", addr, err)
 	}
 	return cc, nil
 }
@@ -168,4 +323,12 @@ func randomTag() string {
 	b := make([]byte, 4)
 	_, _ = rand.Read(b) // crypto/rand.Read never fails on supported platforms
 	return hex.EncodeToString(b)
+}
+
+// randomVNIBase picks where this run's VNIs start: a random multiple of
+// 4096 in 1,000,000..15,000,000, so runs against one server do not share VNIs.
+func randomVNIBase() uint32 {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return 1_000_000 + (binary.BigEndian.Uint32(b)%3400)*4096
 }

@@ -115,3 +115,82 @@ func (c *ManualClock) Advance(d time.Duration) {
 		next.f()
 	}
 }
+
+// OffsetClock is wall-clock time that can also jump forward: Advance adds to
+// an offset and runs, before it returns, every timer that falls due. It lets
+// a conformance run check leases of many seconds at once while provisioning
+// and everything else keeps real time.
+type OffsetClock struct {
+	mu     sync.Mutex
+	offset time.Duration
+	timers []*offsetTimer
+}
+
+type offsetTimer struct {
+	c    *OffsetClock
+	at   time.Time
+	real *time.Timer
+	f    func()
+	once sync.Once
+}
+
+// Now returns time.Now() plus every Advance so far.
+func (c *OffsetClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.offset)
+}
+
+// AfterFunc calls f once d has passed, in real time or through Advance.
+func (c *OffsetClock) AfterFunc(d time.Duration, f func()) Timer {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := &offsetTimer{c: c, at: time.Now().Add(c.offset + d), f: f}
+	t.real = time.AfterFunc(d, t.fire)
+	c.timers = append(c.timers, t)
+	return t
+}
+
+func (t *offsetTimer) fire() {
+	t.once.Do(func() {
+		t.c.remove(t)
+		t.f()
+	})
+}
+
+func (c *OffsetClock) remove(t *offsetTimer) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.timers = slices.DeleteFunc(c.timers, func(x *offsetTimer) bool { return x == t })
+}
+
+// Stop cancels the call; it reports whether the call was still pending.
+func (t *offsetTimer) Stop() bool {
+	t.real.Stop()
+	stopped := false
+	t.once.Do(func() { stopped = true })
+	if stopped {
+		t.c.remove(t)
+	}
+	return stopped
+}
+
+// Advance moves the clock forward by d and runs the timers that fall due, in
+// deadline order, before it returns.
+func (c *OffsetClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.offset += d
+	now := time.Now().Add(c.offset)
+	var due []*offsetTimer
+	for _, t := range c.timers {
+		if !t.at.After(now) {
+			due = append(due, t)
+		}
+	}
+	c.mu.Unlock()
+	slices.SortFunc(due, func(a, b *offsetTimer) int { return a.at.Compare(b.at) })
+	for _, t := range due {
+		t.real.Stop()
+		t.fire()
+	}
+}
