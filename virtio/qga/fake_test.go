@@ -8,8 +8,8 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
-	"sync"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
