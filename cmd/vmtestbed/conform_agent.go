@@ -121,7 +121,7 @@ func gaSummary(out io.Writer, res report.Result) {
 	fmt.Fprintf(out, "guest agent conformance: %d passed, %d failed, %d skipped\n", res.Passed, res.Failed, res.Skipped)
 	for _, s := range res.Specs {
 		if s.Failed() {
-			reason := strings.Join(strings.Fields(s.Failure), " ")
+			reason := strings.Join(strings.Fields(guestagent.Sanitize(s.Failure)), " ")
 			if len(reason) > 300 {
 				reason = reason[:300] + "…"
 			}
