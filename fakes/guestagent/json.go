@@ -61,7 +61,11 @@ func (a *Agent) handleJSON(ctx context.Context, s *session, line []byte) []byte 
 	if err := json.Unmarshal(trimmed, &r); err != nil {
 		return marshalReply(nil, errReply("malformed request: %v", err))
 	}
-	return marshalReply(r.ID, a.dispatch(ctx, s, &r))
+	id := r.ID
+	if a.opts.Fault == FaultNoID {
+		id = nil
+	}
+	return marshalReply(id, a.dispatch(ctx, s, &r))
 }
 
 func (a *Agent) dispatch(ctx context.Context, s *session, r *request) reply {
@@ -118,6 +122,9 @@ func (a *Agent) hello() reply {
 func (a *Agent) status() reply {
 	return reply{"status": "running", "uptime": a.uptimeSeconds()}
 }
+
+// constantUptime is the uptime FaultConstantStatus and FaultConstantMetrics report.
+const constantUptime = 42
 
 // marshalReply encodes r, adding id when the request carried one.
 func marshalReply(id json.RawMessage, r reply) []byte {

@@ -8,6 +8,14 @@ import (
 
 // handleLine answers one line of the line protocol (the seed's shell agent).
 func (a *Agent) handleLine(_ context.Context, _ *session, line []byte) []byte {
+	out := a.answerLine(line)
+	if a.opts.Fault == FaultEscapes && string(out) != "pong" {
+		out = append([]byte(escapeSeq), out...)
+	}
+	return out
+}
+
+func (a *Agent) answerLine(line []byte) []byte {
 	switch strings.TrimSpace(string(line)) {
 	case "ping":
 		return []byte("pong")
@@ -20,5 +28,8 @@ func (a *Agent) handleLine(_ context.Context, _ *session, line []byte) []byte {
 }
 
 func (a *Agent) uptimeSeconds() int64 {
+	if a.opts.Fault == FaultConstantStatus || a.opts.Fault == FaultConstantMetrics {
+		return constantUptime
+	}
 	return int64(a.opts.Now().Sub(a.started).Seconds())
 }
