@@ -26,7 +26,7 @@ const (
 	FaultConstantStatus  Fault = "constant-status"  // status always reports the same uptime
 	FaultConstantMetrics Fault = "constant-metrics" // get_metrics returns fixed numbers
 	FaultNoID            Fault = "no-id"            // replies do not echo the request's id
-	FaultEscapes         Fault = "escapes"          // exec output and line replies other than pong start with terminal escape sequences
+	FaultEscapes         Fault = "escapes"          // exec output, hello's get_metrics and line replies other than pong start with terminal escape sequences
 )
 
 // Faults lists every fault mode, FaultNone first.
@@ -35,7 +35,7 @@ func Faults() []Fault {
 		FaultIgnoreAllowList, FaultBadChecksum, FaultConstantStatus, FaultConstantMetrics, FaultNoID, FaultEscapes}
 }
 
-// escapeSeq is what FaultEscapes puts before exec output and line replies: clear the screen, set the terminal
+// escapeSeq is what FaultEscapes puts before exec output, a command name in hello and line replies: clear the screen, set the terminal
 // title, ring the bell, and a right-to-left override.
 const escapeSeq = "\x1b[2J\x1b]0;owned\x07\u202e"
 

@@ -106,6 +106,13 @@ func (a *Agent) hello() reply {
 	}
 	names = append(names, "app")
 	slices.Sort(names)
+	if a.opts.Fault == FaultEscapes {
+		for i, n := range names {
+			if n == "get_metrics" {
+				names[i] = escapeSeq + n
+			}
+		}
+	}
 	return reply{"result": map[string]any{
 		"agent":     AgentName,
 		"version":   Version,
