@@ -55,9 +55,10 @@ func validAt(s string, i int) bool {
 	return size == 3
 }
 
-// sanitizingFail is the fail handler Run and RunSuite register: every failure message, gomega's
-// included, is sanitised before ginkgo records or prints it.
-func sanitizingFail(message string, callerSkip ...int) {
+// SanitizingFail is the fail handler Run and RunSuite register: every failure message, gomega's
+// included, is sanitised before ginkgo records or prints it. A caller that adds the suite to its
+// own ginkgo suite with Register should register it too: RegisterFailHandler(SanitizingFail).
+func SanitizingFail(message string, callerSkip ...int) {
 	skip := 1
 	if len(callerSkip) > 0 {
 		skip += callerSkip[0]

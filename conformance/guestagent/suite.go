@@ -28,7 +28,9 @@ func (s *suite) newID(prefix string) string {
 }
 
 // Register adds the suite's specs for cfg.Protocol to the caller's ginkgo
-// suite. Call it at tree-construction time (top level or in a container).
+// suite. Call it at tree-construction time (top level or in a container), and
+// register SanitizingFail as the fail handler so an agent's control
+// characters never reach a report.
 func Register(cfg Config) bool {
 	c, err := cfg.withDefaults()
 	s := &suite{cfg: c}
