@@ -6,6 +6,7 @@ package guestagent
 
 import (
 	"context"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -51,7 +52,9 @@ func TestChildSuite(t *testing.T) {
 	}
 	switch transport {
 	case "pty":
-		cfg.Dial = servePTY(t, opts)
+		cfg.Dial = servePTY(t, opts, false)
+	case "pty-spaced": // replies as valid JSON with spaces, as many agents (and qemu-ga) write it
+		cfg.Dial = servePTY(t, opts, true)
 	case "unix":
 		cfg.Dial = serveUnix(t, opts)
 		cfg.MaxChannels = 3
@@ -63,6 +66,9 @@ func TestChildSuite(t *testing.T) {
 		}
 	case "qemu-ga":
 		cfg.Dial = startQemuGA(t)
+		cfg.GuestTempDir = t.TempDir()
+	case "qemu-ga-blocked": // a real agent that fails specs: guest-sync and guest-exec disabled
+		cfg.Dial = startQemuGA(t, "-b", "guest-sync,guest-exec,guest-exec-status")
 		cfg.GuestTempDir = t.TempDir()
 	case "qemu-ga-pty": // what `conform agent --exec "qemu-ga -m isa-serial -p {pty}"` does
 		dir := t.TempDir()
@@ -95,8 +101,10 @@ func channelFault(fault string) bool {
 	return false
 }
 
-// servePTY serves an in-process agent on a pty slave; the suite shares the master.
-func servePTY(t *testing.T, opts agent.Options) func(context.Context) (virtio.Channel, error) {
+// servePTY serves an in-process agent on a pty slave; the suite shares the
+// master. With spaced, every reply is rewritten with a space after each ':'
+// and ',' outside strings (still the same JSON).
+func servePTY(t *testing.T, opts agent.Options, spaced bool) func(context.Context) (virtio.Channel, error) {
 	a, err := agent.New(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -107,10 +115,40 @@ func servePTY(t *testing.T, opts agent.Options) func(context.Context) (virtio.Ch
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); _ = a.Serve(ctx, slave) }()
+	var rwc io.ReadWriteCloser = slave
+	if spaced {
+		rwc = spacedWriter{slave}
+	}
+	go func() { defer close(done); _ = a.Serve(ctx, rwc) }()
 	ch := virtio.NewPTYChannel("com.vmagent.sock", master)
 	t.Cleanup(func() { cancel(); <-done; ch.Close() })
 	return Shared(ch)
+}
+
+// spacedWriter adds a space after every ':' and ',' outside JSON strings in
+// what the agent writes (one reply per Write).
+type spacedWriter struct{ *os.File }
+
+func (w spacedWriter) Write(p []byte) (int, error) {
+	out := make([]byte, 0, len(p)+len(p)/4)
+	inString, escaped := false, false
+	for _, c := range p {
+		out = append(out, c)
+		switch {
+		case escaped:
+			escaped = false
+		case inString && c == '\\':
+			escaped = true
+		case c == '"':
+			inString = !inString
+		case !inString && (c == ':' || c == ','):
+			out = append(out, ' ')
+		}
+	}
+	if _, err := w.File.Write(out); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
 
 // serveUnix serves an in-process agent on every connection to a unix socket.
@@ -133,7 +171,7 @@ func serveUnix(t *testing.T, opts agent.Options) func(context.Context) (virtio.C
 
 // startQemuGA runs Debian's qemu-ga on a unix socket this process already
 // listens on (systemd socket activation), so there is no start-up race.
-func startQemuGA(t *testing.T) func(context.Context) (virtio.Channel, error) {
+func startQemuGA(t *testing.T, extra ...string) func(context.Context) (virtio.Channel, error) {
 	bin := qemuGAPath()
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "qga.sock")
@@ -148,8 +186,9 @@ func startQemuGA(t *testing.T) func(context.Context) (virtio.Channel, error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("/bin/sh", "-c", `LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" "$@"`, bin,
-		"-m", "unix-listen", "-p", sock, "-t", dir, "-f", filepath.Join(dir, "qga.pid"))
+	args := append([]string{"-c", `LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" "$@"`, bin,
+		"-m", "unix-listen", "-p", sock, "-t", dir, "-f", filepath.Join(dir, "qga.pid")}, extra...)
+	cmd := exec.Command("/bin/sh", args...)
 	cmd.ExtraFiles = []*os.File{f}
 	var stderr strings.Builder
 	cmd.Stderr = &stderr

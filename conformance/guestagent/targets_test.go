@@ -24,7 +24,7 @@ func child(t *testing.T, target, resultPath string) (string, error) {
 }
 
 func TestTargetsPass(t *testing.T) {
-	for _, target := range []string{"json/pty", "json/unix", "json/unix-single", "line/pty", "line/unix", "qga/qemu-ga", "qga/qemu-ga-pty"} {
+	for _, target := range []string{"json/pty", "json/pty-spaced", "json/unix", "json/unix-single", "line/pty", "line/unix", "qga/qemu-ga", "qga/qemu-ga-pty"} {
 		t.Run(strings.ReplaceAll(target, "/", "-"), func(t *testing.T) {
 			if strings.HasPrefix(target, "qga/qemu-ga") {
 				needQemuGA(t)
@@ -107,6 +107,7 @@ func TestTargetsFail(t *testing.T) {
 		{"json/unix-single2", []string{"[GA-CHAN-001]"}, []string{"[GA-PING-001]", "[GA-CHAN-002]"}, "serves one client at a time"},
 		{"line/unix/drop", []string{"[GA-LINE-001]", "[GA-LINE-004]", "[GA-TIME-001]"}, nil, "no reply within 300ms"},
 		{"line/pty/escapes", []string{"[GA-LINE-002]", "[GA-LINE-004]"}, []string{"[GA-LINE-001]"}, `\x1b[2J`},
+		{"qga/qemu-ga-blocked", []string{"[GA-QGA-003]", "[GA-QGA-007]"}, []string{"[GA-QGA-002]", "[GA-QGA-005]", "[GA-QGA-008]"}, "has been disabled"},
 		{"qga/unix", []string{"[GA-QGA-001]", "[GA-QGA-002]", "[GA-QGA-006]", "[GA-QGA-007]", "[GA-QGA-008]", "[GA-TIME-001]"}, nil, "guest-sync-delimited"},
 	}
 	var mu sync.Mutex
@@ -116,6 +117,9 @@ func TestTargetsFail(t *testing.T) {
 	t.Run("faults", func(t *testing.T) {
 		for _, tc := range tests {
 			t.Run(strings.ReplaceAll(tc.target, "/", "-"), func(t *testing.T) {
+				if strings.Contains(tc.target, "qemu-ga") {
+					needQemuGA(t)
+				}
 				t.Parallel()
 				res, elapsed := runFailing(t, tc.target)
 				if res.Succeeded {
@@ -152,6 +156,9 @@ func TestTargetsFail(t *testing.T) {
 				}
 				if !strings.Contains(reasons.String(), tc.reason) {
 					t.Errorf("no failure against %s says %q; failures:\n%s", tc.target, tc.reason, reasons.String())
+				}
+				if strings.Contains(reasons.String(), "<*") {
+					t.Errorf("a failure against %s is a gomega dump of an error value, not its text:\n%s", tc.target, reasons.String())
 				}
 				if i := strings.IndexFunc(reasons.String(), func(r rune) bool { return r < 0x20 && r != '\n' && r != '\t' || r == 0x7f || r == 0x202e }); i >= 0 {
 					t.Errorf("a failure against %s carries a raw control character at byte %d:\n%q", tc.target, i, reasons.String())
