@@ -111,3 +111,60 @@ func TestExecCloseDoesNotHangOnEscapedChild(t *testing.T) {
 		t.Fatalf("Close still waiting after %v: the escaped child holds the output pipe", time.Since(start))
 	}
 }
+
+// scriptedPTY answers every request line on a pty with reply(line) and
+// returns a connected suite conn on the master.
+func scriptedPTY(t *testing.T, timeout time.Duration, reply func(line string) string, opts ...virtio.Option) *conn {
+	t.Helper()
+	master, slave, _, err := virtio.OpenPTYPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 0, 4096)
+		p := make([]byte, 4096)
+		for {
+			n, err := slave.Read(p)
+			if err != nil {
+				return
+			}
+			buf = append(buf, p[:n]...)
+			for {
+				i := strings.IndexByte(string(buf), '\n')
+				if i < 0 {
+					break
+				}
+				line := string(buf[:i])
+				buf = buf[i+1:]
+				if _, err := slave.Write([]byte(reply(line))); err != nil {
+					return
+				}
+			}
+		}
+	}()
+	ch := virtio.NewPTYChannel("com.vmagent.sock", master, opts...)
+	t.Cleanup(func() { ch.Close(); slave.Close(); <-done })
+	if err := ch.Connect(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	s := &suite{cfg: Config{Protocol: ProtocolJSON, Timeout: timeout}}
+	return &conn{s: s, ch: ch, timeout: timeout}
+}
+
+// TestReasonsSayWhatHappened: a reply with a wrong id is reported as such
+// (it used to read "no reply within 1s"), and an oversized reply as
+// oversized (it used to read "the agent hung up?").
+func TestReasonsSayWhatHappened(t *testing.T) {
+	c := scriptedPTY(t, 200*time.Millisecond, func(string) string { return `{"id":"not-yours","result":"pong"}` + "\n" })
+	_, err := c.call(ctxFor(t), map[string]any{"command": "ping"})
+	if err == nil || !strings.Contains(err.Error(), `skipped 1 replies carrying other ids (the last with id not-yours)`) {
+		t.Fatalf("wrong id: %v", err)
+	}
+	c = scriptedPTY(t, 2*time.Second, func(string) string { return strings.Repeat("x", 300) + "\n" }, virtio.WithMaxLineLength(100))
+	_, err = c.line(ctxFor(t), "ping")
+	if err == nil || !strings.Contains(err.Error(), "longer than 100 bytes") || strings.Contains(err.Error(), "hung up") {
+		t.Fatalf("oversized reply: %v", err)
+	}
+}
