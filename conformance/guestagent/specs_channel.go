@@ -72,7 +72,7 @@ func (s *suite) channelSpecs() {
 			if err != nil && i > 0 && errs[0] == nil {
 				fail(fmt.Sprintf("channel %d of %d open at once got no service while channel 1 did: %v (an agent that serves one client at a time, as QEMU's chardevs do, is checked with MaxChannels 1 / --channels 1)", i+1, len(conns), err))
 			}
-			Expect(err).NotTo(HaveOccurred(), "channel %d of %d", i+1, len(conns))
+			must(err, "channel %d of %d", i+1, len(conns))
 		}
 	})
 

@@ -101,7 +101,7 @@ func readBack(ctx SpecContext, c *conn, path string) []byte {
 		Expect(r).NotTo(HaveKey("error"), "file_read %s at %d", path, len(out))
 		res, _ := r["result"].(map[string]any)
 		b, err := base64.StdEncoding.DecodeString(fmt.Sprint(res["data"]))
-		Expect(err).NotTo(HaveOccurred(), "file_read data at %d is not base64", len(out))
+		must(err, "file_read data at %d is not base64", len(out))
 		out = append(out, b...)
 		if res["eof"] == true {
 			return out

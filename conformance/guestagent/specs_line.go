@@ -19,7 +19,7 @@ func (s *suite) lineSpecs() {
 		c := s.open(ctx)
 		got := c.mustLine(ctx, "status")
 		var st map[string]any
-		Expect(json.Unmarshal([]byte(got), &st)).To(Succeed(), "status reply is not JSON: %s", hexq([]byte(got)))
+		must(json.Unmarshal([]byte(got), &st), "status reply is not JSON: %s", hexq([]byte(got)))
 		Expect(st).To(HaveKeyWithValue("status", "running"))
 		Expect(st).To(HaveKeyWithValue("uptime", BeNumerically(">=", 0)))
 	})
