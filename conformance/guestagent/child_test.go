@@ -169,40 +169,47 @@ func serveUnix(t *testing.T, opts agent.Options) func(context.Context) (virtio.C
 	return Socket("com.vmagent.sock", sock)
 }
 
-// startQemuGA runs Debian's qemu-ga on a unix socket this process already
-// listens on (systemd socket activation), so there is no start-up race.
+// startQemuGA runs Debian's qemu-ga listening on a unix socket and waits
+// until it accepts. (Not socket activation: qemu-ga 7.2 started with
+// LISTEN_FDS sometimes exited, status 0, when a client disconnected with a
+// reply unread, which GA-CHAN-002 does.)
 func startQemuGA(t *testing.T, extra ...string) func(context.Context) (virtio.Channel, error) {
 	bin := qemuGAPath()
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "qga.sock")
-	ln, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ul := ln.(*net.UnixListener)
-	ul.SetUnlinkOnClose(false) // qemu-ga keeps listening on the same socket
-	f, err := ul.File()
-	ln.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	args := append([]string{"-c", `LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" "$@"`, bin,
-		"-m", "unix-listen", "-p", sock, "-t", dir, "-f", filepath.Join(dir, "qga.pid")}, extra...)
-	cmd := exec.Command("/bin/sh", args...)
-	cmd.ExtraFiles = []*os.File{f}
+	args := append([]string{"-m", "unix-listen", "-p", sock, "-t", dir, "-f", filepath.Join(dir, "qga.pid")}, extra...)
+	cmd := exec.Command(bin, args...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start qemu-ga: %v", err)
 	}
-	f.Close()
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
+		killErr := cmd.Process.Kill()
+		<-exited
 		if t.Failed() {
-			t.Logf("qemu-ga stderr:\n%s", stderr.String())
+			t.Logf("qemu-ga ended: %v (kill: %v); stderr:\n%s", cmd.ProcessState, killErr, stderr.String())
 		}
 	})
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(10 * time.Second)
+	for {
+		c, err := net.Dial("unix", sock)
+		if err == nil {
+			c.Close()
+			break
+		}
+		select {
+		case <-exited:
+			t.Fatalf("qemu-ga exited before listening: %v\n%s", cmd.ProcessState, stderr.String())
+		case <-deadline:
+			t.Fatalf("qemu-ga did not listen on %s within 10s: %v", sock, err)
+		case <-tick.C: // polls for the socket; nothing is ordered by it
+		}
+	}
 	return Socket("org.qemu.guest_agent.0", sock)
 }
 

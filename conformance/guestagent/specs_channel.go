@@ -82,9 +82,13 @@ func (s *suite) channelSpecs() {
 			fail("before disconnecting: " + err.Error())
 		}
 		for i := range s.cfg.Repeat {
-			// Leave a torn request (and, the second time, an unread reply) behind.
+			// Leave a torn request behind and, the second time on a channel that keeps its
+			// endpoint (a pty), an unread reply in the kernel too. (On a unix socket the
+			// unread reply would go to the dropped connection; qemu-ga 7.2 listening on its
+			// own socket sometimes exits when that happens, which a guest behind QEMU never
+			// sees.)
 			torn := s.tornRequest()
-			if i%2 == 1 {
+			if r, ok := c.ch.(interface{ Redials() bool }); i%2 == 1 && (!ok || !r.Redials()) {
 				torn = s.pingLine() + "\n" + torn
 			}
 			if err := c.ch.SendString(ctx, torn); err != nil {
