@@ -106,6 +106,8 @@ func TestTargetsFail(t *testing.T) {
 		{"json/pty/escapes", []string{"[GA-HELLO-001]", "[GA-EXEC-001]", "[GA-EXEC-004]"}, []string{"[GA-PING-001]"}, `\x1b[2J`},
 		{"json/unix-single2", []string{"[GA-CHAN-001]"}, []string{"[GA-PING-001]", "[GA-CHAN-002]"}, "serves one client at a time"},
 		{"line/unix/drop", []string{"[GA-LINE-001]", "[GA-LINE-004]", "[GA-TIME-001]"}, nil, "no reply within 300ms"},
+		{"json/unix/no-version", []string{"[GA-HELLO-001]"}, []string{"[GA-PING-001]", "[GA-HELLO-002]"}, "protocol version"},
+		{"line/unix/no-version", []string{"[GA-LINE-003]"}, []string{"[GA-LINE-001]", "[GA-LINE-002]"}, "has no version number"},
 		{"line/pty/escapes", []string{"[GA-LINE-002]", "[GA-LINE-004]"}, []string{"[GA-LINE-001]"}, `\x1b[2J`},
 		{"qga/qemu-ga-blocked", []string{"[GA-QGA-003]", "[GA-QGA-007]"}, []string{"[GA-QGA-002]", "[GA-QGA-005]", "[GA-QGA-008]"}, "has been disabled"},
 		{"qga/unix", []string{"[GA-QGA-001]", "[GA-QGA-002]", "[GA-QGA-006]", "[GA-QGA-007]", "[GA-QGA-008]", "[GA-TIME-001]"}, nil, "guest-sync-delimited"},

@@ -26,13 +26,14 @@ const (
 	FaultConstantStatus  Fault = "constant-status"  // status always reports the same uptime
 	FaultConstantMetrics Fault = "constant-metrics" // get_metrics returns fixed numbers
 	FaultNoID            Fault = "no-id"            // replies do not echo the request's id
+	FaultNoVersion       Fault = "no-version"       // hello reports protocol 0 and the line "version" carries no version number
 	FaultEscapes         Fault = "escapes"          // exec output, hello's get_metrics and line replies other than pong start with terminal escape sequences
 )
 
 // Faults lists every fault mode, FaultNone first.
 func Faults() []Fault {
 	return []Fault{FaultNone, FaultDelay, FaultDrop, FaultGarbage, FaultPartial, FaultHangup, FaultSlowReader,
-		FaultIgnoreAllowList, FaultBadChecksum, FaultConstantStatus, FaultConstantMetrics, FaultNoID, FaultEscapes}
+		FaultIgnoreAllowList, FaultBadChecksum, FaultConstantStatus, FaultConstantMetrics, FaultNoID, FaultNoVersion, FaultEscapes}
 }
 
 // escapeSeq is what FaultEscapes puts before exec output, a command name in hello and line replies: clear the screen, set the terminal

@@ -113,10 +113,14 @@ func (a *Agent) hello() reply {
 			}
 		}
 	}
+	protocol := ProtocolVersion
+	if a.opts.Fault == FaultNoVersion {
+		protocol = 0
+	}
 	return reply{"result": map[string]any{
 		"agent":     AgentName,
 		"version":   Version,
-		"protocol":  ProtocolVersion,
+		"protocol":  protocol,
 		"commands":  names,
 		"max_line":  a.opts.MaxLine,
 		"chunk_max": DefaultChunkMax,

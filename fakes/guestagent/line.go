@@ -22,6 +22,9 @@ func (a *Agent) answerLine(line []byte) []byte {
 	case "status":
 		return fmt.Appendf(nil, `{"status":"running","uptime":%d}`, a.uptimeSeconds())
 	case "version":
+		if a.opts.Fault == FaultNoVersion {
+			return []byte(AgentName)
+		}
 		return fmt.Appendf(nil, "%s %s protocol %d", AgentName, Version, ProtocolVersion)
 	}
 	return []byte("unknown")

@@ -55,6 +55,16 @@ func TestSemanticFaults(t *testing.T) {
 			t.Fatalf("ping under no-id = %v", r)
 		}
 	})
+	t.Run("no-version", func(t *testing.T) {
+		ch := startPTY(t, Options{Fault: FaultNoVersion, Protocol: ProtocolLine})
+		if got := call(t, ch, "version"); got != AgentName {
+			t.Fatalf("version under no-version = %q", got)
+		}
+		js := startPTY(t, Options{Fault: FaultNoVersion})
+		if r := callJSON(t, js, map[string]any{"command": "hello"}); r["result"].(map[string]any)["protocol"] != float64(0) {
+			t.Fatalf("hello under no-version = %v", r)
+		}
+	})
 	t.Run("escapes", func(t *testing.T) {
 		ch := startPTY(t, Options{Fault: FaultEscapes, Protocol: ProtocolLine})
 		if got := call(t, ch, "ping"); got != "pong" {
