@@ -9,7 +9,7 @@ PROTOC_GEN_GO      := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.11
 PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
 GOBIN_DIR  := $(shell $(GO) env GOPATH)/bin
 
-.PHONY: all build run test deps bench lint proto proto-check tools clean record-avalanchego
+.PHONY: all build run test deps bench lint proto proto-check tools clean record-avalanchego fuzz
 
 all: build
 
@@ -40,6 +40,20 @@ deps:
 		else \
 			echo "make test needs qemu-ga: apt-get install qemu-guest-agent (or set VMTESTBED_NO_QEMU_GA=1)"; exit 1; \
 		fi; }
+
+# Go native fuzzing of every decoder of outside input in the guest-agent packages (virtio's
+# handlers and line framing, the QGA client's replies and 0xFF resync, domain-XML discovery, the
+# agents' request parsing): each Fuzz target runs for FUZZTIME. Seed corpora live under each
+# package's testdata/fuzz and also run, briefly, in make test. Not part of make test.
+FUZZTIME ?= 20s
+FUZZPKGS ?= ./virtio ./virtio/qga ./fakes/guestagent
+fuzz:
+	@for pkg in $(FUZZPKGS); do \
+		for fz in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "fuzz $$pkg $$fz for $(FUZZTIME)"; \
+			$(GO) test -run '^$$' -fuzz "^$$fz\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 $(PKGS)

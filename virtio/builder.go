@@ -29,7 +29,8 @@ func NewBuilder(channelName string) *Builder {
 // WithSocketPath uses the unix socket at path.
 func (b *Builder) WithSocketPath(path string) *Builder { b.socketPath = path; return b }
 
-// WithDomainXML finds the socket path in a libvirt domain description.
+// WithDomainXML finds the socket in a libvirt domain description: a channel in mode 'bind' is
+// dialled, one in mode 'connect' is listened on (QEMU dials it).
 func (b *Builder) WithDomainXML(domain []byte) *Builder { b.domainXML = domain; return b }
 
 // WithPTY uses a pty master (from OpenPTYPair); the client's Close closes it.
@@ -98,11 +99,15 @@ func (b *Builder) Build() (*Client, error) {
 	case b.master != nil:
 		ch = NewPTYChannel(b.name, b.master, b.opts...)
 	case b.domainXML != nil:
-		path, err := SocketPathFromDomainXML(b.domainXML, b.name)
+		src, err := FindChannel(b.domainXML, b.name)
 		if err != nil {
 			return nil, fmt.Errorf("build client: %w", err)
 		}
-		ch = NewUnixChannel(b.name, path, b.opts...)
+		if src.Mode == ModeConnect {
+			ch = NewUnixListenChannel(b.name, src.Path, b.opts...)
+		} else {
+			ch = NewUnixChannel(b.name, src.Path, b.opts...)
+		}
 	case b.socketPath != "":
 		ch = NewUnixChannel(b.name, b.socketPath, b.opts...)
 	}

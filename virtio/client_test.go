@@ -240,7 +240,8 @@ func TestClientSkipsStaleRepliesWithIDs(t *testing.T) {
 		}
 	}
 	// Negative: without ids the stale reply is taken as the answer.
-	c2 := NewClient(NewUnixChannel("com.vmagent.sock", a.path), NewJSONHandler(), time.Second, NoReconnect)
+	noIDs := &JSONHandler{RequestField: "data", ReplyField: "data"}
+	c2 := NewClient(NewUnixChannel("com.vmagent.sock", a.path), noIDs, time.Second, NoReconnect)
 	defer c2.Close()
 	if got, err := c2.Request(context.Background(), []byte("c")); err != nil || string(got) != "stale" {
 		t.Fatalf("uncorrelated Request = %q, %v", got, err)

@@ -12,7 +12,23 @@ var (
 	ErrNoSuchChannel = errors.New("no such channel")
 	ErrNotUnix       = errors.New("channel is not a unix socket")
 	ErrNoSourcePath  = errors.New("channel has no source path")
+	// ErrHostListens: the channel's source mode is 'connect', so QEMU dials the socket and the
+	// host must listen on it (FindChannel, NewUnixListenChannel), not dial it.
+	ErrHostListens = errors.New("channel source mode is 'connect': the host must listen on the socket, not dial it")
+	ErrBadMode     = errors.New("channel source mode is neither 'bind' nor 'connect'")
 )
+
+// Source modes of a unix channel in domain XML.
+const (
+	ModeBind    = "bind"    // QEMU listens, the host dials (NewUnixChannel)
+	ModeConnect = "connect" // QEMU dials, the host listens (NewUnixListenChannel)
+)
+
+// ChannelSource is where a channel's host end is: a unix socket path and who listens on it.
+type ChannelSource struct {
+	Path string
+	Mode string // ModeBind or ModeConnect (an absent mode is bind, as libvirt defaults it)
+}
 
 // domainXML is the part of a libvirt domain description discovery reads.
 type domainXML struct {
@@ -33,11 +49,25 @@ type channelXML struct {
 }
 
 // SocketPathFromDomainXML finds the <channel type='unix'> whose virtio target is named
-// channelName and returns its source path (the socket libvirt binds on the host).
+// channelName and returns its source path (the socket libvirt binds on the host). A channel in
+// mode 'connect' is an error wrapping ErrHostListens: use FindChannel.
 func SocketPathFromDomainXML(domain []byte, channelName string) (string, error) {
+	src, err := FindChannel(domain, channelName)
+	if err != nil {
+		return "", err
+	}
+	if src.Mode == ModeConnect {
+		return "", fmt.Errorf("discover channel %s: %w (path %s)", channelName, ErrHostListens, src.Path)
+	}
+	return src.Path, nil
+}
+
+// FindChannel finds the <channel type='unix'> whose virtio target is named channelName and
+// returns its source path and mode.
+func FindChannel(domain []byte, channelName string) (ChannelSource, error) {
 	var d domainXML
 	if err := xml.Unmarshal(domain, &d); err != nil {
-		return "", fmt.Errorf("discover channel %s: parse domain XML: %w", channelName, err)
+		return ChannelSource{}, fmt.Errorf("discover channel %s: parse domain XML: %w", channelName, err)
 	}
 	var names []string
 	for _, c := range d.Channels {
@@ -49,16 +79,24 @@ func SocketPathFromDomainXML(domain []byte, channelName string) (string, error) 
 			continue
 		}
 		if c.Type != "unix" {
-			return "", fmt.Errorf("discover channel %s in domain %q: %w (type %q)", channelName, d.Name, ErrNotUnix, c.Type)
+			return ChannelSource{}, fmt.Errorf("discover channel %s in domain %q: %w (type %q)", channelName, d.Name, ErrNotUnix, c.Type)
 		}
 		if c.Source.Path == "" {
-			return "", fmt.Errorf("discover channel %s in domain %q: %w", channelName, d.Name, ErrNoSourcePath)
+			return ChannelSource{}, fmt.Errorf("discover channel %s in domain %q: %w", channelName, d.Name, ErrNoSourcePath)
 		}
-		return c.Source.Path, nil
+		mode := c.Source.Mode
+		switch mode {
+		case "":
+			mode = ModeBind
+		case ModeBind, ModeConnect:
+		default:
+			return ChannelSource{}, fmt.Errorf("discover channel %s in domain %q: %w (mode %q)", channelName, d.Name, ErrBadMode, c.Source.Mode)
+		}
+		return ChannelSource{Path: c.Source.Path, Mode: mode}, nil
 	}
 	have := "none"
 	if len(names) > 0 {
 		have = strings.Join(names, ", ")
 	}
-	return "", fmt.Errorf("discover channel %s in domain %q: %w (virtio channels: %s)", channelName, d.Name, ErrNoSuchChannel, have)
+	return ChannelSource{}, fmt.Errorf("discover channel %s in domain %q: %w (virtio channels: %s)", channelName, d.Name, ErrNoSuchChannel, have)
 }

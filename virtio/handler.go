@@ -3,6 +3,7 @@ package virtio
 import (
 	"context"
 	"fmt"
+	"time"
 )
 
 // ProtocolHandler encodes a request, frames and decodes its reply. Handlers are stateless and
@@ -69,20 +70,65 @@ func clip(b []byte) []byte {
 	return append(b[:n:n], "..."...)
 }
 
-// rawHandler sends bytes unchanged and returns one read as the reply.
-type rawHandler struct{ max int }
+// rawHandler sends bytes unchanged; a reply is everything that arrives until the channel has
+// been quiet for gap (or max bytes).
+type rawHandler struct {
+	max int
+	gap time.Duration
+}
 
 // DefaultRawReplyMax is how many bytes the raw handler reads for one reply.
 const DefaultRawReplyMax = 64 << 10
 
-// NewRawHandler returns the "raw" handler: bytes unchanged, a reply is one read of up to 64 KiB.
-func NewRawHandler() ProtocolHandler { return rawHandler{max: DefaultRawReplyMax} }
+// DefaultRawQuietGap is how long the raw handler waits for more bytes of a reply after the last
+// piece arrived: an agent that writes one reply in several pieces writes them back to back.
+const DefaultRawQuietGap = 10 * time.Millisecond
+
+// NewRawHandler returns the "raw" handler: bytes unchanged, a reply is what arrives until the
+// channel is quiet for DefaultRawQuietGap, at most 64 KiB.
+func NewRawHandler() ProtocolHandler {
+	return NewRawHandlerWith(DefaultRawReplyMax, DefaultRawQuietGap)
+}
+
+// NewRawHandlerWith returns a raw handler whose reply is at most max bytes and ends when no
+// byte arrives for gap. Values below 1 keep the defaults.
+func NewRawHandlerWith(max int, gap time.Duration) ProtocolHandler {
+	if max < 1 {
+		max = DefaultRawReplyMax
+	}
+	if gap <= 0 {
+		gap = DefaultRawQuietGap
+	}
+	return rawHandler{max: max, gap: gap}
+}
 
 func (rawHandler) Name() string                       { return "raw" }
 func (rawHandler) Encode(req []byte) ([]byte, error)  { return req, nil }
 func (rawHandler) Decode(resp []byte) ([]byte, error) { return resp, nil }
 func (h rawHandler) ReadReply(ctx context.Context, ch Channel) ([]byte, error) {
-	return OneRead(h.max)(ctx, ch)
+	return QuietRead(h.max, h.gap)(ctx, ch)
+}
+
+// QuietRead frames a reply as the bytes that arrive, the first within ctx and each next one
+// within gap of the one before, up to max bytes. An error after the first bytes ends the reply
+// (the next read sees it again); it never loses bytes already read.
+func QuietRead(max int, gap time.Duration) ReplyReader {
+	return func(ctx context.Context, ch Channel) ([]byte, error) {
+		out, err := ch.Receive(ctx, max)
+		if err != nil {
+			return nil, err
+		}
+		for len(out) < max && ctx.Err() == nil {
+			gctx, cancel := context.WithTimeout(ctx, gap)
+			more, err := ch.Receive(gctx, max-len(out))
+			cancel()
+			if err != nil {
+				break
+			}
+			out = append(out, more...)
+		}
+		return out, nil
+	}
 }
 
 // CustomHandler is any encode/decode pair with a framing. A Decode error comes back as *DecodeError.

@@ -68,10 +68,15 @@ func TestJSONHandlerEncodeDecode(t *testing.T) {
 	if string(got) != `{"command":"get_metrics"}`+"\n" {
 		t.Fatalf("custom Encode = %q", got)
 	}
-	_, err = custom.Decode([]byte(`{"error":"bad"}`))
+	_, err = custom.Decode([]byte(`{"other":"bad"}`))
 	var mf *MissingFieldError
-	if !errors.As(err, &mf) || mf.Field != "response" || string(mf.Raw) != `{"error":"bad"}` {
+	if !errors.As(err, &mf) || mf.Field != "response" || string(mf.Raw) != `{"other":"bad"}` {
 		t.Fatalf("missing field: %v", err)
+	}
+	_, err = custom.Decode([]byte(`{"error":"bad"}`))
+	var ae *AgentError
+	if !errors.As(err, &ae) || ae.Message != "bad" {
+		t.Fatalf("error reply: %v", err)
 	}
 	for _, garbage := range []string{"pong", `["data"]`, "null", ""} {
 		_, err := h.Decode([]byte(garbage))
@@ -95,13 +100,20 @@ func TestJSONHandlerIDs(t *testing.T) {
 	if id, ok := h.ReplyID([]byte(`{"id":7,"data":"y"}`)); !ok || id != 7 {
 		t.Fatalf("ReplyID = %d, %v", id, ok)
 	}
-	for _, r := range []string{`{"data":"y"}`, `{"id":"seven"}`, `nope`} {
+	for _, r := range []string{`{"data":"y"}`, `{"id":null}`, `nope`} {
 		if _, ok := h.ReplyID([]byte(r)); ok {
 			t.Errorf("ReplyID(%s) ok", r)
 		}
 	}
-	if _, ok := NewJSONHandler().ReplyID([]byte(`{"id":7}`)); ok {
+	// An id that is not ours in any form is someone else's: 0, which the client never sends.
+	if id, ok := h.ReplyID([]byte(`{"id":"seven"}`)); !ok || id != 0 {
+		t.Errorf(`ReplyID({"id":"seven"}) = %d, %v`, id, ok)
+	}
+	if _, ok := (&JSONHandler{RequestField: "data", ReplyField: "data"}).ReplyID([]byte(`{"id":7}`)); ok {
 		t.Fatal("handler without IDField reported an id")
+	}
+	if id, ok := NewJSONHandler().ReplyID([]byte(`{"id":7}`)); !ok || id != 7 {
+		t.Fatal("NewJSONHandler does not correlate ids by default")
 	}
 }
 

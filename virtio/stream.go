@@ -249,3 +249,7 @@ func ctxDeadlineFirst(ctx context.Context, chanDeadline time.Time) bool {
 	d, ok := ctx.Deadline()
 	return ok && (chanDeadline.IsZero() || !chanDeadline.Before(d))
 }
+
+// Redials reports whether Connect opens a fresh connection (a unix socket) rather than reusing
+// one endpoint (a pty master), so bytes sent to a dropped connection never reach the next.
+func (c *channel) Redials() bool { return c.ep.dropOnPeerGone() }

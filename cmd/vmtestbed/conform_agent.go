@@ -30,7 +30,12 @@ func init() {
 		Short: "Check a guest agent at the guest end of a virtio-serial channel",
 		Long: `Talks to a guest agent over a unix socket, or starts a command with {pty}
 replaced by the slave path of a pty pair whose master the suite holds, and checks
-every answer against the json, line or qga profile.
+every answer against the json, line or qga profile. Before every spec the suite
+drains the channel and waits until the agent answers (qga: 0xFF then
+guest-sync-delimited, resent; json and line: ping, resent), so an agent that is
+still starting (qemu-ga flushes a tty's input when it opens it) is not failed.
+Agent output in reports is stripped of control characters. With --exec the
+command's process group is killed when the suite ends.
 Exit status: 0 every spec passed, 1 some spec failed, 2 usage error or an agent
 that could not be reached or started (its last output lines are printed).`,
 		Args: cobra.NoArgs,
@@ -121,7 +126,7 @@ func gaSummary(out io.Writer, res report.Result) {
 	fmt.Fprintf(out, "guest agent conformance: %d passed, %d failed, %d skipped\n", res.Passed, res.Failed, res.Skipped)
 	for _, s := range res.Specs {
 		if s.Failed() {
-			reason := strings.Join(strings.Fields(s.Failure), " ")
+			reason := strings.Join(strings.Fields(guestagent.Sanitize(s.Failure)), " ")
 			if len(reason) > 300 {
 				reason = reason[:300] + "…"
 			}

@@ -6,6 +6,7 @@ package guestagent
 
 import (
 	"context"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -35,7 +36,7 @@ func TestChildSuite(t *testing.T) {
 		fault = parts[2]
 	}
 	cfg := Config{Protocol: protocol, Timeout: 5 * time.Second, Repeat: 2}
-	if os.Getenv(envResult) != "" { // a broken target: fail fast
+	if os.Getenv(envResult) != "" && (channelFault(fault) || protocol == ProtocolQGA) { // a dead target: fail fast
 		cfg.Timeout = 300 * time.Millisecond
 	}
 	agentProto := protocol
@@ -51,13 +52,33 @@ func TestChildSuite(t *testing.T) {
 	}
 	switch transport {
 	case "pty":
-		cfg.Dial = servePTY(t, opts)
+		cfg.Dial = servePTY(t, opts, false)
+	case "pty-spaced": // replies as valid JSON with spaces, as many agents (and qemu-ga) write it
+		cfg.Dial = servePTY(t, opts, true)
 	case "unix":
 		cfg.Dial = serveUnix(t, opts)
 		cfg.MaxChannels = 3
+	case "unix-single", "unix-single2": // one client at a time, as QEMU; checked as such, then wrongly with 2 channels
+		opts.SingleClient = true
+		cfg.Dial = serveUnix(t, opts)
+		if transport == "unix-single2" {
+			cfg.MaxChannels = 2
+		}
 	case "qemu-ga":
 		cfg.Dial = startQemuGA(t)
 		cfg.GuestTempDir = t.TempDir()
+	case "qemu-ga-blocked": // a real agent that fails specs: guest-sync and guest-exec disabled
+		cfg.Dial = startQemuGA(t, "-b", "guest-sync,guest-exec,guest-exec-status")
+		cfg.GuestTempDir = t.TempDir()
+	case "qemu-ga-pty": // what `conform agent --exec "qemu-ga -m isa-serial -p {pty}"` does
+		dir := t.TempDir()
+		target, err := StartExec(qemuGAPath()+" -m isa-serial -p {pty} -t "+dir+" -f "+filepath.Join(dir, "qga.pid"), "org.qemu.guest_agent.0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = target.Close() })
+		cfg.Dial = target.Dial
+		cfg.GuestTempDir = dir
 	default:
 		t.Fatalf("unknown transport in %s=%q", envTarget, target)
 	}
@@ -70,8 +91,20 @@ func TestChildSuite(t *testing.T) {
 	Run(t, cfg)
 }
 
-// servePTY serves an in-process agent on a pty slave; the suite shares the master.
-func servePTY(t *testing.T, opts agent.Options) func(context.Context) (virtio.Channel, error) {
+// channelFault reports whether fault breaks the channel itself (the agent
+// does not answer properly at all), rather than being wrong in meaning.
+func channelFault(fault string) bool {
+	switch agent.Fault(fault) {
+	case agent.FaultDelay, agent.FaultDrop, agent.FaultGarbage, agent.FaultPartial, agent.FaultHangup, agent.FaultSlowReader:
+		return true
+	}
+	return false
+}
+
+// servePTY serves an in-process agent on a pty slave; the suite shares the
+// master. With spaced, every reply is rewritten with a space after each ':'
+// and ',' outside strings (still the same JSON).
+func servePTY(t *testing.T, opts agent.Options, spaced bool) func(context.Context) (virtio.Channel, error) {
 	a, err := agent.New(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -82,10 +115,40 @@ func servePTY(t *testing.T, opts agent.Options) func(context.Context) (virtio.Ch
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); _ = a.Serve(ctx, slave) }()
+	var rwc io.ReadWriteCloser = slave
+	if spaced {
+		rwc = spacedWriter{slave}
+	}
+	go func() { defer close(done); _ = a.Serve(ctx, rwc) }()
 	ch := virtio.NewPTYChannel("com.vmagent.sock", master)
 	t.Cleanup(func() { cancel(); <-done; ch.Close() })
 	return Shared(ch)
+}
+
+// spacedWriter adds a space after every ':' and ',' outside JSON strings in
+// what the agent writes (one reply per Write).
+type spacedWriter struct{ *os.File }
+
+func (w spacedWriter) Write(p []byte) (int, error) {
+	out := make([]byte, 0, len(p)+len(p)/4)
+	inString, escaped := false, false
+	for _, c := range p {
+		out = append(out, c)
+		switch {
+		case escaped:
+			escaped = false
+		case inString && c == '\\':
+			escaped = true
+		case c == '"':
+			inString = !inString
+		case !inString && (c == ':' || c == ','):
+			out = append(out, ' ')
+		}
+	}
+	if _, err := w.File.Write(out); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
 
 // serveUnix serves an in-process agent on every connection to a unix socket.
@@ -106,39 +169,47 @@ func serveUnix(t *testing.T, opts agent.Options) func(context.Context) (virtio.C
 	return Socket("com.vmagent.sock", sock)
 }
 
-// startQemuGA runs Debian's qemu-ga on a unix socket this process already
-// listens on (systemd socket activation), so there is no start-up race.
-func startQemuGA(t *testing.T) func(context.Context) (virtio.Channel, error) {
+// startQemuGA runs Debian's qemu-ga listening on a unix socket and waits
+// until it accepts. (Not socket activation: qemu-ga 7.2 started with
+// LISTEN_FDS sometimes exited, status 0, when a client disconnected with a
+// reply unread, which GA-CHAN-002 does.)
+func startQemuGA(t *testing.T, extra ...string) func(context.Context) (virtio.Channel, error) {
 	bin := qemuGAPath()
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "qga.sock")
-	ln, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ul := ln.(*net.UnixListener)
-	ul.SetUnlinkOnClose(false) // qemu-ga keeps listening on the same socket
-	f, err := ul.File()
-	ln.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("/bin/sh", "-c", `LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" "$@"`, bin,
-		"-m", "unix-listen", "-p", sock, "-t", dir, "-f", filepath.Join(dir, "qga.pid"))
-	cmd.ExtraFiles = []*os.File{f}
+	args := append([]string{"-m", "unix-listen", "-p", sock, "-t", dir, "-f", filepath.Join(dir, "qga.pid")}, extra...)
+	cmd := exec.Command(bin, args...)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start qemu-ga: %v", err)
 	}
-	f.Close()
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
+		killErr := cmd.Process.Kill()
+		<-exited
 		if t.Failed() {
-			t.Logf("qemu-ga stderr:\n%s", stderr.String())
+			t.Logf("qemu-ga ended: %v (kill: %v); stderr:\n%s", cmd.ProcessState, killErr, stderr.String())
 		}
 	})
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(10 * time.Second)
+	for {
+		c, err := net.Dial("unix", sock)
+		if err == nil {
+			c.Close()
+			break
+		}
+		select {
+		case <-exited:
+			t.Fatalf("qemu-ga exited before listening: %v\n%s", cmd.ProcessState, stderr.String())
+		case <-deadline:
+			t.Fatalf("qemu-ga did not listen on %s within 10s: %v", sock, err)
+		case <-tick.C: // polls for the socket; nothing is ordered by it
+		}
+	}
 	return Socket("org.qemu.guest_agent.0", sock)
 }
 

@@ -18,7 +18,7 @@ const SuiteName = "guest agent conformance"
 // Run registers the suite for cfg and runs it from a Go test. Ginkgo runs one
 // suite per process, so a test binary calls Run once.
 func Run(t *testing.T, cfg Config) {
-	RegisterFailHandler(Fail)
+	RegisterFailHandler(SanitizingFail)
 	Register(cfg)
 	sc, rc := GinkgoConfiguration()
 	RunSpecs(t, SuiteName, sc, rc)
@@ -38,7 +38,7 @@ type RunOptions struct {
 // writing reports; spec failures are in the result.
 func RunSuite(cfg Config, o RunOptions) (report.Result, error) {
 	var rep types.Report
-	RegisterFailHandler(Fail)
+	RegisterFailHandler(SanitizingFail)
 	Register(cfg)
 	ReportAfterSuite("collect guest agent results", func(r Report) { rep = r })
 	sc, rc := GinkgoConfiguration()

@@ -17,7 +17,7 @@ const chunkSize = 32 << 10
 
 func (s *suite) fileSpecs() {
 	s.it("[GA-FILE-001] a file sent in chunks MUST arrive with the announced checksum, and file_read MUST return the same bytes", func(ctx SpecContext) {
-		c := open(ctx, s.cfg)
+		c := s.open(ctx)
 		s.needFiles(ctx, c)
 		data := payload(1, 40<<10)
 		path := fmt.Sprintf("ga-conformance-%d-small.bin", rand.Uint32())
@@ -27,7 +27,7 @@ func (s *suite) fileSpecs() {
 	})
 
 	s.it("[GA-FILE-002] file_end MUST reject a checksum mismatch and MUST NOT keep the file", func(ctx SpecContext) {
-		c := open(ctx, s.cfg)
+		c := s.open(ctx)
 		s.needFiles(ctx, c)
 		data := payload(2, 10<<10)
 		path := fmt.Sprintf("ga-conformance-%d-bad.bin", rand.Uint32())
@@ -39,7 +39,7 @@ func (s *suite) fileSpecs() {
 	})
 
 	s.it("[GA-FILE-003] file paths MUST stay confined to the agent's root", func(ctx SpecContext) {
-		c := open(ctx, s.cfg)
+		c := s.open(ctx)
 		s.needFiles(ctx, c)
 		sum := sha([]byte("x"))
 		for _, p := range []string{"../escape.bin", "/etc/passwd", "a/../../escape.bin"} {
@@ -51,7 +51,7 @@ func (s *suite) fileSpecs() {
 	})
 
 	s.it("[GA-FILE-004] a 256 KiB file MUST pass through chunks intact", func(ctx SpecContext) {
-		c := open(ctx, s.cfg)
+		c := s.open(ctx)
 		s.needFiles(ctx, c)
 		data := payload(4, 256<<10)
 		path := fmt.Sprintf("ga-conformance-%d-large.bin", rand.Uint32())
@@ -69,7 +69,7 @@ func (s *suite) needFiles(ctx SpecContext, c *conn) {
 	GinkgoHelper()
 	caps := s.caps(ctx, c)
 	if caps["files"] != true || !offers(caps, "file_begin") {
-		Skip("agent does not offer file transfer (hello: files=false or no file_begin; start it with a root directory)")
+		skip("agent does not offer file transfer (hello: files=false or no file_begin; start it with a root directory)")
 	}
 }
 
@@ -101,7 +101,7 @@ func readBack(ctx SpecContext, c *conn, path string) []byte {
 		Expect(r).NotTo(HaveKey("error"), "file_read %s at %d", path, len(out))
 		res, _ := r["result"].(map[string]any)
 		b, err := base64.StdEncoding.DecodeString(fmt.Sprint(res["data"]))
-		Expect(err).NotTo(HaveOccurred(), "file_read data at %d is not base64", len(out))
+		must(err, "file_read data at %d is not base64", len(out))
 		out = append(out, b...)
 		if res["eof"] == true {
 			return out

@@ -1,9 +1,11 @@
 package guestagent
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -11,7 +13,7 @@ import (
 
 func (s *suite) jsonSpecs() {
 	s.it("[GA-HELLO-001] hello MUST answer with the agent name, a protocol version of at least 1 and its command list", func(ctx SpecContext) {
-		c := open(ctx, s.cfg)
+		c := s.open(ctx)
 		caps := s.caps(ctx, c)
 		Expect(caps["agent"]).To(BeAssignableToTypeOf(""), "hello result %v has no agent name", caps)
 		Expect(caps["protocol"]).To(BeNumerically(">=", 1), "hello result %v: protocol version", caps)
@@ -20,29 +22,37 @@ func (s *suite) jsonSpecs() {
 		}
 	})
 
-	s.it("[GA-HELLO-002] a reply MUST echo the request's id", func(ctx SpecContext) {
-		c := open(ctx, s.cfg)
+	s.it("[GA-HELLO-002] a reply MUST echo the request's id, whatever JSON value it is", func(ctx SpecContext) {
+		c := s.open(ctx)
 		for i := range s.cfg.Repeat {
-			id := fmt.Sprintf("echo-%d", i)
-			line := c.mustLine(ctx, fmt.Sprintf(`{"command":"ping","id":%q}`, id))
-			Expect(line).To(ContainSubstring(fmt.Sprintf(`"id":%q`, id)), "reply to a ping with id %q", id)
+			for _, id := range []any{s.newID("echo"), float64(1000 + i), map[string]any{"n": float64(i)}} {
+				idJSON, _ := json.Marshal(id)
+				req := fmt.Sprintf(`{ "command" : "ping", "id" : %s }`, idJSON)
+				line := c.mustLine(ctx, req)
+				var m map[string]any
+				if err := json.Unmarshal([]byte(line), &m); err != nil {
+					fail(fmt.Sprintf("reply to %s is not a JSON object: %s", req, hexq([]byte(line))))
+				}
+				Expect(m).To(HaveKey("id"), "reply to a ping with id %s carries no id: %s", idJSON, hexq([]byte(line)))
+				Expect(m["id"]).To(Equal(id), "reply to a ping with id %s echoes another id", idJSON)
+			}
 		}
 	})
 
 	s.it("[GA-PING-001] ping MUST answer {\"result\":\"pong\"}, every time", func(ctx SpecContext) {
-		c := open(ctx, s.cfg)
+		c := s.open(ctx)
 		for range s.cfg.Repeat {
 			Expect(c.mustCall(ctx, map[string]any{"command": "ping"})).To(HaveKeyWithValue("result", "pong"))
 		}
 	})
 
 	s.it("[GA-PING-002] the seed's form {\"data\":\"ping\"} MUST answer {\"result\":\"pong\"}", func(ctx SpecContext) {
-		c := open(ctx, s.cfg)
+		c := s.open(ctx)
 		Expect(c.mustLine(ctx, `{"data":"ping"}`)).To(MatchJSON(`{"result":"pong"}`))
 	})
 
 	s.it("[GA-EXEC-001] exec of an allow-listed command MUST return its stdout and exit code 0", func(ctx SpecContext) {
-		c := open(ctx, s.cfg)
+		c := s.open(ctx)
 		s.needAllowed(ctx, c, "echo")
 		r := c.mustCall(ctx, map[string]any{"command": "exec", "cmd": "echo", "args": []string{"hello", "guest"}})
 		Expect(r).NotTo(HaveKey("error"), "exec echo was refused")
@@ -51,7 +61,7 @@ func (s *suite) jsonSpecs() {
 	})
 
 	s.it("[GA-EXEC-002] exec MUST return a failing command's non-zero exit code", func(ctx SpecContext) {
-		c := open(ctx, s.cfg)
+		c := s.open(ctx)
 		s.needAllowed(ctx, c, "false")
 		r := c.mustCall(ctx, map[string]any{"command": "exec", "cmd": "false"})
 		Expect(r).NotTo(HaveKey("error"), "exec false was refused")
@@ -59,7 +69,7 @@ func (s *suite) jsonSpecs() {
 	})
 
 	s.it("[GA-EXEC-003] exec of a command outside the allow-list MUST be refused with an error and MUST NOT run", func(ctx SpecContext) {
-		c := open(ctx, s.cfg)
+		c := s.open(ctx)
 		allow := stringList(s.caps(ctx, c), "allow")
 		for _, cmd := range []string{"rm", "sh", "/bin/echo", "../echo"} {
 			if slices.Contains(allow, cmd) {
@@ -72,38 +82,62 @@ func (s *suite) jsonSpecs() {
 	})
 
 	s.it("[GA-EXEC-004] the seed's form {\"data\":\"exec:<cmd>\"} MUST run allow-listed commands and refuse others", func(ctx SpecContext) {
-		c := open(ctx, s.cfg)
+		c := s.open(ctx)
 		s.needAllowed(ctx, c, "echo")
-		Expect(c.mustLine(ctx, `{"data":"exec:echo seed"}`)).To(And(ContainSubstring(`"result":"seed\n"`), ContainSubstring(`"code":0`)))
-		Expect(c.mustLine(ctx, `{"data":"exec:rm -rf /tmp/x"}`)).To(ContainSubstring(`"error":`), "exec:rm must be refused")
+		r := jsonLine(c.mustLine(ctx, `{"data":"exec:echo seed"}`))
+		Expect(r).NotTo(HaveKey("error"), "exec:echo seed was refused")
+		Expect(r).To(HaveKeyWithValue("result", "seed\n"), "stdout of exec:echo seed")
+		Expect(r).To(HaveKeyWithValue("code", BeNumerically("==", 0)), "exit code of exec:echo seed")
+		if !slices.Contains(stringList(s.caps(ctx, c), "allow"), "rm") {
+			r = jsonLine(c.mustLine(ctx, `{"data":"exec:rm -rf /nonexistent-ga-conformance"}`))
+			Expect(r).To(HaveKeyWithValue("error", Not(BeEmpty())), "exec:rm is not on the allow-list and must be refused")
+			Expect(r).NotTo(HaveKey("code"), "exec:rm outside the allow-list reported an exit code, so it ran")
+		}
 	})
 
-	s.it("[GA-STATUS-001] status MUST report \"running\" with an uptime in seconds that never goes backwards", func(ctx SpecContext) {
-		c := open(ctx, s.cfg)
-		last := -1.0
-		for range s.cfg.Repeat {
+	s.it("[GA-STATUS-001] status MUST report \"running\" with an uptime in seconds that advances with time", func(ctx SpecContext) {
+		c := s.open(ctx)
+		status := func() float64 {
+			GinkgoHelper()
 			r := c.mustCall(ctx, map[string]any{"command": "status"})
 			Expect(r).To(HaveKeyWithValue("status", "running"))
-			Expect(r).To(HaveKeyWithValue("uptime", BeNumerically(">=", last)), "uptime went backwards")
-			last = r["uptime"].(float64)
+			Expect(r).To(HaveKeyWithValue("uptime", BeNumerically(">=", 0)), "uptime")
+			return r["uptime"].(float64)
 		}
+		first, start := status(), time.Now()
+		last := first
+		Eventually(ctx, func() float64 {
+			up := status()
+			Expect(up).To(BeNumerically(">=", last), "uptime went backwards")
+			last = up
+			return up
+		}).WithTimeout(3*time.Second).WithPolling(200*time.Millisecond).Should(BeNumerically(">", first), "uptime did not advance in 3s")
+		elapsed := time.Since(start).Seconds()
+		Expect(last-first).To(BeNumerically("<=", elapsed+1.5), "uptime advanced %.0fs in %.1fs of wall time", last-first, elapsed)
 	})
 
-	s.it("[GA-METRICS-001] get_metrics MUST return plausible load and memory numbers", func(ctx SpecContext) {
-		c := open(ctx, s.cfg)
-		r := c.mustCall(ctx, map[string]any{"command": "get_metrics"})
-		Expect(r).To(HaveKey("result"), "get_metrics reply %v", r)
-		m, ok := r["result"].(map[string]any)
-		Expect(ok).To(BeTrue(), "get_metrics result is not an object: %v", r["result"])
-		for _, k := range []string{"load1", "load5", "load15"} {
-			Expect(m).To(HaveKeyWithValue(k, And(BeNumerically(">=", 0), BeNumerically("<", 10000))), "metric %s", k)
+	s.it("[GA-METRICS-001] get_metrics MUST return plausible load and memory numbers that are measured, not constant", func(ctx SpecContext) {
+		c := s.open(ctx)
+		metrics := func() map[string]any {
+			GinkgoHelper()
+			r := c.mustCall(ctx, map[string]any{"command": "get_metrics"})
+			Expect(r).To(HaveKey("result"), "get_metrics reply %v", r)
+			m, ok := r["result"].(map[string]any)
+			Expect(ok).To(BeTrue(), "get_metrics result is not an object: %v", r["result"])
+			for _, k := range []string{"load1", "load5", "load15"} {
+				Expect(m).To(HaveKeyWithValue(k, And(BeNumerically(">=", 0), BeNumerically("<", 10000))), "metric %s", k)
+			}
+			Expect(m).To(HaveKeyWithValue("mem_total_kb", BeNumerically(">", 0)))
+			Expect(m).To(HaveKeyWithValue("mem_available_kb", BeNumerically("<=", m["mem_total_kb"])), "available memory above total")
+			return m
 		}
-		Expect(m).To(HaveKeyWithValue("mem_total_kb", BeNumerically(">", 0)))
-		Expect(m).To(HaveKeyWithValue("mem_available_kb", BeNumerically("<=", m["mem_total_kb"])), "available memory above total")
+		first := metrics()
+		Eventually(ctx, func() map[string]any { return metrics() }).WithTimeout(3*time.Second).WithPolling(200*time.Millisecond).
+			ShouldNot(Equal(first), "get_metrics returned the same numbers for 3s: constants, not measurements")
 	})
 
 	s.it("[GA-APP-001] app control MUST start, report and stop an app, each state visible in status", func(ctx SpecContext) {
-		c := open(ctx, s.cfg)
+		c := s.open(ctx)
 		app := s.needApp(ctx, c)
 		stopApp(ctx, c, app)
 		Expect(c.mustCall(ctx, map[string]any{"action": "start", "app": app})).NotTo(HaveKey("error"), "start %s", app)
@@ -113,7 +147,7 @@ func (s *suite) jsonSpecs() {
 	})
 
 	s.it("[GA-APP-002] app control MUST refuse unknown apps, unknown actions and invalid transitions with an error", func(ctx SpecContext) {
-		c := open(ctx, s.cfg)
+		c := s.open(ctx)
 		app := s.needApp(ctx, c)
 		Expect(c.mustCall(ctx, map[string]any{"action": "start", "app": "no-such-app-ga"})).To(HaveKey("error"), "start of an unknown app")
 		Expect(c.mustCall(ctx, map[string]any{"action": "explode", "app": app})).To(HaveKey("error"), "unknown action")
@@ -125,26 +159,28 @@ func (s *suite) jsonSpecs() {
 	})
 
 	s.it("[GA-ERR-001] malformed JSON MUST be answered with an error, and the agent MUST keep answering", func(ctx SpecContext) {
-		c := open(ctx, s.cfg)
-		for _, bad := range []string{`{"command":`, `not json at all`, `[1,2,3]`, `{"command":42}`} {
-			got := c.mustLine(ctx, bad)
-			Expect(got).To(ContainSubstring(`"error"`), "reply to malformed %q", bad)
+		c := s.open(ctx)
+		for _, bad := range []string{`{"command":`, `not json at all`, `[1,2,3]`, `{"command":42}`, `"ping"`, `{"command":"ping"}}`} {
+			line := c.mustLine(ctx, bad)
+			r := jsonLine(line)
+			Expect(r).To(HaveKeyWithValue("error", And(BeAssignableToTypeOf(""), Not(BeEmpty()))), "reply to malformed %q must carry a non-empty error", bad)
+			Expect(r).NotTo(HaveKey("result"), "reply to malformed %q carries a result", bad)
+			Expect(c.mustCall(ctx, map[string]any{"command": "ping"})).To(HaveKeyWithValue("result", "pong"), "ping after malformed %q", bad)
 		}
-		Expect(c.mustCall(ctx, map[string]any{"command": "ping"})).To(HaveKeyWithValue("result", "pong"), "ping after malformed input")
 	})
 
 	s.it("[GA-ERR-002] an unknown command MUST be answered, not ignored", func(ctx SpecContext) {
-		c := open(ctx, s.cfg)
+		c := s.open(ctx)
 		r := c.mustCall(ctx, map[string]any{"command": "frobnicate"})
 		Expect(r).To(Or(HaveKey("error"), HaveKeyWithValue("result", "unknown command")), "reply to an unknown command")
 		Expect(c.mustLine(ctx, `{"data":"frobnicate"}`)).To(MatchJSON(`{"result":"unknown command"}`), "seed form of an unknown command")
 	})
 
 	s.it("[GA-ERR-003] an over-long request line MUST be answered with an error, and the agent MUST keep answering", func(ctx SpecContext) {
-		c := open(ctx, s.cfg)
+		c := s.open(ctx)
 		max, ok := s.caps(ctx, c)["max_line"].(float64)
 		if !ok || max <= 0 || max > 4<<20 {
-			Skip(fmt.Sprintf("agent does not advertise a max_line up to 4 MiB in hello (got %v)", s.caps(ctx, c)["max_line"]))
+			skip(fmt.Sprintf("agent does not advertise a max_line up to 4 MiB in hello (got %v)", s.caps(ctx, c)["max_line"]))
 		}
 		long := `{"command":"ping","pad":"` + strings.Repeat("x", int(max)) + `"}`
 		Expect(c.mustLine(ctx, long)).To(ContainSubstring(`"error"`), "reply to a %d-byte line (max_line %d)", len(long), int(max))
@@ -152,10 +188,20 @@ func (s *suite) jsonSpecs() {
 	})
 }
 
+// jsonLine decodes a reply line that must be a JSON object.
+func jsonLine(line string) map[string]any {
+	GinkgoHelper()
+	var m map[string]any
+	if err := json.Unmarshal([]byte(line), &m); err != nil || m == nil {
+		fail(fmt.Sprintf("reply was not a JSON object: %s", hexq([]byte(line))))
+	}
+	return m
+}
+
 func (s *suite) needAllowed(ctx SpecContext, c *conn, cmd string) {
 	GinkgoHelper()
 	if allow := stringList(s.caps(ctx, c), "allow"); !slices.Contains(allow, cmd) {
-		Skip(fmt.Sprintf("%q is not on the agent's exec allow-list %v", cmd, allow))
+		skip(fmt.Sprintf("%q is not on the agent's exec allow-list %v", cmd, allow))
 	}
 }
 
@@ -163,7 +209,7 @@ func (s *suite) needApp(ctx SpecContext, c *conn) string {
 	GinkgoHelper()
 	apps := stringList(s.caps(ctx, c), "apps")
 	if len(apps) == 0 {
-		Skip("agent lists no apps in hello")
+		skip("agent lists no apps in hello")
 	}
 	return apps[0]
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -14,60 +15,99 @@ import (
 	"github.com/vmtestbed/vmtestbed/virtio/qga"
 )
 
-// qgaClient opens a channel and returns a synchronised QGA client on it.
+// qgaClient opens a channel (open synchronises it) and returns a QGA client on it.
 func (s *suite) qgaClient(ctx SpecContext) *qga.Client {
 	GinkgoHelper()
-	c := open(ctx, s.cfg)
-	cl := qga.New(c.ch, qga.WithTimeout(s.cfg.Timeout))
-	if err := cl.Sync(ctx); err != nil {
-		Fail(fmt.Sprintf("guest-sync-delimited did not resynchronise within %s: %v", s.cfg.Timeout, err))
+	c := s.open(ctx)
+	return qga.New(c.ch, qga.WithTimeout(s.cfg.Timeout))
+}
+
+// must fails the spec with err's text (no gomega dump) when err is not nil.
+func must(err error, what string, args ...any) {
+	GinkgoHelper()
+	if err != nil {
+		fail(fmt.Sprintf(what, args...) + ": " + err.Error())
 	}
-	return cl
 }
 
 // needEnabled skips the spec when the agent does not offer command.
 func needEnabled(ctx context.Context, cl *qga.Client, command string) {
 	GinkgoHelper()
 	info, err := cl.Info(ctx)
-	Expect(err).NotTo(HaveOccurred(), "guest-info")
+	must(err, "guest-info")
 	if !info.Enabled(command) {
-		Skip(fmt.Sprintf("agent does not offer %s (disabled or not supported)", command))
+		skip(fmt.Sprintf("agent does not offer %s (disabled or not supported)", command))
 	}
 }
 
 func (s *suite) qgaSpecs() {
 	s.it("[GA-QGA-001] guest-sync-delimited MUST resynchronise the channel after a torn request", func(ctx SpecContext) {
-		c := open(ctx, s.cfg)
+		c := s.open(ctx)
 		cl := qga.New(c.ch, qga.WithTimeout(s.cfg.Timeout))
-		Expect(c.ch.SendString(ctx, `{"execute":"guest-pi`)).To(Succeed(), "send a torn request")
-		Expect(cl.Sync(ctx)).To(Succeed(), "guest-sync-delimited after a torn request")
-		Expect(cl.Ping(ctx)).To(Succeed(), "guest-ping after the sync")
+		must(c.ch.SendString(ctx, `{"execute":"guest-pi`), "send a torn request")
+		must(cl.Sync(ctx), "guest-sync-delimited after a torn request")
+		must(cl.Ping(ctx), "guest-ping after the sync")
 	})
 
 	s.it("[GA-QGA-002] guest-ping MUST return an empty object, every time", func(ctx SpecContext) {
 		cl := s.qgaClient(ctx)
 		for range s.cfg.Repeat {
 			var out map[string]any
-			Expect(cl.Call(ctx, "guest-ping", nil, &out)).To(Succeed())
+			must(cl.Call(ctx, "guest-ping", nil, &out), "guest-ping")
 			Expect(out).To(BeEmpty(), "guest-ping return")
 		}
 	})
 
-	s.it("[GA-QGA-003] guest-info MUST report a version and list guest-ping as enabled", func(ctx SpecContext) {
+	s.it("[GA-QGA-003] guest-info MUST report a version and list the protocol's own commands, and what it lists as enabled MUST answer", func(ctx SpecContext) {
 		cl := s.qgaClient(ctx)
 		info, err := cl.Info(ctx)
-		Expect(err).NotTo(HaveOccurred())
-		Expect(info.Version).NotTo(BeEmpty(), "guest-info version")
-		Expect(info.Enabled("guest-ping")).To(BeTrue(), "guest-info lists %d commands, guest-ping not enabled among them", len(info.Commands))
+		must(err, "guest-info")
+		Expect(info.Version).To(MatchRegexp(`^\d+\.\d+`), "guest-info version %q is not a version number", info.Version)
+		for _, cmd := range []string{"guest-ping", "guest-info", "guest-sync", "guest-sync-delimited"} {
+			Expect(info.Enabled(cmd)).To(BeTrue(), "guest-info lists %d commands, %s not enabled among them", len(info.Commands), cmd)
+		}
+		must(cl.Call(ctx, "guest-ping", nil, nil), "guest-ping, listed as enabled")
+		var id uint64 = 77
+		must(cl.Call(ctx, "guest-sync", map[string]uint64{"id": id}, nil), "guest-sync, listed as enabled")
+		if !info.Enabled("guest-get-osinfo") {
+			var qe *qga.Error
+			err := cl.Call(ctx, "guest-get-osinfo", nil, nil)
+			Expect(errors.As(err, &qe)).To(BeTrue(), "guest-get-osinfo is not listed as enabled, but answered %v", err)
+		}
 	})
 
 	s.it("[GA-QGA-004] guest-get-osinfo MUST describe the guest's kernel and machine", func(ctx SpecContext) {
 		cl := s.qgaClient(ctx)
 		needEnabled(ctx, cl, "guest-get-osinfo")
 		os, err := cl.GetOSInfo(ctx)
-		Expect(err).NotTo(HaveOccurred())
-		Expect(os.KernelRelease).NotTo(BeEmpty(), "kernel-release")
-		Expect(os.Machine).NotTo(BeEmpty(), "machine")
+		must(err, "guest-get-osinfo")
+		Expect(os.KernelRelease).To(MatchRegexp(`^\d+\.\d+`), "kernel-release %q", os.KernelRelease)
+		Expect(os.KernelVersion).NotTo(BeEmpty(), "kernel-version")
+		Expect(os.Machine).To(MatchRegexp(`^[A-Za-z0-9_]+$`), "machine %q", os.Machine)
+	})
+
+	s.it("[GA-QGA-007] guest-sync MUST return the id it was given, unchanged", func(ctx SpecContext) {
+		cl := s.qgaClient(ctx)
+		for _, id := range []uint64{1, 424242, 1 << 50} {
+			got, err := cl.GuestSync(ctx, id)
+			must(err, "guest-sync %d", id)
+			Expect(got).To(Equal(id), "guest-sync %d returned another id", id)
+		}
+	})
+
+	s.it("[GA-QGA-008] guest-exec MUST run a program, and guest-exec-status MUST report its output and exit code", func(ctx SpecContext) {
+		cl := s.qgaClient(ctx)
+		needEnabled(ctx, cl, "guest-exec")
+		needEnabled(ctx, cl, "guest-exec-status")
+		ro := qga.RunOptions{Interval: 20 * time.Millisecond, MaxPolls: int(s.cfg.Timeout / (20 * time.Millisecond))}
+		st, err := cl.Run(ctx, "/bin/echo", []string{"ga", "exec"}, ro)
+		must(err, "guest-exec /bin/echo ga exec")
+		Expect(string(st.Stdout)).To(Equal("ga exec\n"), "stdout of /bin/echo ga exec")
+		Expect(st.ExitCode).To(Equal(0), "exit code of /bin/echo")
+		st, err = cl.Run(ctx, "/bin/sh", []string{"-c", "echo oops >&2; exit 3"}, ro)
+		must(err, "guest-exec /bin/sh -c 'exit 3'")
+		Expect(st.ExitCode).To(Equal(3), "exit code of sh -c 'exit 3'")
+		Expect(string(st.Stderr)).To(Equal("oops\n"), "stderr of sh -c 'echo oops >&2'")
 	})
 
 	s.it("[GA-QGA-005] guest-file-write then guest-file-read MUST round-trip bytes through a temp path", func(ctx SpecContext) {
@@ -78,19 +118,19 @@ func (s *suite) qgaSpecs() {
 		p := path.Join(s.cfg.GuestTempDir, fmt.Sprintf("vmtestbed-ga-%d.bin", rand.Uint32()))
 		data := payload(5, 20<<10)
 		h, err := cl.FileOpen(ctx, p, "w")
-		Expect(err).NotTo(HaveOccurred(), "open %s for writing", p)
+		must(err, "open %s for writing", p)
 		DeferCleanup(func(ctx SpecContext) { removeGuestFile(ctx, cl, p) })
 		n, err := cl.FileWrite(ctx, h, data)
-		Expect(err).NotTo(HaveOccurred(), "write %s", p)
+		must(err, "write %s", p)
 		Expect(n).To(Equal(len(data)), "bytes written")
-		Expect(cl.FileClose(ctx, h)).To(Succeed())
+		must(cl.FileClose(ctx, h), "close %s", p)
 		h, err = cl.FileOpen(ctx, p, "r")
-		Expect(err).NotTo(HaveOccurred(), "open %s for reading", p)
+		must(err, "open %s for reading", p)
 		DeferCleanup(func(ctx SpecContext) { _ = cl.FileClose(ctx, h) })
 		var back []byte
 		for {
 			b, eof, err := cl.FileRead(ctx, h, 8<<10)
-			Expect(err).NotTo(HaveOccurred(), "read %s at %d", p, len(back))
+			must(err, "read %s at %d", p, len(back))
 			back = append(back, b...)
 			if eof || len(b) == 0 {
 				break

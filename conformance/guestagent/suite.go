@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	. "github.com/onsi/ginkgo/v2"
 )
@@ -17,16 +18,25 @@ type suite struct {
 	mu       sync.Mutex
 	hello    map[string]any
 	helloErr error
+
+	ids atomic.Uint64 // request ids are unique in the suite, so a late reply from one spec never matches in the next
+}
+
+// newID returns a request id unique in the suite.
+func (s *suite) newID(prefix string) string {
+	return fmt.Sprintf("%s-%d", prefix, s.ids.Add(1))
 }
 
 // Register adds the suite's specs for cfg.Protocol to the caller's ginkgo
-// suite. Call it at tree-construction time (top level or in a container).
+// suite. Call it at tree-construction time (top level or in a container), and
+// register SanitizingFail as the fail handler so an agent's control
+// characters never reach a report.
 func Register(cfg Config) bool {
 	c, err := cfg.withDefaults()
 	s := &suite{cfg: c}
 	Describe(fmt.Sprintf("guest agent (%s)", c.Protocol), func() {
 		if err != nil {
-			It("[GA-CONFIG-001] the suite configuration MUST be valid", func() { Fail(err.Error()) })
+			It("[GA-CONFIG-001] the suite configuration MUST be valid", func() { fail(err.Error()) })
 			return
 		}
 		switch c.Protocol {
@@ -70,7 +80,7 @@ func (s *suite) caps(ctx context.Context, c *conn) map[string]any {
 		}
 	}
 	if s.helloErr != nil {
-		Fail("needs the agent's capabilities, but hello failed: " + s.helloErr.Error())
+		fail("needs the agent's capabilities, but hello failed: " + s.helloErr.Error())
 	}
 	return s.hello
 }

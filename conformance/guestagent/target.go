@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/vmtestbed/vmtestbed/virtio"
 )
@@ -25,6 +26,10 @@ func Socket(name, path string) func(ctx context.Context) (virtio.Channel, error)
 		return ch, nil
 	}
 }
+
+// ExecWaitDelay bounds how long Close waits for the command's output to end after the command
+// itself was killed (a child that escaped its process group may hold it open).
+const ExecWaitDelay = 2 * time.Second
 
 // ExecTarget is an agent command started on the slave of a pty pair whose
 // master the suite holds.
@@ -53,6 +58,9 @@ func StartExec(command, name string) (*ExecTarget, error) {
 	t.cmd = exec.Command("/bin/sh", "-c", strings.ReplaceAll(command, "{pty}", slavePath))
 	t.cmd.Stdout, t.cmd.Stderr = t.stderr, t.stderr
 	t.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// A process that left the group (setsid, a daemon) may keep the output pipe open after
+	// the command is killed: Wait gives up on it after WaitDelay instead of hanging.
+	t.cmd.WaitDelay = ExecWaitDelay
 	if err := t.cmd.Start(); err != nil {
 		master.Close()
 		slave.Close()
@@ -80,8 +88,8 @@ func (t *ExecTarget) Dial(ctx context.Context) (virtio.Channel, error) {
 	return Shared(t.ch)(ctx)
 }
 
-// StderrTail returns the last few KiB the command wrote to stdout and stderr.
-func (t *ExecTarget) StderrTail() string { return t.stderr.String() }
+// StderrTail returns the last few KiB the command wrote to stdout and stderr, sanitised.
+func (t *ExecTarget) StderrTail() string { return Sanitize(t.stderr.String()) }
 
 // Close kills the command's process group, waits for it and closes the pty.
 func (t *ExecTarget) Close() error {

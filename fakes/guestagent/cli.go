@@ -24,6 +24,7 @@ type CLI struct {
 	Root     string
 	Delay    time.Duration
 	MaxLine  int
+	Single   bool
 }
 
 // Bind registers the flags on fs.
@@ -36,6 +37,7 @@ func (c *CLI) Bind(fs *pflag.FlagSet) {
 	fs.StringVar(&c.Root, "root", "", "directory file transfer is confined to (empty: file commands refused)")
 	fs.DurationVar(&c.Delay, "delay", 0, "reply delay for --fault delay, pause per byte for --fault slow-reader")
 	fs.IntVar(&c.MaxLine, "max-line", DefaultMaxLine, "longest accepted request line in bytes")
+	fs.BoolVar(&c.Single, "single-client", false, "with --listen, serve one connection at a time, as a QEMU chardev does")
 }
 
 // Options turns the flags into agent Options; errors wrap ErrUsage.
@@ -49,7 +51,7 @@ func (c *CLI) Options() (Options, error) {
 			allow = append(allow, a)
 		}
 	}
-	o := Options{Protocol: c.Protocol, Fault: Fault(c.Fault), Allow: allow, Root: c.Root, Delay: c.Delay, MaxLine: c.MaxLine}
+	o := Options{Protocol: c.Protocol, Fault: Fault(c.Fault), Allow: allow, Root: c.Root, Delay: c.Delay, MaxLine: c.MaxLine, SingleClient: c.Single}
 	if _, err := o.withDefaults(); err != nil {
 		return Options{}, fmt.Errorf("%w: %v", ErrUsage, err)
 	}

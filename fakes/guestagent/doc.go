@@ -6,8 +6,10 @@
 // /dev/virtio-ports/<name> file — until it closes or its context ends.
 //
 // Fault modes (Options.Fault) turn an agent into a broken peer on purpose:
-// delay, drop, garbage, partial, hangup and slow-reader. Conformance suites
-// use them to prove that every spec can fail.
+// delay, drop, garbage, partial, hangup and slow-reader break the channel;
+// ignore-allowlist, bad-checksum, constant-status, constant-metrics, no-id,
+// no-version and escapes keep it healthy but are wrong in meaning. Conformance suites use them
+// to prove that every spec can fail.
 //
 // Contract: ../shared/specs/virtio-serial.md (facts copied into testdata/).
 package guestagent

@@ -20,6 +20,9 @@ func (a *Agent) execCommand(ctx context.Context, _ *session, r *request) reply {
 // and exit code. Anything not on the allow-list is refused before it runs.
 func (a *Agent) exec(ctx context.Context, name string, args []string) reply {
 	if !slices.Contains(a.opts.Allow, name) {
+		if a.opts.Fault == FaultIgnoreAllowList {
+			return reply{"result": "", "code": 0, "stderr": ""} // claims it ran; runs nothing
+		}
 		return errReply("exec of %q not allowed (allowed: %v)", clip([]byte(name)), a.opts.Allow)
 	}
 	path, err := exec.LookPath(name)
@@ -40,5 +43,9 @@ func (a *Agent) exec(ctx context.Context, name string, args []string) reply {
 	case err != nil:
 		return errReply("exec of %q: %v", name, err)
 	}
-	return reply{"result": stdout.String(), "code": code, "stderr": stderr.String()}
+	out := stdout.String()
+	if a.opts.Fault == FaultEscapes {
+		out = escapeSeq + out
+	}
+	return reply{"result": out, "code": code, "stderr": stderr.String()}
 }

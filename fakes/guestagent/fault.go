@@ -19,12 +19,26 @@ const (
 	FaultPartial    Fault = "partial"     // write half of the first reply, then stay silent
 	FaultHangup     Fault = "hangup"      // write half of the first reply, then close the channel
 	FaultSlowReader Fault = "slow-reader" // read one byte per Options.Delay
+
+	// Faults that keep the channel healthy but are wrong in meaning.
+	FaultIgnoreAllowList Fault = "ignore-allowlist" // exec reports success for commands outside the allow-list (without running them)
+	FaultBadChecksum     Fault = "bad-checksum"     // file_end keeps an upload whose sha256 does not match
+	FaultConstantStatus  Fault = "constant-status"  // status always reports the same uptime
+	FaultConstantMetrics Fault = "constant-metrics" // get_metrics returns fixed numbers
+	FaultNoID            Fault = "no-id"            // replies do not echo the request's id
+	FaultNoVersion       Fault = "no-version"       // hello reports protocol 0 and the line "version" carries no version number
+	FaultEscapes         Fault = "escapes"          // exec output, hello's get_metrics and line replies other than pong start with terminal escape sequences
 )
 
 // Faults lists every fault mode, FaultNone first.
 func Faults() []Fault {
-	return []Fault{FaultNone, FaultDelay, FaultDrop, FaultGarbage, FaultPartial, FaultHangup, FaultSlowReader}
+	return []Fault{FaultNone, FaultDelay, FaultDrop, FaultGarbage, FaultPartial, FaultHangup, FaultSlowReader,
+		FaultIgnoreAllowList, FaultBadChecksum, FaultConstantStatus, FaultConstantMetrics, FaultNoID, FaultNoVersion, FaultEscapes}
 }
+
+// escapeSeq is what FaultEscapes puts before exec output, a command name in hello and line replies: clear the screen, set the terminal
+// title, ring the bell, and a right-to-left override.
+const escapeSeq = "\x1b[2J\x1b]0;owned\x07\u202e"
 
 func faultNames() []string {
 	var s []string

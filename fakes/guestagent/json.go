@@ -61,7 +61,11 @@ func (a *Agent) handleJSON(ctx context.Context, s *session, line []byte) []byte 
 	if err := json.Unmarshal(trimmed, &r); err != nil {
 		return marshalReply(nil, errReply("malformed request: %v", err))
 	}
-	return marshalReply(r.ID, a.dispatch(ctx, s, &r))
+	id := r.ID
+	if a.opts.Fault == FaultNoID {
+		id = nil
+	}
+	return marshalReply(id, a.dispatch(ctx, s, &r))
 }
 
 func (a *Agent) dispatch(ctx context.Context, s *session, r *request) reply {
@@ -102,10 +106,21 @@ func (a *Agent) hello() reply {
 	}
 	names = append(names, "app")
 	slices.Sort(names)
+	if a.opts.Fault == FaultEscapes {
+		for i, n := range names {
+			if n == "get_metrics" {
+				names[i] = escapeSeq + n
+			}
+		}
+	}
+	protocol := ProtocolVersion
+	if a.opts.Fault == FaultNoVersion {
+		protocol = 0
+	}
 	return reply{"result": map[string]any{
 		"agent":     AgentName,
 		"version":   Version,
-		"protocol":  ProtocolVersion,
+		"protocol":  protocol,
 		"commands":  names,
 		"max_line":  a.opts.MaxLine,
 		"chunk_max": DefaultChunkMax,
@@ -118,6 +133,9 @@ func (a *Agent) hello() reply {
 func (a *Agent) status() reply {
 	return reply{"status": "running", "uptime": a.uptimeSeconds()}
 }
+
+// constantUptime is the uptime FaultConstantStatus and FaultConstantMetrics report.
+const constantUptime = 42
 
 // marshalReply encodes r, adding id when the request carried one.
 func marshalReply(id json.RawMessage, r reply) []byte {

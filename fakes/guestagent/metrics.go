@@ -21,6 +21,9 @@ func (a *Agent) metrics() reply {
 		"mem_available_kb": int64(512 << 10),
 		"source":           "simulated",
 	}
+	if a.opts.Fault == FaultConstantMetrics {
+		return reply{"result": m}
+	}
 	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
 		f := strings.Fields(string(b))
 		if len(f) >= 3 {

@@ -54,6 +54,9 @@ type Options struct {
 	Apps        []string         // simulated apps; nil means DefaultApps
 	Now         func() time.Time // clock for uptime; nil means time.Now
 	Seed        uint64           // seed for FaultGarbage bytes
+	// SingleClient makes ServeListener serve one connection at a time, as a QEMU chardev
+	// socket does: a second client waits until the first hangs up.
+	SingleClient bool
 }
 
 func (o Options) withDefaults() (Options, error) {

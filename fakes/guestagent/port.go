@@ -48,7 +48,8 @@ func (a *Agent) ListenUnix(ctx context.Context, path string) error {
 }
 
 // ServeListener serves every connection accepted from ln until ctx ends or
-// ln fails, then closes ln and waits for the connections' handlers.
+// ln fails, then closes ln and waits for the connections' handlers. With
+// Options.SingleClient it serves one connection at a time.
 func (a *Agent) ServeListener(ctx context.Context, ln net.Listener) error {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -65,6 +66,10 @@ func (a *Agent) ServeListener(ctx context.Context, ln net.Listener) error {
 				return nil
 			}
 			return fmt.Errorf("accept agent connection: %w", err)
+		}
+		if a.opts.SingleClient {
+			_ = a.Serve(ctx, c)
+			continue
 		}
 		wg.Go(func() { _ = a.Serve(ctx, c) })
 	}

@@ -104,30 +104,33 @@ func (c *Client) call(ctx context.Context, command string, args, out any) error 
 	if err := c.ch.Send(ctx, append(b, '\n')); err != nil {
 		return err
 	}
+	var skipped int
 	for {
 		line, err := c.ch.ReceiveLine(ctx)
 		if err != nil {
+			if skipped > 0 {
+				return fmt.Errorf("%w (skipped %d replies without id %d: late replies to earlier commands, or an agent that does not echo ids)", err, skipped, id)
+			}
 			return err
 		}
-		raw := []byte(line)
-		if i := bytes.LastIndexByte(raw, 0xFF); i >= 0 {
-			raw = raw[i+1:] // a delimiter left over from an earlier sync
-		}
-		var r reply
-		if err := json.Unmarshal(raw, &r); err != nil {
-			return &ProtocolError{Command: command, Raw: []byte(line), Err: err}
-		}
-		if r.ID == nil || *r.ID != id {
+		ret, ours, err := decodeReply([]byte(line), id)
+		if !ours && err == nil {
+			skipped++
 			continue // not ours: a late reply, or an error for bytes sent before a sync
 		}
-		if r.Error != nil {
-			return &Error{Command: command, Class: r.Error.Class, Desc: r.Error.Desc}
-		}
-		if r.Return == nil {
-			return &ProtocolError{Command: command, Raw: []byte(line), Err: errors.New(`neither "return" nor "error"`)}
+		if err != nil {
+			var pe *ProtocolError
+			if errors.As(err, &pe) {
+				pe.Command = command
+			}
+			var qe *Error
+			if errors.As(err, &qe) {
+				qe.Command = command
+			}
+			return err
 		}
 		if out != nil {
-			if err := json.Unmarshal(r.Return, out); err != nil {
+			if err := json.Unmarshal(ret, out); err != nil {
 				return &ProtocolError{Command: command, Raw: []byte(line), Err: err}
 			}
 		}
@@ -135,9 +138,38 @@ func (c *Client) call(ctx context.Context, command string, args, out any) error 
 	}
 }
 
+// decodeReply decodes one reply line to the command with id. Everything up to the last 0xFF
+// (a delimiter left over from a sync) is dropped. ours is false, with a nil error, for a
+// well-formed reply carrying no id or another one; an agent error is an *Error and a reply the
+// client cannot use a *ProtocolError (their Command is left empty for the caller).
+func decodeReply(line []byte, id uint64) (ret json.RawMessage, ours bool, err error) {
+	raw := line
+	if i := bytes.LastIndexByte(raw, 0xFF); i >= 0 {
+		raw = raw[i+1:]
+	}
+	var r reply
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return nil, false, &ProtocolError{Raw: bytes.Clone(line), Err: err}
+	}
+	if r.ID == nil || *r.ID != id {
+		return nil, false, nil
+	}
+	if r.Error != nil {
+		return nil, true, &Error{Class: r.Error.Class, Desc: r.Error.Desc}
+	}
+	if r.Return == nil || string(r.Return) == "null" {
+		return nil, true, &ProtocolError{Raw: bytes.Clone(line), Err: errors.New(`neither "return" nor "error"`)}
+	}
+	return r.Return, true, nil
+}
+
 // Sync resynchronises with the agent: it sends 0xFF (which makes the agent drop any partial
 // request), then guest-sync-delimited with a random id, discards everything up to the agent's
 // 0xFF delimiter and checks the id. Use it after connecting and after a timeout.
+//
+// Until the agent has opened its end (qemu-ga flushes a tty's input when it opens it, so bytes
+// written before are lost) a sync gets no answer: Sync sends it again after 50 ms, 100 ms, 200
+// ms, ... (each attempt with a fresh id; an answer to any of them will do) until its timeout.
 func (c *Client) Sync(ctx context.Context) error {
 	ctx, unlock, err := c.lock(ctx)
 	if err != nil {
@@ -151,37 +183,84 @@ func (c *Client) Sync(ctx context.Context) error {
 }
 
 func (c *Client) sync(ctx context.Context) error {
-	want := randomID()
-	b, err := json.Marshal(request{Execute: "guest-sync-delimited", Arguments: map[string]uint64{"id": want}})
-	if err != nil {
-		return err
-	}
-	if err := c.ch.Send(ctx, append([]byte{0xFF}, append(b, '\n')...)); err != nil {
-		return err
-	}
-	for {
-		line, err := c.ch.ReceiveLine(ctx)
+	sent := map[uint64]bool{}
+	wait := 50 * time.Millisecond
+	var seen int
+	for attempt := 1; ; attempt++ {
+		want := randomID()
+		sent[want] = true
+		b, err := json.Marshal(request{Execute: "guest-sync-delimited", Arguments: map[string]uint64{"id": want}})
 		if err != nil {
 			return err
 		}
-		i := bytes.LastIndexByte([]byte(line), 0xFF)
-		if i < 0 {
+		if err := c.ch.Send(ctx, append([]byte{0xFF}, append(b, '\n')...)); err != nil {
+			return err
+		}
+		actx, cancel := context.WithTimeout(ctx, wait)
+		done, n, err := c.awaitSync(actx, sent)
+		cancel()
+		seen += n
+		if done {
+			return nil
+		}
+		if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, virtio.ErrTimeout) {
+			return err // the channel failed or the agent answered wrongly
+		}
+		if d, ok := ctx.Deadline(); ctx.Err() != nil || (ok && !time.Now().Before(d)) {
+			return fmt.Errorf("no answer to guest-sync-delimited within %s (%d attempts, %d lines without a delimiter): %w", c.timeout, attempt, seen, err)
+		}
+		wait = min(2*wait, time.Second)
+	}
+}
+
+// awaitSync reads lines until one answers a sync whose id is in sent. n counts lines without
+// a delimiter.
+func (c *Client) awaitSync(ctx context.Context, sent map[uint64]bool) (done bool, n int, err error) {
+	for {
+		line, err := c.ch.ReceiveLine(ctx)
+		if err != nil {
+			return false, n, err
+		}
+		got, delimited, err := decodeSyncReply([]byte(line))
+		if !delimited {
+			n++
 			continue // output from before the delimiter
 		}
-		var r reply
-		if err := json.Unmarshal([]byte(line[i+1:]), &r); err != nil {
-			return &ProtocolError{Command: "guest-sync-delimited", Raw: []byte(line), Err: err}
+		if err != nil {
+			return false, n, err
 		}
-		if r.Error != nil {
-			return &Error{Command: "guest-sync-delimited", Class: r.Error.Class, Desc: r.Error.Desc}
-		}
-		var got uint64
-		if err := json.Unmarshal(r.Return, &got); err != nil {
-			return &ProtocolError{Command: "guest-sync-delimited", Raw: []byte(line), Err: err}
-		}
-		if got == want {
-			return nil
+		if sent[got] {
+			return true, n, nil
 		}
 		// An answer to an older sync: keep reading.
 	}
+}
+
+// decodeSyncReply decodes a line that may answer guest-sync-delimited: delimited is false for a
+// line without 0xFF; otherwise the JSON after the last 0xFF must be {"return": id}.
+func decodeSyncReply(line []byte) (id uint64, delimited bool, err error) {
+	i := bytes.LastIndexByte(line, 0xFF)
+	if i < 0 {
+		return 0, false, nil
+	}
+	var r reply
+	if err := json.Unmarshal(line[i+1:], &r); err != nil {
+		return 0, true, &ProtocolError{Command: "guest-sync-delimited", Raw: bytes.Clone(line), Err: err}
+	}
+	if r.Error != nil {
+		return 0, true, &Error{Command: "guest-sync-delimited", Class: r.Error.Class, Desc: r.Error.Desc}
+	}
+	if err := json.Unmarshal(r.Return, &id); err != nil {
+		return 0, true, &ProtocolError{Command: "guest-sync-delimited", Raw: bytes.Clone(line), Err: err}
+	}
+	return id, true, nil
+}
+
+// GuestSync runs the plain guest-sync (no delimiter): the agent returns id unchanged.
+func (c *Client) GuestSync(ctx context.Context, id uint64) (uint64, error) {
+	var got uint64
+	if err := c.Call(ctx, "guest-sync", map[string]uint64{"id": id}, &got); err != nil {
+		return 0, err
+	}
+	return got, nil
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -182,6 +183,39 @@ func TestRunGivesUpAfterMaxPolls(t *testing.T) {
 	})
 	_, err := c.Run(context.Background(), "/bin/true", nil, RunOptions{Interval: time.Millisecond, MaxPolls: 3})
 	if !errors.Is(err, ErrStillRunning) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestSyncResendsUntilAnswered: an agent that loses the first sync (qemu-ga flushes a tty's
+// input when it opens it) is still synchronised by one Sync.
+func TestSyncResendsUntilAnswered(t *testing.T) {
+	var n int
+	c := scripted(t, func(line string) string {
+		n++
+		if n == 1 {
+			return "" // lost
+		}
+		var r struct{ Arguments struct{ ID uint64 } }
+		_ = json.Unmarshal([]byte(line[1:]), &r)
+		return fmt.Sprintf("\xff{\"return\": %d}\n", r.Arguments.ID)
+	})
+	if err := c.Sync(context.Background()); err != nil {
+		t.Fatalf("sync with the first request lost: %v", err)
+	}
+	if got, err := c.GuestSync(context.Background(), 7); err == nil {
+		t.Fatalf("guest-sync against an agent that never echoes ids = %d, want a timeout", got)
+	} else if !strings.Contains(err.Error(), "without id") {
+		t.Logf("guest-sync error: %v", err)
+	}
+}
+
+// TestSilentSyncSaysWhat: a sync that never gets an answer says how often it tried.
+func TestSilentSyncSaysWhat(t *testing.T) {
+	c := scripted(t, func(string) string { return "noise\n" })
+	c.timeout = 300 * time.Millisecond
+	err := c.Sync(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "no answer to guest-sync-delimited within 300ms") || !strings.Contains(err.Error(), "attempts") {
 		t.Fatalf("err = %v", err)
 	}
 }

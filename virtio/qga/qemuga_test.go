@@ -135,10 +135,11 @@ func realPTYAgent(t *testing.T) *Client {
 	if err := ch.Connect(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	// Until qemu-ga has opened the tty, a sync gets no answer; retry with short bounds.
-	c := New(ch, WithTimeout(300*time.Millisecond))
-	if err := eventually(10*time.Second, func() error { return c.Sync(context.Background()) }); err != nil {
-		t.Fatalf("sync over pty %s: %v", slavePath, err)
+	// qemu-ga flushes the tty's input when it opens it: one Sync right after the start must
+	// still succeed, resending until the agent answers.
+	c := New(ch, WithTimeout(5*time.Second))
+	if err := c.Sync(context.Background()); err != nil {
+		t.Fatalf("sync over pty %s right after starting qemu-ga: %v", slavePath, err)
 	}
-	return New(ch, WithTimeout(5*time.Second))
+	return c
 }

@@ -140,4 +140,7 @@ func TestRealAgentOverPTY(t *testing.T) {
 	if err := c.Sync(ctx); err != nil {
 		t.Fatal(err)
 	}
+	if got, err := c.GuestSync(ctx, 4242); err != nil || got != 4242 {
+		t.Fatalf("guest-sync = %d, %v", got, err)
+	}
 }
