@@ -84,7 +84,7 @@ func runConformHypervisor(cmd *cobra.Command, _ []string) error {
 		return withCode(exitUsage, fmt.Errorf("run hypervisor suite: %w", err))
 	}
 	fmt.Fprintln(out)
-	if err := conform.WriteMethodTable(out, res.Methods); err != nil {
+	if err := report.WriteMethodTable(out, res.Methods); err != nil {
 		return withCode(exitFailed, err)
 	}
 	var must, conventions []string

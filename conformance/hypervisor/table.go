@@ -1,16 +1,13 @@
 package hypervisor
 
 import (
-	"fmt"
-	"io"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/vmtestbed/vmtestbed/conformance/report"
 )
 
 // StatusUnreachable marks a method the probe could not reach (see Unreachable).
-const StatusUnreachable = "unreachable"
+const StatusUnreachable = report.StatusUnreachable
 
 // BlameEntry names the report entry in which a failed spec records the one
 // method its failure is about (see recorder.blame).
@@ -76,29 +73,6 @@ func MethodTable(specs []report.Spec, p *Probe, blame map[string][]string) []rep
 		out = append(out, *r)
 	}
 	return out
-}
-
-// WriteMethodTable prints rows as an aligned table and a summary line that
-// counts every status, unreachable included.
-func WriteMethodTable(w io.Writer, rows []report.MethodStatus) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "METHOD\tSTATUS\tPASS\tFAIL\tBLAMED BY")
-	counts := map[string]int{}
-	for _, r := range rows {
-		counts[r.Status]++
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\n", r.Method, r.Status, r.Passed, r.Failed, strings.Join(r.Blamed, " "))
-	}
-	if err := tw.Flush(); err != nil {
-		return fmt.Errorf("write method table: %w", err)
-	}
-	_, err := fmt.Fprintf(w, "%d methods: %d %s, %d %s, %d %s, %d %s, %d %s\n", len(rows),
-		counts[report.StatusConformant], report.StatusConformant, counts[report.StatusFailing], report.StatusFailing,
-		counts[report.StatusUnimplemented], report.StatusUnimplemented, counts[StatusUnreachable], StatusUnreachable,
-		counts[report.StatusUntested], report.StatusUntested)
-	if err != nil {
-		return fmt.Errorf("write method table: %w", err)
-	}
-	return nil
 }
 
 // short returns the method name of a full one ("/pkg.Svc/Get" -> "Svc.Get").

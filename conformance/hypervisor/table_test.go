@@ -57,7 +57,7 @@ func TestMethodTable(t *testing.T) {
 		}
 	}
 	var buf bytes.Buffer
-	if err := WriteMethodTable(&buf, rows); err != nil {
+	if err := report.WriteMethodTable(&buf, rows); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(buf.String(), "79 methods: 2 conformant, 3 failing, 13 unimplemented, 9 unreachable, 52 untested") {

@@ -15,6 +15,9 @@ const (
 	StatusFailing       = "failing"
 	StatusUnimplemented = "unimplemented"
 	StatusUntested      = "untested"
+	// StatusUnreachable: a probe could not reach the method at all (its
+	// endpoint was down), so nothing can be said of it.
+	StatusUnreachable = "unreachable"
 )
 
 // MethodStatus is one row of the method table.
@@ -117,9 +120,10 @@ func WriteMethodTable(w io.Writer, rows []MethodStatus) error {
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("write method table: %w", err)
 	}
-	_, err := fmt.Fprintf(w, "%d methods: %d %s, %d %s, %d %s, %d %s\n", len(rows),
+	_, err := fmt.Fprintf(w, "%d methods: %d %s, %d %s, %d %s, %d %s, %d %s\n", len(rows),
 		counts[StatusConformant], StatusConformant, counts[StatusFailing], StatusFailing,
-		counts[StatusUnimplemented], StatusUnimplemented, counts[StatusUntested], StatusUntested)
+		counts[StatusUnimplemented], StatusUnimplemented, counts[StatusUnreachable], StatusUnreachable,
+		counts[StatusUntested], StatusUntested)
 	if err != nil {
 		return fmt.Errorf("write method table: %w", err)
 	}

@@ -125,22 +125,9 @@ func TestNodeRefusesProtocol(t *testing.T) {
 // WaitForEvent can race a Shutdown) gets a recording that shows the
 // WaitForEvent open across the Shutdown's start.
 func TestWaitForEventPendingAtShutdown(t *testing.T) {
-	dir := t.TempDir()
-	wrapper, err := recorder.WriteWrapper(dir, build(t, "./cmd/vmtestbed", ""), build(t, "./cmd/refvm", ""))
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	node, err := avalanchego.NewNode(ctx, avalanchego.NodeConfig{Transport: transport.TCP{}, Seed: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer node.Close()
-	p, err := avalanchego.LaunchProcess(ctx, wrapper, avalanchego.LaunchConfig{GracefulTimeout: 3 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, node, p := launchRecordedRefVM(t, ctx, 2)
 	if _, err := p.VM.Initialize(ctx, node.InitializeRequest(p.Protocol)); err != nil {
 		t.Fatal(err)
 	}

@@ -23,6 +23,28 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
+// launchRecordedRefVM starts a fake node (seed) and the reference VM
+// binary behind the recorder's wrapper, whose sessions go to dir; the node
+// is closed when the test ends.
+func launchRecordedRefVM(t *testing.T, ctx context.Context, seed int64) (dir string, node *avalanchego.Node, p *avalanchego.Plugin) {
+	t.Helper()
+	dir = t.TempDir()
+	wrapper, err := recorder.WriteWrapper(dir, build(t, "./cmd/vmtestbed", ""), build(t, "./cmd/refvm", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	node, err = avalanchego.NewNode(ctx, avalanchego.NodeConfig{Transport: transport.TCP{}, Seed: seed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = node.Close() })
+	p, err = avalanchego.LaunchProcess(ctx, wrapper, avalanchego.LaunchConfig{GracefulTimeout: 3 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir, node, p
+}
+
 func build(t *testing.T, pkg, ldflags string) string {
 	t.Helper()
 	bin, err := buildbin.Build(pkg, ldflags)
@@ -37,22 +59,9 @@ func build(t *testing.T, pkg, ldflags string) string {
 // two blocks and Shutdown. The sequencer works through the proxy as it does
 // without it, and the session holds every call in both directions.
 func TestRecordRefVMThroughFakeNode(t *testing.T) {
-	dir := t.TempDir()
-	wrapper, err := recorder.WriteWrapper(dir, build(t, "./cmd/vmtestbed", ""), build(t, "./cmd/refvm", ""))
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	node, err := avalanchego.NewNode(ctx, avalanchego.NodeConfig{Transport: transport.TCP{}, Seed: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer node.Close()
-	p, err := avalanchego.LaunchProcess(ctx, wrapper, avalanchego.LaunchConfig{GracefulTimeout: 3 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, node, p := launchRecordedRefVM(t, ctx, 1)
 	seq := &avalanchego.Sequencer{Node: node, Plugin: p}
 	defer seq.Stop(context.Background())
 	start, err := seq.Start(ctx)
