@@ -176,6 +176,7 @@ func probeOne(ctx context.Context, times probeTimes, ep, control, agent endpoint
 // missing instance id as the first data message) and waits for the first
 // answer. held reports that the stream stayed open without one.
 func probeStream(ctx context.Context, hold time.Duration, cc grpc.ClientConnInterface, method string, md protoreflect.MethodDescriptor, req, resp proto.Message, missing string) (err error, held bool) {
+	start := time.Now()
 	sctx, cancel := context.WithTimeout(ctx, hold)
 	defer cancel()
 	desc := &grpc.StreamDesc{StreamName: string(md.Name()), ServerStreams: md.IsStreamingServer(), ClientStreams: md.IsStreamingClient()}
@@ -196,6 +197,12 @@ func probeStream(ctx context.Context, hold time.Duration, cc grpc.ClientConnInte
 	}
 	err = s.RecvMsg(resp)
 	if status.Code(err) == codes.DeadlineExceeded && ctx.Err() == nil {
+		return err, true
+	}
+	// A server that ends the stream when its copy of our deadline fires
+	// (grpc-timeout is rounded, so it can fire a moment before ours) held it
+	// open just the same: no message, and the hold (nearly) used up.
+	if errors.Is(err, io.EOF) && ctx.Err() == nil && time.Since(start) >= hold*9/10 {
 		return err, true
 	}
 	return err, false
