@@ -26,7 +26,7 @@ import (
 	"syscall"
 
 	"github.com/vmtestbed/vmtestbed/fakes/refvm"
-	"github.com/vmtestbed/vmtestbed/internal/transport"
+	"github.com/vmtestbed/vmtestbed/transport"
 )
 
 // variant is set with -ldflags "-X main.variant=NAME"; empty is the correct VM.

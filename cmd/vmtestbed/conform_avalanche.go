@@ -16,7 +16,7 @@ import (
 	"github.com/vmtestbed/vmtestbed/conformance/avalanche/xsvm"
 	"github.com/vmtestbed/vmtestbed/fakes/avalanchego"
 	"github.com/vmtestbed/vmtestbed/fakes/refvm"
-	"github.com/vmtestbed/vmtestbed/internal/transport"
+	"github.com/vmtestbed/vmtestbed/transport"
 )
 
 // avaFlags are the flags of `vmtestbed conform avalanche`.

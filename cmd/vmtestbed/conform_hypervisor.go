@@ -16,7 +16,7 @@ import (
 	conform "github.com/vmtestbed/vmtestbed/conformance/hypervisor"
 	"github.com/vmtestbed/vmtestbed/conformance/report"
 	fakehv "github.com/vmtestbed/vmtestbed/fakes/hypervisor"
-	"github.com/vmtestbed/vmtestbed/internal/transport"
+	"github.com/vmtestbed/vmtestbed/transport"
 )
 
 var conformHypervisorFlags struct {

@@ -18,7 +18,7 @@ import (
 	"github.com/vmtestbed/vmtestbed/fakes/avalanchego"
 	"github.com/vmtestbed/vmtestbed/fakes/avalanchego/recording"
 	"github.com/vmtestbed/vmtestbed/fakes/refvm"
-	"github.com/vmtestbed/vmtestbed/internal/transport"
+	"github.com/vmtestbed/vmtestbed/transport"
 )
 
 // driveRecordedChain runs AvalancheGo's sequence through the fake node on

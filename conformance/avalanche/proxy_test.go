@@ -16,7 +16,7 @@ import (
 
 	vmpb "github.com/ava-labs/avalanchego/proto/pb/vm"
 
-	"github.com/vmtestbed/vmtestbed/internal/transport"
+	"github.com/vmtestbed/vmtestbed/transport"
 )
 
 // The fault proxy is a test-only wrapper: an in-process plugin that runs a

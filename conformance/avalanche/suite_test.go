@@ -11,7 +11,7 @@ import (
 
 	"github.com/vmtestbed/vmtestbed/conformance/avalanche"
 	"github.com/vmtestbed/vmtestbed/fakes/refvm"
-	"github.com/vmtestbed/vmtestbed/internal/transport"
+	"github.com/vmtestbed/vmtestbed/transport"
 )
 
 func TestMain(m *testing.M) {

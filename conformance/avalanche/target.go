@@ -15,7 +15,7 @@ import (
 	"github.com/ava-labs/avalanchego/ids"
 
 	"github.com/vmtestbed/vmtestbed/fakes/avalanchego"
-	"github.com/vmtestbed/vmtestbed/internal/transport"
+	"github.com/vmtestbed/vmtestbed/transport"
 )
 
 var (

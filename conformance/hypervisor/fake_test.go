@@ -12,7 +12,7 @@ import (
 
 	conform "github.com/vmtestbed/vmtestbed/conformance/hypervisor"
 	fakehv "github.com/vmtestbed/vmtestbed/fakes/hypervisor"
-	"github.com/vmtestbed/vmtestbed/internal/transport"
+	"github.com/vmtestbed/vmtestbed/transport"
 )
 
 // offsetClock lets the suite move the fake's clock (conform.ServerClock).

@@ -13,7 +13,7 @@ import (
 
 	"github.com/vmtestbed/vmtestbed/fakes/avalanchego"
 	"github.com/vmtestbed/vmtestbed/fakes/refvm"
-	"github.com/vmtestbed/vmtestbed/internal/transport"
+	"github.com/vmtestbed/vmtestbed/transport"
 )
 
 // The node answers the AppRequests a plugin sends, as AvalancheGo's sender

@@ -11,7 +11,7 @@ import (
 	"github.com/vmtestbed/vmtestbed/fakes/avalanchego"
 	"github.com/vmtestbed/vmtestbed/fakes/refvm"
 	"github.com/vmtestbed/vmtestbed/internal/buildbin"
-	"github.com/vmtestbed/vmtestbed/internal/transport"
+	"github.com/vmtestbed/vmtestbed/transport"
 )
 
 // chain is a node plus a started sequencer on one plugin.

@@ -10,7 +10,7 @@ import (
 	vmpb "github.com/ava-labs/avalanchego/proto/pb/vm"
 
 	"github.com/vmtestbed/vmtestbed/fakes/avalanchego"
-	"github.com/vmtestbed/vmtestbed/internal/transport"
+	"github.com/vmtestbed/vmtestbed/transport"
 )
 
 // TestNodeIdentityOverrides: set identity fields replace the derived ids

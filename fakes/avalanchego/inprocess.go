@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/vmtestbed/vmtestbed/internal/transport"
+	"github.com/vmtestbed/vmtestbed/transport"
 )
 
 type outputKey struct{}

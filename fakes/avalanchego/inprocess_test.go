@@ -11,7 +11,7 @@ import (
 
 	"github.com/vmtestbed/vmtestbed/fakes/avalanchego"
 	"github.com/vmtestbed/vmtestbed/fakes/refvm"
-	"github.com/vmtestbed/vmtestbed/internal/transport"
+	"github.com/vmtestbed/vmtestbed/transport"
 )
 
 func TestLaunchInProcessServeReturnsEarly(t *testing.T) {

@@ -15,7 +15,7 @@ import (
 
 	vmpb "github.com/ava-labs/avalanchego/proto/pb/vm"
 
-	"github.com/vmtestbed/vmtestbed/internal/transport"
+	"github.com/vmtestbed/vmtestbed/transport"
 )
 
 // Defaults of LaunchConfig, equal to AvalancheGo's.

@@ -10,8 +10,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/vmtestbed/vmtestbed/fakes/avalanchego"
-	"github.com/vmtestbed/vmtestbed/internal/transport"
 	messengerpb "github.com/vmtestbed/vmtestbed/proto/messenger"
+	"github.com/vmtestbed/vmtestbed/transport"
 )
 
 func TestMessengerNotify(t *testing.T) {

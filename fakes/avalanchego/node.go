@@ -37,8 +37,8 @@ import (
 	vmpb "github.com/ava-labs/avalanchego/proto/pb/vm"
 	warppb "github.com/ava-labs/avalanchego/proto/pb/warp"
 
-	"github.com/vmtestbed/vmtestbed/internal/transport"
 	messengerpb "github.com/vmtestbed/vmtestbed/proto/messenger"
+	"github.com/vmtestbed/vmtestbed/transport"
 )
 
 // DefaultNetworkID is AvalancheGo's local network id (constants.LocalID,

@@ -28,7 +28,7 @@ import (
 	warppb "github.com/ava-labs/avalanchego/proto/pb/warp"
 
 	"github.com/vmtestbed/vmtestbed/fakes/avalanchego"
-	"github.com/vmtestbed/vmtestbed/internal/transport"
+	"github.com/vmtestbed/vmtestbed/transport"
 )
 
 func newNode(t testing.TB, cfg avalanchego.NodeConfig) (*avalanchego.Node, *transport.Bufnet) {

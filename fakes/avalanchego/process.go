@@ -14,7 +14,7 @@ import (
 
 	"github.com/ava-labs/avalanchego/vms/rpcchainvm/runtime"
 
-	"github.com/vmtestbed/vmtestbed/internal/transport"
+	"github.com/vmtestbed/vmtestbed/transport"
 )
 
 // LaunchProcess starts the plugin binary at path as AvalancheGo does: a

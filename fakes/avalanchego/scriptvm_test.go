@@ -18,7 +18,7 @@ import (
 	runtimepb "github.com/ava-labs/avalanchego/proto/pb/vm/runtime"
 
 	"github.com/vmtestbed/vmtestbed/fakes/avalanchego"
-	"github.com/vmtestbed/vmtestbed/internal/transport"
+	"github.com/vmtestbed/vmtestbed/transport"
 )
 
 // scriptVM is a chain VM whose every answer the test scripts, and which

@@ -16,7 +16,7 @@ import (
 	vmpb "github.com/ava-labs/avalanchego/proto/pb/vm"
 
 	"github.com/vmtestbed/vmtestbed/fakes/avalanchego"
-	"github.com/vmtestbed/vmtestbed/internal/transport"
+	"github.com/vmtestbed/vmtestbed/transport"
 )
 
 // The chain start in the order calls reach the VM (rpcchainvm.md, "Call

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vmtestbed/vmtestbed/internal/transport"
 	hypervisorv1 "github.com/vmtestbed/vmtestbed/proto/hypervisor/v1"
+	"github.com/vmtestbed/vmtestbed/transport"
 )
 
 func benchEnv(b *testing.B, tr transport.Transport) *env {

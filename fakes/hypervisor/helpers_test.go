@@ -7,8 +7,8 @@ import (
 
 	"google.golang.org/grpc"
 
-	"github.com/vmtestbed/vmtestbed/internal/transport"
 	hypervisorv1 "github.com/vmtestbed/vmtestbed/proto/hypervisor/v1"
+	"github.com/vmtestbed/vmtestbed/transport"
 )
 
 var epoch = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)

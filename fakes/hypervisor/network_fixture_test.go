@@ -8,8 +8,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/vmtestbed/vmtestbed/internal/transport"
 	hypervisorv1 "github.com/vmtestbed/vmtestbed/proto/hypervisor/v1"
+	"github.com/vmtestbed/vmtestbed/transport"
 )
 
 // netFixture is a Server served over bufconn with clients for the services

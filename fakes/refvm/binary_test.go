@@ -13,7 +13,7 @@ import (
 	vmpb "github.com/ava-labs/avalanchego/proto/pb/vm"
 
 	"github.com/vmtestbed/vmtestbed/internal/buildbin"
-	"github.com/vmtestbed/vmtestbed/internal/transport"
+	"github.com/vmtestbed/vmtestbed/transport"
 )
 
 func buildRefvm(t *testing.T) string {

@@ -4,7 +4,7 @@ import (
 	"io"
 	"time"
 
-	"github.com/vmtestbed/vmtestbed/internal/transport"
+	"github.com/vmtestbed/vmtestbed/transport"
 )
 
 // DefaultProtocol is the rpcchainvm protocol refvm speaks (avalanchego v1.15.0).

@@ -15,7 +15,7 @@ import (
 	responsewriterpb "github.com/ava-labs/avalanchego/proto/pb/http/responsewriter"
 	readerpb "github.com/ava-labs/avalanchego/proto/pb/io/reader"
 
-	"github.com/vmtestbed/vmtestbed/internal/transport"
+	"github.com/vmtestbed/vmtestbed/transport"
 )
 
 // responseServer is the node's temporary server for one HTTP.Handle call:

@@ -23,7 +23,7 @@ import (
 	"github.com/ava-labs/avalanchego/utils/crypto/bls"
 	"github.com/ava-labs/avalanchego/utils/crypto/bls/signer/localsigner"
 
-	"github.com/vmtestbed/vmtestbed/internal/transport"
+	"github.com/vmtestbed/vmtestbed/transport"
 )
 
 // wait bounds every blocking step of a test.

@@ -14,7 +14,7 @@ import (
 	responsewriterpb "github.com/ava-labs/avalanchego/proto/pb/http/responsewriter"
 	readerpb "github.com/ava-labs/avalanchego/proto/pb/io/reader"
 
-	"github.com/vmtestbed/vmtestbed/internal/transport"
+	"github.com/vmtestbed/vmtestbed/transport"
 )
 
 // maxBody bounds a request body read through HTTP.Handle.

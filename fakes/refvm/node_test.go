@@ -16,7 +16,7 @@ import (
 	rpcdbpb "github.com/ava-labs/avalanchego/proto/pb/rpcdb"
 	runtimepb "github.com/ava-labs/avalanchego/proto/pb/vm/runtime"
 
-	"github.com/vmtestbed/vmtestbed/internal/transport"
+	"github.com/vmtestbed/vmtestbed/transport"
 )
 
 // testNode is the smallest node side refvm needs, hand-written for these

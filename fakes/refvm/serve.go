@@ -16,7 +16,7 @@ import (
 	vmpb "github.com/ava-labs/avalanchego/proto/pb/vm"
 	runtimepb "github.com/ava-labs/avalanchego/proto/pb/vm/runtime"
 
-	"github.com/vmtestbed/vmtestbed/internal/transport"
+	"github.com/vmtestbed/vmtestbed/transport"
 )
 
 // HandshakeTimeout bounds the runtime Initialize call (the node waits 5 s too).

@@ -14,7 +14,7 @@ import (
 	httppb "github.com/ava-labs/avalanchego/proto/pb/http"
 	vmpb "github.com/ava-labs/avalanchego/proto/pb/vm"
 
-	"github.com/vmtestbed/vmtestbed/internal/transport"
+	"github.com/vmtestbed/vmtestbed/transport"
 )
 
 // Each broken variant's misbehaviour, observed from the node's side. The

@@ -24,8 +24,8 @@ import (
 	vmpb "github.com/ava-labs/avalanchego/proto/pb/vm"
 	warppb "github.com/ava-labs/avalanchego/proto/pb/warp"
 
-	"github.com/vmtestbed/vmtestbed/internal/transport"
 	messengerpb "github.com/vmtestbed/vmtestbed/proto/messenger"
+	"github.com/vmtestbed/vmtestbed/transport"
 )
 
 var _ vmpb.VMServer = (*vm)(nil)

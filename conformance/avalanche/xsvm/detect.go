@@ -7,7 +7,7 @@ import (
 	"google.golang.org/protobuf/types/known/emptypb"
 
 	"github.com/vmtestbed/vmtestbed/fakes/avalanchego"
-	"github.com/vmtestbed/vmtestbed/internal/transport"
+	"github.com/vmtestbed/vmtestbed/transport"
 )
 
 // Detect reports whether the plugin binary at path is xsvm: it launches the

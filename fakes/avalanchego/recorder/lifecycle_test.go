@@ -22,7 +22,7 @@ import (
 	"github.com/vmtestbed/vmtestbed/fakes/avalanchego"
 	"github.com/vmtestbed/vmtestbed/fakes/avalanchego/recorder"
 	"github.com/vmtestbed/vmtestbed/fakes/avalanchego/recording"
-	"github.com/vmtestbed/vmtestbed/internal/transport"
+	"github.com/vmtestbed/vmtestbed/transport"
 )
 
 func onlySession(t *testing.T, dir string) *recording.Session {

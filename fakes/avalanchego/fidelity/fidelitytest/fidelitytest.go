@@ -25,7 +25,7 @@ import (
 	"github.com/vmtestbed/vmtestbed/fakes/avalanchego/recorder"
 	"github.com/vmtestbed/vmtestbed/fakes/avalanchego/recording"
 	"github.com/vmtestbed/vmtestbed/internal/buildbin"
-	"github.com/vmtestbed/vmtestbed/internal/transport"
+	"github.com/vmtestbed/vmtestbed/transport"
 )
 
 // RealDir is where the real recordings live, relative to the module root:
