@@ -41,12 +41,13 @@ deps:
 			echo "make test needs qemu-ga: apt-get install qemu-guest-agent (or set VMTESTBED_NO_QEMU_GA=1)"; exit 1; \
 		fi; }
 
-# Go native fuzzing of every decoder of outside input in the guest-agent packages (virtio's
-# handlers and line framing, the QGA client's replies and 0xFF resync, domain-XML discovery, the
-# agents' request parsing): each Fuzz target runs for FUZZTIME. Seed corpora live under each
-# package's testdata/fuzz and also run, briefly, in make test. Not part of make test.
+# Go native fuzzing of every decoder of outside input (recorded sessions, virtio's handlers and
+# line framing, the QGA client's replies and 0xFF resync, domain-XML discovery, the agents'
+# request parsing, ...): each Fuzz target runs for FUZZTIME. Seed corpora live under each
+# package's testdata/fuzz and also run in make test; .ci/run runs each target for 3s.
 FUZZTIME ?= 20s
-FUZZPKGS ?= ./virtio ./virtio/qga ./fakes/guestagent
+# Every package with a Fuzz target, found rather than listed.
+FUZZPKGS ?= $(shell grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u)
 fuzz:
 	@for pkg in $(FUZZPKGS); do \
 		for fz in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \

@@ -1,7 +1,8 @@
 // Package virtio is the host side of a virtio-serial channel: one Channel
 // interface over a unix socket (what libvirt exposes) or a pty master (what the
 // simulated backend gives), protocol handlers, and a QEMU guest agent client.
-// Contract: ../shared/specs/virtio-serial.md (facts copied into testdata/).
+// Contract: the virtio-serial spec; the facts the code relies on are in
+// conformance/guestagent/testdata/contract.md.
 package virtio
 
 import (

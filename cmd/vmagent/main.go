@@ -14,13 +14,13 @@ import (
 	"syscall"
 
 	"github.com/spf13/pflag"
-	"github.com/vmtestbed/vmtestbed/fakes/guestagent"
+	agent "github.com/vmtestbed/vmtestbed/fakes/guestagent"
 )
 
 func main() { os.Exit(run(os.Args[1:])) }
 
 func run(args []string) int {
-	var cli guestagent.CLI
+	var cli agent.CLI
 	fs := pflag.NewFlagSet("vmagent", pflag.ContinueOnError)
 	cli.Bind(fs)
 	if err := fs.Parse(args); err != nil {
@@ -37,7 +37,7 @@ func run(args []string) int {
 	switch {
 	case err == nil:
 		return 0
-	case errors.Is(err, guestagent.ErrUsage):
+	case errors.Is(err, agent.ErrUsage):
 		fmt.Fprintln(os.Stderr, "vmagent:", err)
 		return 2
 	default:

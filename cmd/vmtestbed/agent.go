@@ -7,12 +7,12 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
-	"github.com/vmtestbed/vmtestbed/fakes/guestagent"
+	agent "github.com/vmtestbed/vmtestbed/fakes/guestagent"
 )
 
 // agentCmd runs a guest agent on the guest end of a channel.
 func agentCmd() *cobra.Command {
-	var cli guestagent.CLI
+	var cli agent.CLI
 	cmd := &cobra.Command{
 		Use:   "agent --port PATH [--protocol json|line] [--fault MODE] [--allow cmd,cmd] [--root DIR]",
 		Short: "Serve a guest agent on a virtio port or pty slave (the guest end of a channel)",
@@ -22,7 +22,7 @@ func agentCmd() *cobra.Command {
 			defer stop()
 			err := cli.Run(ctx)
 			switch {
-			case errors.Is(err, guestagent.ErrUsage):
+			case errors.Is(err, agent.ErrUsage):
 				return withCode(exitUsage, err)
 			case err != nil:
 				return withCode(exitFailed, err)

@@ -29,7 +29,7 @@ func TestConformAgentExecQemuGA(t *testing.T) {
 	dir := t.TempDir()
 	cmd := qga + " -m isa-serial -p {pty} -t " + dir + " -f " + filepath.Join(dir, "qga.pid")
 	for run := range 3 {
-		out, code := runBin(t, bin, "conform", "agent", "--protocol", "qga", "--timeout", "2s", "--exec", cmd)
+		out, code := runBin(t, bin, "conform", "agent", "--protocol", "qga", "--call-timeout", "2s", "--exec", cmd)
 		if code != exitOK || !strings.Contains(out, "0 failed") {
 			t.Fatalf("run %d: conform agent --exec %q exited %d:\n%s", run+1, cmd, code, out)
 		}

@@ -73,7 +73,7 @@ func TestConformAgentExecFaultFails(t *testing.T) {
 	for _, fault := range []string{"drop", "garbage", "hangup"} {
 		t.Run(fault, func(t *testing.T) {
 			start := time.Now()
-			out, code := runBin(t, bin, "conform", "agent", "--timeout", "300ms",
+			out, code := runBin(t, bin, "conform", "agent", "--call-timeout", "300ms",
 				"--exec", bin+" agent --port {pty} --fault "+fault)
 			if el := time.Since(start); el > 30*time.Second {
 				t.Errorf("suite against --fault %s took %v, want under 30s", fault, el)

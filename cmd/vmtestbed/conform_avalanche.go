@@ -14,30 +14,27 @@ import (
 
 	"github.com/vmtestbed/vmtestbed/conformance/avalanche"
 	"github.com/vmtestbed/vmtestbed/conformance/avalanche/xsvm"
+	"github.com/vmtestbed/vmtestbed/conformance/report"
 	"github.com/vmtestbed/vmtestbed/fakes/avalanchego"
 	"github.com/vmtestbed/vmtestbed/fakes/refvm"
 	"github.com/vmtestbed/vmtestbed/transport"
 )
 
-// avaFlags are the flags of `vmtestbed conform avalanche`.
+// avaFlags are the flags of `vmtestbed conform avalanche` that are not
+// fields of avalanche.Config (those are bound straight onto it).
 type avaFlags struct {
-	plugin, inProcess                    string
-	release                              string
-	protocol                             uint
-	sameWire                             bool
-	networkID                            uint32
-	genesis, upgrade, config, subnet     string
-	junit, json, trace                   string
-	focus                                string
-	workload                             string
-	dbDir                                string
-	handshake, call, initialize, shutdwn time.Duration
-	grace, timeout                       time.Duration
-	verbose                              bool
+	cfg                              avalanche.Config
+	opts                             report.Options
+	inProcess                        string
+	release                          string
+	protocol                         uint
+	genesis, upgrade, config, subnet string
+	trace                            string
+	workload                         string
 }
 
 func init() {
-	var f avaFlags
+	f := avaFlags{cfg: avalanche.DefaultConfig()}
 	cmd := &cobra.Command{
 		Use:   "avalanche (--plugin PATH | --in-process refvm[:VARIANT])",
 		Short: "Check an Avalanche chain-VM plugin against the rpcchainvm contract",
@@ -56,51 +53,41 @@ protocol fails AVA-HSK-001), 2 usage error or a plugin that could not be started
 		RunE: func(cmd *cobra.Command, _ []string) error { return runConformAvalanche(cmd.OutOrStdout(), f) },
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.plugin, "plugin", "", "path to the plugin binary")
+	c := &f.cfg
+	fl.StringVar(&c.Plugin, "plugin", "", "path to the plugin binary")
 	fl.StringVar(&f.inProcess, "in-process", "", "run the reference VM in this process: refvm or refvm:VARIANT (see refvm --list-broken)")
 	fl.StringVar(&f.release, "avalanchego", "", "emulate this AvalancheGo release: its protocol and node version, e.g. v1.14.2 (default: the newest, "+avalanchego.ReleaseForProtocol(avalanchego.NewestProtocol)+")")
 	fl.UintVar(&f.protocol, "protocol", 0, "emulate this rpcchainvm protocol version, as the newest release speaking it (default: newest)")
-	fl.BoolVar(&f.sameWire, "same-wire", false, "also accept a plugin whose protocol differs from the emulated one but has the same wire (AvalancheGo does not)")
-	fl.Uint32Var(&f.networkID, "network-id", 0, "network id in the InitializeRequest (default: local, 12345)")
+	fl.BoolVar(&c.SameWire, "same-wire", false, "also accept a plugin whose protocol differs from the emulated one but has the same wire (AvalancheGo does not)")
+	fl.Uint32Var(&c.NetworkID, "network-id", 0, "network id in the InitializeRequest (default: local, 12345)")
 	fl.StringVar(&f.genesis, "genesis", "", "file with the genesis bytes (default: the workload's)")
 	fl.StringVar(&f.upgrade, "upgrade", "", "file with the chain's upgrade bytes")
 	fl.StringVar(&f.config, "chain-config", "", "file with the chain config bytes")
 	fl.StringVar(&f.config, "config", "", "file with the chain config bytes")
 	_ = fl.MarkDeprecated("config", "use --chain-config")
 	fl.StringVar(&f.subnet, "subnet-config", "", "file with the subnet config (JSON)")
-	fl.StringVar(&f.junit, "junit", "", "write a JUnit XML report here")
-	fl.StringVar(&f.json, "json", "", "write a ginkgo JSON report here")
 	fl.StringVar(&f.trace, "trace", "", "write the RPC trace here (.json, .md for Mermaid, else text)")
 	fl.StringVar(&f.workload, "workload", "auto", "how to make the VM want blocks: auto (detects xsvm with a probe launch when no --genesis is given, and the reference VM's API), refvm, or xsvm (signed transfers; also writes the genesis)")
-	fl.StringVar(&f.dbDir, "db-dir", "", "back the node's database with an on-disk leveldb under this directory (one launch-N per plugin launch; default in memory)")
-	fl.StringVar(&f.focus, "focus", "", "run only specs whose text matches this regexp, e.g. AVA-BLK")
-	fl.DurationVar(&f.handshake, "handshake-timeout", 5*time.Second, "how long the plugin has for the runtime handshake")
-	fl.DurationVar(&f.call, "call-timeout", 5*time.Second, "bound of every VM call but Initialize and Shutdown, and of every wait for an event")
-	fl.DurationVar(&f.initialize, "initialize-timeout", 0, "bound of the Initialize call (0: none, as AvalancheGo)")
-	fl.DurationVar(&f.shutdwn, "shutdown-timeout", 0, "bound of the Shutdown call (0: none, as AvalancheGo)")
-	fl.DurationVar(&f.grace, "grace-period", 5*time.Second, "wait between SIGTERM and SIGKILL after Shutdown")
-	fl.DurationVar(&f.timeout, "timeout", 30*time.Minute, "bound of the whole run; when it runs out, the calls still running are named")
-	fl.BoolVar(&f.verbose, "verbose", false, "stream plugin output and cleanup notes")
+	fl.StringVar(&c.DBDir, "db-dir", "", "back the node's database with an on-disk leveldb under this directory (one launch-N per plugin launch; default in memory)")
+	fl.IntVar(&c.Repeat, "repeat", c.Repeat, "how often idempotency specs repeat a call")
+	fl.Int64Var(&c.Seed, "seed", 0, "seed of the fake node's ids and keys")
+	fl.DurationVar(&c.HandshakeTimeout, "handshake-timeout", c.HandshakeTimeout, "how long the plugin has for the runtime handshake")
+	fl.DurationVar(&c.CallTimeout, "call-timeout", c.CallTimeout, "bound of every VM call but Initialize and Shutdown, and of every wait for an event")
+	fl.DurationVar(&c.InitializeTimeout, "initialize-timeout", 0, "bound of the Initialize call (0: none, as AvalancheGo)")
+	fl.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 0, "bound of the Shutdown call (0: none, as AvalancheGo)")
+	fl.DurationVar(&c.GracePeriod, "grace-period", c.GracePeriod, "wait between SIGTERM and SIGKILL after Shutdown")
+	fl.DurationVar(&c.Timeout, "timeout", c.Timeout, "bound of the whole run; when it runs out, the calls still running are named")
+	bindReportFlags(fl, &f.opts, "AVA-BLK", "stream plugin output and cleanup notes")
 	conformCmd.AddCommand(cmd)
 }
 
-// avaConfig turns flags into a suite configuration.
+// avaConfig completes the suite configuration from the flags that are not
+// Config fields.
 func avaConfig(f avaFlags, log io.Writer) (avalanche.Config, error) {
-	cfg := avalanche.Config{
-		Plugin:            f.plugin,
-		SameWire:          f.sameWire,
-		NetworkID:         f.networkID,
-		HandshakeTimeout:  f.handshake,
-		CallTimeout:       f.call,
-		InitializeTimeout: f.initialize,
-		ShutdownTimeout:   f.shutdwn,
-		GracePeriod:       f.grace,
-		Timeout:           f.timeout,
-		DBDir:             f.dbDir,
-		Log:               log,
-	}
+	cfg := f.cfg
+	cfg.Log = log
 	switch {
-	case (f.plugin == "") == (f.inProcess == ""):
+	case (cfg.Plugin == "") == (f.inProcess == ""):
 		return cfg, errors.New("give exactly one of --plugin and --in-process")
 	case f.release != "" && f.protocol != 0:
 		return cfg, errors.New("give at most one of --avalanchego and --protocol")
@@ -132,8 +119,8 @@ func avaConfig(f avaFlags, log io.Writer) (avalanche.Config, error) {
 	if cfg.Workload, err = workloadByName(f.workload); err != nil {
 		return cfg, err
 	}
-	if cfg.Workload == nil && cfg.Genesis == nil && f.plugin != "" {
-		cfg.Workload = detectXSVM(f.plugin, cfg.Protocol, f.handshake)
+	if cfg.Workload == nil && cfg.Genesis == nil && cfg.Plugin != "" {
+		cfg.Workload = detectXSVM(cfg.Plugin, cfg.Protocol, cfg.HandshakeTimeout)
 	}
 	if f.inProcess != "" {
 		serve, bn, err := inProcessRefVM(f.inProcess, cfg.Protocol, log)
@@ -202,7 +189,7 @@ func inProcessRefVM(spec string, protocol uint, log io.Writer) (func(context.Con
 
 func runConformAvalanche(out io.Writer, f avaFlags) error {
 	log := io.Discard
-	if f.verbose {
+	if f.opts.Verbose {
 		log = os.Stderr
 	}
 	cfg, err := avaConfig(f, log)
@@ -210,18 +197,15 @@ func runConformAvalanche(out io.Writer, f avaFlags) error {
 		return withCode(exitUsage, err)
 	}
 	cfg.Notices = &onceLines{w: out, seen: map[string]bool{}}
-	res, err := avalanche.Main(cfg, avalanche.Options{
-		Focus: f.focus, JUnit: f.junit, JSON: f.json, Trace: f.trace, Verbose: f.verbose, Out: out,
-	})
-	switch {
-	case res.LaunchErr != nil:
-		return withCode(exitUsage, fmt.Errorf("the plugin could not be started: %w", res.LaunchErr))
-	case err != nil:
-		return withCode(exitUsage, err)
-	case !res.Passed:
-		return withCode(exitFailed, fmt.Errorf("conformance failed: %s", strings.Join(res.Failed, " ")))
+	if f.trace != "" {
+		cfg.Trace = avalanchego.NewTrace(nil)
 	}
-	return nil
+	f.opts.Progress = out
+	res, err := avalanche.RunSuite(context.Background(), cfg, f.opts)
+	if err == nil && f.trace != "" {
+		err = avalanche.WriteTrace(cfg.Trace, f.trace)
+	}
+	return verdict(out, res, err, res.FailedIDs())
 }
 
 // onceLines prints each distinct line once: every container of the suite

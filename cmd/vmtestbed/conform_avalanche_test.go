@@ -307,12 +307,12 @@ func TestConformAvalancheProtocolMatch(t *testing.T) {
 	if res.code != exitFailed {
 		t.Fatalf("exit %d, want %d:\n%s", res.code, exitFailed, res.out)
 	}
-	for _, want := range []string{"[AVA-HSK-001]", "protocol 45", "v1.14.2", "--avalanchego v1.14.2", "FAIL AVA-HSK-001"} {
+	for _, want := range []string{"[AVA-HSK-001]", "protocol 45", "v1.14.2", "--avalanchego v1.14.2", "FAIL [AVA-HSK-001]"} {
 		if !strings.Contains(res.out, want) {
 			t.Errorf("output lacks %q:\n%s", want, res.out)
 		}
 	}
-	if strings.Contains(res.out, "AVA-INI-001") && strings.Contains(res.out, "FAIL AVA-INI-001") {
+	if strings.Contains(res.out, "AVA-INI-001") && strings.Contains(res.out, "FAIL [AVA-INI-001]") {
 		t.Errorf("the mismatch is blamed on AVA-INI-001:\n%s", res.out)
 	}
 	for _, extra := range [][]string{{"--avalanchego", "v1.14.2"}, {"--same-wire"}} {

@@ -2,14 +2,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"os"
 	"strings"
 	"time"
 
-	"github.com/onsi/ginkgo/v2/formatter"
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
 
@@ -19,12 +15,13 @@ import (
 	"github.com/vmtestbed/vmtestbed/transport"
 )
 
-var conformHypervisorFlags struct {
-	addr, agentAddr, junit, json, focus, skip string
-	nodeAgentListen, nodeAgentAdvertise       string
-	instanceTypes                             []string
-	timeout, wait, leaseWait, connect         time.Duration
-}
+// conformHypervisorFlags: the suite's Config and report options, which the
+// flags are bound straight onto, and the one flag that is neither.
+var conformHypervisorFlags = struct {
+	cfg     conform.Config
+	opts    report.Options
+	connect time.Duration
+}{cfg: conform.DefaultConfig()}
 
 var conformHypervisorCmd = &cobra.Command{
 	Use:   "hypervisor",
@@ -41,51 +38,43 @@ var conformHypervisorCmd = &cobra.Command{
 
 func init() {
 	f := conformHypervisorCmd.Flags()
-	f.StringVar(&conformHypervisorFlags.addr, "addr", "", "HOST:PORT of the control plane (default: in-process fake over bufconn)")
-	f.StringVar(&conformHypervisorFlags.agentAddr, "agent-addr", "", "HOST:PORT of a node agent serving AgentService (default: --addr)")
-	f.StringVar(&conformHypervisorFlags.nodeAgentListen, "node-agent-listen", "127.0.0.1:0", "where the suite serves the node agent its registered nodes point at")
-	f.StringVar(&conformHypervisorFlags.nodeAgentAdvertise, "node-agent-advertise", "", "ip registered nodes carry, when the control plane reaches the node agent elsewhere than --node-agent-listen")
-	f.StringSliceVar(&conformHypervisorFlags.instanceTypes, "instance-types", []string{"vm", "container", "microvm"}, "supported_instance_types of registered nodes, spelled as the server expects")
-	f.StringVar(&conformHypervisorFlags.junit, "junit", "", "write JUnit XML to this file")
-	f.StringVar(&conformHypervisorFlags.json, "json", "", "write the JSON result (specs, RPCs, method table) to this file")
-	f.StringVar(&conformHypervisorFlags.focus, "focus", "", "run only specs whose text matches this regular expression")
-	f.StringVar(&conformHypervisorFlags.skip, "skip", "", "skip specs whose text matches this regular expression")
-	f.DurationVar(&conformHypervisorFlags.timeout, "timeout", 30*time.Second, "bound on each spec")
-	f.DurationVar(&conformHypervisorFlags.wait, "wait-timeout", 10*time.Second, "bound on each wait for a state or an event")
-	f.DurationVar(&conformHypervisorFlags.leaseWait, "lease-wait", 2*time.Minute, "real time each lease spec may spend (up to 2.5 lease TTLs); longer leases are skipped")
-	f.DurationVar(&conformHypervisorFlags.connect, "connect-timeout", 10*time.Second, "bound on reaching --addr")
+	c := &conformHypervisorFlags.cfg
+	f.StringVar(&c.Addr, "addr", "", "HOST:PORT of the control plane (default: in-process fake over bufconn)")
+	f.StringVar(&c.AgentAddr, "agent-addr", "", "HOST:PORT of a node agent serving AgentService (default: --addr)")
+	f.StringVar(&c.NodeAgentListen, "node-agent-listen", c.NodeAgentListen, "where the suite serves the node agent its registered nodes point at")
+	f.StringVar(&c.NodeAgentAdvertise, "node-agent-advertise", "", "ip registered nodes carry, when the control plane reaches the node agent elsewhere than --node-agent-listen")
+	f.StringSliceVar(&c.InstanceTypes, "instance-types", c.InstanceTypes, "supported_instance_types of registered nodes, spelled as the server expects")
+	f.StringVar(&c.Prefix, "prefix", "", "start of the names of everything the suite creates (default conform- and a random tag)")
+	f.DurationVar(&c.SpecTimeout, "spec-timeout", c.SpecTimeout, "bound of each spec, and of its cleanup")
+	f.DurationVar(&c.WaitTimeout, "wait-timeout", c.WaitTimeout, "bound of each wait for a state or an event")
+	f.DurationVar(&c.LeaseWait, "lease-wait", c.LeaseWait, "real time each lease spec may spend (up to 2.5 lease TTLs); longer leases are skipped")
+	f.DurationVar(&c.Timeout, "timeout", c.Timeout, "bound of the whole run")
+	f.DurationVar(&conformHypervisorFlags.connect, "connect-timeout", 10*time.Second, "bound of reaching --addr and probing its methods")
+	bindReportFlags(f, &conformHypervisorFlags.opts, "HV-CLU", "print what specs write as they run")
 	conformCmd.AddCommand(conformHypervisorCmd)
 }
 
 func runConformHypervisor(cmd *cobra.Command, _ []string) error {
 	fl := conformHypervisorFlags
 	out := cmd.OutOrStdout()
-	cfg := conform.Config{
-		Addr: fl.addr, AgentAddr: fl.agentAddr, NodeAgentListen: fl.nodeAgentListen, NodeAgentAdvertise: fl.nodeAgentAdvertise,
-		InstanceTypes: fl.instanceTypes, Focus: fl.focus, Skip: fl.skip, Timeout: fl.timeout, WaitTimeout: fl.wait,
-		LeaseWait: fl.leaseWait, Progress: out,
-	}
-	if fl.addr == "" {
+	cfg := fl.cfg
+	if cfg.Addr == "" {
 		stop, err := inProcessHypervisor(&cfg)
 		if err != nil {
 			return withCode(exitUsage, err)
 		}
 		defer stop()
 	}
-	// The suite reports through cfg.Progress; ginkgo's own console reporter is muted.
-	formatter.ColorableStdOut = io.Discard
 	ctx, cancel := context.WithTimeout(cmd.Context(), fl.connect)
 	defer cancel()
-	res, err := conform.RunSuite(ctx, cfg)
-	if err != nil {
-		if errors.Is(err, conform.ErrUnreachable) {
-			return withCode(exitUsage, err)
-		}
-		return withCode(exitUsage, fmt.Errorf("run hypervisor suite: %w", err))
+	fl.opts.Progress = out
+	res, err := conform.RunSuite(ctx, cfg, fl.opts)
+	if err != nil && len(res.Specs) == 0 {
+		return verdict(out, res, err, nil)
 	}
 	fmt.Fprintln(out)
-	if err := report.WriteMethodTable(out, res.Methods); err != nil {
-		return withCode(exitFailed, err)
+	if werr := report.WriteMethodTable(out, res.Methods); werr != nil && err == nil {
+		err = werr
 	}
 	var must, conventions []string
 	for _, s := range res.Specs {
@@ -97,21 +86,10 @@ func runConformHypervisor(cmd *cobra.Command, _ []string) error {
 			must = append(must, s.ID)
 		}
 	}
-	fmt.Fprintf(out, "%d specs: %d passed, %d failed, %d skipped in %s\n",
-		len(res.Specs), res.Passed, res.Failed, res.Skipped, res.End.Sub(res.Start).Round(time.Millisecond))
 	if len(conventions) > 0 {
 		fmt.Fprintf(out, "%d SHOULD specs (documented conventions) not followed: %s; they do not fail the run\n", len(conventions), strings.Join(conventions, " "))
 	}
-	if err := writeResultFiles(res, fl.junit, fl.json); err != nil {
-		return withCode(exitFailed, err)
-	}
-	if len(must) > 0 {
-		return withCode(exitFailed, fmt.Errorf("%d of %d hypervisor.v1 specs failed: %s", len(must), len(res.Specs), strings.Join(must, " ")))
-	}
-	if res.Passed == 0 && res.Failed == 0 {
-		return withCode(exitFailed, errors.New("no spec ran: the filters select none, or the server implements none of the methods the selected specs need (see the method table)"))
-	}
-	return nil
+	return verdict(out, res, err, must)
 }
 
 // serverClock moves the in-process fake's clock for the lease specs.
@@ -140,28 +118,4 @@ func inProcessHypervisor(cfg *conform.Config) (stop func(), err error) {
 	}()
 	cfg.Addr, cfg.DialOptions, cfg.ServerClock = addr, bn.DialOptions(), serverClock{clock}
 	return func() { g.Stop(); <-done; fake.Close() }, nil
-}
-
-func writeResultFiles(res report.Result, junitPath, jsonPath string) error {
-	write := func(path string, w func(io.Writer) error) error {
-		if path == "" {
-			return nil
-		}
-		f, err := os.Create(path)
-		if err != nil {
-			return fmt.Errorf("write result: %w", err)
-		}
-		if err := w(f); err != nil {
-			f.Close()
-			return fmt.Errorf("write %s: %w", path, err)
-		}
-		if err := f.Close(); err != nil {
-			return fmt.Errorf("write %s: %w", path, err)
-		}
-		return nil
-	}
-	if err := write(junitPath, func(w io.Writer) error { return report.WriteJUnit(w, res) }); err != nil {
-		return err
-	}
-	return write(jsonPath, res.WriteJSON)
 }

@@ -33,7 +33,7 @@ func TestConformAvalancheXSVM(t *testing.T) {
 	if res.code != exitFailed {
 		t.Fatalf("against v1.15.0: exit %d, want %d:\n%s", res.code, exitFailed, res.out)
 	}
-	for _, want := range []string{"FAIL AVA-HSK-001", "protocol 45", "--avalanchego v1.14.2"} {
+	for _, want := range []string{"FAIL [AVA-HSK-001]", "protocol 45", "--avalanchego v1.14.2"} {
 		if !strings.Contains(res.out, want) {
 			t.Errorf("against v1.15.0 the output lacks %q:\n%s", want, res.out)
 		}

@@ -93,6 +93,19 @@ const (
 	defaultRepeat           = 3
 )
 
+// DefaultConfig is a Config with every knob at its default, the one the CLI
+// binds its flags onto. Set Plugin (or InProcess and Bufnet) before use.
+// Release and Protocol stay zero: the newest release and its protocol.
+func DefaultConfig() Config {
+	return Config{
+		HandshakeTimeout: defaultHandshakeTimeout,
+		CallTimeout:      defaultCallTimeout,
+		GracePeriod:      defaultGracePeriod,
+		Timeout:          defaultTimeout,
+		Repeat:           defaultRepeat,
+	}
+}
+
 // withDefaults returns a copy of c with zero values replaced by defaults.
 // An unknown Release is left for validate to report.
 func (c Config) withDefaults() Config {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"slices"
@@ -18,6 +19,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/vmtestbed/vmtestbed/conformance/avalanche"
+	"github.com/vmtestbed/vmtestbed/conformance/report"
 	"github.com/vmtestbed/vmtestbed/fakes/refvm"
 	"github.com/vmtestbed/vmtestbed/transport"
 )
@@ -306,11 +308,11 @@ func runChild(what string) int {
 		return 3
 	}
 	var console bytes.Buffer
-	out, err := avalanche.Main(cfg, avalanche.Options{Out: &console})
-	if err != nil {
+	res, err := avalanche.RunSuite(context.Background(), cfg, report.Options{Progress: &console})
+	if err != nil && !errors.Is(err, avalanche.ErrLaunch) {
 		return 3
 	}
-	b, _ := json.Marshal(out.Failed)
+	b, _ := json.Marshal(res.FailedIDs())
 	if err := os.WriteFile(os.Getenv(resultEnv), b, 0o600); err != nil {
 		return 3
 	}

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vmtestbed/vmtestbed/conformance/report"
 	agent "github.com/vmtestbed/vmtestbed/fakes/guestagent"
 	"github.com/vmtestbed/vmtestbed/virtio"
 )
@@ -35,9 +36,9 @@ func TestChildSuite(t *testing.T) {
 	if len(parts) > 2 {
 		fault = parts[2]
 	}
-	cfg := Config{Protocol: protocol, Timeout: 5 * time.Second, Repeat: 2}
+	cfg := Config{Protocol: protocol, CallTimeout: 5 * time.Second, Repeat: 2}
 	if os.Getenv(envResult) != "" && (channelFault(fault) || protocol == ProtocolQGA) { // a dead target: fail fast
-		cfg.Timeout = 300 * time.Millisecond
+		cfg.CallTimeout = 300 * time.Millisecond
 	}
 	agentProto := protocol
 	if protocol == ProtocolQGA {
@@ -83,7 +84,7 @@ func TestChildSuite(t *testing.T) {
 		t.Fatalf("unknown transport in %s=%q", envTarget, target)
 	}
 	if out := os.Getenv(envResult); out != "" {
-		if _, err := RunSuite(cfg, RunOptions{JSON: out}); err != nil {
+		if _, err := RunSuite(context.Background(), cfg, report.Options{JSON: out}); err != nil {
 			t.Fatal(err)
 		}
 		return

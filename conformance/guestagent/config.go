@@ -22,7 +22,9 @@ type Config struct {
 	Dial func(ctx context.Context) (virtio.Channel, error)
 	// Protocol is ProtocolJSON (default), ProtocolLine or ProtocolQGA.
 	Protocol string
-	// Timeout bounds every request/reply exchange (default 5s).
+	// CallTimeout bounds every request/reply exchange (default 5s).
+	CallTimeout time.Duration
+	// Timeout bounds the whole run (default 30m; RunSuite only).
 	Timeout time.Duration
 	// Repeat is how often repeatable checks run (default 3).
 	Repeat int
@@ -32,6 +34,25 @@ type Config struct {
 	// GuestTempDir is a writable directory on the guest for qga file specs
 	// (default /tmp).
 	GuestTempDir string
+}
+
+const (
+	defaultCallTimeout = 5 * time.Second
+	defaultTimeout     = 30 * time.Minute
+	defaultRepeat      = 3
+)
+
+// DefaultConfig is a Config with every knob at its default, the one the CLI
+// binds its flags onto. Set Dial before use.
+func DefaultConfig() Config {
+	return Config{
+		Protocol:     ProtocolJSON,
+		CallTimeout:  defaultCallTimeout,
+		Timeout:      defaultTimeout,
+		Repeat:       defaultRepeat,
+		MaxChannels:  1,
+		GuestTempDir: "/tmp",
+	}
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -45,11 +66,14 @@ func (c Config) withDefaults() (Config, error) {
 	default:
 		return c, fmt.Errorf("guest agent suite: unknown protocol %q (want json, line or qga)", c.Protocol)
 	}
+	if c.CallTimeout <= 0 {
+		c.CallTimeout = defaultCallTimeout
+	}
 	if c.Timeout <= 0 {
-		c.Timeout = 5 * time.Second
+		c.Timeout = defaultTimeout
 	}
 	if c.Repeat <= 0 {
-		c.Repeat = 3
+		c.Repeat = defaultRepeat
 	}
 	if c.MaxChannels <= 0 {
 		c.MaxChannels = 1
@@ -61,4 +85,4 @@ func (c Config) withDefaults() (Config, error) {
 }
 
 // specTimeout bounds one spec: enough for its longest sequence of requests.
-func (c Config) specTimeout() time.Duration { return 40*c.Timeout + 10*time.Second }
+func (c Config) specTimeout() time.Duration { return 40*c.CallTimeout + 10*time.Second }

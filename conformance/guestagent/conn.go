@@ -39,14 +39,14 @@ func (s *suite) open(ctx context.Context) *conn {
 // dial dials a channel for the current spec without the handshake.
 func (s *suite) dial(ctx context.Context) *conn {
 	GinkgoHelper()
-	dctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	dctx, cancel := context.WithTimeout(ctx, s.cfg.CallTimeout)
 	defer cancel()
 	ch, err := s.cfg.Dial(dctx)
 	if err != nil {
-		fail(fmt.Sprintf("could not open a channel to the agent within %s: %v", s.cfg.Timeout, err))
+		fail(fmt.Sprintf("could not open a channel to the agent within %s: %v", s.cfg.CallTimeout, err))
 	}
 	DeferCleanup(ch.Close)
-	return &conn{s: s, ch: ch, timeout: s.cfg.Timeout}
+	return &conn{s: s, ch: ch, timeout: s.cfg.CallTimeout}
 }
 
 // quiet is how long the channel must stay silent for a drain to end.

@@ -1,82 +1,61 @@
 package guestagent
 
 import (
+	"context"
 	"fmt"
-	"os"
 	"testing"
 
 	. "github.com/onsi/ginkgo/v2"
-	"github.com/onsi/ginkgo/v2/types"
 	. "github.com/onsi/gomega"
 
 	"github.com/vmtestbed/vmtestbed/conformance/report"
 )
 
-// SuiteName is the ginkgo suite description.
+// SuiteName is the ginkgo suite description and the report's suite name.
 const SuiteName = "guest agent conformance"
+
+// ErrUnreachable is returned (wrapped) by RunSuite when no channel to the
+// agent could be opened.
+var ErrUnreachable = fmt.Errorf("%w: the agent's channel could not be opened", report.ErrTarget)
 
 // Run registers the suite for cfg and runs it from a Go test. Ginkgo runs one
 // suite per process, so a test binary calls Run once.
 func Run(t *testing.T, cfg Config) {
-	RegisterFailHandler(SanitizingFail)
-	Register(cfg)
+	t.Helper()
+	RegisterFailHandler(report.SanitizingFail)
+	Register(&cfg)
 	sc, rc := GinkgoConfiguration()
 	RunSpecs(t, SuiteName, sc, rc)
 }
 
-// RunOptions shape a CLI run of the suite.
-type RunOptions struct {
-	Focus []string // run only specs whose text matches one of these regular expressions
-	JUnit string   // write a JUnit XML report here when non-empty
-	JSON  string   // write a report.Result as JSON here when non-empty
-	// Verbose prints every spec as it runs.
-	Verbose bool
-}
-
-// RunSuite runs the suite for cfg outside `go test` (for the CLI) and
-// returns its result. Ginkgo runs one suite per process. The error is about
-// writing reports; spec failures are in the result.
-func RunSuite(cfg Config, o RunOptions) (report.Result, error) {
-	var rep types.Report
-	RegisterFailHandler(SanitizingFail)
-	Register(cfg)
-	ReportAfterSuite("collect guest agent results", func(r Report) { rep = r })
-	sc, rc := GinkgoConfiguration()
-	sc.FocusStrings = o.Focus
-	sc.RandomSeed = 1
-	rc.NoColor = true
-	rc.Verbose = o.Verbose
-	RunSpecs(&cliT{}, SuiteName, sc, rc)
-	res := report.FromGinkgo(rep, nil)
-	if o.JSON != "" {
-		if err := writeFile(o.JSON, func(f *os.File) error { return res.WriteJSON(f) }); err != nil {
-			return res, err
-		}
-	}
-	if o.JUnit != "" {
-		if err := writeFile(o.JUnit, func(f *os.File) error { return report.WriteJUnit(f, res) }); err != nil {
-			return res, err
-		}
-	}
-	return res, nil
-}
-
-// cliT is the ginkgo.GinkgoTestingT of a CLI run.
-type cliT struct{ failed bool }
-
-func (t *cliT) Fail() { t.failed = true }
-
-func writeFile(path string, write func(*os.File) error) error {
-	f, err := os.Create(path)
+// RunSuite runs the suite for cfg outside `go test` (for the CLI), once per
+// process (ginkgo's limit): it opens one channel within ctx first, to tell an
+// unreachable agent (ErrUnreachable) from a failing one, runs the specs,
+// writes the reports opts names and returns the result. Failed specs are in
+// the result; the error is about the configuration, the target or the reports.
+func RunSuite(ctx context.Context, cfg Config, opts report.Options) (report.Result, error) {
+	c, err := cfg.withDefaults()
 	if err != nil {
-		return fmt.Errorf("write report: %w", err)
+		return report.Result{}, err
 	}
-	if err := write(f); err != nil {
-		f.Close()
-		return fmt.Errorf("write report %s: %w", path, err)
+	if err := opts.Validate(); err != nil {
+		return report.Result{}, err
 	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write report %s: %w", path, err)
+	if err := reach(ctx, c); err != nil {
+		return report.Result{}, fmt.Errorf("%w: %w", ErrUnreachable, err)
 	}
-	return nil
+	final := report.RunSpecs(SuiteName, opts, c.Timeout, func() { Register(&c) })
+	res := report.FromGinkgo(final, nil)
+	return res, opts.Write(res)
+}
+
+// reach opens and closes one channel, bounded by ctx and the call timeout.
+func reach(ctx context.Context, cfg Config) error {
+	ctx, cancel := context.WithTimeout(ctx, cfg.CallTimeout)
+	defer cancel()
+	ch, err := cfg.Dial(ctx)
+	if err != nil {
+		return err
+	}
+	return ch.Close()
 }

@@ -24,7 +24,7 @@ func (s *suite) ping(ctx context.Context, c *conn) error {
 		}
 		return err
 	case ProtocolQGA:
-		return qga.New(c.ch, qga.WithTimeout(s.cfg.Timeout)).Ping(ctx)
+		return qga.New(c.ch, qga.WithTimeout(s.cfg.CallTimeout)).Ping(ctx)
 	}
 	r, err := c.call(ctx, map[string]any{"command": "ping"})
 	if err == nil && r["result"] != "pong" {
@@ -97,7 +97,7 @@ func (s *suite) channelSpecs() {
 			if err := c.ch.Disconnect(); err != nil {
 				fail(fmt.Sprintf("disconnect %d: %v", i+1, err))
 			}
-			cctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+			cctx, cancel := context.WithTimeout(ctx, s.cfg.CallTimeout)
 			err := c.ch.Connect(cctx)
 			cancel()
 			if err != nil {
@@ -117,7 +117,7 @@ func (s *suite) channelSpecs() {
 		n := 4 * s.cfg.Repeat
 		reqs, check := s.pipeline(n)
 		start := time.Now()
-		rctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+		rctx, cancel := context.WithTimeout(ctx, s.cfg.CallTimeout)
 		defer cancel()
 		if err := c.ch.SendString(rctx, strings.Join(reqs, "\n")+"\n"); err != nil {
 			fail(c.describe(rctx, fmt.Sprintf("send %d pipelined requests", n), err).Error())
@@ -133,7 +133,7 @@ func (s *suite) channelSpecs() {
 		}
 		took := time.Since(start)
 		AddReportEntry("pipelined requests", fmt.Sprintf("%d in %s", n, took))
-		Expect(took).To(BeNumerically("<", s.cfg.Timeout), "%d pipelined requests took %s", n, took)
+		Expect(took).To(BeNumerically("<", s.cfg.CallTimeout), "%d pipelined requests took %s", n, took)
 	})
 }
 

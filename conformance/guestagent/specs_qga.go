@@ -19,7 +19,7 @@ import (
 func (s *suite) qgaClient(ctx SpecContext) *qga.Client {
 	GinkgoHelper()
 	c := s.open(ctx)
-	return qga.New(c.ch, qga.WithTimeout(s.cfg.Timeout))
+	return qga.New(c.ch, qga.WithTimeout(s.cfg.CallTimeout))
 }
 
 // must fails the spec with err's text (no gomega dump) when err is not nil.
@@ -43,7 +43,7 @@ func needEnabled(ctx context.Context, cl *qga.Client, command string) {
 func (s *suite) qgaSpecs() {
 	s.it("[GA-QGA-001] guest-sync-delimited MUST resynchronise the channel after a torn request", func(ctx SpecContext) {
 		c := s.open(ctx)
-		cl := qga.New(c.ch, qga.WithTimeout(s.cfg.Timeout))
+		cl := qga.New(c.ch, qga.WithTimeout(s.cfg.CallTimeout))
 		must(c.ch.SendString(ctx, `{"execute":"guest-pi`), "send a torn request")
 		must(cl.Sync(ctx), "guest-sync-delimited after a torn request")
 		must(cl.Ping(ctx), "guest-ping after the sync")
@@ -99,7 +99,7 @@ func (s *suite) qgaSpecs() {
 		cl := s.qgaClient(ctx)
 		needEnabled(ctx, cl, "guest-exec")
 		needEnabled(ctx, cl, "guest-exec-status")
-		ro := qga.RunOptions{Interval: 20 * time.Millisecond, MaxPolls: int(s.cfg.Timeout / (20 * time.Millisecond))}
+		ro := qga.RunOptions{Interval: 20 * time.Millisecond, MaxPolls: int(s.cfg.CallTimeout / (20 * time.Millisecond))}
 		st, err := cl.Run(ctx, "/bin/echo", []string{"ga", "exec"}, ro)
 		must(err, "guest-exec /bin/echo ga exec")
 		Expect(string(st.Stdout)).To(Equal("ga exec\n"), "stdout of /bin/echo ga exec")

@@ -28,10 +28,10 @@ func (s *suite) newID(prefix string) string {
 }
 
 // Register adds the suite's specs for cfg.Protocol to the caller's ginkgo
-// suite. Call it at tree-construction time (top level or in a container), and
-// register SanitizingFail as the fail handler so an agent's control
-// characters never reach a report.
-func Register(cfg Config) bool {
+// suite; cfg is read now. Call it at tree-construction time (top level or in
+// a container), and register report.SanitizingFail as the fail handler so an
+// agent's control characters never reach a report.
+func Register(cfg *Config) {
 	c, err := cfg.withDefaults()
 	s := &suite{cfg: c}
 	Describe(fmt.Sprintf("guest agent (%s)", c.Protocol), func() {
@@ -50,7 +50,6 @@ func Register(cfg Config) bool {
 		}
 		s.channelSpecs()
 	})
-	return true
 }
 
 // it declares a spec bounded by the config's spec timeout.

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vmtestbed/vmtestbed/conformance/report"
 	"github.com/vmtestbed/vmtestbed/virtio"
 )
 
@@ -89,7 +90,7 @@ func (t *ExecTarget) Dial(ctx context.Context) (virtio.Channel, error) {
 }
 
 // StderrTail returns the last few KiB the command wrote to stdout and stderr, sanitised.
-func (t *ExecTarget) StderrTail() string { return Sanitize(t.stderr.String()) }
+func (t *ExecTarget) StderrTail() string { return report.Sanitize(t.stderr.String()) }
 
 // Close kills the command's process group, waits for it and closes the pty.
 func (t *ExecTarget) Close() error {

@@ -14,21 +14,6 @@ import (
 	"github.com/vmtestbed/vmtestbed/virtio"
 )
 
-func TestSanitize(t *testing.T) {
-	for in, want := range map[string]string{
-		"plain\ttext\nline":          "plain\ttext\nline",
-		"\x1b[2J\x1b]0;title\x07":    `\x1b[2J\x1b]0;title\x07`,
-		"caf\u00e9 \u202eevil":       `café \u202eevil`,
-		"bad \xff\xfe utf8":          `bad \xff\xfe utf8`,
-		"del\x7f c1\u009b ok \uFFFD": `del\x7f c1\u009b ok ` + "\uFFFD",
-		"\r\x00":                     `\x0d\x00`,
-	} {
-		if got := Sanitize(in); got != want {
-			t.Errorf("Sanitize(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 // TestLeftoversDoNotReachTheNextSpec: a reply an earlier spec left unread in
 // a pty's kernel buffer, carrying the id the next spec's request will use
 // (ga-3), and a torn request are consumed by the next spec's drain and
@@ -47,8 +32,8 @@ func TestLeftoversDoNotReachTheNextSpec(t *testing.T) {
 	go func() { defer close(done); _ = a.Serve(ctx, slave) }()
 	ch := virtio.NewPTYChannel("com.vmagent.sock", master)
 	defer func() { cancel(); <-done; ch.Close() }()
-	s := &suite{cfg: Config{Protocol: ProtocolJSON, Timeout: 5 * time.Second}}
-	first := &conn{s: s, ch: ch, timeout: s.cfg.Timeout}
+	s := &suite{cfg: Config{Protocol: ProtocolJSON, CallTimeout: 5 * time.Second}}
+	first := &conn{s: s, ch: ch, timeout: s.cfg.CallTimeout}
 	if err := ch.Connect(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +45,7 @@ func TestLeftoversDoNotReachTheNextSpec(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Spec 2 on the same pty: drain and handshake, then a status request.
-	next := &conn{s: s, ch: ch, timeout: s.cfg.Timeout}
+	next := &conn{s: s, ch: ch, timeout: s.cfg.CallTimeout}
 	if err := next.ready(ctxFor(t)); err != nil {
 		t.Fatalf("ready after leftovers: %v", err)
 	}
@@ -149,7 +134,7 @@ func scriptedPTY(t *testing.T, timeout time.Duration, reply func(line string) st
 	if err := ch.Connect(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	s := &suite{cfg: Config{Protocol: ProtocolJSON, Timeout: timeout}}
+	s := &suite{cfg: Config{Protocol: ProtocolJSON, CallTimeout: timeout}}
 	return &conn{s: s, ch: ch, timeout: timeout}
 }
 

@@ -2,7 +2,6 @@ package hypervisor
 
 import (
 	"context"
-	"io"
 	"time"
 
 	"google.golang.org/grpc"
@@ -38,11 +37,11 @@ type Config struct {
 	// supported_instance_types. Default "vm", "container", "microvm".
 	InstanceTypes []string
 
-	// Timeout bounds each spec, and its cleanup separately. Default 30s.
-	Timeout time.Duration
+	// SpecTimeout bounds each spec, and its cleanup separately. Default 30s.
+	SpecTimeout time.Duration
 	// WaitTimeout bounds each wait for a state or an event, so a spec that
 	// waits in vain says what it waited for before its own timeout. Default
-	// 10s, and at most two thirds of Timeout.
+	// 10s, and at most two thirds of SpecTimeout.
 	WaitTimeout time.Duration
 	// LeaseWait bounds the real time each lease spec may spend (HV-CLU-006
 	// two lease TTLs and HV-CLU-009 one, plus half a TTL) when ServerClock is
@@ -54,13 +53,8 @@ type Config struct {
 	// specs check renewal and expiry without waiting in real time.
 	ServerClock ServerClock
 
-	// Focus is a regular expression on spec text (Run and RunSuite only).
-	Focus string
-	// Skip is a regular expression on spec text of specs not to run (Run and
-	// RunSuite only), e.g. known gaps of an implementation.
-	Skip string
-	// Progress, when set, gets one line per finished spec (Run and RunSuite).
-	Progress io.Writer
+	// Timeout bounds the whole run (RunSuite only). Default 30m.
+	Timeout time.Duration
 	// Prefix starts the names of everything the suite creates. Default
 	// "conform-" plus a random tag, so runs against a shared server do not collide.
 	Prefix string
@@ -75,12 +69,33 @@ type ServerClock interface {
 }
 
 const (
-	defaultTimeout   = 30 * time.Second
-	defaultWait      = 10 * time.Second
-	defaultLeaseWait = 2 * time.Minute
+	defaultSpecTimeout = 30 * time.Second
+	defaultTimeout     = 30 * time.Minute
+	defaultWait        = 10 * time.Second
+	defaultLeaseWait   = 2 * time.Minute
 )
 
+// DefaultConfig is a Config with every knob at its default, the one the CLI
+// binds its flags onto. Set Addr (or Conn) before use.
+func DefaultConfig() Config {
+	return Config{
+		NodeAgentListen: "127.0.0.1:0",
+		InstanceTypes:   []string{"vm", "container", "microvm"},
+		SpecTimeout:     defaultSpecTimeout,
+		WaitTimeout:     defaultWait,
+		LeaseWait:       defaultLeaseWait,
+		Timeout:         defaultTimeout,
+	}
+}
+
 func (c *Config) timeout() time.Duration {
+	if c.SpecTimeout <= 0 {
+		return defaultSpecTimeout
+	}
+	return c.SpecTimeout
+}
+
+func (c *Config) runTimeout() time.Duration {
 	if c.Timeout <= 0 {
 		return defaultTimeout
 	}

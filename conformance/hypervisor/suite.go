@@ -7,10 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
-	"regexp"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -200,49 +197,24 @@ func (s *specs) itLease(text string, body func(ctx context.Context, e *env)) {
 // one suite per process, so call it once per test binary.
 func Run(t *testing.T, cfg Config) {
 	t.Helper()
-	RegisterFailHandler(Fail)
-	if cfg.Progress != nil {
-		ReportAfterEach(progress(cfg.Progress))
-	}
+	RegisterFailHandler(report.SanitizingFail)
 	register(newState(&cfg))
-	suiteCfg, repCfg := ginkgoConfig(cfg)
+	suiteCfg, repCfg := GinkgoConfiguration()
 	RunSpecs(t, SuiteName, suiteCfg, repCfg)
 }
 
-// progress prints one line per finished spec (report.Progress), and for a
-// spec skipped because the server cannot meet its precondition, the reason.
-func progress(w io.Writer) func(types.SpecReport) {
-	p := report.NewProgress(w)
-	var mu sync.Mutex
-	return func(sr types.SpecReport) {
-		if sr.LeafNodeType == types.NodeTypeIt && sr.State == types.SpecStateSkipped && sr.Failure.Message != "" {
-			mu.Lock()
-			defer mu.Unlock()
-			fmt.Fprintf(w, "skip %s\n     %s\n", sr.LeafNodeText, sr.Failure.Message)
-			return
-		}
-		p.Spec(sr)
-	}
-}
-
-// failFlag is the GinkgoTestingT of RunSuite: the result carries the failures.
-type failFlag struct{ failed bool }
-
-func (f *failFlag) Fail() { f.failed = true }
-
-// ErrUnreachable is returned by RunSuite when the target cannot be connected.
-var ErrUnreachable = errors.New("implementation under test is unreachable")
+// ErrUnreachable is returned (wrapped) by RunSuite when the control plane
+// cannot be reached.
+var ErrUnreachable = fmt.Errorf("%w: the hypervisor.v1 control plane is unreachable", report.ErrTarget)
 
 // RunSuite checks that the control plane is reachable within ctx, probes
-// every method once, runs the suite (once per process: ginkgo's limit) and
-// returns its result with the method table (see MethodTable). The error is
-// non-nil only when the suite could not run; failed specs show up in the
-// result.
-func RunSuite(ctx context.Context, cfg Config) (report.Result, error) {
-	for _, re := range []string{cfg.Focus, cfg.Skip} {
-		if _, err := regexp.Compile(re); err != nil {
-			return report.Result{}, fmt.Errorf("spec filter %q: %w", re, err)
-		}
+// every method once, runs the suite (once per process: ginkgo's limit),
+// writes the reports opts names and returns the result with the method
+// table (see MethodTable). The error is non-nil when the suite could not run
+// or a report could not be written; failed specs show up in the result.
+func RunSuite(ctx context.Context, cfg Config, opts report.Options) (report.Result, error) {
+	if err := opts.Validate(); err != nil {
+		return report.Result{}, err
 	}
 	st := newState(&cfg)
 	defer st.close()
@@ -255,18 +227,10 @@ func RunSuite(ctx context.Context, cfg Config) (report.Result, error) {
 		}
 	}
 	st.runProbe(ctx)
-	var final types.Report
-	ReportAfterSuite(SuiteName, func(r Report) { final = r })
-	RegisterFailHandler(Fail)
-	if cfg.Progress != nil {
-		ReportAfterEach(progress(cfg.Progress))
-	}
-	register(st)
-	suiteCfg, repCfg := ginkgoConfig(cfg)
-	RunSpecs(&failFlag{}, SuiteName, suiteCfg, repCfg)
+	final := report.RunSpecs(SuiteName, opts, cfg.runTimeout(), func() { register(st) })
 	res := report.FromGinkgo(final, nil)
 	res.Methods = MethodTable(res.Specs, st.probe, blames(final))
-	return res, nil
+	return res, opts.Write(res)
 }
 
 // blames maps each failed spec's text to the methods its BlameEntry names.
@@ -280,20 +244,6 @@ func blames(r types.Report) map[string][]string {
 		}
 	}
 	return out
-}
-
-func ginkgoConfig(cfg Config) (types.SuiteConfig, types.ReporterConfig) {
-	suiteCfg, repCfg := GinkgoConfiguration()
-	if cfg.Focus != "" {
-		suiteCfg.FocusStrings = []string{cfg.Focus}
-	}
-	if cfg.Skip != "" {
-		suiteCfg.SkipStrings = []string{cfg.Skip}
-	}
-	if cfg.Progress != nil {
-		repCfg.Succinct = true
-	}
-	return suiteCfg, repCfg
 }
 
 // waitReady waits until cc is connected, bounded by ctx.

@@ -42,20 +42,13 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/onsi/ginkgo/v2/internal/interrupt_handler.(*InterruptHandler).registerForInterrupts.func2"))
 }
 
-// knownFakeBugs are specs the in-process fake fails today (see the report);
-// the in-process run skips them and TestFakeKnownGaps keeps them honest.
-var knownFakeBugs = []string{}
-
 func TestSuiteInProcess(t *testing.T) {
 	cfg, stop, err := startFake()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer stop()
-	cfg.Timeout = 20 * time.Second
-	if len(knownFakeBugs) > 0 {
-		cfg.Skip = `\[(` + strings.Join(knownFakeBugs, "|") + `)\]`
-	}
+	cfg.SpecTimeout = 20 * time.Second
 	start := time.Now()
 	conform.Run(t, cfg)
 	t.Logf("suite ran in %s against the in-process fake over bufconn", time.Since(start).Round(time.Millisecond))
@@ -96,14 +89,14 @@ func child(name string) int {
 		}
 		defer stop()
 	}
-	cfg.Focus = f.focus
+	opts := report.Options{Focus: f.focus}
 	if fo := os.Getenv(envFocus); fo != "" {
-		cfg.Focus = fo
+		opts.Focus = fo
 	}
-	cfg.Timeout, cfg.WaitTimeout = 20*time.Second, 3*time.Second
+	cfg.SpecTimeout, cfg.WaitTimeout = 20*time.Second, 3*time.Second
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	res, err := conform.RunSuite(ctx, cfg)
+	res, err := conform.RunSuite(ctx, cfg, opts)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2

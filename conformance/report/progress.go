@@ -22,9 +22,13 @@ type Progress struct {
 // NewProgress returns a Progress writing to w.
 func NewProgress(w io.Writer) *Progress { return &Progress{w: w} }
 
-// Spec reports one finished spec.
+// Spec reports one finished spec. A spec left out by a filter prints
+// nothing; one skipped at run time prints its reason.
 func (p *Progress) Spec(sr types.SpecReport) {
-	if sr.LeafNodeType != types.NodeTypeIt || sr.State == types.SpecStateSkipped {
+	if sr.LeafNodeType != types.NodeTypeIt {
+		return
+	}
+	if sr.State == types.SpecStateSkipped && sr.Failure.Message == "" {
 		return // filtered-out specs would drown the ones that ran
 	}
 	p.mu.Lock()
@@ -39,9 +43,12 @@ func (p *Progress) Spec(sr types.SpecReport) {
 		mark = "skip"
 	}
 	fmt.Fprintf(p.w, "%s %s (%s)\n", mark, sr.LeafNodeText, sr.RunTime.Round(time.Millisecond))
-	if sr.Failed() {
-		msg := strings.TrimSpace(sr.FailureMessage())
+	switch {
+	case sr.Failed():
+		msg := strings.TrimSpace(Sanitize(sr.FailureMessage()))
 		fmt.Fprintf(p.w, "     at %s\n     %s\n", sr.FailureLocation(), strings.ReplaceAll(msg, "\n", "\n     "))
+	case mark == "skip":
+		fmt.Fprintf(p.w, "     skipped: %s\n", strings.ReplaceAll(strings.TrimSpace(Sanitize(sr.Failure.Message)), "\n", "\n     "))
 	}
 }
 

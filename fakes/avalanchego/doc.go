@@ -1,6 +1,6 @@
 // Package avalanchego is the fake AvalancheGo node: the other side of the
-// rpcchainvm contract (see /work/shared/specs/rpcchainvm.md, copied facts live
-// in this package's code and testdata).
+// rpcchainvm contract (the project's rpcchainvm spec; its facts live in this
+// package's code and testdata, and recordings of a real node keep it honest).
 //
 // It has four parts, one per file group:
 //   - protocol.go: the rpcchainvm protocol table (33..46), same-wire rules and

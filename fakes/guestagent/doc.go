@@ -11,5 +11,6 @@
 // no-version and escapes keep it healthy but are wrong in meaning. Conformance suites use them
 // to prove that every spec can fail.
 //
-// Contract: ../shared/specs/virtio-serial.md (facts copied into testdata/).
+// Contract: the virtio-serial spec; the facts the code relies on are in
+// conformance/guestagent/testdata/contract.md.
 package guestagent

@@ -1,4 +1,4 @@
-package guestagent
+package report
 
 import (
 	"fmt"
@@ -6,13 +6,13 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	. "github.com/onsi/ginkgo/v2"
+	"github.com/onsi/ginkgo/v2"
 )
 
-// Sanitize makes text an agent sent safe to print in a report or on a console: control
+// Sanitize makes text a target sent safe to print in a report or on a console: control
 // characters other than newline and tab (ESC and the rest of C0, DEL, the C1 range), Unicode
 // format characters such as bidi overrides, and bytes that are not UTF-8 are shown escaped
-// (\x1b, \u202e, \xff), so an agent cannot write terminal escape sequences into a report.
+// (\x1b, \u202e, \xff), so a target cannot write terminal escape sequences into a report.
 func Sanitize(s string) string {
 	clean := true
 	for i, r := range s {
@@ -55,25 +55,14 @@ func validAt(s string, i int) bool {
 	return size == 3
 }
 
-// SanitizingFail is the fail handler Run and RunSuite register: every failure message, gomega's
-// included, is sanitised before ginkgo records or prints it. A caller that adds the suite to its
-// own ginkgo suite with Register should register it too: RegisterFailHandler(SanitizingFail).
+// SanitizingFail is the fail handler every suite's Run and RunSuite register: every failure
+// message, gomega's included, is sanitised before ginkgo records or prints it. A caller that adds
+// a suite to its own ginkgo suite with Register should register it too:
+// RegisterFailHandler(report.SanitizingFail).
 func SanitizingFail(message string, callerSkip ...int) {
 	skip := 1
 	if len(callerSkip) > 0 {
 		skip += callerSkip[0]
 	}
-	Fail(Sanitize(message), skip)
-}
-
-// fail fails the spec with a sanitised message.
-func fail(message string) {
-	GinkgoHelper()
-	Fail(Sanitize(message))
-}
-
-// skip skips the spec with a sanitised message.
-func skip(message string) {
-	GinkgoHelper()
-	Skip(Sanitize(message))
+	ginkgo.Fail(Sanitize(message), skip)
 }
