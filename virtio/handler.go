@@ -29,7 +29,7 @@ type Correlator interface {
 	ReplyID(resp []byte) (id uint64, ok bool)
 }
 
-// ReplyReader reads one framed reply; LineReply and OneRead are the built-in framings.
+// ReplyReader reads one framed reply; LineReply is the built-in line framing.
 type ReplyReader func(ctx context.Context, ch Channel) ([]byte, error)
 
 // LineReply frames a reply as one line (without its newline).
@@ -39,13 +39,6 @@ func LineReply(ctx context.Context, ch Channel) ([]byte, error) {
 		return nil, err
 	}
 	return []byte(s), nil
-}
-
-// OneRead frames a reply as whatever one read returns, up to max bytes.
-func OneRead(max int) ReplyReader {
-	return func(ctx context.Context, ch Channel) ([]byte, error) {
-		return ch.Receive(ctx, max)
-	}
 }
 
 // DecodeError is returned when a reply cannot be decoded; Raw keeps the reply as received.

@@ -2,7 +2,6 @@ package avalanchego
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"sync"
 	"time"
@@ -102,5 +101,3 @@ func (e *runtimeEngine) stop() {
 	}
 	<-e.served
 }
-
-func (e *runtimeEngine) String() string { return fmt.Sprintf("runtime engine at %s", e.addr) }

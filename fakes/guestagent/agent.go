@@ -41,9 +41,6 @@ func New(opts Options) (*Agent, error) {
 	return a, nil
 }
 
-// Options returns the agent's options with defaults filled in.
-func (a *Agent) Options() Options { return a.opts }
-
 // Serve answers requests on rwc, one reply per request line, until rwc reaches
 // end of file, fails, or ctx ends. Serve closes rwc before it returns. It
 // returns nil on end of file or when the fault mode hangs up, ctx's error when

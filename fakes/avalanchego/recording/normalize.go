@@ -7,7 +7,6 @@ import (
 	"maps"
 	"regexp"
 	"slices"
-	"strings"
 )
 
 // ChainDataPlaceholder replaces the chain data dir in normalised sessions.
@@ -129,6 +128,3 @@ func (n *normalizer) text(b []byte) []byte {
 		return []byte(sym)
 	})
 }
-
-// IsSymbolicAddr reports whether addr is a normalised address ("addr:...").
-func IsSymbolicAddr(addr string) bool { return strings.HasPrefix(addr, AddrPrefix) }
