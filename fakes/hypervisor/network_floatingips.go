@@ -15,6 +15,9 @@ const (
 )
 
 func (n *networkService) CreateFloatingIP(_ context.Context, req *hypervisorv1.CreateFloatingIPRequest) (*hypervisorv1.CreateFloatingIPResponse, error) {
+	if err := validToken("tenant_id", req.GetTenantId()); err != nil {
+		return nil, err
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	nw, err := n.network(req.GetFloatingNetworkId())

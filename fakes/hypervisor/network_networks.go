@@ -23,7 +23,13 @@ const (
 )
 
 func (n *networkService) CreateNetwork(_ context.Context, req *hypervisorv1.CreateNetworkRequest) (*hypervisorv1.CreateNetworkResponse, error) {
-	if err := required("name", req.GetName()); err != nil {
+	if err := validName("name", req.GetName(), true); err != nil {
+		return nil, err
+	}
+	if err := validToken("tenant_id", req.GetTenantId()); err != nil {
+		return nil, err
+	}
+	if err := n.srv.validPB("metadata", req.GetMetadata()); err != nil {
 		return nil, err
 	}
 	mtu, err := checkNetworkType(req)

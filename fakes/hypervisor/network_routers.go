@@ -15,6 +15,12 @@ import (
 const RouterStatusActive = "ACTIVE"
 
 func (n *networkService) CreateRouter(_ context.Context, req *hypervisorv1.CreateRouterRequest) (*hypervisorv1.CreateRouterResponse, error) {
+	if err := validName("name", req.GetName(), false); err != nil {
+		return nil, err
+	}
+	if err := validToken("tenant_id", req.GetTenantId()); err != nil {
+		return nil, err
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	id := n.srv.newID("router")

@@ -14,7 +14,13 @@ import (
 )
 
 func (n *networkService) CreateSecurityGroup(_ context.Context, req *hypervisorv1.CreateSecurityGroupRequest) (*hypervisorv1.CreateSecurityGroupResponse, error) {
-	if err := required("name", req.GetName()); err != nil {
+	if err := validName("name", req.GetName(), true); err != nil {
+		return nil, err
+	}
+	if err := n.srv.validDescription("description", req.GetDescription()); err != nil {
+		return nil, err
+	}
+	if err := validToken("tenant_id", req.GetTenantId()); err != nil {
 		return nil, err
 	}
 	n.mu.Lock()

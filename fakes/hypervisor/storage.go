@@ -23,6 +23,7 @@ type storageService struct {
 
 	volumes   *table[*hypervisorv1.Volume]
 	snapshots *table[*hypervisorv1.Snapshot]
+	used      int64 // bytes of all volumes (Limits.StorageCapacityBytes)
 }
 
 func newStorageService(s *Server) *storageService {
