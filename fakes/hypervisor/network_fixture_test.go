@@ -23,7 +23,12 @@ type netFixture struct {
 
 func newNetFixture(tb testing.TB) *netFixture {
 	tb.Helper()
-	served, err := Serve(Options{Seed: 7}, ServeOptions{})
+	return newNetFixtureWith(tb, Options{Seed: 7})
+}
+
+func newNetFixtureWith(tb testing.TB, opts Options) *netFixture {
+	tb.Helper()
+	served, err := Serve(opts, ServeOptions{})
 	if err != nil {
 		tb.Fatal(err)
 	}

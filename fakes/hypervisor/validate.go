@@ -17,8 +17,10 @@ var (
 	hostnameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$`)
 	// instanceNameRE is a DNS label: instance names become guest hostnames.
 	instanceNameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
-	labelKeyRE     = regexp.MustCompile(`^([a-z0-9.-]{1,253}/)?[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$`)
-	labelValueRE   = regexp.MustCompile(`^([A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?)?$`)
+	// labelKeyRE is [DNS subdomain prefix/]name as Kubernetes has label keys;
+	// validMetadata also bounds the whole key to 317 bytes (253 + 1 + 63).
+	labelKeyRE   = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*/)?[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$`)
+	labelValueRE = regexp.MustCompile(`^([A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?)?$`)
 )
 
 // invalid is an InvalidArgument status; see errf for how args are clipped.
@@ -109,6 +111,9 @@ func isBidiControl(r rune) bool {
 	return (r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069) || r == 0x200e || r == 0x200f || r == 0x061c
 }
 
+// maxLabelKey is a DNS subdomain prefix, '/', and a 63-byte name.
+const maxLabelKey = 253 + 1 + 63
+
 // validMetadata checks labels and annotations: keys are label keys
 // ([prefix/]name, as Kubernetes has them), label values at most 63 bytes of
 // [A-Za-z0-9._-], at most Limits.MaxLabels of each, and at most
@@ -123,7 +128,7 @@ func (s *Server) validMetadata(field string, labels, annotations map[string]stri
 	}
 	size := 0
 	for k, v := range labels {
-		if !labelKeyRE.MatchString(k) {
+		if len(k) > maxLabelKey || !labelKeyRE.MatchString(k) {
 			return invalid("%s.labels key %q is not a valid label key", field, k)
 		}
 		if len(v) > 63 || !labelValueRE.MatchString(v) {
@@ -132,7 +137,7 @@ func (s *Server) validMetadata(field string, labels, annotations map[string]stri
 		size += len(k) + len(v)
 	}
 	for k, v := range annotations {
-		if !labelKeyRE.MatchString(k) {
+		if len(k) > maxLabelKey || !labelKeyRE.MatchString(k) {
 			return invalid("%s.annotations key %q is not a valid annotation key", field, k)
 		}
 		size += len(k) + len(v)
