@@ -38,8 +38,8 @@ type Options struct {
 	// CreateInstance, which then returns the instance already STOPPED.
 	ProvisionDelay time.Duration
 	// GuestShutdownDelay is how long a guest takes to power off after a
-	// graceful stop request (a restart does not wait). 0 means at once, and StopInstance
-	// returns the instance STOPPED. Otherwise StopInstance returns it still
+	// graceful stop request (a restart does not wait). 0 means at once,
+	// and StopInstance returns the instance STOPPED. Otherwise StopInstance returns it still
 	// RUNNING (state_reason "stopping") and it goes STOPPED on the Clock
 	// when the guest is done or, if the stop deadline comes first, when the
 	// deadline forces it off. A negative value is a guest that ignores the
