@@ -56,6 +56,9 @@ func (c *clusterService) RegisterNode(_ context.Context, req *hypervisorv1.Regis
 	if err := validToken("zone", req.GetZone()); err != nil {
 		return nil, err
 	}
+	if err := validList("supported_instance_types", len(req.GetSupportedInstanceTypes())); err != nil {
+		return nil, err
+	}
 	for _, t := range req.GetSupportedInstanceTypes() {
 		if _, ok := parseInstanceType(t); !ok {
 			return nil, invalid("supported_instance_types: unknown type %q (use VM, CONTAINER, MICROVM or INSTANCE_TYPE_*)", t)
@@ -66,6 +69,9 @@ func (c *clusterService) RegisterNode(_ context.Context, req *hypervisorv1.Regis
 	defer s.mu.Unlock()
 	if s.closed {
 		return nil, status.Error(codes.Unavailable, "server is closing")
+	}
+	if len(s.nodes) >= s.opts.Limits.MaxNodes {
+		return nil, errf(codes.ResourceExhausted, "%d nodes are registered, the limit (Limits.MaxNodes)", len(s.nodes))
 	}
 	n, err := s.addNode(req, false)
 	if err != nil {
@@ -202,11 +208,17 @@ func (c *clusterService) UpdateNodeStatus(_ context.Context, req *hypervisorv1.U
 	if err := validResources("allocated", req.GetAllocated()); err != nil {
 		return nil, err
 	}
+	if err := c.s.validConditions(req.GetConditions()); err != nil {
+		return nil, err
+	}
 	s := c.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n, err := s.getNode(req.GetNodeId())
 	if err != nil {
+		return nil, err
+	}
+	if err := roomForConditions(n.pb, req.GetConditions()); err != nil {
 		return nil, err
 	}
 	applyNodeReport(n.pb, req.GetStatus(), req.GetConditions())
@@ -226,11 +238,17 @@ func (c *clusterService) Heartbeat(_ context.Context, req *hypervisorv1.Heartbea
 	if err := validResources("allocated", req.GetAllocated()); err != nil {
 		return nil, err
 	}
+	if err := c.s.validConditions(req.GetConditions()); err != nil {
+		return nil, err
+	}
 	s := c.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n, err := s.getNode(req.GetNodeId())
 	if err != nil {
+		return nil, err
+	}
+	if err := roomForConditions(n.pb, req.GetConditions()); err != nil {
 		return nil, err
 	}
 	st := req.GetStatus()
@@ -370,4 +388,50 @@ func cloneMetadata(m *hypervisorv1.Metadata) *hypervisorv1.Metadata {
 		return &hypervisorv1.Metadata{}
 	}
 	return proto.Clone(m).(*hypervisorv1.Metadata)
+}
+
+// maxConditions bounds the distinct condition types a node holds.
+const maxConditions = 32
+
+// validConditions checks reported node conditions: at most maxConditions,
+// type and status short tokens, reason at most 128 bytes and message a
+// description (Limits.MaxDescriptionBytes).
+func (s *Server) validConditions(conds []*hypervisorv1.NodeCondition) error {
+	if len(conds) > maxConditions {
+		return invalid("%d conditions, more than %d", len(conds), maxConditions)
+	}
+	for i, c := range conds {
+		if c.GetType() == "" || len(c.GetType()) > 63 || !labelValueRE.MatchString(c.GetType()) {
+			return invalid("conditions[%d].type %q must be 1..63 of [A-Za-z0-9._-]", i, c.GetType())
+		}
+		if len(c.GetStatus()) > 63 || !labelValueRE.MatchString(c.GetStatus()) {
+			return invalid("conditions[%d].status %q must be at most 63 of [A-Za-z0-9._-]", i, c.GetStatus())
+		}
+		if len(c.GetReason()) > 128 {
+			return invalid("conditions[%d].reason %q is longer than 128 bytes", i, c.GetReason())
+		}
+		if err := validToken(fmt.Sprintf("conditions[%d].reason", i), c.GetReason()); err != nil {
+			return err
+		}
+		if err := s.validDescription(fmt.Sprintf("conditions[%d].message", i), c.GetMessage()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// roomForConditions refuses a report that would give n more than
+// maxConditions distinct condition types. Call with s.mu held.
+func roomForConditions(n *hypervisorv1.Node, conds []*hypervisorv1.NodeCondition) error {
+	types := map[string]bool{}
+	for _, c := range n.Conditions {
+		types[c.Type] = true
+	}
+	for _, c := range conds {
+		types[c.GetType()] = true
+	}
+	if len(types) > maxConditions {
+		return errf(codes.InvalidArgument, "node %s would hold %d condition types, more than %d", n.Id, len(types), maxConditions)
+	}
+	return nil
 }

@@ -273,6 +273,10 @@ func (c *computeService) PullImage(req *hypervisorv1.PullImageRequest, stream gr
 		s.mu.Unlock()
 		return status.Error(codes.Unavailable, "server is closing")
 	}
+	if err := s.imageRoom(name, tag, req.GetType()); err != nil {
+		s.mu.Unlock()
+		return err
+	}
 	im := s.addImage(name, []string{tag}, req.GetType(), total)
 	id := im.pb.Id
 	s.mu.Unlock()

@@ -2,6 +2,8 @@ package hypervisor
 
 import (
 	"context"
+	"errors"
+	"io"
 	"strings"
 	"sync"
 	"testing"
@@ -492,4 +494,58 @@ func TestServeStopEndsStreamsWithoutWaitingForTheGrace(t *testing.T) {
 		t.Fatalf("Err after Stop = %v, want nil", served.Err())
 	}
 	served.Stop() // a second Stop is a no-op
+}
+
+func TestNodeImageAndNetworkCountsAreBounded(t *testing.T) {
+	f := newNetFixtureWith(t, Options{Limits: Limits{MaxNodes: 1, MaxImages: 6, MaxNetworkObjects: 2}})
+	f.node(t, "10.0.0.1")
+	_, err := f.cluster.RegisterNode(ctx, &hypervisorv1.RegisterNodeRequest{Hostname: "second", Ip: "10.0.0.2", Port: 7000, Role: hypervisorv1.NodeRole_NODE_ROLE_WORKER})
+	wantCode(t, err, codes.ResourceExhausted, "a second node with MaxNodes 1")
+
+	pull := func(ref string) error {
+		s, err := f.compute.PullImage(ctx, &hypervisorv1.PullImageRequest{ImageRef: ref, Type: hypervisorv1.InstanceType_INSTANCE_TYPE_VM})
+		if err != nil {
+			return err
+		}
+		for {
+			if _, err := s.Recv(); err != nil {
+				if errors.Is(err, io.EOF) {
+					return nil
+				}
+				return err
+			}
+		}
+	}
+	if err := pull("registry.example/one:1"); err != nil { // the 6th image: 5 are built in
+		t.Fatal(err)
+	}
+	wantCode(t, pull("registry.example/two:1"), codes.ResourceExhausted, "a 7th image with MaxImages 6")
+
+	f.network(t, &hypervisorv1.CreateNetworkRequest{Name: "n1"})
+	f.network(t, &hypervisorv1.CreateNetworkRequest{Name: "n2"})
+	_, err = f.net.CreateNetwork(ctx, &hypervisorv1.CreateNetworkRequest{Name: "n3", Type: hypervisorv1.NetworkType_NETWORK_TYPE_FLAT})
+	wantCode(t, err, codes.ResourceExhausted, "a third network with MaxNetworkObjects 2")
+}
+
+func TestNodeReportsAreBounded(t *testing.T) {
+	e := newEnv(t, Options{}, nil)
+	id := e.register(t, workerReq("w1"))
+	for what, conds := range map[string][]*hypervisorv1.NodeCondition{
+		"a 70 KB type":      {{Type: strings.Repeat("t", 70<<10), Status: "True"}},
+		"a NUL in a reason": {{Type: "Disk", Status: "True", Reason: "a\x00b"}},
+		"a 2 KB message":    {{Type: "Disk", Status: "True", Message: strings.Repeat("m", 2048)}},
+	} {
+		_, err := e.cluster.Heartbeat(ctxT(t), &hypervisorv1.HeartbeatRequest{NodeId: id, Conditions: conds})
+		wantShortError(t, err, codes.InvalidArgument, "Heartbeat with "+what)
+	}
+	// Distinct condition types accumulate on the node only up to a bound.
+	for i := range 40 {
+		c := &hypervisorv1.NodeCondition{Type: "T" + strings.Repeat("x", i), Status: "True"}
+		_, err := e.cluster.UpdateNodeStatus(ctxT(t), &hypervisorv1.UpdateNodeStatusRequest{NodeId: id, Conditions: []*hypervisorv1.NodeCondition{c}})
+		if err != nil {
+			wantCode(t, err, codes.InvalidArgument, "one condition type too many")
+			return
+		}
+	}
+	t.Fatal("a node took 40 distinct condition types")
 }

@@ -195,3 +195,11 @@ func cloneAll[T proto.Message](in []T) []T {
 	}
 	return out
 }
+
+// full refuses one more object in t (Limits.MaxNetworkObjects).
+func (n *networkService) full(kind string, count int) error {
+	if max := n.srv.opts.Limits.MaxNetworkObjects; count >= max {
+		return errf(codes.ResourceExhausted, "%d %s exist, the limit (Limits.MaxNetworkObjects)", count, kind)
+	}
+	return nil
+}

@@ -20,6 +20,9 @@ func (n *networkService) CreateFloatingIP(_ context.Context, req *hypervisorv1.C
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if err := n.full("floating IPs", len(n.fips.byID)); err != nil {
+		return nil, err
+	}
 	nw, err := n.network(req.GetFloatingNetworkId())
 	if err != nil {
 		return nil, err

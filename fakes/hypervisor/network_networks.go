@@ -38,6 +38,9 @@ func (n *networkService) CreateNetwork(_ context.Context, req *hypervisorv1.Crea
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if err := n.full("networks", len(n.networks.byID)); err != nil {
+		return nil, err
+	}
 	switch req.GetType() {
 	case hypervisorv1.NetworkType_NETWORK_TYPE_VXLAN:
 		if other, taken := n.vnis[req.GetVni()]; taken {

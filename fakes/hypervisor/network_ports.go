@@ -25,6 +25,9 @@ func (n *networkService) CreatePort(_ context.Context, req *hypervisorv1.CreateP
 	if err := validName("name", req.GetName(), false); err != nil {
 		return nil, err
 	}
+	if err := validList("security_groups", len(req.GetSecurityGroups())); err != nil {
+		return nil, err
+	}
 	mac, err := normalizeMAC(req.GetMacAddress())
 	if err != nil {
 		return nil, err
@@ -34,6 +37,9 @@ func (n *networkService) CreatePort(_ context.Context, req *hypervisorv1.CreateP
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if err := n.full("ports", len(n.ports.byID)); err != nil {
+		return nil, err
+	}
 	nw, err := n.network(req.GetNetworkId())
 	if err != nil {
 		return nil, err

@@ -17,6 +17,12 @@ func (n *networkService) CreateSubnet(_ context.Context, req *hypervisorv1.Creat
 	if err := required("cidr", req.GetCidr()); err != nil {
 		return nil, err
 	}
+	if err := validList("dns_servers", len(req.GetDnsServers())); err != nil {
+		return nil, err
+	}
+	if err := validList("allocation_pools", len(req.GetAllocationPools())); err != nil {
+		return nil, err
+	}
 	var pools []ipam.Pool
 	for _, p := range req.GetAllocationPools() {
 		pool, err := ipam.ParsePool(p.GetStart(), p.GetEnd())
@@ -39,6 +45,9 @@ func (n *networkService) CreateSubnet(_ context.Context, req *hypervisorv1.Creat
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if err := n.full("subnets", len(n.subnets.byID)); err != nil {
+		return nil, err
+	}
 	nw, err := n.network(req.GetNetworkId())
 	if err != nil {
 		return nil, err

@@ -115,6 +115,15 @@ type Limits struct {
 	// MaxPendingCommands bounds the node commands queued for one node
 	// (EnqueueNodeCommand). Default 256.
 	MaxPendingCommands int
+	// MaxNodes bounds registered nodes. Default 10,000.
+	MaxNodes int
+	// MaxImages bounds the image catalogue (PullImage adds to it); an image
+	// holds at most MaxLabels tags. Default 1,000.
+	MaxImages int
+	// MaxNetworkObjects bounds each kind of network object (networks,
+	// subnets, ports, security groups, routers, floating IPs), the rules of
+	// one security group and the routes of one router. Default 10,000.
+	MaxNetworkObjects int
 }
 
 func (l Limits) withDefaults() Limits {
@@ -139,6 +148,9 @@ func (l Limits) withDefaults() Limits {
 	def(&l.MaxDescriptionBytes, 1024)
 	def(&l.MaxSpecBytes, 64<<10)
 	def(&l.MaxPendingCommands, 256)
+	def(&l.MaxNodes, 10000)
+	def(&l.MaxImages, 1000)
+	def(&l.MaxNetworkObjects, 10000)
 	return l
 }
 

@@ -40,6 +40,18 @@ func errf(c codes.Code, format string, args ...any) error {
 	return status.Error(c, fmt.Sprintf(format, args...))
 }
 
+// maxList bounds the repeated string fields an object keeps
+// (security_groups, dns_servers, allocation_pools, supported_instance_types).
+const maxList = 64
+
+// validList refuses more than maxList entries in a repeated field.
+func validList(field string, n int) error {
+	if n > maxList {
+		return invalid("%s has %d entries, more than %d", field, n, maxList)
+	}
+	return nil
+}
+
 // maxEcho is the longest client string an error message repeats whole.
 const maxEcho = 64
 
