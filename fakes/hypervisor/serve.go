@@ -72,7 +72,11 @@ func Serve(opts Options, so ServeOptions) (*Served, error) {
 			dial = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
 		}
 	}
-	conn, err := grpc.NewClient("passthrough:///"+addr, dial...)
+	target := "passthrough:///" + addr
+	if lis.Addr().Network() == "unix" {
+		target = "unix://" + addr
+	}
+	conn, err := grpc.NewClient(target, dial...)
 	if err != nil {
 		lis.Close()
 		return nil, fmt.Errorf("serve hypervisor fake: dial %s: %w", addr, err)

@@ -60,6 +60,7 @@ func (s *storageService) CreateVolume(_ context.Context, req *hypervisorv1.Creat
 		v.Type = hypervisorv1.VolumeType_VOLUME_TYPE_SSD
 	}
 	s.volumes.put(v.Id, v)
+	s.rename(v, v.Name)
 	s.used += v.SizeBytes
 	out := clone(v)
 	out.Status = hypervisorv1.VolumeStatus_VOLUME_STATUS_CREATING
@@ -169,7 +170,7 @@ func (s *storageService) UpdateVolume(_ context.Context, req *hypervisorv1.Updat
 		return nil, err
 	}
 	if req.GetName() != "" {
-		v.Name = req.GetName()
+		s.rename(v, req.GetName())
 	}
 	if req.GetDescription() != "" {
 		v.Description = req.GetDescription()
@@ -203,6 +204,7 @@ func (s *storageService) DeleteVolume(_ context.Context, req *hypervisorv1.Delet
 		return nil, errf(codes.FailedPrecondition, "volume %s still has %d snapshot(s), first %s", v.Id, len(snaps), snaps[0].Id)
 	}
 	s.volumes.remove(v.Id)
+	s.rename(v, "")
 	s.used -= v.SizeBytes
 	return &emptypb.Empty{}, nil
 }
@@ -351,12 +353,21 @@ func (s *storageService) nameFree(tenant, name, self string) error {
 	if name == "" {
 		return nil
 	}
-	for _, v := range s.volumes.all(nil) {
-		if v.Name == name && v.TenantId == tenant && v.Id != self {
-			return errf(codes.AlreadyExists, "tenant %q already has a volume named %q (%s)", tenant, name, v.Id)
-		}
+	if id, taken := s.names[volumeName{tenant, name}]; taken && id != self {
+		return errf(codes.AlreadyExists, "tenant %q already has a volume named %q (%s)", tenant, name, id)
 	}
 	return nil
+}
+
+// rename moves v's entry in the name index to name. The caller holds s.mu.
+func (s *storageService) rename(v *hypervisorv1.Volume, name string) {
+	if v.Name != "" {
+		delete(s.names, volumeName{v.TenantId, v.Name})
+	}
+	v.Name = name
+	if name != "" {
+		s.names[volumeName{v.TenantId, name}] = v.Id
+	}
 }
 
 // room checks that one more volume of size fits (Limits.MaxVolumes and
