@@ -32,6 +32,7 @@ func invalid(format string, args ...any) error {
 // maxEcho bytes is clipped to a short prefix and its length, so an error
 // never echoes a huge field back to the client.
 func errf(c codes.Code, format string, args ...any) error {
+	args = append([]any(nil), args...) // never rewrite a caller's slice
 	for i, a := range args {
 		if s, ok := a.(string); ok && len(s) > maxEcho {
 			args[i] = clip(s)
