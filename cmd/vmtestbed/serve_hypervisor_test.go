@@ -300,3 +300,45 @@ func TestGrpcurlAgainstServeHypervisor(t *testing.T) {
 		t.Fatalf("serve hypervisor exit after SIGTERM: %v", err)
 	}
 }
+
+// TestServeHypervisorKeepAliveLeavesMaintenance: the --nodes workers are kept
+// alive by the fake itself, and a status a client sets survives the renewals
+// (the old keep-alive loop heartbeated READY and undid MAINTENANCE).
+func TestServeHypervisorKeepAliveLeavesMaintenance(t *testing.T) {
+	srv := startHVServer(t, "--nodes", "1", "--heartbeat-interval", "1s", "--lease-ttl", "2s")
+	cluster := hv.NewClusterServiceClient(hvDial(t, srv.addr))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	nodes, err := cluster.ListNodes(ctx, &hv.ListNodesRequest{})
+	if err != nil || len(nodes.GetNodes()) != 1 {
+		t.Fatalf("ListNodes = %v, %v; want the one worker", nodes, err)
+	}
+	id := nodes.GetNodes()[0].GetId()
+	set, err := cluster.UpdateNodeStatus(ctx, &hv.UpdateNodeStatusRequest{NodeId: id, Status: hv.NodeStatus_NODE_STATUS_MAINTENANCE})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Watch until the fake has renewed the lease at least twice (> one TTL).
+	w, err := cluster.WatchNodes(ctx, &hv.WatchNodesRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	renewals := 0
+	for renewals < 3 {
+		ev, err := w.Recv()
+		if err != nil {
+			t.Fatalf("watch: %v", err)
+		}
+		n := ev.GetNode()
+		if n.GetId() != id || !n.GetLastSeen().AsTime().After(set.GetLastSeen().AsTime()) {
+			continue
+		}
+		renewals++
+		if n.GetStatus() != hv.NodeStatus_NODE_STATUS_MAINTENANCE {
+			t.Fatalf("after a keep-alive renewal the worker is %v; want MAINTENANCE kept", n.GetStatus())
+		}
+	}
+	if _, err := srv.stop(t); err != nil {
+		t.Fatalf("serve hypervisor exit after SIGTERM: %v", err)
+	}
+}

@@ -27,26 +27,12 @@ func (o offsetClock) Advance(_ context.Context, d time.Duration) error {
 // interceptors) on its grpc server, and returns a suite config aimed at it
 // that moves the fake's clock for the lease specs.
 func startFake(opts ...grpc.ServerOption) (conform.Config, func(), error) {
-	bn := transport.NewBufnet()
-	lis, addr, err := bn.Listen("hypervisor")
-	if err != nil {
-		return conform.Config{}, nil, fmt.Errorf("listen: %w", err)
-	}
 	clock := &fakehv.OffsetClock{}
-	fake := fakehv.New(fakehv.Options{Seed: 1, Clock: clock})
-	g := grpc.NewServer(opts...)
-	fake.Register(g)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = g.Serve(lis) // returns when g stops
-	}()
-	stop := func() {
-		g.Stop()
-		<-done
-		fake.Close()
+	served, err := fakehv.Serve(fakehv.Options{Seed: 1, Clock: clock}, fakehv.ServeOptions{ServerOptions: opts})
+	if err != nil {
+		return conform.Config{}, nil, err
 	}
-	return conform.Config{Addr: addr, DialOptions: bn.DialOptions(), ServerClock: offsetClock{clock}}, stop, nil
+	return conform.Config{Addr: served.Addr(), DialOptions: served.DialOptions(), ServerClock: offsetClock{clock}}, served.Stop, nil
 }
 
 // startFakeWithAgent serves two fakes on one bufnet: the control plane
@@ -78,12 +64,11 @@ func startFakeWithAgent(dead bool) (conform.Config, func(), error) {
 		if err != nil {
 			return "", fmt.Errorf("listen: %w", err)
 		}
-		fake := fakehv.New(fakehv.Options{Seed: 1})
-		g := grpc.NewServer(opts...)
-		fake.Register(g)
-		done := make(chan struct{})
-		go func() { defer close(done); _ = g.Serve(lis) }()
-		stops = append(stops, func() { g.Stop(); <-done; fake.Close() })
+		served, err := fakehv.Serve(fakehv.Options{Seed: 1}, fakehv.ServeOptions{Listener: lis, DialOptions: bn.DialOptions(), ServerOptions: opts})
+		if err != nil {
+			return "", err
+		}
+		stops = append(stops, served.Stop)
 		return addr, nil
 	}
 	addr, err := serve("control", noAgent, noAgentStream)

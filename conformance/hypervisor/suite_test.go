@@ -216,12 +216,11 @@ func TestFourSuitesAtOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fake := fakehv.New(fakehv.Options{Seed: 1})
-	g := grpc.NewServer()
-	fake.Register(g)
-	done := make(chan struct{})
-	go func() { defer close(done); _ = g.Serve(lis) }()
-	defer func() { g.Stop(); <-done; fake.Close() }()
+	served, err := fakehv.Serve(fakehv.Options{Seed: 1}, fakehv.ServeOptions{Listener: lis})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer served.Stop()
 
 	results := make([]report.Result, 4)
 	var wg sync.WaitGroup
@@ -229,7 +228,7 @@ func TestFourSuitesAtOnce(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i] = runChild(t, "none", "", envAddr+"="+lis.Addr().String())
+			results[i] = runChild(t, "none", "", envAddr+"="+served.Addr())
 		}()
 	}
 	wg.Wait()

@@ -27,7 +27,9 @@ type agentService struct {
 // (InvalidArgument if missing or malformed, AlreadyExists if taken). name
 // defaults to instance_id and must be a DNS label. With AgentNodeID set the
 // instance is placed on that node (FailedPrecondition if it is not
-// registered, or the codes of fits); otherwise it is unplaced.
+// registered, or the codes of fits); otherwise it is unplaced and held
+// against Options.AgentCapacity, the agent's own host (ResourceExhausted
+// when its cpu, memory or disk would be exceeded).
 func (a *agentService) CreateInstance(_ context.Context, req *hypervisorv1.AgentCreateInstanceRequest) (*hypervisorv1.Instance, error) {
 	id := req.GetInstanceId()
 	if !instanceIDRE.MatchString(id) {
@@ -43,10 +45,10 @@ func (a *agentService) CreateInstance(_ context.Context, req *hypervisorv1.Agent
 	if err := validInstanceType(req.GetType(), true); err != nil {
 		return nil, err
 	}
-	if err := validateSpec(req.GetSpec()); err != nil {
+	if err := a.s.validateSpec(req.GetSpec()); err != nil {
 		return nil, err
 	}
-	if err := validLabels("labels", req.GetLabels()); err != nil {
+	if err := a.s.validMetadata("instance", req.GetLabels(), req.GetAnnotations()); err != nil {
 		return nil, err
 	}
 	s := a.s
@@ -59,24 +61,26 @@ func (a *agentService) CreateInstance(_ context.Context, req *hypervisorv1.Agent
 		return nil, err
 	}
 	if _, ok := s.instances[id]; ok {
-		return nil, status.Errorf(codes.AlreadyExists, "instance %q already exists", id)
+		return nil, errf(codes.AlreadyExists, "instance %q already exists", id)
 	}
 	if s.nameTaken(name) {
-		return nil, status.Errorf(codes.AlreadyExists, "an instance named %q already exists", name)
+		return nil, errf(codes.AlreadyExists, "an instance named %q already exists", name)
 	}
 	var n *node
 	if nodeID := s.opts.AgentNodeID; nodeID != "" {
 		var ok bool
 		if n, ok = s.nodes[nodeID]; !ok {
-			return nil, status.Errorf(codes.FailedPrecondition, "agent node %q is not registered", nodeID)
+			return nil, errf(codes.FailedPrecondition, "agent node %q is not registered", nodeID)
 		}
 		p := placement{typ: req.GetType(), cpu: req.GetSpec().GetCpuCores(), mem: req.GetSpec().GetMemoryBytes()}
 		if code, why := fits(n.pb, p); code != codes.OK {
 			return nil, status.Error(code, why)
 		}
+	} else if err := s.agentFits(req.GetSpec()); err != nil {
+		return nil, err
 	}
 	in := s.createInstance(createParams{
-		id: id, name: name, typ: req.GetType(), spec: req.GetSpec(), node: n,
+		id: id, name: name, typ: req.GetType(), spec: req.GetSpec(), node: n, agentHeld: n == nil,
 		metadata: &hypervisorv1.Metadata{Labels: req.GetLabels(), Annotations: req.GetAnnotations()},
 	})
 	return in.snapshot(), nil
@@ -84,9 +88,7 @@ func (a *agentService) CreateInstance(_ context.Context, req *hypervisorv1.Agent
 
 // DeleteInstance is ComputeService.DeleteInstance.
 func (a *agentService) DeleteInstance(_ context.Context, req *hypervisorv1.AgentDeleteInstanceRequest) (*emptypb.Empty, error) {
-	a.s.mu.Lock()
-	defer a.s.mu.Unlock()
-	if err := a.s.deleteInstance(req.GetInstanceId(), req.GetForce()); err != nil {
+	if err := a.s.removeInstance(req.GetInstanceId(), req.GetForce()); err != nil {
 		return nil, err
 	}
 	return &emptypb.Empty{}, nil
@@ -171,10 +173,11 @@ func (a *agentService) AttachConsole(stream grpc.BidiStreamingServer[hypervisorv
 	if id == "" {
 		return invalid("first AgentConsoleInput must carry the instance id as data")
 	}
-	con, err := a.s.consoleOf(id)
+	con, release, err := a.s.consoleOf(id)
 	if err != nil {
 		return err
 	}
+	defer release()
 	ctx, cancel := context.WithCancel(stream.Context())
 	defer cancel()
 	inputErr := make(chan error, 1)
@@ -229,4 +232,16 @@ func forwardInput(stream grpc.BidiStreamingServer[hypervisorv1.AgentConsoleInput
 			return invalid("AgentConsoleInput carries neither data nor resize")
 		}
 	}
+}
+
+// agentFits checks spec against what is left of Options.AgentCapacity.
+// Call with s.mu held.
+func (s *Server) agentFits(spec *hypervisorv1.InstanceSpec) error {
+	c, a := s.opts.AgentCapacity, &s.agentAllocated
+	cpu, mem, disk := c.GetCpuCores()-a.CpuCores, c.GetMemoryBytes()-a.MemoryBytes, c.GetDiskBytes()-a.DiskBytes
+	if spec.GetCpuCores() > cpu || spec.GetMemoryBytes() > mem || diskBytes(spec) > disk {
+		return errf(codes.ResourceExhausted, "the agent's host has %d cores, %d bytes of memory and %d of disk free (Options.AgentCapacity), need %d, %d and %d",
+			cpu, mem, disk, spec.GetCpuCores(), spec.GetMemoryBytes(), diskBytes(spec))
+	}
+	return nil
 }

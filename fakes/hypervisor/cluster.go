@@ -2,6 +2,8 @@ package hypervisor
 
 import (
 	"context"
+	"fmt"
+	"maps"
 	"slices"
 
 	"google.golang.org/grpc"
@@ -45,7 +47,16 @@ func (c *clusterService) RegisterNode(_ context.Context, req *hypervisorv1.Regis
 	if err := validResources("capacity", req.GetCapacity()); err != nil {
 		return nil, err
 	}
-	if err := validLabels("metadata.labels", req.GetMetadata().GetLabels()); err != nil {
+	if err := c.s.validPB("metadata", req.GetMetadata()); err != nil {
+		return nil, err
+	}
+	if err := validToken("region", req.GetRegion()); err != nil {
+		return nil, err
+	}
+	if err := validToken("zone", req.GetZone()); err != nil {
+		return nil, err
+	}
+	if err := validList("supported_instance_types", len(req.GetSupportedInstanceTypes())); err != nil {
 		return nil, err
 	}
 	for _, t := range req.GetSupportedInstanceTypes() {
@@ -59,14 +70,31 @@ func (c *clusterService) RegisterNode(_ context.Context, req *hypervisorv1.Regis
 	if s.closed {
 		return nil, status.Error(codes.Unavailable, "server is closing")
 	}
+	if len(s.nodes) >= s.opts.Limits.MaxNodes {
+		return nil, errf(codes.ResourceExhausted, "%d nodes are registered, the limit (Limits.MaxNodes)", len(s.nodes))
+	}
+	n, err := s.addNode(req, false)
+	if err != nil {
+		return nil, err
+	}
+	return &hypervisorv1.RegisterNodeResponse{
+		NodeId:                   n.pb.Id,
+		HeartbeatIntervalSeconds: int64(s.opts.HeartbeatInterval.Seconds()),
+		LeaseTtlSeconds:          int64(s.opts.LeaseTTL.Seconds()),
+	}, nil
+}
+
+// addNode adds a validated node in READY with a fresh lease (or, with
+// keepAlive, a lease the fake renews itself). Call with s.mu held.
+func (s *Server) addNode(req *hypervisorv1.RegisterNodeRequest, keepAlive bool) (*node, error) {
 	for _, n := range s.nodes {
 		if n.pb.Hostname == req.GetHostname() {
-			return nil, status.Errorf(codes.AlreadyExists, "hostname %q is already registered as node %s", req.GetHostname(), n.pb.Id)
+			return nil, errf(codes.AlreadyExists, "hostname %q is already registered as node %s", req.GetHostname(), n.pb.Id)
 		}
 	}
 	now := timestamppb.New(s.now())
 	capacity := proto.Clone(orEmpty(req.GetCapacity())).(*hypervisorv1.Resources)
-	n := &node{seq: s.nextSeq(), pb: &hypervisorv1.Node{
+	n := &node{seq: s.nextSeq(), keepAlive: keepAlive, pb: &hypervisorv1.Node{
 		Id:                     s.newID("node"),
 		Hostname:               req.GetHostname(),
 		Ip:                     req.GetIp(),
@@ -87,11 +115,27 @@ func (c *clusterService) RegisterNode(_ context.Context, req *hypervisorv1.Regis
 	s.nodes[n.pb.Id] = n
 	s.armLease(n)
 	s.publishNode(hypervisorv1.EventType_EVENT_TYPE_ADDED, n)
-	return &hypervisorv1.RegisterNodeResponse{
-		NodeId:                   n.pb.Id,
-		HeartbeatIntervalSeconds: int64(s.opts.HeartbeatInterval.Seconds()),
-		LeaseTtlSeconds:          int64(s.opts.LeaseTTL.Seconds()),
-	}, nil
+	return n, nil
+}
+
+// registerWorkers adds Options.Workers kept-alive worker nodes (see Options.Workers).
+func (s *Server) registerWorkers() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.opts.Workers {
+		req := &hypervisorv1.RegisterNodeRequest{
+			Hostname:               fmt.Sprintf("worker-%d", i+1),
+			Ip:                     fmt.Sprintf("10.0.%d.%d", (i+1)/250, (i+1)%250+1),
+			Port:                   7000,
+			Role:                   hypervisorv1.NodeRole_NODE_ROLE_WORKER,
+			Region:                 "region-1",
+			Zone:                   fmt.Sprintf("zone-%c", 'a'+i%3),
+			Capacity:               s.opts.WorkerCapacity,
+			SupportedInstanceTypes: []string{"INSTANCE_TYPE_VM", "INSTANCE_TYPE_CONTAINER", "INSTANCE_TYPE_MICROVM"},
+		}
+		// Hostnames worker-N are unique in a fresh server, so this cannot fail.
+		_, _ = s.addNode(req, true)
+	}
 }
 
 // DeregisterNode removes a node; its instances go FAILED. NotFound if unknown.
@@ -152,8 +196,11 @@ func (c *clusterService) ListNodes(_ context.Context, req *hypervisorv1.ListNode
 	return resp, nil
 }
 
-// UpdateNodeStatus sets status (unless UNSPECIFIED), replaces conditions
-// (when any are given) and allocated (when set). It does not renew the lease.
+// UpdateNodeStatus sets status (unless UNSPECIFIED) and replaces conditions
+// of the types given. It does not renew the lease. The reported allocated is
+// checked (InvalidArgument if negative) but not stored: the fake computes a
+// node's allocation from the instances placed on it, so a report can never
+// make room for more than the node's capacity.
 func (c *clusterService) UpdateNodeStatus(_ context.Context, req *hypervisorv1.UpdateNodeStatusRequest) (*hypervisorv1.Node, error) {
 	if err := validNodeStatus(req.GetStatus()); err != nil {
 		return nil, err
@@ -161,6 +208,9 @@ func (c *clusterService) UpdateNodeStatus(_ context.Context, req *hypervisorv1.U
 	if err := validResources("allocated", req.GetAllocated()); err != nil {
 		return nil, err
 	}
+	if err := c.s.validConditions(req.GetConditions()); err != nil {
+		return nil, err
+	}
 	s := c.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -168,14 +218,19 @@ func (c *clusterService) UpdateNodeStatus(_ context.Context, req *hypervisorv1.U
 	if err != nil {
 		return nil, err
 	}
-	applyNodeReport(n.pb, req.GetStatus(), req.GetConditions(), req.GetAllocated())
+	if err := roomForConditions(n.pb, req.GetConditions()); err != nil {
+		return nil, err
+	}
+	applyNodeReport(n.pb, req.GetStatus(), req.GetConditions())
 	s.publishNode(hypervisorv1.EventType_EVENT_TYPE_MODIFIED, n)
 	return n.snapshot(), nil
 }
 
 // Heartbeat renews the lease, stamps last_seen and applies the report like
-// UpdateNodeStatus. A NOT_READY node that heartbeats without a status is
-// READY again. NotFound for unknown (or already removed) nodes: re-register.
+// UpdateNodeStatus (allocated is not stored). A NOT_READY node that
+// heartbeats without a status is READY again. The response carries, once,
+// the commands queued for the node (EnqueueNodeCommand) in queue order.
+// NotFound for unknown (or already removed) nodes: re-register.
 func (c *clusterService) Heartbeat(_ context.Context, req *hypervisorv1.HeartbeatRequest) (*hypervisorv1.HeartbeatResponse, error) {
 	if err := validNodeStatus(req.GetStatus()); err != nil {
 		return nil, err
@@ -183,11 +238,17 @@ func (c *clusterService) Heartbeat(_ context.Context, req *hypervisorv1.Heartbea
 	if err := validResources("allocated", req.GetAllocated()); err != nil {
 		return nil, err
 	}
+	if err := c.s.validConditions(req.GetConditions()); err != nil {
+		return nil, err
+	}
 	s := c.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n, err := s.getNode(req.GetNodeId())
 	if err != nil {
+		return nil, err
+	}
+	if err := roomForConditions(n.pb, req.GetConditions()); err != nil {
 		return nil, err
 	}
 	st := req.GetStatus()
@@ -199,11 +260,13 @@ func (c *clusterService) Heartbeat(_ context.Context, req *hypervisorv1.Heartbea
 			Type: "Ready", Status: "True", Reason: "HeartbeatResumed", LastTransitionTime: timestamppb.New(s.now()),
 		})
 	}
-	applyNodeReport(n.pb, st, req.GetConditions(), req.GetAllocated())
+	applyNodeReport(n.pb, st, req.GetConditions())
 	n.pb.LastSeen = timestamppb.New(s.now())
 	s.armLease(n)
 	s.publishNode(hypervisorv1.EventType_EVENT_TYPE_MODIFIED, n)
-	return &hypervisorv1.HeartbeatResponse{Accepted: true, NextHeartbeatSeconds: int64(s.opts.HeartbeatInterval.Seconds())}, nil
+	cmds := n.commands
+	n.commands = nil
+	return &hypervisorv1.HeartbeatResponse{Accepted: true, NextHeartbeatSeconds: int64(s.opts.HeartbeatInterval.Seconds()), Commands: cmds}, nil
 }
 
 // WatchNodes streams node events matching role/region/zone, in order, until
@@ -223,11 +286,16 @@ func (c *clusterService) WatchNodes(req *hypervisorv1.WatchNodesRequest, stream 
 		s.mu.Unlock()
 		return status.Error(codes.Unavailable, "server is closing")
 	}
+	if err := s.takeWatcher(); err != nil {
+		s.mu.Unlock()
+		return err
+	}
 	w := s.nodeHub.subscribe(match)
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
 		s.nodeHub.unsubscribe(w)
+		s.watchers--
 		s.mu.Unlock()
 	}()
 	if err := stream.SendHeader(metadata.MD{}); err != nil {
@@ -263,21 +331,42 @@ func (s *Server) getNode(id string) (*node, error) {
 	}
 	n, ok := s.nodes[id]
 	if !ok {
-		return nil, status.Errorf(codes.NotFound, "node %q not found", id)
+		return nil, errf(codes.NotFound, "node %q not found", id)
 	}
 	return n, nil
 }
 
-func applyNodeReport(n *hypervisorv1.Node, st hypervisorv1.NodeStatus, conds []*hypervisorv1.NodeCondition, alloc *hypervisorv1.Resources) {
+// applyNodeReport applies a node's report. allocated is never taken from a
+// report: it is the sum of the node's placed instances (see addAllocated).
+func applyNodeReport(n *hypervisorv1.Node, st hypervisorv1.NodeStatus, conds []*hypervisorv1.NodeCondition) {
 	if st != hypervisorv1.NodeStatus_NODE_STATUS_UNSPECIFIED {
 		n.Status = st
 	}
 	for _, c := range conds {
 		n.Conditions = setCondition(n.Conditions, proto.Clone(c).(*hypervisorv1.NodeCondition))
 	}
-	if alloc != nil {
-		n.Allocated = proto.Clone(alloc).(*hypervisorv1.Resources)
+}
+
+// EnqueueNodeCommand queues a command for a node; its next Heartbeat
+// response carries it (and every other queued command, in order) once. It
+// returns the command's id. NotFound for an unknown node, ResourceExhausted
+// when Limits.MaxPendingCommands are already queued for it.
+func (s *Server) EnqueueNodeCommand(nodeID, typ string, params map[string]string) (string, error) {
+	if typ == "" {
+		return "", invalid("command type is required")
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n, err := s.getNode(nodeID)
+	if err != nil {
+		return "", err
+	}
+	if len(n.commands) >= s.opts.Limits.MaxPendingCommands {
+		return "", errf(codes.ResourceExhausted, "node %s already has %d commands queued (Limits.MaxPendingCommands)", nodeID, len(n.commands))
+	}
+	cmd := &hypervisorv1.NodeCommand{Id: s.newID("cmd"), Type: typ, Parameters: maps.Clone(params)}
+	n.commands = append(n.commands, cmd)
+	return cmd.Id, nil
 }
 
 func addResources(sum, r *hypervisorv1.Resources) {
@@ -299,4 +388,50 @@ func cloneMetadata(m *hypervisorv1.Metadata) *hypervisorv1.Metadata {
 		return &hypervisorv1.Metadata{}
 	}
 	return proto.Clone(m).(*hypervisorv1.Metadata)
+}
+
+// maxConditions bounds the distinct condition types a node holds.
+const maxConditions = 32
+
+// validConditions checks reported node conditions: at most maxConditions,
+// type and status short tokens, reason at most 128 bytes and message a
+// description (Limits.MaxDescriptionBytes).
+func (s *Server) validConditions(conds []*hypervisorv1.NodeCondition) error {
+	if len(conds) > maxConditions {
+		return invalid("%d conditions, more than %d", len(conds), maxConditions)
+	}
+	for i, c := range conds {
+		if c.GetType() == "" || len(c.GetType()) > 63 || !labelValueRE.MatchString(c.GetType()) {
+			return invalid("conditions[%d].type %q must be 1..63 of [A-Za-z0-9._-]", i, c.GetType())
+		}
+		if len(c.GetStatus()) > 63 || !labelValueRE.MatchString(c.GetStatus()) {
+			return invalid("conditions[%d].status %q must be at most 63 of [A-Za-z0-9._-]", i, c.GetStatus())
+		}
+		if len(c.GetReason()) > 128 {
+			return invalid("conditions[%d].reason %q is longer than 128 bytes", i, c.GetReason())
+		}
+		if err := validToken(fmt.Sprintf("conditions[%d].reason", i), c.GetReason()); err != nil {
+			return err
+		}
+		if err := s.validDescription(fmt.Sprintf("conditions[%d].message", i), c.GetMessage()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// roomForConditions refuses a report that would give n more than
+// maxConditions distinct condition types. Call with s.mu held.
+func roomForConditions(n *hypervisorv1.Node, conds []*hypervisorv1.NodeCondition) error {
+	types := map[string]bool{}
+	for _, c := range n.Conditions {
+		types[c.Type] = true
+	}
+	for _, c := range conds {
+		types[c.GetType()] = true
+	}
+	if len(types) > maxConditions {
+		return errf(codes.InvalidArgument, "node %s would hold %d condition types, more than %d", n.Id, len(types), maxConditions)
+	}
+	return nil
 }

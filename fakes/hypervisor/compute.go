@@ -32,10 +32,16 @@ func (c *computeService) CreateInstance(_ context.Context, req *hypervisorv1.Cre
 	if err := validInstanceType(req.GetType(), true); err != nil {
 		return nil, err
 	}
-	if err := validateSpec(req.GetSpec()); err != nil {
+	if err := c.s.validateSpec(req.GetSpec()); err != nil {
 		return nil, err
 	}
-	if err := validLabels("metadata.labels", req.GetMetadata().GetLabels()); err != nil {
+	if err := c.s.validPB("metadata", req.GetMetadata()); err != nil {
+		return nil, err
+	}
+	if err := validToken("region", req.GetRegion()); err != nil {
+		return nil, err
+	}
+	if err := validToken("zone", req.GetZone()); err != nil {
 		return nil, err
 	}
 	s := c.s
@@ -48,7 +54,7 @@ func (c *computeService) CreateInstance(_ context.Context, req *hypervisorv1.Cre
 		return nil, err
 	}
 	if s.nameTaken(req.GetName()) {
-		return nil, status.Errorf(codes.AlreadyExists, "an instance named %q already exists", req.GetName())
+		return nil, errf(codes.AlreadyExists, "an instance named %q already exists", req.GetName())
 	}
 	n, err := s.schedule(placement{
 		typ: req.GetType(), cpu: req.GetSpec().GetCpuCores(), mem: req.GetSpec().GetMemoryBytes(),
@@ -61,11 +67,10 @@ func (c *computeService) CreateInstance(_ context.Context, req *hypervisorv1.Cre
 	return in.snapshot(), nil
 }
 
-// DeleteInstance removes an instance (force needed while RUNNING).
+// DeleteInstance removes an instance (force needed while RUNNING); its
+// volumes go back to AVAILABLE and its ports are unbound (see removeInstance).
 func (c *computeService) DeleteInstance(_ context.Context, req *hypervisorv1.DeleteInstanceRequest) (*emptypb.Empty, error) {
-	c.s.mu.Lock()
-	defer c.s.mu.Unlock()
-	if err := c.s.deleteInstance(req.GetInstanceId(), req.GetForce()); err != nil {
+	if err := c.s.removeInstance(req.GetInstanceId(), req.GetForce()); err != nil {
 		return nil, err
 	}
 	return &emptypb.Empty{}, nil
@@ -158,12 +163,17 @@ func (c *computeService) WatchInstance(req *hypervisorv1.WatchInstanceRequest, s
 		s.mu.Unlock()
 		return err
 	}
+	if err := s.takeWatcher(); err != nil {
+		s.mu.Unlock()
+		return err
+	}
 	w := in.hub.subscribe(nil)
 	first := &hypervisorv1.InstanceEvent{Type: hypervisorv1.EventType_EVENT_TYPE_ADDED, Instance: in.snapshot()}
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
 		in.hub.unsubscribe(w)
+		s.watchers--
 		s.mu.Unlock()
 	}()
 	if err := stream.SendHeader(metadata.MD{}); err != nil {
@@ -182,10 +192,11 @@ func (c *computeService) AttachConsole(req *hypervisorv1.AttachConsoleRequest, s
 	if req.GetWidth() < 0 || req.GetHeight() < 0 || req.GetWidth() > 1000 || req.GetHeight() > 1000 {
 		return invalid("console size %dx%d is outside 0..1000", req.GetWidth(), req.GetHeight())
 	}
-	con, err := c.s.consoleOf(req.GetInstanceId())
+	con, release, err := c.s.consoleOf(req.GetInstanceId())
 	if err != nil {
 		return err
 	}
+	defer release()
 	if req.GetTty() && req.GetWidth() > 0 && req.GetHeight() > 0 {
 		if err := con.resize(int(req.GetWidth()), int(req.GetHeight())); err != nil {
 			return consoleErr(req.GetInstanceId(), err)
@@ -261,6 +272,10 @@ func (c *computeService) PullImage(req *hypervisorv1.PullImageRequest, stream gr
 	if s.closed {
 		s.mu.Unlock()
 		return status.Error(codes.Unavailable, "server is closing")
+	}
+	if err := s.imageRoom(name, tag, req.GetType()); err != nil {
+		s.mu.Unlock()
+		return err
 	}
 	im := s.addImage(name, []string{tag}, req.GetType(), total)
 	id := im.pb.Id

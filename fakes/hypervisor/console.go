@@ -49,6 +49,9 @@ func newConsole(s *Server, hostname, instanceID string) *console {
 // errConsoleClosed is returned once the instance is gone.
 var errConsoleClosed = errors.New("console closed")
 
+// errNoPTY is returned when Limits.MaxPTYs ptys are open.
+var errNoPTY = errors.New("pty budget exhausted")
+
 // open creates the pty pair on first use and starts its goroutines.
 func (c *console) open() error {
 	c.guestMu.Lock()
@@ -63,19 +66,25 @@ func (c *console) openLocked() error {
 	if c.master != nil {
 		return nil
 	}
+	if !c.s.takePTY() {
+		return fmt.Errorf("%w: %d ptys are open (Limits.MaxPTYs); delete an instance first", errNoPTY, c.s.opts.Limits.MaxPTYs)
+	}
 	master, slave, err := pty.Open()
 	if err != nil {
+		c.s.ptys.Add(-1)
 		return fmt.Errorf("open pty for %s: %w", c.guest.instanceID, err)
 	}
-	if err := makeRaw(slave); err != nil {
+	fail := func(what string, err error) error {
 		master.Close()
 		slave.Close()
-		return fmt.Errorf("raw mode for %s: %w", c.guest.instanceID, err)
+		c.s.ptys.Add(-1)
+		return fmt.Errorf("%s for %s: %w", what, c.guest.instanceID, err)
+	}
+	if err := makeRaw(slave); err != nil {
+		return fail("raw mode", err)
 	}
 	if err := setSize(master, 80, 24); err != nil {
-		master.Close()
-		slave.Close()
-		return fmt.Errorf("size console of %s: %w", c.guest.instanceID, err)
+		return fail("size console", err)
 	}
 	c.master, c.slave = master, slave
 	c.guest.out = slave
@@ -196,11 +205,12 @@ func (c *console) powerOff(graceful bool) {
 // their next read (Server.Close waits for them).
 func (c *console) close() {
 	c.guestMu.Lock()
-	c.closed = true
-	if c.master != nil {
+	if c.master != nil && !c.closed {
 		c.master.Close()
 		c.slave.Close()
+		c.s.ptys.Add(-1)
 	}
+	c.closed = true
 	c.guestMu.Unlock()
 	c.outMu.Lock()
 	if c.subs != nil {

@@ -3,28 +3,52 @@ package hypervisor
 import (
 	"context"
 	"errors"
+	"sync"
 
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 )
 
-// consoleOf returns an instance's console (NotFound if unknown).
-func (s *Server) consoleOf(id string) (*console, error) {
+// consoleOf returns an instance's console (NotFound if unknown) and takes
+// one of Limits.MaxConsoleStreams (ResourceExhausted when none is left);
+// release gives it back.
+func (s *Server) consoleOf(id string) (con *console, release func(), err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	in, err := s.getInstance(id)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return in.console, nil
+	if s.consoleStreams >= s.opts.Limits.MaxConsoleStreams {
+		return nil, nil, errf(codes.ResourceExhausted, "%d console streams are attached, the limit (Limits.MaxConsoleStreams); detach one first", s.consoleStreams)
+	}
+	s.consoleStreams++
+	var once sync.Once
+	return in.console, func() {
+		once.Do(func() {
+			s.mu.Lock()
+			s.consoleStreams--
+			s.mu.Unlock()
+		})
+	}, nil
+}
+
+// takeWatcher counts a new watch stream against Limits.MaxWatchers
+// (ResourceExhausted when none is left). Call with s.mu held; the stream
+// decrements s.watchers when it ends.
+func (s *Server) takeWatcher() error {
+	if s.watchers >= s.opts.Limits.MaxWatchers {
+		return errf(codes.ResourceExhausted, "%d watch streams are open, the limit (Limits.MaxWatchers); close one first", s.watchers)
+	}
+	s.watchers++
+	return nil
 }
 
 // consoleErr maps console errors to gRPC codes.
 func consoleErr(id string, err error) error {
 	if errors.Is(err, errConsoleClosed) {
-		return status.Errorf(codes.NotFound, "instance %q was deleted", id)
+		return errf(codes.NotFound, "instance %q was deleted", id)
 	}
-	return status.Errorf(codes.ResourceExhausted, "console of %s: %v", id, err)
+	return errf(codes.ResourceExhausted, "console of %s: %v", id, err)
 }
 
 // streamConsole attaches to con, signals readiness (headers), sends the

@@ -16,43 +16,37 @@ var epoch = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 // env is a Server behind real gRPC with one client of each service.
 type env struct {
 	srv     *Server
+	served  *Served
 	clock   *ManualClock
 	cluster hypervisorv1.ClusterServiceClient
 	compute hypervisorv1.ComputeServiceClient
 	agent   hypervisorv1.AgentServiceClient
 }
 
-// newEnv serves a Server with a manual clock over tr (bufconn when nil).
+// newEnv serves a Server with a manual clock (through Serve) over tr
+// (Serve's private bufconn when nil).
 func newEnv(t testing.TB, opts Options, tr transport.Transport, dial ...grpc.DialOption) *env {
 	t.Helper()
 	clock := NewManualClock(epoch)
 	if opts.Clock == nil {
 		opts.Clock = clock
 	}
-	if tr == nil {
-		tr = transport.NewBufnet()
+	so := ServeOptions{DialOptions: dial}
+	if tr != nil {
+		lis, _, err := tr.Listen("hypervisor")
+		if err != nil {
+			t.Fatalf("listen: %v", err)
+		}
+		so = ServeOptions{Listener: lis, DialOptions: append(tr.DialOptions(), dial...)}
 	}
-	srv := New(opts)
-	g := grpc.NewServer()
-	srv.Register(g)
-	lis, addr, err := tr.Listen("hypervisor")
+	served, err := Serve(opts, so)
 	if err != nil {
-		t.Fatalf("listen: %v", err)
+		t.Fatalf("serve: %v", err)
 	}
-	served := make(chan struct{})
-	go func() { defer close(served); _ = g.Serve(lis) }()
-	conn, err := transport.Dial(tr, addr, dial...)
-	if err != nil {
-		t.Fatalf("dial: %v", err)
-	}
-	t.Cleanup(func() {
-		conn.Close()
-		srv.Close() // ends streams so Stop does not wait on them
-		g.Stop()
-		<-served
-	})
+	t.Cleanup(served.Stop)
+	conn := served.Conn()
 	return &env{
-		srv: srv, clock: clock,
+		srv: served.Fake(), served: served, clock: clock,
 		cluster: hypervisorv1.NewClusterServiceClient(conn),
 		compute: hypervisorv1.NewComputeServiceClient(conn),
 		agent:   hypervisorv1.NewAgentServiceClient(conn),

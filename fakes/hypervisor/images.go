@@ -3,6 +3,7 @@ package hypervisor
 import (
 	"hash/fnv"
 
+	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/vmtestbed/vmtestbed/fakes/hypervisor/page"
@@ -91,4 +92,22 @@ func refSize(ref string) int64 {
 	h := fnv.New64a()
 	h.Write([]byte(ref))
 	return int64(16<<20) + int64(h.Sum64()%(240<<20))
+}
+
+// imageRoom checks that adding name:tag keeps the catalogue within
+// Limits.MaxImages images and Limits.MaxLabels tags per image
+// (ResourceExhausted). Call with s.mu held.
+func (s *Server) imageRoom(name, tag string, typ hypervisorv1.InstanceType) error {
+	for _, im := range s.images {
+		if im.pb.Name == name && im.pb.Type == typ {
+			if !containsString(im.pb.Tags, tag) && len(im.pb.Tags) >= s.opts.Limits.MaxLabels {
+				return errf(codes.ResourceExhausted, "image %s has %d tags, the limit (Limits.MaxLabels)", name, len(im.pb.Tags))
+			}
+			return nil
+		}
+	}
+	if len(s.images) >= s.opts.Limits.MaxImages {
+		return errf(codes.ResourceExhausted, "%d images are in the catalogue, the limit (Limits.MaxImages)", len(s.images))
+	}
+	return nil
 }

@@ -22,14 +22,20 @@ import (
 //	any     -> FAILED                unknown image, node lost or deregistered
 //	any     -> DELETING -> (gone)    Delete (events MODIFIED then DELETED)
 type instance struct {
-	seq     uint64
-	pb      *hypervisorv1.Instance
-	nodeID  string
-	state   hypervisorv1.InstanceState
-	placed  bool // holds resources on nodeID
-	hub     *hub[*hypervisorv1.InstanceEvent]
-	timer   Timer // pending provisioning step
-	console *console
+	seq    uint64
+	pb     *hypervisorv1.Instance
+	nodeID string
+	state  hypervisorv1.InstanceState
+	placed bool // holds resources on nodeID
+	// agentHeld: holds resources of Options.AgentCapacity (unplaced agent instance).
+	agentHeld bool
+	hub       *hub[*hypervisorv1.InstanceEvent]
+	timer     Timer // pending provisioning step or graceful stop
+	// stopping is set while a graceful stop waits for the guest (see
+	// Options.GuestShutdownDelay); stopGen invalidates its timer.
+	stopping bool
+	stopGen  uint64
+	console  *console
 
 	// Stats bookkeeping: running time accumulated before the current run.
 	ranBefore time.Duration
@@ -45,6 +51,8 @@ func (in *instance) snapshot() *hypervisorv1.Instance {
 }
 
 func (in *instance) stopTimer() {
+	in.stopping = false
+	in.stopGen++
 	if in.timer != nil {
 		in.timer.Stop()
 		in.timer = nil
@@ -76,6 +84,13 @@ func (s *Server) failInstance(in *instance, reason string) {
 
 // release returns in's resources to its node. Call with s.mu held.
 func (s *Server) release(in *instance) {
+	if in.agentHeld {
+		in.agentHeld = false
+		spec, a := in.pb.GetSpec(), &s.agentAllocated
+		a.CpuCores -= spec.GetCpuCores()
+		a.MemoryBytes -= spec.GetMemoryBytes()
+		a.DiskBytes -= diskBytes(spec)
+	}
 	if !in.placed {
 		return
 	}

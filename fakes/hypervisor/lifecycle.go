@@ -4,9 +4,9 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"time"
 
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	hypervisorv1 "github.com/vmtestbed/vmtestbed/proto/hypervisor/v1"
@@ -24,15 +24,24 @@ type createParams struct {
 	spec     *hypervisorv1.InstanceSpec
 	metadata *hypervisorv1.Metadata
 	node     *node // nil -> unplaced (agent without AgentNodeID)
+	// agentHeld: an unplaced agent instance held against Options.AgentCapacity.
+	agentHeld bool
 }
 
-// validateSpec checks an instance spec (InvalidArgument).
-func validateSpec(spec *hypervisorv1.InstanceSpec) error {
+// validateSpec checks an instance spec (InvalidArgument), its size
+// included (Limits.MaxSpecBytes).
+func (s *Server) validateSpec(spec *hypervisorv1.InstanceSpec) error {
 	if spec == nil {
 		return invalid("spec is required")
 	}
+	if size := proto.Size(spec); size > s.opts.Limits.MaxSpecBytes {
+		return invalid("spec is %d bytes, more than %d (Limits.MaxSpecBytes)", size, s.opts.Limits.MaxSpecBytes)
+	}
 	if spec.GetImage() == "" {
 		return invalid("spec.image is required")
+	}
+	if len(spec.GetImage()) > 255 {
+		return invalid("spec.image %q is longer than 255 bytes", spec.GetImage())
 	}
 	if spec.GetCpuCores() <= 0 {
 		return invalid("spec.cpu_cores must be positive, got %d", spec.GetCpuCores())
@@ -40,9 +49,13 @@ func validateSpec(spec *hypervisorv1.InstanceSpec) error {
 	if spec.GetMemoryBytes() <= 0 {
 		return invalid("spec.memory_bytes must be positive, got %d", spec.GetMemoryBytes())
 	}
+	var disk int64
 	for i, d := range spec.GetDisks() {
-		if d.GetSizeBytes() < 0 {
-			return invalid("spec.disks[%d].size_bytes is negative", i)
+		if d.GetSizeBytes() < 0 || d.GetSizeBytes() > s.opts.Limits.MaxVolumeBytes {
+			return invalid("spec.disks[%d].size_bytes %d is outside 0..%d (Limits.MaxVolumeBytes)", i, d.GetSizeBytes(), s.opts.Limits.MaxVolumeBytes)
+		}
+		if disk += d.GetSizeBytes(); disk > s.opts.Limits.StorageCapacityBytes {
+			return invalid("spec.disks add up to more than %d bytes (Limits.StorageCapacityBytes)", s.opts.Limits.StorageCapacityBytes)
 		}
 	}
 	return nil
@@ -96,6 +109,12 @@ func (s *Server) createInstance(p createParams) *instance {
 		addAllocated(p.node.pb, p.spec.GetCpuCores(), p.spec.GetMemoryBytes(), diskBytes(p.spec), +1)
 		s.publishNode(hypervisorv1.EventType_EVENT_TYPE_MODIFIED, p.node)
 	}
+	if p.agentHeld {
+		in.agentHeld = true
+		s.agentAllocated.CpuCores += p.spec.GetCpuCores()
+		s.agentAllocated.MemoryBytes += p.spec.GetMemoryBytes()
+		s.agentAllocated.DiskBytes += diskBytes(p.spec)
+	}
 	s.instances[id] = in
 	s.bySeq = append(s.bySeq, in)
 	s.provision(in)
@@ -135,7 +154,7 @@ func (s *Server) provision(in *instance) {
 
 func (s *Server) finishProvision(in *instance) {
 	if s.findImage(in.pb.GetSpec().GetImage()) == nil {
-		s.failInstance(in, fmt.Sprintf("image %q not found: pull it first (PullImage)", in.pb.GetSpec().GetImage()))
+		s.failInstance(in, fmt.Sprintf("image %q not found: pull it first (PullImage)", clip(in.pb.GetSpec().GetImage())))
 		return
 	}
 	s.setState(in, hypervisorv1.InstanceState_INSTANCE_STATE_STOPPED, "provisioned")
@@ -148,13 +167,13 @@ func (s *Server) getInstance(id string) (*instance, error) {
 	}
 	in, ok := s.instances[id]
 	if !ok {
-		return nil, status.Errorf(codes.NotFound, "instance %q not found", id)
+		return nil, errf(codes.NotFound, "instance %q not found", id)
 	}
 	return in, nil
 }
 
 func wrongState(in *instance, op string, want string) error {
-	return status.Errorf(codes.FailedPrecondition, "cannot %s instance %s: it is %v, must be %s", op, in.pb.Id, in.state, want)
+	return errf(codes.FailedPrecondition, "cannot %s instance %s: it is %v, must be %s", op, in.pb.Id, in.state, want)
 }
 
 // startInstance boots a STOPPED instance. Call with s.mu held.
@@ -167,16 +186,19 @@ func (s *Server) startInstance(id string) (*hypervisorv1.Instance, error) {
 		return nil, wrongState(in, "start", "STOPPED")
 	}
 	if err := in.console.powerOn(); err != nil {
-		return nil, status.Errorf(codes.ResourceExhausted, "start instance %s: %v", id, err)
+		return nil, errf(codes.ResourceExhausted, "start instance %s: %v", id, err)
 	}
 	in.pb.StartedAt = timestamp(s.now())
 	s.setState(in, hypervisorv1.InstanceState_INSTANCE_STATE_RUNNING, "started")
 	return in.snapshot(), nil
 }
 
-// stopInstance stops a RUNNING instance. A graceful stop lets the guest
-// print its shutdown; force cuts power. The fake guest always shuts down at
-// once, so timeout_seconds (which must not be negative) never expires.
+// stopInstance stops a RUNNING instance. Force cuts power at once. A
+// graceful stop asks the guest to shut down and waits for it at most
+// timeout_seconds (Options.StopTimeout when 0; negative is InvalidArgument)
+// on the Clock, then forces it off: see Options.GuestShutdownDelay. A
+// graceful stop of an instance already stopping is FailedPrecondition; a
+// forced one cuts it off at once. Call with s.mu held.
 func (s *Server) stopInstance(id string, force bool, timeoutSeconds int32) (*hypervisorv1.Instance, error) {
 	if timeoutSeconds < 0 {
 		return nil, invalid("timeout_seconds %d is negative", timeoutSeconds)
@@ -188,15 +210,50 @@ func (s *Server) stopInstance(id string, force bool, timeoutSeconds int32) (*hyp
 	if in.state != hypervisorv1.InstanceState_INSTANCE_STATE_RUNNING {
 		return nil, wrongState(in, "stop", "RUNNING")
 	}
-	s.endRun(in)
-	in.console.powerOff(!force)
-	in.pb.StartedAt = nil
-	reason := "stopped"
-	if force {
-		reason = "force stopped"
+	delay := s.opts.GuestShutdownDelay
+	if force || delay == 0 {
+		reason := "stopped"
+		if force {
+			reason = "force stopped"
+		}
+		s.powerOffNow(in, !force, reason)
+		return in.snapshot(), nil
 	}
-	s.setState(in, hypervisorv1.InstanceState_INSTANCE_STATE_STOPPED, reason)
+	if in.stopping {
+		return nil, errf(codes.FailedPrecondition, "instance %s is already stopping; wait, or stop it with force", id)
+	}
+	deadline := time.Duration(timeoutSeconds) * time.Second
+	if deadline == 0 {
+		deadline = s.opts.StopTimeout
+	}
+	in.stopTimer()
+	in.stopping = true
+	gen := in.stopGen
+	wait, graceful, reason := delay, true, "stopped"
+	if delay < 0 || delay > deadline {
+		wait, graceful, reason = deadline, false, fmt.Sprintf("force stopped: the guest did not shut down within %s", deadline)
+	}
+	in.timer = s.clock.AfterFunc(wait, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		in, ok := s.instances[id]
+		if s.closed || !ok || !in.stopping || in.stopGen != gen || in.state != hypervisorv1.InstanceState_INSTANCE_STATE_RUNNING {
+			return
+		}
+		in.timer = nil
+		s.powerOffNow(in, graceful, reason)
+	})
+	s.setState(in, hypervisorv1.InstanceState_INSTANCE_STATE_RUNNING, fmt.Sprintf("stopping: shutdown requested, forced off after %s", deadline))
 	return in.snapshot(), nil
+}
+
+// powerOffNow moves a RUNNING instance to STOPPED. Call with s.mu held.
+func (s *Server) powerOffNow(in *instance, graceful bool, reason string) {
+	in.stopTimer()
+	s.endRun(in)
+	in.console.powerOff(graceful)
+	in.pb.StartedAt = nil
+	s.setState(in, hypervisorv1.InstanceState_INSTANCE_STATE_STOPPED, reason)
 }
 
 // restartInstance reboots a RUNNING instance (it stays RUNNING, started_at
@@ -209,14 +266,36 @@ func (s *Server) restartInstance(id string, force bool) (*hypervisorv1.Instance,
 	if in.state != hypervisorv1.InstanceState_INSTANCE_STATE_RUNNING {
 		return nil, wrongState(in, "restart", "RUNNING")
 	}
+	if in.stopping {
+		return nil, errf(codes.FailedPrecondition, "instance %s is stopping; restart it once it is STOPPED (start it)", id)
+	}
 	s.endRun(in)
 	in.console.powerOff(!force)
 	if err := in.console.powerOn(); err != nil {
-		return nil, status.Errorf(codes.ResourceExhausted, "restart instance %s: %v", id, err)
+		return nil, errf(codes.ResourceExhausted, "restart instance %s: %v", id, err)
 	}
 	in.pb.StartedAt = timestamp(s.now())
 	s.setState(in, hypervisorv1.InstanceState_INSTANCE_STATE_RUNNING, "restarted")
 	return in.snapshot(), nil
+}
+
+// removeInstance deletes an instance and then lets go of what it held
+// outside compute: its volumes are detached (AVAILABLE again) and its ports
+// unbound (DOWN, kept for reuse), as the hypervisor tears down the domain's
+// disks and taps with it. The storage and network locks are taken after
+// s.mu is released (they take s.mu inside), and an attach or bind that
+// raced the delete either finished first, and is undone here, or finds
+// the instance gone (NotFound).
+func (s *Server) removeInstance(id string, force bool) error {
+	s.mu.Lock()
+	err := s.deleteInstance(id, force)
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	s.storage.detachInstance(id)
+	s.network.unbindInstance(id)
+	return nil
 }
 
 // deleteInstance removes an instance: MODIFIED (DELETING), resources

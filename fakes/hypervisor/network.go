@@ -2,7 +2,6 @@ package hypervisor
 
 import (
 	"errors"
-	"fmt"
 	"net/netip"
 	"slices"
 	"sync"
@@ -83,10 +82,6 @@ var _ hypervisorv1.NetworkServiceServer = (*networkService)(nil)
 func (n *networkService) stamp() *timestamppb.Timestamp { return timestamppb.New(n.srv.now()) }
 
 func clone[T proto.Message](m T) T { return proto.Clone(m).(T) }
-
-func errf(c codes.Code, format string, args ...any) error {
-	return status.Error(c, fmt.Sprintf(format, args...))
-}
 
 func required(field, value string) error {
 	if value == "" {
@@ -199,4 +194,12 @@ func cloneAll[T proto.Message](in []T) []T {
 		out[i] = clone(m)
 	}
 	return out
+}
+
+// full refuses one more object in t (Limits.MaxNetworkObjects).
+func (n *networkService) full(kind string, count int) error {
+	if max := n.srv.opts.Limits.MaxNetworkObjects; count >= max {
+		return errf(codes.ResourceExhausted, "%d %s exist, the limit (Limits.MaxNetworkObjects)", count, kind)
+	}
+	return nil
 }

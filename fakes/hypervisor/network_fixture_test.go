@@ -2,9 +2,9 @@ package hypervisor
 
 import (
 	"context"
+	"strings"
 	"testing"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -24,26 +24,17 @@ type netFixture struct {
 
 func newNetFixture(tb testing.TB) *netFixture {
 	tb.Helper()
-	srv := New(Options{Seed: 7})
-	bn := transport.NewBufnet()
-	lis, addr, err := bn.Listen("hv-netstor")
+	return newNetFixtureWith(tb, Options{Seed: 7})
+}
+
+func newNetFixtureWith(tb testing.TB, opts Options) *netFixture {
+	tb.Helper()
+	served, err := Serve(opts, ServeOptions{})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	g := grpc.NewServer()
-	srv.Register(g)
-	served := make(chan struct{})
-	go func() { defer close(served); _ = g.Serve(lis) }()
-	conn, err := transport.Dial(bn, addr)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() {
-		_ = conn.Close()
-		g.Stop()
-		<-served
-		srv.Close()
-	})
+	tb.Cleanup(served.Stop)
+	srv, conn := served.Fake(), served.Conn()
 	return &netFixture{
 		srv: srv, net: hypervisorv1.NewNetworkServiceClient(conn), sto: hypervisorv1.NewStorageServiceClient(conn),
 		cluster: hypervisorv1.NewClusterServiceClient(conn), compute: hypervisorv1.NewComputeServiceClient(conn),
@@ -110,12 +101,17 @@ func (f *netFixture) network(tb testing.TB, req *hypervisorv1.CreateNetworkReque
 
 func (f *netFixture) subnet(tb testing.TB, networkID, cidr string) *hypervisorv1.Subnet {
 	tb.Helper()
-	return call(f.net.CreateSubnet(ctx, &hypervisorv1.CreateSubnetRequest{Name: cidr, NetworkId: networkID, Cidr: cidr})).ok(tb).GetSubnet()
+	return call(f.net.CreateSubnet(ctx, &hypervisorv1.CreateSubnetRequest{Name: dnsLabel(cidr), NetworkId: networkID, Cidr: cidr})).ok(tb).GetSubnet()
 }
 
 // flatSubnet makes a FLAT network with one subnet.
 func (f *netFixture) flatSubnet(tb testing.TB, cidr string, external bool) (*hypervisorv1.Network, *hypervisorv1.Subnet) {
 	tb.Helper()
-	nw := f.network(tb, &hypervisorv1.CreateNetworkRequest{Name: "net-" + cidr, External: external})
+	nw := f.network(tb, &hypervisorv1.CreateNetworkRequest{Name: "net-" + dnsLabel(cidr), External: external})
 	return nw, f.subnet(tb, nw.Id, cidr)
+}
+
+// dnsLabel turns a CIDR into a name the fake accepts ("10-0-0-0-24").
+func dnsLabel(cidr string) string {
+	return strings.NewReplacer(".", "-", "/", "-", ":", "-").Replace(cidr)
 }

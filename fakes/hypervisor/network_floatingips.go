@@ -15,8 +15,14 @@ const (
 )
 
 func (n *networkService) CreateFloatingIP(_ context.Context, req *hypervisorv1.CreateFloatingIPRequest) (*hypervisorv1.CreateFloatingIPResponse, error) {
+	if err := validToken("tenant_id", req.GetTenantId()); err != nil {
+		return nil, err
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if err := n.full("floating IPs", len(n.fips.byID)); err != nil {
+		return nil, err
+	}
 	nw, err := n.network(req.GetFloatingNetworkId())
 	if err != nil {
 		return nil, err

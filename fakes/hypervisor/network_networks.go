@@ -23,7 +23,13 @@ const (
 )
 
 func (n *networkService) CreateNetwork(_ context.Context, req *hypervisorv1.CreateNetworkRequest) (*hypervisorv1.CreateNetworkResponse, error) {
-	if err := required("name", req.GetName()); err != nil {
+	if err := validName("name", req.GetName(), true); err != nil {
+		return nil, err
+	}
+	if err := validToken("tenant_id", req.GetTenantId()); err != nil {
+		return nil, err
+	}
+	if err := n.srv.validPB("metadata", req.GetMetadata()); err != nil {
 		return nil, err
 	}
 	mtu, err := checkNetworkType(req)
@@ -32,6 +38,9 @@ func (n *networkService) CreateNetwork(_ context.Context, req *hypervisorv1.Crea
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if err := n.full("networks", len(n.networks.byID)); err != nil {
+		return nil, err
+	}
 	switch req.GetType() {
 	case hypervisorv1.NetworkType_NETWORK_TYPE_VXLAN:
 		if other, taken := n.vnis[req.GetVni()]; taken {

@@ -22,6 +22,12 @@ const (
 const maxIfName = 15
 
 func (n *networkService) CreatePort(_ context.Context, req *hypervisorv1.CreatePortRequest) (*hypervisorv1.CreatePortResponse, error) {
+	if err := validName("name", req.GetName(), false); err != nil {
+		return nil, err
+	}
+	if err := validList("security_groups", len(req.GetSecurityGroups())); err != nil {
+		return nil, err
+	}
 	mac, err := normalizeMAC(req.GetMacAddress())
 	if err != nil {
 		return nil, err
@@ -31,6 +37,9 @@ func (n *networkService) CreatePort(_ context.Context, req *hypervisorv1.CreateP
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if err := n.full("ports", len(n.ports.byID)); err != nil {
+		return nil, err
+	}
 	nw, err := n.network(req.GetNetworkId())
 	if err != nil {
 		return nil, err
@@ -256,4 +265,16 @@ func (n *networkService) UnbindPort(_ context.Context, req *hypervisorv1.UnbindP
 	port.InstanceId, port.NodeId, port.DeviceName = "", "", ""
 	port.Status, port.UpdatedAt = PortStatusDown, n.stamp()
 	return &hypervisorv1.UnbindPortResponse{Port: clone(port)}, nil
+}
+
+// unbindInstance unbinds every port of a deleted instance.
+func (n *networkService) unbindInstance(instance string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	now := n.stamp()
+	for _, port := range n.ports.all(func(p *hypervisorv1.Port) bool { return p.InstanceId == instance }) {
+		n.setAllocationInstance(port, "")
+		port.InstanceId, port.NodeId, port.DeviceName = "", "", ""
+		port.Status, port.UpdatedAt = PortStatusDown, now
+	}
 }

@@ -15,8 +15,17 @@ import (
 const RouterStatusActive = "ACTIVE"
 
 func (n *networkService) CreateRouter(_ context.Context, req *hypervisorv1.CreateRouterRequest) (*hypervisorv1.CreateRouterResponse, error) {
+	if err := validName("name", req.GetName(), false); err != nil {
+		return nil, err
+	}
+	if err := validToken("tenant_id", req.GetTenantId()); err != nil {
+		return nil, err
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if err := n.full("routers", len(n.routers.byID)); err != nil {
+		return nil, err
+	}
 	id := n.srv.newID("router")
 	var gw *hypervisorv1.ExternalGateway
 	if eg := req.GetExternalGateway(); eg != nil {
@@ -235,6 +244,9 @@ func (n *networkService) AddRoute(_ context.Context, req *hypervisorv1.AddRouteR
 		if rt.Destination == dest.String() {
 			return nil, errf(codes.AlreadyExists, "router %s already routes %s via %s", r.pb.Id, dest, rt.Nexthop)
 		}
+	}
+	if err := n.full("routes on router "+r.pb.Id, len(r.pb.Routes)); err != nil {
+		return nil, err
 	}
 	r.pb.Routes = append(r.pb.Routes, &hypervisorv1.Route{Destination: dest.String(), Nexthop: hop.String()})
 	r.pb.UpdatedAt = n.stamp()

@@ -14,11 +14,20 @@ import (
 )
 
 func (n *networkService) CreateSecurityGroup(_ context.Context, req *hypervisorv1.CreateSecurityGroupRequest) (*hypervisorv1.CreateSecurityGroupResponse, error) {
-	if err := required("name", req.GetName()); err != nil {
+	if err := validName("name", req.GetName(), true); err != nil {
+		return nil, err
+	}
+	if err := n.srv.validDescription("description", req.GetDescription()); err != nil {
+		return nil, err
+	}
+	if err := validToken("tenant_id", req.GetTenantId()); err != nil {
 		return nil, err
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if err := n.full("security groups", len(n.groups.byID)); err != nil {
+		return nil, err
+	}
 	now := n.stamp()
 	g := &hypervisorv1.SecurityGroup{
 		Id: n.srv.newID("sg"), Name: req.GetName(), Description: req.GetDescription(),
@@ -97,6 +106,9 @@ func (n *networkService) AddSecurityRule(_ context.Context, req *hypervisorv1.Ad
 		if _, ok := n.groups.get(id); !ok {
 			return nil, errf(codes.NotFound, "remote security group %s not found", id)
 		}
+	}
+	if err := n.full("rules in security group "+g.Id, len(g.Rules)); err != nil {
+		return nil, err
 	}
 	rule.SecurityGroupId = g.Id
 	for _, r := range g.Rules {

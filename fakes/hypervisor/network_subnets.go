@@ -11,7 +11,16 @@ import (
 )
 
 func (n *networkService) CreateSubnet(_ context.Context, req *hypervisorv1.CreateSubnetRequest) (*hypervisorv1.CreateSubnetResponse, error) {
+	if err := validName("name", req.GetName(), false); err != nil {
+		return nil, err
+	}
 	if err := required("cidr", req.GetCidr()); err != nil {
+		return nil, err
+	}
+	if err := validList("dns_servers", len(req.GetDnsServers())); err != nil {
+		return nil, err
+	}
+	if err := validList("allocation_pools", len(req.GetAllocationPools())); err != nil {
 		return nil, err
 	}
 	var pools []ipam.Pool
@@ -26,6 +35,9 @@ func (n *networkService) CreateSubnet(_ context.Context, req *hypervisorv1.Creat
 	if err != nil {
 		return nil, ipamError("", err)
 	}
+	if err := usableSubnet(book.Prefix()); err != nil {
+		return nil, err
+	}
 	for _, d := range req.GetDnsServers() {
 		if _, err := parseAddr("dns server", d); err != nil {
 			return nil, err
@@ -33,6 +45,9 @@ func (n *networkService) CreateSubnet(_ context.Context, req *hypervisorv1.Creat
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if err := n.full("subnets", len(n.subnets.byID)); err != nil {
+		return nil, err
+	}
 	nw, err := n.network(req.GetNetworkId())
 	if err != nil {
 		return nil, err
@@ -117,4 +132,31 @@ func (n *networkService) DeleteSubnet(_ context.Context, req *hypervisorv1.Delet
 	}
 	n.subnets.remove(sub.pb.Id)
 	return &hypervisorv1.DeleteSubnetResponse{}, nil
+}
+
+// reservedPrefixes are ranges no tenant subnet may overlap: "this network"
+// (0/8, so also 0.0.0.0/0), loopback, link-local, multicast and the
+// reserved 240/4 (with the broadcast address), and their IPv6 counterparts
+// (::/8 with ::/0, ::1 and mapped addresses; link-local fe80::/10;
+// multicast ff00::/8). Addresses there never route to a tenant network, so
+// a subnet over them is a mistake (RFC 6890).
+var reservedPrefixes = []netip.Prefix{
+	netip.MustParsePrefix("0.0.0.0/8"),
+	netip.MustParsePrefix("127.0.0.0/8"),
+	netip.MustParsePrefix("169.254.0.0/16"),
+	netip.MustParsePrefix("224.0.0.0/4"),
+	netip.MustParsePrefix("240.0.0.0/4"),
+	netip.MustParsePrefix("::/8"),
+	netip.MustParsePrefix("fe80::/10"),
+	netip.MustParsePrefix("ff00::/8"),
+}
+
+// usableSubnet refuses a cidr that overlaps a reserved range (InvalidArgument).
+func usableSubnet(p netip.Prefix) error {
+	for _, r := range reservedPrefixes {
+		if r.Overlaps(p) {
+			return errf(codes.InvalidArgument, "cidr %s overlaps reserved range %s (this-network, loopback, link-local, multicast or reserved); use a private range such as 10.0.0.0/8", p, r)
+		}
+	}
+	return nil
 }

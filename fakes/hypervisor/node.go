@@ -23,6 +23,11 @@ type node struct {
 	leaseGen   uint64 // invalidates timers that fired after being replaced
 	leaseTimer Timer
 	graceTimer Timer
+	// keepAlive nodes are renewed by the fake itself (Options.Workers):
+	// leaseTimer is then the next renewal, and the lease never lapses.
+	keepAlive bool
+	// commands wait for the node's next Heartbeat (EnqueueNodeCommand).
+	commands []*hypervisorv1.NodeCommand
 }
 
 func (n *node) key() page.Key { return page.Key{Seq: n.seq, ID: n.pb.Id} }
@@ -45,7 +50,27 @@ func (s *Server) armLease(n *node) {
 	n.stopTimers()
 	n.leaseGen++
 	id, gen := n.pb.Id, n.leaseGen
+	if n.keepAlive {
+		n.leaseTimer = s.clock.AfterFunc(s.opts.HeartbeatInterval, func() { s.keepAliveBeat(id, gen) })
+		return
+	}
 	n.leaseTimer = s.clock.AfterFunc(s.opts.LeaseTTL, func() { s.leaseExpired(id, gen) })
+}
+
+// keepAliveBeat is the heartbeat the fake sends for a kept-alive node: it
+// stamps last_seen and renews the lease, and leaves status, conditions and
+// allocation as they are (a MAINTENANCE node stays in MAINTENANCE).
+func (s *Server) keepAliveBeat(id string, gen uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n, ok := s.nodes[id]
+	if s.closed || !ok || n.leaseGen != gen {
+		return
+	}
+	n.leaseTimer = nil
+	n.pb.LastSeen = timestamppb.New(s.now())
+	s.armLease(n)
+	s.publishNode(hypervisorv1.EventType_EVENT_TYPE_MODIFIED, n)
 }
 
 func (s *Server) leaseExpired(id string, gen uint64) {

@@ -33,9 +33,9 @@ func fits(n *hypervisorv1.Node, p placement) (codes.Code, string) {
 	case !supportsType(n, p.typ):
 		return codes.FailedPrecondition, fmt.Sprintf("node %s does not support %v", n.Id, p.typ)
 	case p.region != "" && n.Region != p.region:
-		return codes.FailedPrecondition, fmt.Sprintf("node %s is in region %q, not %q", n.Id, n.Region, p.region)
+		return codes.FailedPrecondition, fmt.Sprintf("node %s is in region %q, not %q", n.Id, n.Region, clip(p.region))
 	case p.zone != "" && n.Zone != p.zone:
-		return codes.FailedPrecondition, fmt.Sprintf("node %s is in zone %q, not %q", n.Id, n.Zone, p.zone)
+		return codes.FailedPrecondition, fmt.Sprintf("node %s is in zone %q, not %q", n.Id, n.Zone, clip(p.zone))
 	}
 	cpu, mem := freeResources(n)
 	if cpu < p.cpu || mem < p.mem {
@@ -64,7 +64,7 @@ func (s *Server) schedule(p placement, preferred string) (*node, error) {
 	if preferred != "" {
 		n, ok := s.nodes[preferred]
 		if !ok {
-			return nil, status.Errorf(codes.NotFound, "preferred node %q not found", preferred)
+			return nil, errf(codes.NotFound, "preferred node %q not found", preferred)
 		}
 		if code, why := fits(n.pb, p); code != codes.OK {
 			return nil, status.Error(code, "preferred "+why)
@@ -83,7 +83,7 @@ func (s *Server) schedule(p placement, preferred string) (*node, error) {
 		}
 	}
 	if best == nil {
-		return nil, status.Errorf(codes.ResourceExhausted,
+		return nil, errf(codes.ResourceExhausted,
 			"no READY WORKER node supporting %v in region %q zone %q has %d cores and %d bytes free",
 			p.typ, p.region, p.zone, p.cpu, p.mem)
 	}

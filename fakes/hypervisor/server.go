@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -36,6 +37,17 @@ type Options struct {
 	// (CREATING is entered half way). 0 means provisioning completes inside
 	// CreateInstance, which then returns the instance already STOPPED.
 	ProvisionDelay time.Duration
+	// GuestShutdownDelay is how long a guest takes to power off after a
+	// graceful stop request (a restart does not wait). 0 means at once,
+	// and StopInstance returns the instance STOPPED. Otherwise StopInstance returns it still
+	// RUNNING (state_reason "stopping") and it goes STOPPED on the Clock
+	// when the guest is done or, if the stop deadline comes first, when the
+	// deadline forces it off. A negative value is a guest that ignores the
+	// request: only the deadline stops it.
+	GuestShutdownDelay time.Duration
+	// StopTimeout is the deadline of a graceful stop that gives
+	// timeout_seconds 0. Default 30s.
+	StopTimeout time.Duration
 	// ClusterName is reported by GetClusterInfo. Default "vmtestbed".
 	ClusterName string
 	// AgentNodeID is the node the AgentService speaks for: agent-created
@@ -49,6 +61,102 @@ type Options struct {
 	// ConsoleHistory is how many bytes of console output are kept for late
 	// attachers. Default 64 KiB.
 	ConsoleHistory int
+
+	// Workers is how many READY worker nodes (worker-1..worker-N, region
+	// "region-1", zones zone-a..c, WorkerCapacity each) the fake registers
+	// itself at New and keeps alive: it renews their leases every
+	// HeartbeatInterval on the Clock as their node agents would, without
+	// touching their status, so a client's MAINTENANCE or DRAINING stays.
+	Workers int
+	// WorkerCapacity is each of Workers' capacity. Default 16 cores,
+	// 64 GiB memory, 1 TiB disk.
+	WorkerCapacity *hypervisorv1.Resources
+	// AgentCapacity is the host an AgentService with no AgentNodeID stands
+	// for: its instances are accounted against it (ResourceExhausted beyond).
+	// Default WorkerCapacity's default.
+	AgentCapacity *hypervisorv1.Resources
+
+	// Limits on what clients may make the fake hold. Zero picks the default.
+	Limits Limits
+}
+
+// Limits bound what one fake holds, so a hostile or runaway client gets
+// ResourceExhausted or InvalidArgument instead of unbounded memory, ptys or
+// goroutines. The contract sets none of these; they are documented
+// conventions (README, docs/FIDELITY.md).
+type Limits struct {
+	// MaxWatchers bounds open WatchNodes and WatchInstance streams together.
+	// Default 1024.
+	MaxWatchers int
+	// MaxConsoleStreams bounds attached consoles (ComputeService and
+	// AgentService AttachConsole together). Default 256.
+	MaxConsoleStreams int
+	// MaxPTYs bounds the pty pairs the fake holds open (one per instance
+	// that has been started or attached, until it is deleted). Default 512.
+	MaxPTYs int
+	// MaxVolumeBytes is the largest single volume. Default 64 TiB.
+	MaxVolumeBytes int64
+	// StorageCapacityBytes is the total size of all volumes. Default 1 PiB.
+	StorageCapacityBytes int64
+	// MaxVolumes bounds the number of volumes, and separately of
+	// snapshots. Default 10,000.
+	MaxVolumes int
+	// MaxLabels bounds the labels (and separately the annotations) of one
+	// object. Default 64.
+	MaxLabels int
+	// MaxMetadataBytes bounds the keys and values of one object's labels and
+	// annotations together. Default 64 KiB.
+	MaxMetadataBytes int
+	// MaxDescriptionBytes bounds descriptions. Default 1024.
+	MaxDescriptionBytes int
+	// MaxSpecBytes bounds an instance spec as encoded (env, args, command,
+	// kernel_args and the rest). Default 64 KiB.
+	MaxSpecBytes int
+	// MaxPendingCommands bounds the node commands queued for one node
+	// (EnqueueNodeCommand). Default 256.
+	MaxPendingCommands int
+	// MaxNodes bounds registered nodes. Default 10,000.
+	MaxNodes int
+	// MaxImages bounds the image catalogue (PullImage adds to it); an image
+	// holds at most MaxLabels tags. Default 1,000.
+	MaxImages int
+	// MaxNetworkObjects bounds each kind of network object (networks,
+	// subnets, ports, security groups, routers, floating IPs), the rules of
+	// one security group and the routes of one router. Default 10,000.
+	MaxNetworkObjects int
+}
+
+func (l Limits) withDefaults() Limits {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def64 := func(v *int64, d int64) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&l.MaxWatchers, 1024)
+	def(&l.MaxConsoleStreams, 256)
+	def(&l.MaxPTYs, 512)
+	def64(&l.MaxVolumeBytes, 64<<40)
+	def64(&l.StorageCapacityBytes, 1<<50)
+	def(&l.MaxVolumes, 10000)
+	def(&l.MaxLabels, 64)
+	def(&l.MaxMetadataBytes, 64<<10)
+	def(&l.MaxDescriptionBytes, 1024)
+	def(&l.MaxSpecBytes, 64<<10)
+	def(&l.MaxPendingCommands, 256)
+	def(&l.MaxNodes, 10000)
+	def(&l.MaxImages, 1000)
+	def(&l.MaxNetworkObjects, 10000)
+	return l
+}
+
+// defaultWorkerCapacity is a 16-core, 64 GiB, 1 TiB host.
+func defaultWorkerCapacity() *hypervisorv1.Resources {
+	return &hypervisorv1.Resources{CpuCores: 16, MemoryBytes: 64 << 30, DiskBytes: 1 << 40}
 }
 
 func (o Options) withDefaults() Options {
@@ -64,6 +172,9 @@ func (o Options) withDefaults() Options {
 	if o.NodeGracePeriod <= 0 {
 		o.NodeGracePeriod = 60 * time.Second
 	}
+	if o.StopTimeout <= 0 {
+		o.StopTimeout = 30 * time.Second
+	}
 	if o.ClusterName == "" {
 		o.ClusterName = "vmtestbed"
 	}
@@ -73,6 +184,13 @@ func (o Options) withDefaults() Options {
 	if o.ConsoleHistory <= 0 {
 		o.ConsoleHistory = 64 << 10
 	}
+	if o.WorkerCapacity == nil {
+		o.WorkerCapacity = defaultWorkerCapacity()
+	}
+	if o.AgentCapacity == nil {
+		o.AgentCapacity = defaultWorkerCapacity()
+	}
+	o.Limits = o.Limits.withDefaults()
 	return o
 }
 
@@ -96,8 +214,17 @@ type Server struct {
 	images    map[string]*image
 	nodeHub   *hub[*hypervisorv1.NodeEvent]
 
-	done chan struct{}  // closed by Close: ends every stream
-	wg   sync.WaitGroup // console and guest goroutines
+	done     chan struct{} // closed by endStreams (Stop, Close): ends every stream
+	doneOnce sync.Once
+	wg       sync.WaitGroup // console and guest goroutines
+	ptys     atomic.Int64   // open pty pairs (Limits.MaxPTYs); consoles take them without mu
+
+	// Counted resources (see Limits); guarded by mu.
+	watchers       int
+	consoleStreams int
+	// agentAllocated is what agent-created unplaced instances hold of
+	// Options.AgentCapacity.
+	agentAllocated hypervisorv1.Resources
 
 	cluster *clusterService
 	compute *computeService
@@ -126,6 +253,7 @@ func New(opts Options) *Server {
 	s.agent = &agentService{s: s}
 	s.network = newNetworkService(s)
 	s.storage = newStorageService(s)
+	s.registerWorkers()
 	return s
 }
 
@@ -147,7 +275,7 @@ func (s *Server) Close() {
 		return
 	}
 	s.closed = true
-	close(s.done)
+	s.endStreamsLocked()
 	for _, n := range s.nodes {
 		n.stopTimers()
 	}
@@ -163,6 +291,16 @@ func (s *Server) Close() {
 	}
 	s.wg.Wait()
 }
+
+// endStreams ends every watch and console stream (Unavailable) without
+// touching state: the first step of a graceful stop.
+func (s *Server) endStreams() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.endStreamsLocked()
+}
+
+func (s *Server) endStreamsLocked() { s.doneOnce.Do(func() { close(s.done) }) }
 
 // now is the current time from the injected clock.
 func (s *Server) now() time.Time { return s.clock.Now() }
@@ -198,4 +336,17 @@ func (s *Server) lookupNode(id string) (ok bool) {
 	defer s.mu.Unlock()
 	_, ok = s.nodes[id]
 	return ok
+}
+
+// takePTY counts a new pty pair against Limits.MaxPTYs.
+func (s *Server) takePTY() bool {
+	for {
+		n := s.ptys.Load()
+		if n >= int64(s.opts.Limits.MaxPTYs) {
+			return false
+		}
+		if s.ptys.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
 }

@@ -23,13 +23,19 @@ type storageService struct {
 
 	volumes   *table[*hypervisorv1.Volume]
 	snapshots *table[*hypervisorv1.Snapshot]
+	used      int64 // bytes of all volumes (Limits.StorageCapacityBytes)
+	// names indexes named volumes by tenant and name (unique, see nameFree).
+	names map[volumeName]string
 }
+
+type volumeName struct{ tenant, name string }
 
 func newStorageService(s *Server) *storageService {
 	return &storageService{
 		srv:       s,
 		volumes:   newTable[*hypervisorv1.Volume](),
 		snapshots: newTable[*hypervisorv1.Snapshot](),
+		names:     map[volumeName]string{},
 	}
 }
 

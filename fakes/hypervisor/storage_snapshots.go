@@ -16,6 +16,12 @@ func timestampOf(s *Server) *timestamppb.Timestamp { return timestamppb.New(s.no
 // CREATING at 0 %; later reads show AVAILABLE at 100 %. An empty tenant_id
 // inherits the volume's.
 func (s *storageService) CreateSnapshot(_ context.Context, req *hypervisorv1.CreateSnapshotRequest) (*hypervisorv1.Snapshot, error) {
+	if err := s.checkVolumeFields(req.GetName(), req.GetDescription(), req.GetMetadata()); err != nil {
+		return nil, err
+	}
+	if err := validToken("tenant_id", req.GetTenantId()); err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	v, err := s.volume(req.GetVolumeId())
@@ -24,6 +30,9 @@ func (s *storageService) CreateSnapshot(_ context.Context, req *hypervisorv1.Cre
 	}
 	if st := v.Status; st != hypervisorv1.VolumeStatus_VOLUME_STATUS_AVAILABLE && st != hypervisorv1.VolumeStatus_VOLUME_STATUS_IN_USE {
 		return nil, errf(codes.FailedPrecondition, "volume %s is %v, not AVAILABLE or IN_USE", v.Id, st)
+	}
+	if max := s.srv.opts.Limits.MaxVolumes; len(s.snapshots.byID) >= max {
+		return nil, errf(codes.ResourceExhausted, "%d snapshots exist, the limit (Limits.MaxVolumes)", len(s.snapshots.byID))
 	}
 	tenant := req.GetTenantId()
 	if tenant == "" {
@@ -70,6 +79,9 @@ func (s *storageService) ListSnapshots(_ context.Context, req *hypervisorv1.List
 // UpdateSnapshot changes a non-empty name or description and a non-nil
 // metadata (replaced whole).
 func (s *storageService) UpdateSnapshot(_ context.Context, req *hypervisorv1.UpdateSnapshotRequest) (*hypervisorv1.Snapshot, error) {
+	if err := s.checkVolumeFields(req.GetName(), req.GetDescription(), req.GetMetadata()); err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sn, err := s.snapshot(req.GetSnapshotId())

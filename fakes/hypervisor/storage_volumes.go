@@ -12,10 +12,24 @@ import (
 )
 
 // CreateVolume makes a volume, empty or from a snapshot or volume. With a
-// source, size_bytes 0 means the source's size.
+// source, size_bytes 0 means the source's size. A non-empty name is unique
+// within its tenant (AlreadyExists). The volume must fit in
+// Limits.MaxVolumeBytes (InvalidArgument), and in Limits.MaxVolumes and
+// Limits.StorageCapacityBytes with every other volume (ResourceExhausted).
 func (s *storageService) CreateVolume(_ context.Context, req *hypervisorv1.CreateVolumeRequest) (*hypervisorv1.Volume, error) {
 	if err := checkVolumeRequest(req); err != nil {
 		return nil, err
+	}
+	if err := s.checkVolumeFields(req.GetName(), req.GetDescription(), req.GetMetadata()); err != nil {
+		return nil, err
+	}
+	for _, f := range []struct{ name, v string }{{"tenant_id", req.GetTenantId()}, {"encryption_key_id", req.GetEncryptionKeyId()}, {"availability_zone", req.GetAvailabilityZone()}} {
+		if err := validToken(f.name, f.v); err != nil {
+			return nil, err
+		}
+	}
+	if max := s.srv.opts.Limits.MaxVolumeBytes; req.GetSizeBytes() > max {
+		return nil, errf(codes.InvalidArgument, "size_bytes %d is more than %d (Limits.MaxVolumeBytes)", req.GetSizeBytes(), max)
 	}
 	if id := req.GetPreferredNodeId(); id != "" && !s.srv.lookupNode(id) {
 		return nil, errf(codes.NotFound, "preferred node %s not found", id)
@@ -24,6 +38,12 @@ func (s *storageService) CreateVolume(_ context.Context, req *hypervisorv1.Creat
 	defer s.mu.Unlock()
 	size, err := s.sourceSize(req)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.nameFree(req.GetTenantId(), req.GetName(), ""); err != nil {
+		return nil, err
+	}
+	if err := s.room(size); err != nil {
 		return nil, err
 	}
 	now := timestampOf(s.srv)
@@ -40,6 +60,8 @@ func (s *storageService) CreateVolume(_ context.Context, req *hypervisorv1.Creat
 		v.Type = hypervisorv1.VolumeType_VOLUME_TYPE_SSD
 	}
 	s.volumes.put(v.Id, v)
+	s.rename(v, v.Name)
+	s.used += v.SizeBytes
 	out := clone(v)
 	out.Status = hypervisorv1.VolumeStatus_VOLUME_STATUS_CREATING
 	return out, nil
@@ -129,10 +151,14 @@ func (s *storageService) ListVolumes(_ context.Context, req *hypervisorv1.ListVo
 }
 
 // UpdateVolume changes the fields that are set: a non-empty name or
-// description, a non-zero limit, a non-nil metadata (replaced whole).
+// description, a non-zero limit, a non-nil metadata (replaced whole). A new
+// name must be free in the volume's tenant (AlreadyExists).
 func (s *storageService) UpdateVolume(_ context.Context, req *hypervisorv1.UpdateVolumeRequest) (*hypervisorv1.Volume, error) {
 	if req.GetIopsLimit() < 0 || req.GetThroughputLimit() < 0 {
 		return nil, errf(codes.InvalidArgument, "iops_limit %d and throughput_limit %d must not be negative", req.GetIopsLimit(), req.GetThroughputLimit())
+	}
+	if err := s.checkVolumeFields(req.GetName(), req.GetDescription(), req.GetMetadata()); err != nil {
+		return nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -140,8 +166,11 @@ func (s *storageService) UpdateVolume(_ context.Context, req *hypervisorv1.Updat
 	if err != nil {
 		return nil, err
 	}
+	if err := s.nameFree(v.TenantId, req.GetName(), v.Id); err != nil {
+		return nil, err
+	}
 	if req.GetName() != "" {
-		v.Name = req.GetName()
+		s.rename(v, req.GetName())
 	}
 	if req.GetDescription() != "" {
 		v.Description = req.GetDescription()
@@ -175,6 +204,8 @@ func (s *storageService) DeleteVolume(_ context.Context, req *hypervisorv1.Delet
 		return nil, errf(codes.FailedPrecondition, "volume %s still has %d snapshot(s), first %s", v.Id, len(snaps), snaps[0].Id)
 	}
 	s.volumes.remove(v.Id)
+	s.rename(v, "")
+	s.used -= v.SizeBytes
 	return &emptypb.Empty{}, nil
 }
 
@@ -281,8 +312,77 @@ func (s *storageService) ResizeVolume(_ context.Context, req *hypervisorv1.Resiz
 	if st := v.Status; st != hypervisorv1.VolumeStatus_VOLUME_STATUS_AVAILABLE && st != hypervisorv1.VolumeStatus_VOLUME_STATUS_IN_USE {
 		return nil, errf(codes.FailedPrecondition, "volume %s is %v", v.Id, st)
 	}
+	if max := s.srv.opts.Limits.MaxVolumeBytes; req.GetNewSizeBytes() > max {
+		return nil, errf(codes.InvalidArgument, "new_size_bytes %d is more than %d (Limits.MaxVolumeBytes)", req.GetNewSizeBytes(), max)
+	}
+	if err := s.grow(req.GetNewSizeBytes() - v.SizeBytes); err != nil {
+		return nil, err
+	}
+	s.used += req.GetNewSizeBytes() - v.SizeBytes
 	v.SizeBytes, v.UpdatedAt = req.GetNewSizeBytes(), timestampOf(s.srv)
 	out := clone(v)
 	out.Status = hypervisorv1.VolumeStatus_VOLUME_STATUS_EXTENDING
 	return out, nil
+}
+
+// detachInstance detaches every volume of a deleted instance.
+func (s *storageService) detachInstance(instance string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := timestampOf(s.srv)
+	for _, v := range s.volumes.all(func(v *hypervisorv1.Volume) bool { return v.InstanceId == instance }) {
+		v.Status, v.InstanceId, v.NodeId, v.DevicePath, v.AttachedAt = hypervisorv1.VolumeStatus_VOLUME_STATUS_AVAILABLE, "", "", "", nil
+		v.UpdatedAt = now
+	}
+}
+
+// checkVolumeFields validates the client-chosen fields a volume stores.
+func (s *storageService) checkVolumeFields(name, description string, md *hypervisorv1.Metadata) error {
+	if err := validName("name", name, false); err != nil {
+		return err
+	}
+	if err := s.srv.validDescription("description", description); err != nil {
+		return err
+	}
+	return s.srv.validPB("metadata", md)
+}
+
+// nameFree refuses a non-empty name another volume (not self) of the
+// tenant has. The caller holds s.mu, so concurrent creates serialise.
+func (s *storageService) nameFree(tenant, name, self string) error {
+	if name == "" {
+		return nil
+	}
+	if id, taken := s.names[volumeName{tenant, name}]; taken && id != self {
+		return errf(codes.AlreadyExists, "tenant %q already has a volume named %q (%s)", tenant, name, id)
+	}
+	return nil
+}
+
+// rename moves v's entry in the name index to name. The caller holds s.mu.
+func (s *storageService) rename(v *hypervisorv1.Volume, name string) {
+	if v.Name != "" {
+		delete(s.names, volumeName{v.TenantId, v.Name})
+	}
+	v.Name = name
+	if name != "" {
+		s.names[volumeName{v.TenantId, name}] = v.Id
+	}
+}
+
+// room checks that one more volume of size fits (Limits.MaxVolumes and
+// Limits.StorageCapacityBytes). The caller holds s.mu.
+func (s *storageService) room(size int64) error {
+	if max := s.srv.opts.Limits.MaxVolumes; len(s.volumes.byID) >= max {
+		return errf(codes.ResourceExhausted, "%d volumes exist, the limit (Limits.MaxVolumes)", len(s.volumes.byID))
+	}
+	return s.grow(size)
+}
+
+// grow checks that size more bytes fit in Limits.StorageCapacityBytes.
+func (s *storageService) grow(size int64) error {
+	if capacity := s.srv.opts.Limits.StorageCapacityBytes; size > capacity-s.used {
+		return errf(codes.ResourceExhausted, "storage has %d of %d bytes free (Limits.StorageCapacityBytes), need %d", capacity-s.used, capacity, size)
+	}
+	return nil
 }
