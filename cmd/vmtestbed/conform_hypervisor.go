@@ -7,12 +7,10 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"google.golang.org/grpc"
 
 	conform "github.com/vmtestbed/vmtestbed/conformance/hypervisor"
 	"github.com/vmtestbed/vmtestbed/conformance/report"
 	fakehv "github.com/vmtestbed/vmtestbed/fakes/hypervisor"
-	"github.com/vmtestbed/vmtestbed/transport"
 )
 
 // conformHypervisorFlags: the suite's Config and report options, which the
@@ -100,22 +98,13 @@ func (s serverClock) Advance(_ context.Context, d time.Duration) error {
 	return nil
 }
 
-// inProcessHypervisor serves the fake over bufconn and points cfg at it.
+// inProcessHypervisor serves the fake in process and points cfg at it.
 func inProcessHypervisor(cfg *conform.Config) (stop func(), err error) {
-	bn := transport.NewBufnet()
-	lis, addr, err := bn.Listen("hypervisor")
+	clock := &fakehv.OffsetClock{}
+	served, err := fakehv.Serve(fakehv.Options{Seed: 1, Clock: clock}, fakehv.ServeOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("in-process hypervisor: %w", err)
 	}
-	clock := &fakehv.OffsetClock{}
-	fake := fakehv.New(fakehv.Options{Seed: 1, Clock: clock})
-	g := grpc.NewServer()
-	fake.Register(g)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = g.Serve(lis) // ends when g stops
-	}()
-	cfg.Addr, cfg.DialOptions, cfg.ServerClock = addr, bn.DialOptions(), serverClock{clock}
-	return func() { g.Stop(); <-done; fake.Close() }, nil
+	cfg.Addr, cfg.DialOptions, cfg.ServerClock = served.Addr(), served.DialOptions(), serverClock{clock}
+	return served.Stop, nil
 }

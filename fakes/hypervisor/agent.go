@@ -12,14 +12,14 @@ import (
 	"google.golang.org/protobuf/types/known/emptypb"
 
 	"github.com/vmtestbed/vmtestbed/fakes/hypervisor/page"
-	hypervisorv1 "github.com/vmtestbed/vmtestbed/proto/hypervisor/v1"
+	hv "github.com/vmtestbed/vmtestbed/proto/hypervisor/v1"
 )
 
-// agentService implements hypervisorv1.AgentServiceServer: the node-local
+// agentService implements hv.AgentServiceServer: the node-local
 // view of the same instances the ComputeService manages. It speaks for
 // Options.AgentNodeID (or, when that is "", for every instance).
 type agentService struct {
-	hypervisorv1.UnimplementedAgentServiceServer
+	hv.UnimplementedAgentServiceServer
 	s *Server
 }
 
@@ -30,7 +30,7 @@ type agentService struct {
 // registered, or the codes of fits); otherwise it is unplaced and held
 // against Options.AgentCapacity, the agent's own host (ResourceExhausted
 // when its cpu, memory or disk would be exceeded).
-func (a *agentService) CreateInstance(_ context.Context, req *hypervisorv1.AgentCreateInstanceRequest) (*hypervisorv1.Instance, error) {
+func (a *agentService) CreateInstance(_ context.Context, req *hv.AgentCreateInstanceRequest) (*hv.Instance, error) {
 	id := req.GetInstanceId()
 	if !instanceIDRE.MatchString(id) {
 		return nil, invalid("instance_id %q is required: letters, digits, '.', '_', '-', at most 128", id)
@@ -81,13 +81,13 @@ func (a *agentService) CreateInstance(_ context.Context, req *hypervisorv1.Agent
 	}
 	in := s.createInstance(createParams{
 		id: id, name: name, typ: req.GetType(), spec: req.GetSpec(), node: n, agentHeld: n == nil,
-		metadata: &hypervisorv1.Metadata{Labels: req.GetLabels(), Annotations: req.GetAnnotations()},
+		metadata: &hv.Metadata{Labels: req.GetLabels(), Annotations: req.GetAnnotations()},
 	})
 	return in.snapshot(), nil
 }
 
 // DeleteInstance is ComputeService.DeleteInstance.
-func (a *agentService) DeleteInstance(_ context.Context, req *hypervisorv1.AgentDeleteInstanceRequest) (*emptypb.Empty, error) {
+func (a *agentService) DeleteInstance(_ context.Context, req *hv.AgentDeleteInstanceRequest) (*emptypb.Empty, error) {
 	if err := a.s.removeInstance(req.GetInstanceId(), req.GetForce()); err != nil {
 		return nil, err
 	}
@@ -95,28 +95,28 @@ func (a *agentService) DeleteInstance(_ context.Context, req *hypervisorv1.Agent
 }
 
 // StartInstance is ComputeService.StartInstance.
-func (a *agentService) StartInstance(_ context.Context, req *hypervisorv1.AgentInstanceRequest) (*hypervisorv1.Instance, error) {
+func (a *agentService) StartInstance(_ context.Context, req *hv.AgentInstanceRequest) (*hv.Instance, error) {
 	a.s.mu.Lock()
 	defer a.s.mu.Unlock()
 	return a.s.startInstance(req.GetInstanceId())
 }
 
 // StopInstance is ComputeService.StopInstance.
-func (a *agentService) StopInstance(_ context.Context, req *hypervisorv1.AgentStopInstanceRequest) (*hypervisorv1.Instance, error) {
+func (a *agentService) StopInstance(_ context.Context, req *hv.AgentStopInstanceRequest) (*hv.Instance, error) {
 	a.s.mu.Lock()
 	defer a.s.mu.Unlock()
 	return a.s.stopInstance(req.GetInstanceId(), req.GetForce(), req.GetTimeoutSeconds())
 }
 
 // RestartInstance is ComputeService.RestartInstance.
-func (a *agentService) RestartInstance(_ context.Context, req *hypervisorv1.AgentRestartInstanceRequest) (*hypervisorv1.Instance, error) {
+func (a *agentService) RestartInstance(_ context.Context, req *hv.AgentRestartInstanceRequest) (*hv.Instance, error) {
 	a.s.mu.Lock()
 	defer a.s.mu.Unlock()
 	return a.s.restartInstance(req.GetInstanceId(), req.GetForce())
 }
 
 // GetInstance is ComputeService.GetInstance.
-func (a *agentService) GetInstance(_ context.Context, req *hypervisorv1.AgentInstanceRequest) (*hypervisorv1.Instance, error) {
+func (a *agentService) GetInstance(_ context.Context, req *hv.AgentInstanceRequest) (*hv.Instance, error) {
 	a.s.mu.Lock()
 	defer a.s.mu.Unlock()
 	in, err := a.s.getInstance(req.GetInstanceId())
@@ -128,7 +128,7 @@ func (a *agentService) GetInstance(_ context.Context, req *hypervisorv1.AgentIns
 
 // ListInstances lists the agent's instances (all when AgentNodeID is "")
 // in creation order, unpaginated.
-func (a *agentService) ListInstances(context.Context, *emptypb.Empty) (*hypervisorv1.AgentListInstancesResponse, error) {
+func (a *agentService) ListInstances(context.Context, *emptypb.Empty) (*hv.AgentListInstancesResponse, error) {
 	s := a.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -139,7 +139,7 @@ func (a *agentService) ListInstances(context.Context, *emptypb.Empty) (*hypervis
 		}
 	}
 	page.Sort(mine, (*instance).key)
-	resp := &hypervisorv1.AgentListInstancesResponse{}
+	resp := &hv.AgentListInstancesResponse{}
 	for _, in := range mine {
 		resp.Instances = append(resp.Instances, in.snapshot())
 	}
@@ -147,7 +147,7 @@ func (a *agentService) ListInstances(context.Context, *emptypb.Empty) (*hypervis
 }
 
 // GetInstanceStats is ComputeService.GetInstanceStats.
-func (a *agentService) GetInstanceStats(_ context.Context, req *hypervisorv1.AgentInstanceRequest) (*hypervisorv1.InstanceStats, error) {
+func (a *agentService) GetInstanceStats(_ context.Context, req *hv.AgentInstanceRequest) (*hv.InstanceStats, error) {
 	a.s.mu.Lock()
 	defer a.s.mu.Unlock()
 	in, err := a.s.getInstance(req.GetInstanceId())
@@ -161,7 +161,7 @@ func (a *agentService) GetInstanceStats(_ context.Context, req *hypervisorv1.Age
 // the instance id (InvalidArgument if it is a resize or empty, NotFound if
 // unknown). Later data goes to the guest's input and resize sets the pty size
 // (InvalidArgument outside 1..1000). Output flows back, history first.
-func (a *agentService) AttachConsole(stream grpc.BidiStreamingServer[hypervisorv1.AgentConsoleInput, hypervisorv1.AgentConsoleOutput]) error {
+func (a *agentService) AttachConsole(stream grpc.BidiStreamingServer[hv.AgentConsoleInput, hv.AgentConsoleOutput]) error {
 	first, err := stream.Recv()
 	if err != nil {
 		if errors.Is(err, io.EOF) {
@@ -189,7 +189,7 @@ func (a *agentService) AttachConsole(stream grpc.BidiStreamingServer[hypervisorv
 		}
 	}()
 	outErr := streamConsole(ctx, a.s.done, con, id, func() error { return stream.SendHeader(metadata.MD{}) },
-		func(b []byte) error { return stream.Send(&hypervisorv1.AgentConsoleOutput{Data: b}) })
+		func(b []byte) error { return stream.Send(&hv.AgentConsoleOutput{Data: b}) })
 	// A client half-close does not end output. The input goroutine ends on
 	// half-close, on bad input, or when returning from this handler ends
 	// the stream (its Recv then fails).
@@ -206,7 +206,7 @@ func (a *agentService) AttachConsole(stream grpc.BidiStreamingServer[hypervisorv
 
 // forwardInput copies client input to the console until the client
 // half-closes (nil) or sends something invalid (InvalidArgument).
-func forwardInput(stream grpc.BidiStreamingServer[hypervisorv1.AgentConsoleInput, hypervisorv1.AgentConsoleOutput], con *console, id string) error {
+func forwardInput(stream grpc.BidiStreamingServer[hv.AgentConsoleInput, hv.AgentConsoleOutput], con *console, id string) error {
 	for {
 		msg, err := stream.Recv()
 		if err != nil {
@@ -216,11 +216,11 @@ func forwardInput(stream grpc.BidiStreamingServer[hypervisorv1.AgentConsoleInput
 			return err
 		}
 		switch in := msg.GetInput().(type) {
-		case *hypervisorv1.AgentConsoleInput_Data:
+		case *hv.AgentConsoleInput_Data:
 			if err := con.write(in.Data); err != nil {
 				return consoleErr(id, err)
 			}
-		case *hypervisorv1.AgentConsoleInput_Resize:
+		case *hv.AgentConsoleInput_Resize:
 			w, h := in.Resize.GetWidth(), in.Resize.GetHeight()
 			if w < 1 || h < 1 || w > 1000 || h > 1000 {
 				return invalid("resize %dx%d is outside 1..1000", w, h)
@@ -236,7 +236,7 @@ func forwardInput(stream grpc.BidiStreamingServer[hypervisorv1.AgentConsoleInput
 
 // agentFits checks spec against what is left of Options.AgentCapacity.
 // Call with s.mu held.
-func (s *Server) agentFits(spec *hypervisorv1.InstanceSpec) error {
+func (s *Server) agentFits(spec *hv.InstanceSpec) error {
 	c, a := s.opts.AgentCapacity, &s.agentAllocated
 	cpu, mem, disk := c.GetCpuCores()-a.CpuCores, c.GetMemoryBytes()-a.MemoryBytes, c.GetDiskBytes()-a.DiskBytes
 	if spec.GetCpuCores() > cpu || spec.GetMemoryBytes() > mem || diskBytes(spec) > disk {

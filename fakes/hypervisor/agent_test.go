@@ -6,13 +6,13 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/types/known/emptypb"
 
-	hypervisorv1 "github.com/vmtestbed/vmtestbed/proto/hypervisor/v1"
+	hv "github.com/vmtestbed/vmtestbed/proto/hypervisor/v1"
 )
 
-func agentReq(id string) *hypervisorv1.AgentCreateInstanceRequest {
-	return &hypervisorv1.AgentCreateInstanceRequest{
-		InstanceId: id, Type: hypervisorv1.InstanceType_INSTANCE_TYPE_VM,
-		Spec:   &hypervisorv1.InstanceSpec{Image: "debian:12", CpuCores: 1, MemoryBytes: gib},
+func agentReq(id string) *hv.AgentCreateInstanceRequest {
+	return &hv.AgentCreateInstanceRequest{
+		InstanceId: id, Type: hv.InstanceType_INSTANCE_TYPE_VM,
+		Spec:   &hv.InstanceSpec{Image: "debian:12", CpuCores: 1, MemoryBytes: gib},
 		Labels: map[string]string{"owner": "agent"},
 	}
 }
@@ -26,30 +26,30 @@ func TestAgentSharesStateWithCompute(t *testing.T) {
 	if in.Id != "vm-7" || in.Name != "vm-7" || in.NodeId != "" || in.Metadata.Labels["owner"] != "agent" {
 		t.Fatalf("agent create = %v", in)
 	}
-	got, err := e.compute.GetInstance(ctxT(t), &hypervisorv1.GetInstanceRequest{InstanceId: "vm-7"})
-	if err != nil || got.State != hypervisorv1.InstanceState_INSTANCE_STATE_STOPPED {
+	got, err := e.compute.GetInstance(ctxT(t), &hv.GetInstanceRequest{InstanceId: "vm-7"})
+	if err != nil || got.State != hv.InstanceState_INSTANCE_STATE_STOPPED {
 		t.Fatalf("compute sees %v, %v", got, err)
 	}
-	if _, err := e.agent.StartInstance(ctxT(t), &hypervisorv1.AgentInstanceRequest{InstanceId: "vm-7"}); err != nil {
+	if _, err := e.agent.StartInstance(ctxT(t), &hv.AgentInstanceRequest{InstanceId: "vm-7"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.agent.RestartInstance(ctxT(t), &hypervisorv1.AgentRestartInstanceRequest{InstanceId: "vm-7", Force: true}); err != nil {
+	if _, err := e.agent.RestartInstance(ctxT(t), &hv.AgentRestartInstanceRequest{InstanceId: "vm-7", Force: true}); err != nil {
 		t.Fatal(err)
 	}
-	if st, err := e.agent.GetInstanceStats(ctxT(t), &hypervisorv1.AgentInstanceRequest{InstanceId: "vm-7"}); err != nil || st.InstanceId != "vm-7" {
+	if st, err := e.agent.GetInstanceStats(ctxT(t), &hv.AgentInstanceRequest{InstanceId: "vm-7"}); err != nil || st.InstanceId != "vm-7" {
 		t.Fatalf("stats %v %v", st, err)
 	}
-	if _, err := e.agent.StopInstance(ctxT(t), &hypervisorv1.AgentStopInstanceRequest{InstanceId: "vm-7", Force: true}); err != nil {
+	if _, err := e.agent.StopInstance(ctxT(t), &hv.AgentStopInstanceRequest{InstanceId: "vm-7", Force: true}); err != nil {
 		t.Fatal(err)
 	}
 	list, err := e.agent.ListInstances(ctxT(t), &emptypb.Empty{})
 	if err != nil || len(list.Instances) != 1 {
 		t.Fatalf("agent list %v %v", list, err)
 	}
-	if _, err := e.agent.DeleteInstance(ctxT(t), &hypervisorv1.AgentDeleteInstanceRequest{InstanceId: "vm-7"}); err != nil {
+	if _, err := e.agent.DeleteInstance(ctxT(t), &hv.AgentDeleteInstanceRequest{InstanceId: "vm-7"}); err != nil {
 		t.Fatal(err)
 	}
-	_, err = e.agent.GetInstance(ctxT(t), &hypervisorv1.AgentInstanceRequest{InstanceId: "vm-7"})
+	_, err = e.agent.GetInstance(ctxT(t), &hv.AgentInstanceRequest{InstanceId: "vm-7"})
 	wantCode(t, err, codes.NotFound, "agent get deleted")
 }
 
@@ -69,22 +69,22 @@ func TestAgentCreateValidationAndPlacement(t *testing.T) {
 	if err != nil || in.NodeId != nodeID {
 		t.Fatalf("agent create on node: %v %v", in, err)
 	}
-	n, _ := e2.cluster.GetNode(ctxT(t), &hypervisorv1.GetNodeRequest{NodeId: nodeID})
+	n, _ := e2.cluster.GetNode(ctxT(t), &hv.GetNodeRequest{NodeId: nodeID})
 	if n.Allocated.CpuCores != 1 {
 		t.Fatalf("node allocated %v", n.Allocated)
 	}
 	tests := []struct {
 		name   string
-		mutate func(*hypervisorv1.AgentCreateInstanceRequest)
+		mutate func(*hv.AgentCreateInstanceRequest)
 		code   codes.Code
 	}{
-		{"no id", func(r *hypervisorv1.AgentCreateInstanceRequest) { r.InstanceId = "" }, codes.InvalidArgument},
-		{"bad id", func(r *hypervisorv1.AgentCreateInstanceRequest) { r.InstanceId = "a/b" }, codes.InvalidArgument},
-		{"bad name", func(r *hypervisorv1.AgentCreateInstanceRequest) { r.Name = "UPPER" }, codes.InvalidArgument},
-		{"no spec", func(r *hypervisorv1.AgentCreateInstanceRequest) { r.Spec = nil }, codes.InvalidArgument},
-		{"no type", func(r *hypervisorv1.AgentCreateInstanceRequest) { r.Type = 0 }, codes.InvalidArgument},
-		{"duplicate id", func(r *hypervisorv1.AgentCreateInstanceRequest) { r.InstanceId = "a1"; r.Name = "other" }, codes.AlreadyExists},
-		{"too big", func(r *hypervisorv1.AgentCreateInstanceRequest) { r.Spec.CpuCores = 100 }, codes.ResourceExhausted},
+		{"no id", func(r *hv.AgentCreateInstanceRequest) { r.InstanceId = "" }, codes.InvalidArgument},
+		{"bad id", func(r *hv.AgentCreateInstanceRequest) { r.InstanceId = "a/b" }, codes.InvalidArgument},
+		{"bad name", func(r *hv.AgentCreateInstanceRequest) { r.Name = "UPPER" }, codes.InvalidArgument},
+		{"no spec", func(r *hv.AgentCreateInstanceRequest) { r.Spec = nil }, codes.InvalidArgument},
+		{"no type", func(r *hv.AgentCreateInstanceRequest) { r.Type = 0 }, codes.InvalidArgument},
+		{"duplicate id", func(r *hv.AgentCreateInstanceRequest) { r.InstanceId = "a1"; r.Name = "other" }, codes.AlreadyExists},
+		{"too big", func(r *hv.AgentCreateInstanceRequest) { r.Spec.CpuCores = 100 }, codes.ResourceExhausted},
 	}
 	for _, tc := range tests {
 		req := agentReq("a2")

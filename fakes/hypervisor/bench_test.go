@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	hypervisorv1 "github.com/vmtestbed/vmtestbed/proto/hypervisor/v1"
+	hv "github.com/vmtestbed/vmtestbed/proto/hypervisor/v1"
 	"github.com/vmtestbed/vmtestbed/transport"
 )
 
@@ -19,7 +19,7 @@ func benchEnv(b *testing.B, tr transport.Transport) *env {
 	return e
 }
 
-func smallVM(i int) *hypervisorv1.CreateInstanceRequest {
+func smallVM(i int) *hv.CreateInstanceRequest {
 	req := vmReq(fmt.Sprintf("b%d", i))
 	req.Spec.CpuCores, req.Spec.MemoryBytes = 1, 1<<20
 	return req
@@ -40,7 +40,7 @@ func benchGet(b *testing.B, tr transport.Transport) {
 	e := benchEnv(b, tr)
 	ctx := context.Background()
 	in := e.create(b, smallVM(0))
-	req := &hypervisorv1.GetInstanceRequest{InstanceId: in.Id}
+	req := &hv.GetInstanceRequest{InstanceId: in.Id}
 	for b.Loop() {
 		if _, err := e.compute.GetInstance(ctx, req); err != nil {
 			b.Fatal(err)
@@ -68,7 +68,7 @@ func BenchmarkListInstances10k(b *testing.B) {
 		tok, n := "", 0
 		for {
 			start := time.Now()
-			resp, err := e.compute.ListInstances(ctx, &hypervisorv1.ListInstancesRequest{PageSize: 100, PageToken: tok})
+			resp, err := e.compute.ListInstances(ctx, &hv.ListInstancesRequest{PageSize: 100, PageToken: tok})
 			pages = append(pages, time.Since(start))
 			if err != nil {
 				b.Fatal(err)
@@ -92,9 +92,9 @@ func BenchmarkWatchNodesFanout1000(b *testing.B) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	const watchers = 1000
-	streams := make([]hypervisorv1.ClusterService_WatchNodesClient, watchers)
+	streams := make([]hv.ClusterService_WatchNodesClient, watchers)
 	for i := range streams {
-		s, err := e.cluster.WatchNodes(ctx, &hypervisorv1.WatchNodesRequest{})
+		s, err := e.cluster.WatchNodes(ctx, &hv.WatchNodesRequest{})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -111,7 +111,7 @@ func BenchmarkWatchNodesFanout1000(b *testing.B) {
 	}
 	got := make(chan error, watchers)
 	for b.Loop() {
-		if _, err := e.cluster.Heartbeat(ctx, &hypervisorv1.HeartbeatRequest{NodeId: nodeID}); err != nil {
+		if _, err := e.cluster.Heartbeat(ctx, &hv.HeartbeatRequest{NodeId: nodeID}); err != nil {
 			b.Fatal(err)
 		}
 		for _, s := range streams {
@@ -131,7 +131,7 @@ func BenchmarkCreateVolumeNamed(b *testing.B) {
 	f := newNetFixtureWith(b, Options{Limits: Limits{MaxVolumes: b.N + 1, StorageCapacityBytes: int64(b.N+1) << 20}})
 	b.ResetTimer()
 	for i := range b.N {
-		if _, err := f.sto.CreateVolume(ctx, &hypervisorv1.CreateVolumeRequest{Name: fmt.Sprintf("v%d", i), SizeBytes: 1 << 20, TenantId: "t"}); err != nil {
+		if _, err := f.sto.CreateVolume(ctx, &hv.CreateVolumeRequest{Name: fmt.Sprintf("v%d", i), SizeBytes: 1 << 20, TenantId: "t"}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -15,15 +15,15 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/vmtestbed/vmtestbed/fakes/hypervisor/page"
-	hypervisorv1 "github.com/vmtestbed/vmtestbed/proto/hypervisor/v1"
+	hv "github.com/vmtestbed/vmtestbed/proto/hypervisor/v1"
 )
 
 // Version is what GetClusterInfo reports.
 const Version = "vmtestbed-fake/v1"
 
-// clusterService implements hypervisorv1.ClusterServiceServer over Server state.
+// clusterService implements hv.ClusterServiceServer over Server state.
 type clusterService struct {
-	hypervisorv1.UnimplementedClusterServiceServer
+	hv.UnimplementedClusterServiceServer
 	s *Server
 }
 
@@ -31,7 +31,7 @@ type clusterService struct {
 // InvalidArgument for a bad hostname, ip, port (1..65535), role (MASTER or
 // WORKER), capacity, label or instance type name; AlreadyExists when the
 // hostname is taken. Allocatable equals capacity.
-func (c *clusterService) RegisterNode(_ context.Context, req *hypervisorv1.RegisterNodeRequest) (*hypervisorv1.RegisterNodeResponse, error) {
+func (c *clusterService) RegisterNode(_ context.Context, req *hv.RegisterNodeRequest) (*hv.RegisterNodeResponse, error) {
 	if err := validHostname(req.GetHostname()); err != nil {
 		return nil, err
 	}
@@ -41,7 +41,7 @@ func (c *clusterService) RegisterNode(_ context.Context, req *hypervisorv1.Regis
 	if req.GetPort() < 1 || req.GetPort() > 65535 {
 		return nil, invalid("port %d is outside 1..65535", req.GetPort())
 	}
-	if r := req.GetRole(); r != hypervisorv1.NodeRole_NODE_ROLE_MASTER && r != hypervisorv1.NodeRole_NODE_ROLE_WORKER {
+	if r := req.GetRole(); r != hv.NodeRole_NODE_ROLE_MASTER && r != hv.NodeRole_NODE_ROLE_WORKER {
 		return nil, invalid("role must be NODE_ROLE_MASTER or NODE_ROLE_WORKER, got %v", r)
 	}
 	if err := validResources("capacity", req.GetCapacity()); err != nil {
@@ -77,7 +77,7 @@ func (c *clusterService) RegisterNode(_ context.Context, req *hypervisorv1.Regis
 	if err != nil {
 		return nil, err
 	}
-	return &hypervisorv1.RegisterNodeResponse{
+	return &hv.RegisterNodeResponse{
 		NodeId:                   n.pb.Id,
 		HeartbeatIntervalSeconds: int64(s.opts.HeartbeatInterval.Seconds()),
 		LeaseTtlSeconds:          int64(s.opts.LeaseTTL.Seconds()),
@@ -86,27 +86,27 @@ func (c *clusterService) RegisterNode(_ context.Context, req *hypervisorv1.Regis
 
 // addNode adds a validated node in READY with a fresh lease (or, with
 // keepAlive, a lease the fake renews itself). Call with s.mu held.
-func (s *Server) addNode(req *hypervisorv1.RegisterNodeRequest, keepAlive bool) (*node, error) {
+func (s *Server) addNode(req *hv.RegisterNodeRequest, keepAlive bool) (*node, error) {
 	for _, n := range s.nodes {
 		if n.pb.Hostname == req.GetHostname() {
 			return nil, errf(codes.AlreadyExists, "hostname %q is already registered as node %s", req.GetHostname(), n.pb.Id)
 		}
 	}
 	now := timestamppb.New(s.now())
-	capacity := proto.Clone(orEmpty(req.GetCapacity())).(*hypervisorv1.Resources)
-	n := &node{seq: s.nextSeq(), keepAlive: keepAlive, pb: &hypervisorv1.Node{
+	capacity := proto.Clone(orEmpty(req.GetCapacity())).(*hv.Resources)
+	n := &node{seq: s.nextSeq(), keepAlive: keepAlive, pb: &hv.Node{
 		Id:                     s.newID("node"),
 		Hostname:               req.GetHostname(),
 		Ip:                     req.GetIp(),
 		Port:                   req.GetPort(),
 		Role:                   req.GetRole(),
-		Status:                 hypervisorv1.NodeStatus_NODE_STATUS_READY,
+		Status:                 hv.NodeStatus_NODE_STATUS_READY,
 		Region:                 req.GetRegion(),
 		Zone:                   req.GetZone(),
 		Capacity:               capacity,
-		Allocatable:            proto.Clone(capacity).(*hypervisorv1.Resources),
-		Allocated:              &hypervisorv1.Resources{},
-		Conditions:             []*hypervisorv1.NodeCondition{{Type: "Ready", Status: "True", Reason: "Registered", LastTransitionTime: now}},
+		Allocatable:            proto.Clone(capacity).(*hv.Resources),
+		Allocated:              &hv.Resources{},
+		Conditions:             []*hv.NodeCondition{{Type: "Ready", Status: "True", Reason: "Registered", LastTransitionTime: now}},
 		Metadata:               cloneMetadata(req.GetMetadata()),
 		SupportedInstanceTypes: slices.Clone(req.GetSupportedInstanceTypes()),
 		CreatedAt:              now,
@@ -114,7 +114,7 @@ func (s *Server) addNode(req *hypervisorv1.RegisterNodeRequest, keepAlive bool) 
 	}}
 	s.nodes[n.pb.Id] = n
 	s.armLease(n)
-	s.publishNode(hypervisorv1.EventType_EVENT_TYPE_ADDED, n)
+	s.publishNode(hv.EventType_EVENT_TYPE_ADDED, n)
 	return n, nil
 }
 
@@ -123,11 +123,11 @@ func (s *Server) registerWorkers() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i := range s.opts.Workers {
-		req := &hypervisorv1.RegisterNodeRequest{
+		req := &hv.RegisterNodeRequest{
 			Hostname:               fmt.Sprintf("worker-%d", i+1),
 			Ip:                     fmt.Sprintf("10.0.%d.%d", (i+1)/250, (i+1)%250+1),
 			Port:                   7000,
-			Role:                   hypervisorv1.NodeRole_NODE_ROLE_WORKER,
+			Role:                   hv.NodeRole_NODE_ROLE_WORKER,
 			Region:                 "region-1",
 			Zone:                   fmt.Sprintf("zone-%c", 'a'+i%3),
 			Capacity:               s.opts.WorkerCapacity,
@@ -139,7 +139,7 @@ func (s *Server) registerWorkers() {
 }
 
 // DeregisterNode removes a node; its instances go FAILED. NotFound if unknown.
-func (c *clusterService) DeregisterNode(_ context.Context, req *hypervisorv1.DeregisterNodeRequest) (*emptypb.Empty, error) {
+func (c *clusterService) DeregisterNode(_ context.Context, req *hv.DeregisterNodeRequest) (*emptypb.Empty, error) {
 	s := c.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -152,7 +152,7 @@ func (c *clusterService) DeregisterNode(_ context.Context, req *hypervisorv1.Der
 }
 
 // GetNode returns a node. InvalidArgument without node_id, NotFound if unknown.
-func (c *clusterService) GetNode(_ context.Context, req *hypervisorv1.GetNodeRequest) (*hypervisorv1.Node, error) {
+func (c *clusterService) GetNode(_ context.Context, req *hv.GetNodeRequest) (*hv.Node, error) {
 	s := c.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -165,7 +165,7 @@ func (c *clusterService) GetNode(_ context.Context, req *hypervisorv1.GetNodeReq
 
 // ListNodes filters by role, status, region, zone and label_selector (all
 // must match), in registration order, paginated (see package page).
-func (c *clusterService) ListNodes(_ context.Context, req *hypervisorv1.ListNodesRequest) (*hypervisorv1.ListNodesResponse, error) {
+func (c *clusterService) ListNodes(_ context.Context, req *hv.ListNodesRequest) (*hv.ListNodesResponse, error) {
 	if err := validNodeStatus(req.GetStatus()); err != nil {
 		return nil, err
 	}
@@ -189,7 +189,7 @@ func (c *clusterService) ListNodes(_ context.Context, req *hypervisorv1.ListNode
 	if err != nil {
 		return nil, err
 	}
-	resp := &hypervisorv1.ListNodesResponse{NextPageToken: next, TotalCount: int32(len(matched))}
+	resp := &hv.ListNodesResponse{NextPageToken: next, TotalCount: int32(len(matched))}
 	for _, n := range items {
 		resp.Nodes = append(resp.Nodes, n.snapshot())
 	}
@@ -201,7 +201,7 @@ func (c *clusterService) ListNodes(_ context.Context, req *hypervisorv1.ListNode
 // checked (InvalidArgument if negative) but not stored: the fake computes a
 // node's allocation from the instances placed on it, so a report can never
 // make room for more than the node's capacity.
-func (c *clusterService) UpdateNodeStatus(_ context.Context, req *hypervisorv1.UpdateNodeStatusRequest) (*hypervisorv1.Node, error) {
+func (c *clusterService) UpdateNodeStatus(_ context.Context, req *hv.UpdateNodeStatusRequest) (*hv.Node, error) {
 	if err := validNodeStatus(req.GetStatus()); err != nil {
 		return nil, err
 	}
@@ -222,7 +222,7 @@ func (c *clusterService) UpdateNodeStatus(_ context.Context, req *hypervisorv1.U
 		return nil, err
 	}
 	applyNodeReport(n.pb, req.GetStatus(), req.GetConditions())
-	s.publishNode(hypervisorv1.EventType_EVENT_TYPE_MODIFIED, n)
+	s.publishNode(hv.EventType_EVENT_TYPE_MODIFIED, n)
 	return n.snapshot(), nil
 }
 
@@ -231,7 +231,7 @@ func (c *clusterService) UpdateNodeStatus(_ context.Context, req *hypervisorv1.U
 // heartbeats without a status is READY again. The response carries, once,
 // the commands queued for the node (EnqueueNodeCommand) in queue order.
 // NotFound for unknown (or already removed) nodes: re-register.
-func (c *clusterService) Heartbeat(_ context.Context, req *hypervisorv1.HeartbeatRequest) (*hypervisorv1.HeartbeatResponse, error) {
+func (c *clusterService) Heartbeat(_ context.Context, req *hv.HeartbeatRequest) (*hv.HeartbeatResponse, error) {
 	if err := validNodeStatus(req.GetStatus()); err != nil {
 		return nil, err
 	}
@@ -252,30 +252,30 @@ func (c *clusterService) Heartbeat(_ context.Context, req *hypervisorv1.Heartbea
 		return nil, err
 	}
 	st := req.GetStatus()
-	if st == hypervisorv1.NodeStatus_NODE_STATUS_UNSPECIFIED && n.pb.Status == hypervisorv1.NodeStatus_NODE_STATUS_NOT_READY {
-		st = hypervisorv1.NodeStatus_NODE_STATUS_READY
+	if st == hv.NodeStatus_NODE_STATUS_UNSPECIFIED && n.pb.Status == hv.NodeStatus_NODE_STATUS_NOT_READY {
+		st = hv.NodeStatus_NODE_STATUS_READY
 	}
-	if st == hypervisorv1.NodeStatus_NODE_STATUS_READY && n.pb.Status == hypervisorv1.NodeStatus_NODE_STATUS_NOT_READY {
-		n.pb.Conditions = setCondition(n.pb.Conditions, &hypervisorv1.NodeCondition{
+	if st == hv.NodeStatus_NODE_STATUS_READY && n.pb.Status == hv.NodeStatus_NODE_STATUS_NOT_READY {
+		n.pb.Conditions = setCondition(n.pb.Conditions, &hv.NodeCondition{
 			Type: "Ready", Status: "True", Reason: "HeartbeatResumed", LastTransitionTime: timestamppb.New(s.now()),
 		})
 	}
 	applyNodeReport(n.pb, st, req.GetConditions())
 	n.pb.LastSeen = timestamppb.New(s.now())
 	s.armLease(n)
-	s.publishNode(hypervisorv1.EventType_EVENT_TYPE_MODIFIED, n)
+	s.publishNode(hv.EventType_EVENT_TYPE_MODIFIED, n)
 	cmds := n.commands
 	n.commands = nil
-	return &hypervisorv1.HeartbeatResponse{Accepted: true, NextHeartbeatSeconds: int64(s.opts.HeartbeatInterval.Seconds()), Commands: cmds}, nil
+	return &hv.HeartbeatResponse{Accepted: true, NextHeartbeatSeconds: int64(s.opts.HeartbeatInterval.Seconds()), Commands: cmds}, nil
 }
 
 // WatchNodes streams node events matching role/region/zone, in order, until
 // the client cancels or the server closes. Headers are sent once the watch is
 // registered, so a client that waits for Header() misses no later event.
 // A watcher more than Options.WatchBuffer events behind ends with ResourceExhausted.
-func (c *clusterService) WatchNodes(req *hypervisorv1.WatchNodesRequest, stream grpc.ServerStreamingServer[hypervisorv1.NodeEvent]) error {
+func (c *clusterService) WatchNodes(req *hv.WatchNodesRequest, stream grpc.ServerStreamingServer[hv.NodeEvent]) error {
 	s := c.s
-	match := func(ev *hypervisorv1.NodeEvent) bool {
+	match := func(ev *hv.NodeEvent) bool {
 		n := ev.GetNode()
 		return (req.GetRole() == 0 || n.GetRole() == req.GetRole()) &&
 			(req.GetRegion() == "" || n.GetRegion() == req.GetRegion()) &&
@@ -305,17 +305,17 @@ func (c *clusterService) WatchNodes(req *hypervisorv1.WatchNodesRequest, stream 
 }
 
 // GetClusterInfo aggregates node counts, capacity and allocation over all nodes.
-func (c *clusterService) GetClusterInfo(context.Context, *emptypb.Empty) (*hypervisorv1.ClusterInfo, error) {
+func (c *clusterService) GetClusterInfo(context.Context, *emptypb.Empty) (*hv.ClusterInfo, error) {
 	s := c.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	info := &hypervisorv1.ClusterInfo{
+	info := &hv.ClusterInfo{
 		ClusterId: s.clusterID, ClusterName: s.opts.ClusterName, Version: Version,
-		TotalCapacity: &hypervisorv1.Resources{}, TotalAllocated: &hypervisorv1.Resources{},
+		TotalCapacity: &hv.Resources{}, TotalAllocated: &hv.Resources{},
 	}
 	for _, n := range s.nodes {
 		info.TotalNodes++
-		if n.pb.Status == hypervisorv1.NodeStatus_NODE_STATUS_READY {
+		if n.pb.Status == hv.NodeStatus_NODE_STATUS_READY {
 			info.ReadyNodes++
 		}
 		addResources(info.TotalCapacity, n.pb.GetCapacity())
@@ -338,12 +338,12 @@ func (s *Server) getNode(id string) (*node, error) {
 
 // applyNodeReport applies a node's report. allocated is never taken from a
 // report: it is the sum of the node's placed instances (see addAllocated).
-func applyNodeReport(n *hypervisorv1.Node, st hypervisorv1.NodeStatus, conds []*hypervisorv1.NodeCondition) {
-	if st != hypervisorv1.NodeStatus_NODE_STATUS_UNSPECIFIED {
+func applyNodeReport(n *hv.Node, st hv.NodeStatus, conds []*hv.NodeCondition) {
+	if st != hv.NodeStatus_NODE_STATUS_UNSPECIFIED {
 		n.Status = st
 	}
 	for _, c := range conds {
-		n.Conditions = setCondition(n.Conditions, proto.Clone(c).(*hypervisorv1.NodeCondition))
+		n.Conditions = setCondition(n.Conditions, proto.Clone(c).(*hv.NodeCondition))
 	}
 }
 
@@ -364,30 +364,30 @@ func (s *Server) EnqueueNodeCommand(nodeID, typ string, params map[string]string
 	if len(n.commands) >= s.opts.Limits.MaxPendingCommands {
 		return "", errf(codes.ResourceExhausted, "node %s already has %d commands queued (Limits.MaxPendingCommands)", nodeID, len(n.commands))
 	}
-	cmd := &hypervisorv1.NodeCommand{Id: s.newID("cmd"), Type: typ, Parameters: maps.Clone(params)}
+	cmd := &hv.NodeCommand{Id: s.newID("cmd"), Type: typ, Parameters: maps.Clone(params)}
 	n.commands = append(n.commands, cmd)
 	return cmd.Id, nil
 }
 
-func addResources(sum, r *hypervisorv1.Resources) {
+func addResources(sum, r *hv.Resources) {
 	sum.CpuCores += r.GetCpuCores()
 	sum.MemoryBytes += r.GetMemoryBytes()
 	sum.DiskBytes += r.GetDiskBytes()
 	sum.GpuCount += r.GetGpuCount()
 }
 
-func orEmpty(r *hypervisorv1.Resources) *hypervisorv1.Resources {
+func orEmpty(r *hv.Resources) *hv.Resources {
 	if r == nil {
-		return &hypervisorv1.Resources{}
+		return &hv.Resources{}
 	}
 	return r
 }
 
-func cloneMetadata(m *hypervisorv1.Metadata) *hypervisorv1.Metadata {
+func cloneMetadata(m *hv.Metadata) *hv.Metadata {
 	if m == nil {
-		return &hypervisorv1.Metadata{}
+		return &hv.Metadata{}
 	}
-	return proto.Clone(m).(*hypervisorv1.Metadata)
+	return proto.Clone(m).(*hv.Metadata)
 }
 
 // maxConditions bounds the distinct condition types a node holds.
@@ -396,7 +396,7 @@ const maxConditions = 32
 // validConditions checks reported node conditions: at most maxConditions,
 // type and status short tokens, reason at most 128 bytes and message a
 // description (Limits.MaxDescriptionBytes).
-func (s *Server) validConditions(conds []*hypervisorv1.NodeCondition) error {
+func (s *Server) validConditions(conds []*hv.NodeCondition) error {
 	if len(conds) > maxConditions {
 		return invalid("%d conditions, more than %d", len(conds), maxConditions)
 	}
@@ -422,7 +422,7 @@ func (s *Server) validConditions(conds []*hypervisorv1.NodeCondition) error {
 
 // roomForConditions refuses a report that would give n more than
 // maxConditions distinct condition types. Call with s.mu held.
-func roomForConditions(n *hypervisorv1.Node, conds []*hypervisorv1.NodeCondition) error {
+func roomForConditions(n *hv.Node, conds []*hv.NodeCondition) error {
 	types := map[string]bool{}
 	for _, c := range n.Conditions {
 		types[c.Type] = true

@@ -10,7 +10,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/emptypb"
 
-	hypervisorv1 "github.com/vmtestbed/vmtestbed/proto/hypervisor/v1"
+	hv "github.com/vmtestbed/vmtestbed/proto/hypervisor/v1"
 )
 
 func TestRegisterNodeValidation(t *testing.T) {
@@ -18,25 +18,25 @@ func TestRegisterNodeValidation(t *testing.T) {
 	e.register(t, workerReq("taken"))
 	tests := []struct {
 		name   string
-		mutate func(*hypervisorv1.RegisterNodeRequest)
+		mutate func(*hv.RegisterNodeRequest)
 		code   codes.Code
 	}{
-		{"empty hostname", func(r *hypervisorv1.RegisterNodeRequest) { r.Hostname = "" }, codes.InvalidArgument},
-		{"bad hostname", func(r *hypervisorv1.RegisterNodeRequest) { r.Hostname = "Bad_Host" }, codes.InvalidArgument},
-		{"bad ip", func(r *hypervisorv1.RegisterNodeRequest) { r.Ip = "10.0.0.300" }, codes.InvalidArgument},
-		{"port 0", func(r *hypervisorv1.RegisterNodeRequest) { r.Port = 0 }, codes.InvalidArgument},
-		{"port too big", func(r *hypervisorv1.RegisterNodeRequest) { r.Port = 70000 }, codes.InvalidArgument},
-		{"no role", func(r *hypervisorv1.RegisterNodeRequest) { r.Role = 0 }, codes.InvalidArgument},
-		{"unknown role", func(r *hypervisorv1.RegisterNodeRequest) { r.Role = 9 }, codes.InvalidArgument},
-		{"negative capacity", func(r *hypervisorv1.RegisterNodeRequest) { r.Capacity.CpuCores = -1 }, codes.InvalidArgument},
-		{"unknown type", func(r *hypervisorv1.RegisterNodeRequest) { r.SupportedInstanceTypes = []string{"BAREMETAL"} }, codes.InvalidArgument},
-		{"bad label", func(r *hypervisorv1.RegisterNodeRequest) {
-			r.Metadata = &hypervisorv1.Metadata{Labels: map[string]string{"bad key!": "v"}}
+		{"empty hostname", func(r *hv.RegisterNodeRequest) { r.Hostname = "" }, codes.InvalidArgument},
+		{"bad hostname", func(r *hv.RegisterNodeRequest) { r.Hostname = "Bad_Host" }, codes.InvalidArgument},
+		{"bad ip", func(r *hv.RegisterNodeRequest) { r.Ip = "10.0.0.300" }, codes.InvalidArgument},
+		{"port 0", func(r *hv.RegisterNodeRequest) { r.Port = 0 }, codes.InvalidArgument},
+		{"port too big", func(r *hv.RegisterNodeRequest) { r.Port = 70000 }, codes.InvalidArgument},
+		{"no role", func(r *hv.RegisterNodeRequest) { r.Role = 0 }, codes.InvalidArgument},
+		{"unknown role", func(r *hv.RegisterNodeRequest) { r.Role = 9 }, codes.InvalidArgument},
+		{"negative capacity", func(r *hv.RegisterNodeRequest) { r.Capacity.CpuCores = -1 }, codes.InvalidArgument},
+		{"unknown type", func(r *hv.RegisterNodeRequest) { r.SupportedInstanceTypes = []string{"BAREMETAL"} }, codes.InvalidArgument},
+		{"bad label", func(r *hv.RegisterNodeRequest) {
+			r.Metadata = &hv.Metadata{Labels: map[string]string{"bad key!": "v"}}
 		}, codes.InvalidArgument},
-		{"duplicate hostname", func(r *hypervisorv1.RegisterNodeRequest) { r.Hostname = "taken" }, codes.AlreadyExists},
-		{"ok ipv6 master", func(r *hypervisorv1.RegisterNodeRequest) {
+		{"duplicate hostname", func(r *hv.RegisterNodeRequest) { r.Hostname = "taken" }, codes.AlreadyExists},
+		{"ok ipv6 master", func(r *hv.RegisterNodeRequest) {
 			r.Ip = "::1"
-			r.Role = hypervisorv1.NodeRole_NODE_ROLE_MASTER
+			r.Role = hv.NodeRole_NODE_ROLE_MASTER
 		}, codes.OK},
 	}
 	for _, tc := range tests {
@@ -62,11 +62,11 @@ func TestRegisterNodeResponse(t *testing.T) {
 	if resp.NodeId == "" || resp.HeartbeatIntervalSeconds != 5 || resp.LeaseTtlSeconds != 20 {
 		t.Fatalf("RegisterNode = %v", resp)
 	}
-	n, err := e.cluster.GetNode(ctxT(t), &hypervisorv1.GetNodeRequest{NodeId: resp.NodeId})
+	n, err := e.cluster.GetNode(ctxT(t), &hv.GetNodeRequest{NodeId: resp.NodeId})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n.Status != hypervisorv1.NodeStatus_NODE_STATUS_READY || !proto.Equal(n.Allocatable, n.Capacity) || !n.CreatedAt.AsTime().Equal(epoch) {
+	if n.Status != hv.NodeStatus_NODE_STATUS_READY || !proto.Equal(n.Allocatable, n.Capacity) || !n.CreatedAt.AsTime().Equal(epoch) {
 		t.Fatalf("new node = %v", n)
 	}
 }
@@ -81,9 +81,9 @@ func TestIDsDeterministicFromSeed(t *testing.T) {
 	}
 }
 
-func nodeStatus(t *testing.T, e *env, id string) (hypervisorv1.NodeStatus, codes.Code) {
+func nodeStatus(t *testing.T, e *env, id string) (hv.NodeStatus, codes.Code) {
 	t.Helper()
-	n, err := e.cluster.GetNode(ctxT(t), &hypervisorv1.GetNodeRequest{NodeId: id})
+	n, err := e.cluster.GetNode(ctxT(t), &hv.GetNodeRequest{NodeId: id})
 	if err != nil {
 		return 0, codes.NotFound
 	}
@@ -96,23 +96,23 @@ func TestLeaseLifecycle(t *testing.T) {
 	inst := e.create(t, vmReq("guest1"))
 	heartbeat := func() {
 		t.Helper()
-		resp, err := e.cluster.Heartbeat(ctxT(t), &hypervisorv1.HeartbeatRequest{NodeId: id})
+		resp, err := e.cluster.Heartbeat(ctxT(t), &hv.HeartbeatRequest{NodeId: id})
 		if err != nil || !resp.Accepted {
 			t.Fatalf("Heartbeat: %v %v", resp, err)
 		}
 	}
 	steps := []struct {
 		do   func()
-		want hypervisorv1.NodeStatus
+		want hv.NodeStatus
 		code codes.Code
 	}{
-		{func() { e.clock.Advance(29 * time.Second) }, hypervisorv1.NodeStatus_NODE_STATUS_READY, codes.OK},
-		{heartbeat, hypervisorv1.NodeStatus_NODE_STATUS_READY, codes.OK},
-		{func() { e.clock.Advance(29 * time.Second) }, hypervisorv1.NodeStatus_NODE_STATUS_READY, codes.OK}, // renewed
-		{func() { e.clock.Advance(2 * time.Second) }, hypervisorv1.NodeStatus_NODE_STATUS_NOT_READY, codes.OK},
-		{heartbeat, hypervisorv1.NodeStatus_NODE_STATUS_READY, codes.OK},                                        // back before grace ends
-		{func() { e.clock.Advance(31 * time.Second) }, hypervisorv1.NodeStatus_NODE_STATUS_NOT_READY, codes.OK}, // lapsed 1s ago
-		{func() { e.clock.Advance(58 * time.Second) }, hypervisorv1.NodeStatus_NODE_STATUS_NOT_READY, codes.OK}, // grace ends in 1s
+		{func() { e.clock.Advance(29 * time.Second) }, hv.NodeStatus_NODE_STATUS_READY, codes.OK},
+		{heartbeat, hv.NodeStatus_NODE_STATUS_READY, codes.OK},
+		{func() { e.clock.Advance(29 * time.Second) }, hv.NodeStatus_NODE_STATUS_READY, codes.OK}, // renewed
+		{func() { e.clock.Advance(2 * time.Second) }, hv.NodeStatus_NODE_STATUS_NOT_READY, codes.OK},
+		{heartbeat, hv.NodeStatus_NODE_STATUS_READY, codes.OK},                                        // back before grace ends
+		{func() { e.clock.Advance(31 * time.Second) }, hv.NodeStatus_NODE_STATUS_NOT_READY, codes.OK}, // lapsed 1s ago
+		{func() { e.clock.Advance(58 * time.Second) }, hv.NodeStatus_NODE_STATUS_NOT_READY, codes.OK}, // grace ends in 1s
 		{func() { e.clock.Advance(2 * time.Second) }, 0, codes.NotFound},                                        // removed
 	}
 	for i, st := range steps {
@@ -122,10 +122,10 @@ func TestLeaseLifecycle(t *testing.T) {
 			t.Fatalf("step %d: status %v (%v), want %v (%v)", i, got, code, st.want, st.code)
 		}
 	}
-	_, err := e.cluster.Heartbeat(ctxT(t), &hypervisorv1.HeartbeatRequest{NodeId: id})
+	_, err := e.cluster.Heartbeat(ctxT(t), &hv.HeartbeatRequest{NodeId: id})
 	wantCode(t, err, codes.NotFound, "heartbeat after removal")
-	got, err := e.compute.GetInstance(ctxT(t), &hypervisorv1.GetInstanceRequest{InstanceId: inst.Id})
-	if err != nil || got.State != hypervisorv1.InstanceState_INSTANCE_STATE_FAILED || got.StateReason == "" {
+	got, err := e.compute.GetInstance(ctxT(t), &hv.GetInstanceRequest{InstanceId: inst.Id})
+	if err != nil || got.State != hv.InstanceState_INSTANCE_STATE_FAILED || got.StateReason == "" {
 		t.Fatalf("instance on removed node = %v, %v; want FAILED with a reason", got, err)
 	}
 	if e.clock.Pending() != 0 {
@@ -136,19 +136,19 @@ func TestLeaseLifecycle(t *testing.T) {
 func TestHeartbeatAndUpdateNodeStatus(t *testing.T) {
 	e := newEnv(t, Options{}, nil)
 	id := e.register(t, workerReq("w1"))
-	alloc := &hypervisorv1.Resources{CpuCores: 3, MemoryBytes: gib}
-	cond := &hypervisorv1.NodeCondition{Type: "DiskPressure", Status: "True"}
+	alloc := &hv.Resources{CpuCores: 3, MemoryBytes: gib}
+	cond := &hv.NodeCondition{Type: "DiskPressure", Status: "True"}
 	e.clock.Advance(5 * time.Second)
-	if _, err := e.cluster.Heartbeat(ctxT(t), &hypervisorv1.HeartbeatRequest{NodeId: id, Allocated: alloc, Conditions: []*hypervisorv1.NodeCondition{cond}}); err != nil {
+	if _, err := e.cluster.Heartbeat(ctxT(t), &hv.HeartbeatRequest{NodeId: id, Allocated: alloc, Conditions: []*hv.NodeCondition{cond}}); err != nil {
 		t.Fatal(err)
 	}
-	n, _ := e.cluster.GetNode(ctxT(t), &hypervisorv1.GetNodeRequest{NodeId: id})
+	n, _ := e.cluster.GetNode(ctxT(t), &hv.GetNodeRequest{NodeId: id})
 	// The reported allocation is not stored: nothing runs on w1.
-	if !proto.Equal(n.Allocated, &hypervisorv1.Resources{}) || !n.LastSeen.AsTime().Equal(epoch.Add(5*time.Second)) || len(n.Conditions) != 2 {
+	if !proto.Equal(n.Allocated, &hv.Resources{}) || !n.LastSeen.AsTime().Equal(epoch.Add(5*time.Second)) || len(n.Conditions) != 2 {
 		t.Fatalf("after heartbeat: %v", n)
 	}
-	n, err := e.cluster.UpdateNodeStatus(ctxT(t), &hypervisorv1.UpdateNodeStatusRequest{NodeId: id, Status: hypervisorv1.NodeStatus_NODE_STATUS_DRAINING})
-	if err != nil || n.Status != hypervisorv1.NodeStatus_NODE_STATUS_DRAINING {
+	n, err := e.cluster.UpdateNodeStatus(ctxT(t), &hv.UpdateNodeStatusRequest{NodeId: id, Status: hv.NodeStatus_NODE_STATUS_DRAINING})
+	if err != nil || n.Status != hv.NodeStatus_NODE_STATUS_DRAINING {
 		t.Fatalf("UpdateNodeStatus = %v, %v", n, err)
 	}
 	// A draining node takes no new instances.
@@ -161,34 +161,34 @@ func TestHeartbeatAndUpdateNodeStatus(t *testing.T) {
 		code codes.Code
 	}{
 		{"update unknown node", func() error {
-			_, err := e.cluster.UpdateNodeStatus(ctxT(t), &hypervisorv1.UpdateNodeStatusRequest{NodeId: "nope"})
+			_, err := e.cluster.UpdateNodeStatus(ctxT(t), &hv.UpdateNodeStatusRequest{NodeId: "nope"})
 			return err
 		}, codes.NotFound},
 		{"update no id", func() error {
-			_, err := e.cluster.UpdateNodeStatus(ctxT(t), &hypervisorv1.UpdateNodeStatusRequest{})
+			_, err := e.cluster.UpdateNodeStatus(ctxT(t), &hv.UpdateNodeStatusRequest{})
 			return err
 		}, codes.InvalidArgument},
 		{"update bad status", func() error {
-			_, err := e.cluster.UpdateNodeStatus(ctxT(t), &hypervisorv1.UpdateNodeStatusRequest{NodeId: id, Status: 42})
+			_, err := e.cluster.UpdateNodeStatus(ctxT(t), &hv.UpdateNodeStatusRequest{NodeId: id, Status: 42})
 			return err
 		}, codes.InvalidArgument},
 		{"heartbeat negative allocated", func() error {
-			_, err := e.cluster.Heartbeat(ctxT(t), &hypervisorv1.HeartbeatRequest{NodeId: id, Allocated: &hypervisorv1.Resources{CpuCores: -1}})
+			_, err := e.cluster.Heartbeat(ctxT(t), &hv.HeartbeatRequest{NodeId: id, Allocated: &hv.Resources{CpuCores: -1}})
 			return err
 		}, codes.InvalidArgument},
 		{"deregister unknown", func() error {
-			_, err := e.cluster.DeregisterNode(ctxT(t), &hypervisorv1.DeregisterNodeRequest{NodeId: "nope"})
+			_, err := e.cluster.DeregisterNode(ctxT(t), &hv.DeregisterNodeRequest{NodeId: "nope"})
 			return err
 		}, codes.NotFound},
 		{"get unknown", func() error {
-			_, err := e.cluster.GetNode(ctxT(t), &hypervisorv1.GetNodeRequest{NodeId: "nope"})
+			_, err := e.cluster.GetNode(ctxT(t), &hv.GetNodeRequest{NodeId: "nope"})
 			return err
 		}, codes.NotFound},
 	}
 	for _, tc := range bad {
 		wantCode(t, tc.call(), tc.code, tc.name)
 	}
-	if _, err := e.cluster.DeregisterNode(ctxT(t), &hypervisorv1.DeregisterNodeRequest{NodeId: id}); err != nil {
+	if _, err := e.cluster.DeregisterNode(ctxT(t), &hv.DeregisterNodeRequest{NodeId: id}); err != nil {
 		t.Fatal(err)
 	}
 	_, code := nodeStatus(t, e, id)
@@ -203,31 +203,31 @@ func TestListNodesAndClusterInfo(t *testing.T) {
 	for i := range 25 {
 		req := workerReq("w" + string(rune('a'+i)))
 		if i%5 == 0 {
-			req.Role = hypervisorv1.NodeRole_NODE_ROLE_MASTER
+			req.Role = hv.NodeRole_NODE_ROLE_MASTER
 		}
 		if i%2 == 0 {
 			req.Zone = "z2"
 		}
-		req.Metadata = &hypervisorv1.Metadata{Labels: map[string]string{"rack": string(rune('0' + i%3))}}
+		req.Metadata = &hv.Metadata{Labels: map[string]string{"rack": string(rune('0' + i%3))}}
 		ids = append(ids, e.register(t, req))
 	}
-	_, err := e.cluster.UpdateNodeStatus(ctxT(t), &hypervisorv1.UpdateNodeStatusRequest{NodeId: ids[1], Status: hypervisorv1.NodeStatus_NODE_STATUS_MAINTENANCE})
+	_, err := e.cluster.UpdateNodeStatus(ctxT(t), &hv.UpdateNodeStatusRequest{NodeId: ids[1], Status: hv.NodeStatus_NODE_STATUS_MAINTENANCE})
 	if err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
 		name string
-		req  *hypervisorv1.ListNodesRequest
+		req  *hv.ListNodesRequest
 		want int
 	}{
-		{"all", &hypervisorv1.ListNodesRequest{}, 25},
-		{"masters", &hypervisorv1.ListNodesRequest{Role: hypervisorv1.NodeRole_NODE_ROLE_MASTER}, 5},
-		{"zone z2", &hypervisorv1.ListNodesRequest{Zone: "z2"}, 13},
-		{"region r1", &hypervisorv1.ListNodesRequest{Region: "r1"}, 25},
-		{"region none", &hypervisorv1.ListNodesRequest{Region: "r9"}, 0},
-		{"maintenance", &hypervisorv1.ListNodesRequest{Status: hypervisorv1.NodeStatus_NODE_STATUS_MAINTENANCE}, 1},
-		{"rack 0", &hypervisorv1.ListNodesRequest{LabelSelector: map[string]string{"rack": "0"}}, 9},
-		{"rack 0 workers z2", &hypervisorv1.ListNodesRequest{Role: hypervisorv1.NodeRole_NODE_ROLE_WORKER, Zone: "z2", LabelSelector: map[string]string{"rack": "0"}}, 4},
+		{"all", &hv.ListNodesRequest{}, 25},
+		{"masters", &hv.ListNodesRequest{Role: hv.NodeRole_NODE_ROLE_MASTER}, 5},
+		{"zone z2", &hv.ListNodesRequest{Zone: "z2"}, 13},
+		{"region r1", &hv.ListNodesRequest{Region: "r1"}, 25},
+		{"region none", &hv.ListNodesRequest{Region: "r9"}, 0},
+		{"maintenance", &hv.ListNodesRequest{Status: hv.NodeStatus_NODE_STATUS_MAINTENANCE}, 1},
+		{"rack 0", &hv.ListNodesRequest{LabelSelector: map[string]string{"rack": "0"}}, 9},
+		{"rack 0 workers z2", &hv.ListNodesRequest{Role: hv.NodeRole_NODE_ROLE_WORKER, Zone: "z2", LabelSelector: map[string]string{"rack": "0"}}, 4},
 	}
 	for _, tc := range tests {
 		var got []string
@@ -252,13 +252,13 @@ func TestListNodesAndClusterInfo(t *testing.T) {
 			t.Fatalf("%s: walked %d nodes, want %d", tc.name, len(got), tc.want)
 		}
 	}
-	resp, _ := e.cluster.ListNodes(ctxT(t), &hypervisorv1.ListNodesRequest{})
+	resp, _ := e.cluster.ListNodes(ctxT(t), &hv.ListNodesRequest{})
 	if len(resp.Nodes) != 20 || resp.Nodes[0].Id != ids[0] || resp.Nodes[19].Id != ids[19] {
 		t.Fatalf("default page: %d nodes, not in registration order", len(resp.Nodes))
 	}
-	_, err = e.cluster.ListNodes(ctxT(t), &hypervisorv1.ListNodesRequest{PageToken: "garbage!"})
+	_, err = e.cluster.ListNodes(ctxT(t), &hv.ListNodesRequest{PageToken: "garbage!"})
 	wantCode(t, err, codes.InvalidArgument, "malformed token")
-	_, err = e.cluster.ListNodes(ctxT(t), &hypervisorv1.ListNodesRequest{PageSize: -1})
+	_, err = e.cluster.ListNodes(ctxT(t), &hv.ListNodesRequest{PageSize: -1})
 	wantCode(t, err, codes.InvalidArgument, "negative page size")
 
 	e.create(t, vmReq("g1"))
@@ -280,7 +280,7 @@ func TestHooksForNetworkAndStorage(t *testing.T) {
 		t.Fatal("lookupNode wrong")
 	}
 	node, st, ok := e.srv.lookupInstance(in.Id)
-	if !ok || node != id || st != hypervisorv1.InstanceState_INSTANCE_STATE_STOPPED {
+	if !ok || node != id || st != hv.InstanceState_INSTANCE_STATE_STOPPED {
 		t.Fatalf("lookupInstance = %s %v %v", node, st, ok)
 	}
 	if _, _, ok := e.srv.lookupInstance("nope"); ok {
@@ -292,8 +292,8 @@ func TestHooksForNetworkAndStorage(t *testing.T) {
 }
 
 func recvNodeEvent(t *testing.T, s interface {
-	Recv() (*hypervisorv1.NodeEvent, error)
-}) *hypervisorv1.NodeEvent {
+	Recv() (*hv.NodeEvent, error)
+}) *hv.NodeEvent {
 	t.Helper()
 	ev, err := s.Recv()
 	if err != nil {
@@ -308,14 +308,14 @@ func TestWatchNodes(t *testing.T) {
 	e := newEnv(t, Options{WatchBuffer: 8}, nil, grpc.WithInitialWindowSize(64<<10), grpc.WithInitialConnWindowSize(64<<10))
 	ctx, cancel := context.WithCancel(ctxT(t))
 	defer cancel()
-	z2, err := e.cluster.WatchNodes(ctx, &hypervisorv1.WatchNodesRequest{Zone: "z2"})
+	z2, err := e.cluster.WatchNodes(ctx, &hv.WatchNodesRequest{Zone: "z2"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := z2.Header(); err != nil { // the watch is registered
 		t.Fatal(err)
 	}
-	slow, err := e.cluster.WatchNodes(ctx, &hypervisorv1.WatchNodesRequest{})
+	slow, err := e.cluster.WatchNodes(ctx, &hv.WatchNodesRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -326,13 +326,13 @@ func TestWatchNodes(t *testing.T) {
 	req := workerReq("w2")
 	req.Zone = "z2"
 	id := e.register(t, req)
-	if _, err := e.cluster.Heartbeat(ctxT(t), &hypervisorv1.HeartbeatRequest{NodeId: id}); err != nil {
+	if _, err := e.cluster.Heartbeat(ctxT(t), &hv.HeartbeatRequest{NodeId: id}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.cluster.DeregisterNode(ctxT(t), &hypervisorv1.DeregisterNodeRequest{NodeId: id}); err != nil {
+	if _, err := e.cluster.DeregisterNode(ctxT(t), &hv.DeregisterNodeRequest{NodeId: id}); err != nil {
 		t.Fatal(err)
 	}
-	want := []hypervisorv1.EventType{hypervisorv1.EventType_EVENT_TYPE_ADDED, hypervisorv1.EventType_EVENT_TYPE_MODIFIED, hypervisorv1.EventType_EVENT_TYPE_DELETED}
+	want := []hv.EventType{hv.EventType_EVENT_TYPE_ADDED, hv.EventType_EVENT_TYPE_MODIFIED, hv.EventType_EVENT_TYPE_DELETED}
 	for i, w := range want {
 		ev := recvNodeEvent(t, z2)
 		if ev.Type != w || ev.Node.Id != id {
@@ -344,7 +344,7 @@ func TestWatchNodes(t *testing.T) {
 	// the z2 watcher (filtered, reading) is unaffected.
 	other := e.register(t, workerReq("busy"))
 	for range 2000 {
-		if _, err := e.cluster.Heartbeat(ctxT(t), &hypervisorv1.HeartbeatRequest{NodeId: other}); err != nil {
+		if _, err := e.cluster.Heartbeat(ctxT(t), &hv.HeartbeatRequest{NodeId: other}); err != nil {
 			t.Fatal(err)
 		}
 	}

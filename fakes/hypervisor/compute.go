@@ -12,12 +12,12 @@ import (
 	"google.golang.org/protobuf/types/known/emptypb"
 
 	"github.com/vmtestbed/vmtestbed/fakes/hypervisor/page"
-	hypervisorv1 "github.com/vmtestbed/vmtestbed/proto/hypervisor/v1"
+	hv "github.com/vmtestbed/vmtestbed/proto/hypervisor/v1"
 )
 
-// computeService implements hypervisorv1.ComputeServiceServer over Server state.
+// computeService implements hv.ComputeServiceServer over Server state.
 type computeService struct {
-	hypervisorv1.UnimplementedComputeServiceServer
+	hv.UnimplementedComputeServiceServer
 	s *Server
 }
 
@@ -25,7 +25,7 @@ type computeService struct {
 // (AlreadyExists), schedules (see schedule: NotFound, FailedPrecondition,
 // ResourceExhausted), reserves cpu/memory/disk on the node and provisions.
 // With Options.ProvisionDelay 0 the returned instance is already STOPPED.
-func (c *computeService) CreateInstance(_ context.Context, req *hypervisorv1.CreateInstanceRequest) (*hypervisorv1.Instance, error) {
+func (c *computeService) CreateInstance(_ context.Context, req *hv.CreateInstanceRequest) (*hv.Instance, error) {
 	if err := validInstanceName(req.GetName()); err != nil {
 		return nil, err
 	}
@@ -69,7 +69,7 @@ func (c *computeService) CreateInstance(_ context.Context, req *hypervisorv1.Cre
 
 // DeleteInstance removes an instance (force needed while RUNNING); its
 // volumes go back to AVAILABLE and its ports are unbound (see removeInstance).
-func (c *computeService) DeleteInstance(_ context.Context, req *hypervisorv1.DeleteInstanceRequest) (*emptypb.Empty, error) {
+func (c *computeService) DeleteInstance(_ context.Context, req *hv.DeleteInstanceRequest) (*emptypb.Empty, error) {
 	if err := c.s.removeInstance(req.GetInstanceId(), req.GetForce()); err != nil {
 		return nil, err
 	}
@@ -77,7 +77,7 @@ func (c *computeService) DeleteInstance(_ context.Context, req *hypervisorv1.Del
 }
 
 // GetInstance returns an instance (NotFound if unknown).
-func (c *computeService) GetInstance(_ context.Context, req *hypervisorv1.GetInstanceRequest) (*hypervisorv1.Instance, error) {
+func (c *computeService) GetInstance(_ context.Context, req *hv.GetInstanceRequest) (*hv.Instance, error) {
 	c.s.mu.Lock()
 	defer c.s.mu.Unlock()
 	in, err := c.s.getInstance(req.GetInstanceId())
@@ -89,11 +89,11 @@ func (c *computeService) GetInstance(_ context.Context, req *hypervisorv1.GetIns
 
 // ListInstances filters by type, state, node_id and label_selector, in
 // creation order, paginated, with total_count of all matches.
-func (c *computeService) ListInstances(_ context.Context, req *hypervisorv1.ListInstancesRequest) (*hypervisorv1.ListInstancesResponse, error) {
+func (c *computeService) ListInstances(_ context.Context, req *hv.ListInstancesRequest) (*hv.ListInstancesResponse, error) {
 	if err := validInstanceType(req.GetType(), false); err != nil {
 		return nil, err
 	}
-	if _, ok := hypervisorv1.InstanceState_name[int32(req.GetState())]; !ok {
+	if _, ok := hv.InstanceState_name[int32(req.GetState())]; !ok {
 		return nil, invalid("unknown instance state %d", req.GetState())
 	}
 	s := c.s
@@ -113,7 +113,7 @@ func (c *computeService) ListInstances(_ context.Context, req *hypervisorv1.List
 	if err != nil {
 		return nil, err
 	}
-	resp := &hypervisorv1.ListInstancesResponse{NextPageToken: next, TotalCount: int32(len(matched))}
+	resp := &hv.ListInstancesResponse{NextPageToken: next, TotalCount: int32(len(matched))}
 	for _, in := range items {
 		resp.Instances = append(resp.Instances, in.snapshot())
 	}
@@ -121,28 +121,28 @@ func (c *computeService) ListInstances(_ context.Context, req *hypervisorv1.List
 }
 
 // StartInstance: STOPPED -> RUNNING; the guest boots on the console.
-func (c *computeService) StartInstance(_ context.Context, req *hypervisorv1.StartInstanceRequest) (*hypervisorv1.Instance, error) {
+func (c *computeService) StartInstance(_ context.Context, req *hv.StartInstanceRequest) (*hv.Instance, error) {
 	c.s.mu.Lock()
 	defer c.s.mu.Unlock()
 	return c.s.startInstance(req.GetInstanceId())
 }
 
 // StopInstance: RUNNING -> STOPPED (graceful, or force).
-func (c *computeService) StopInstance(_ context.Context, req *hypervisorv1.StopInstanceRequest) (*hypervisorv1.Instance, error) {
+func (c *computeService) StopInstance(_ context.Context, req *hv.StopInstanceRequest) (*hv.Instance, error) {
 	c.s.mu.Lock()
 	defer c.s.mu.Unlock()
 	return c.s.stopInstance(req.GetInstanceId(), req.GetForce(), req.GetTimeoutSeconds())
 }
 
 // RestartInstance reboots a RUNNING instance.
-func (c *computeService) RestartInstance(_ context.Context, req *hypervisorv1.RestartInstanceRequest) (*hypervisorv1.Instance, error) {
+func (c *computeService) RestartInstance(_ context.Context, req *hv.RestartInstanceRequest) (*hv.Instance, error) {
 	c.s.mu.Lock()
 	defer c.s.mu.Unlock()
 	return c.s.restartInstance(req.GetInstanceId(), req.GetForce())
 }
 
 // GetInstanceStats returns deterministic usage numbers (see stats).
-func (c *computeService) GetInstanceStats(_ context.Context, req *hypervisorv1.GetInstanceStatsRequest) (*hypervisorv1.InstanceStats, error) {
+func (c *computeService) GetInstanceStats(_ context.Context, req *hv.GetInstanceStatsRequest) (*hv.InstanceStats, error) {
 	c.s.mu.Lock()
 	defer c.s.mu.Unlock()
 	in, err := c.s.getInstance(req.GetInstanceId())
@@ -155,7 +155,7 @@ func (c *computeService) GetInstanceStats(_ context.Context, req *hypervisorv1.G
 // WatchInstance first sends the instance as it is now (EVENT_TYPE_ADDED),
 // then every change (MODIFIED) until it is deleted (DELETED, then the stream
 // ends OK). Headers are sent once the watch is registered.
-func (c *computeService) WatchInstance(req *hypervisorv1.WatchInstanceRequest, stream grpc.ServerStreamingServer[hypervisorv1.InstanceEvent]) error {
+func (c *computeService) WatchInstance(req *hv.WatchInstanceRequest, stream grpc.ServerStreamingServer[hv.InstanceEvent]) error {
 	s := c.s
 	s.mu.Lock()
 	in, err := s.getInstance(req.GetInstanceId())
@@ -168,7 +168,7 @@ func (c *computeService) WatchInstance(req *hypervisorv1.WatchInstanceRequest, s
 		return err
 	}
 	w := in.hub.subscribe(nil)
-	first := &hypervisorv1.InstanceEvent{Type: hypervisorv1.EventType_EVENT_TYPE_ADDED, Instance: in.snapshot()}
+	first := &hv.InstanceEvent{Type: hv.EventType_EVENT_TYPE_ADDED, Instance: in.snapshot()}
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
@@ -188,7 +188,7 @@ func (c *computeService) WatchInstance(req *hypervisorv1.WatchInstanceRequest, s
 // AttachConsole streams the console: recent history first, then live
 // output, until the client cancels or the instance is deleted. With tty and
 // a width and height the pty is resized first.
-func (c *computeService) AttachConsole(req *hypervisorv1.AttachConsoleRequest, stream grpc.ServerStreamingServer[hypervisorv1.ConsoleData]) error {
+func (c *computeService) AttachConsole(req *hv.AttachConsoleRequest, stream grpc.ServerStreamingServer[hv.ConsoleData]) error {
 	if req.GetWidth() < 0 || req.GetHeight() < 0 || req.GetWidth() > 1000 || req.GetHeight() > 1000 {
 		return invalid("console size %dx%d is outside 0..1000", req.GetWidth(), req.GetHeight())
 	}
@@ -203,11 +203,11 @@ func (c *computeService) AttachConsole(req *hypervisorv1.AttachConsoleRequest, s
 		}
 	}
 	return streamConsole(stream.Context(), c.s.done, con, req.GetInstanceId(), func() error { return stream.SendHeader(metadata.MD{}) },
-		func(b []byte) error { return stream.Send(&hypervisorv1.ConsoleData{Data: b}) })
+		func(b []byte) error { return stream.Send(&hv.ConsoleData{Data: b}) })
 }
 
 // ListImages lists built-in and pulled images, optionally by type, paginated.
-func (c *computeService) ListImages(_ context.Context, req *hypervisorv1.ListImagesRequest) (*hypervisorv1.ListImagesResponse, error) {
+func (c *computeService) ListImages(_ context.Context, req *hv.ListImagesRequest) (*hv.ListImagesResponse, error) {
 	if err := validInstanceType(req.GetType(), false); err != nil {
 		return nil, err
 	}
@@ -225,7 +225,7 @@ func (c *computeService) ListImages(_ context.Context, req *hypervisorv1.ListIma
 	if err != nil {
 		return nil, err
 	}
-	resp := &hypervisorv1.ListImagesResponse{NextPageToken: next}
+	resp := &hv.ListImagesResponse{NextPageToken: next}
 	for _, im := range items {
 		resp.Images = append(resp.Images, im.snapshot())
 	}
@@ -242,7 +242,7 @@ const pullSteps = 4
 // a missing type), streams progress — "resolving", pullSteps "downloading"
 // messages with growing current, then "complete" with completed=true — and
 // registers the image (tag "latest" when none is given).
-func (c *computeService) PullImage(req *hypervisorv1.PullImageRequest, stream grpc.ServerStreamingServer[hypervisorv1.PullImageProgress]) error {
+func (c *computeService) PullImage(req *hv.PullImageRequest, stream grpc.ServerStreamingServer[hv.PullImageProgress]) error {
 	ref := req.GetImageRef()
 	if ref == "" || len(ref) > 255 || !imageRefRE.MatchString(ref) {
 		return invalid("image_ref %q is not a valid reference (name[:tag])", ref)
@@ -255,14 +255,14 @@ func (c *computeService) PullImage(req *hypervisorv1.PullImageRequest, stream gr
 		tag = "latest"
 	}
 	total := refSize(ref)
-	if err := stream.Send(&hypervisorv1.PullImageProgress{Status: "resolving " + ref, Total: total}); err != nil {
+	if err := stream.Send(&hv.PullImageProgress{Status: "resolving " + ref, Total: total}); err != nil {
 		return fmt.Errorf("pull %s: %w", ref, err)
 	}
 	for i := int64(1); i <= pullSteps; i++ {
 		if err := stream.Context().Err(); err != nil {
 			return status.FromContextError(err).Err()
 		}
-		msg := &hypervisorv1.PullImageProgress{Status: "downloading", Current: total * i / pullSteps, Total: total}
+		msg := &hv.PullImageProgress{Status: "downloading", Current: total * i / pullSteps, Total: total}
 		if err := stream.Send(msg); err != nil {
 			return fmt.Errorf("pull %s: %w", ref, err)
 		}
@@ -280,7 +280,7 @@ func (c *computeService) PullImage(req *hypervisorv1.PullImageRequest, stream gr
 	im := s.addImage(name, []string{tag}, req.GetType(), total)
 	id := im.pb.Id
 	s.mu.Unlock()
-	return stream.Send(&hypervisorv1.PullImageProgress{Status: "complete " + id, Current: total, Total: total, Completed: true})
+	return stream.Send(&hv.PullImageProgress{Status: "complete " + id, Current: total, Total: total, Completed: true})
 }
 
 // cutTag splits name:tag where the colon is after the last '/'.

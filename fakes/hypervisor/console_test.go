@@ -8,7 +8,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 
-	hypervisorv1 "github.com/vmtestbed/vmtestbed/proto/hypervisor/v1"
+	hv "github.com/vmtestbed/vmtestbed/proto/hypervisor/v1"
 )
 
 // readUntil receives from recv until the collected bytes contain want.
@@ -28,7 +28,7 @@ func readUntil(t *testing.T, recv func() ([]byte, error), want string) []byte {
 func runningInstance(t *testing.T, e *env, name string) string {
 	t.Helper()
 	in := e.create(t, vmReq(name))
-	if _, err := e.compute.StartInstance(ctxT(t), &hypervisorv1.StartInstanceRequest{InstanceId: in.Id}); err != nil {
+	if _, err := e.compute.StartInstance(ctxT(t), &hv.StartInstanceRequest{InstanceId: in.Id}); err != nil {
 		t.Fatal(err)
 	}
 	return in.Id
@@ -40,7 +40,7 @@ func TestComputeConsoleShowsBootLogToLateAttacher(t *testing.T) {
 	id := runningInstance(t, e, "web")
 	ctx, cancel := context.WithCancel(ctxT(t))
 	defer cancel()
-	stream, err := e.compute.AttachConsole(ctx, &hypervisorv1.AttachConsoleRequest{InstanceId: id, Tty: true, Width: 100, Height: 30})
+	stream, err := e.compute.AttachConsole(ctx, &hv.AttachConsoleRequest{InstanceId: id, Tty: true, Width: 100, Height: 30})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,11 +49,11 @@ func TestComputeConsoleShowsBootLogToLateAttacher(t *testing.T) {
 		return d.GetData(), err
 	}
 	readUntil(t, recv, "root@web:~# ") // history: the boot log and prompt
-	if _, err := e.compute.StopInstance(ctx, &hypervisorv1.StopInstanceRequest{InstanceId: id}); err != nil {
+	if _, err := e.compute.StopInstance(ctx, &hv.StopInstanceRequest{InstanceId: id}); err != nil {
 		t.Fatal(err)
 	}
 	readUntil(t, recv, "reboot: Power down")
-	if _, err := e.compute.DeleteInstance(ctx, &hypervisorv1.DeleteInstanceRequest{InstanceId: id}); err != nil {
+	if _, err := e.compute.DeleteInstance(ctx, &hv.DeleteInstanceRequest{InstanceId: id}); err != nil {
 		t.Fatal(err)
 	}
 	for {
@@ -64,7 +64,7 @@ func TestComputeConsoleShowsBootLogToLateAttacher(t *testing.T) {
 			break
 		}
 	}
-	s2, err := e.compute.AttachConsole(ctx, &hypervisorv1.AttachConsoleRequest{InstanceId: id})
+	s2, err := e.compute.AttachConsole(ctx, &hv.AttachConsoleRequest{InstanceId: id})
 	if err == nil {
 		_, err = s2.Recv()
 	}
@@ -81,14 +81,14 @@ func TestAgentConsoleShellAndResize(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	send := func(in *hypervisorv1.AgentConsoleInput) {
+	send := func(in *hv.AgentConsoleInput) {
 		t.Helper()
 		if err := stream.Send(in); err != nil {
 			t.Fatal(err)
 		}
 	}
-	data := func(s string) *hypervisorv1.AgentConsoleInput {
-		return &hypervisorv1.AgentConsoleInput{Input: &hypervisorv1.AgentConsoleInput_Data{Data: []byte(s)}}
+	data := func(s string) *hv.AgentConsoleInput {
+		return &hv.AgentConsoleInput{Input: &hv.AgentConsoleInput_Data{Data: []byte(s)}}
 	}
 	recv := func() ([]byte, error) {
 		d, err := stream.Recv()
@@ -100,12 +100,12 @@ func TestAgentConsoleShellAndResize(t *testing.T) {
 	readUntil(t, recv, "hello pty\r\n")
 	send(data("hostname\r"))
 	readUntil(t, recv, "\r\nshell\r\n")
-	send(&hypervisorv1.AgentConsoleInput{Input: &hypervisorv1.AgentConsoleInput_Resize{Resize: &hypervisorv1.AgentConsoleResize{Width: 132, Height: 43}}})
+	send(&hv.AgentConsoleInput{Input: &hv.AgentConsoleInput_Resize{Resize: &hv.AgentConsoleResize{Width: 132, Height: 43}}})
 	send(data("stty size\r"))
 	readUntil(t, recv, "43 132")
 	send(data("frobnicate\r"))
 	readUntil(t, recv, "frobnicate: command not found")
-	send(&hypervisorv1.AgentConsoleInput{Input: &hypervisorv1.AgentConsoleInput_Resize{Resize: &hypervisorv1.AgentConsoleResize{Width: 0, Height: 10}}})
+	send(&hv.AgentConsoleInput{Input: &hv.AgentConsoleInput_Resize{Resize: &hv.AgentConsoleResize{Width: 0, Height: 10}}})
 	for {
 		if _, err := stream.Recv(); err != nil {
 			wantCode(t, err, codes.InvalidArgument, "bad resize")
@@ -118,12 +118,12 @@ func TestAgentConsoleFirstMessage(t *testing.T) {
 	e := newEnv(t, Options{}, nil)
 	tests := []struct {
 		name  string
-		first *hypervisorv1.AgentConsoleInput
+		first *hv.AgentConsoleInput
 		code  codes.Code
 	}{
-		{"resize first", &hypervisorv1.AgentConsoleInput{Input: &hypervisorv1.AgentConsoleInput_Resize{Resize: &hypervisorv1.AgentConsoleResize{Width: 80, Height: 24}}}, codes.InvalidArgument},
-		{"empty id", &hypervisorv1.AgentConsoleInput{Input: &hypervisorv1.AgentConsoleInput_Data{}}, codes.InvalidArgument},
-		{"unknown id", &hypervisorv1.AgentConsoleInput{Input: &hypervisorv1.AgentConsoleInput_Data{Data: []byte("nope")}}, codes.NotFound},
+		{"resize first", &hv.AgentConsoleInput{Input: &hv.AgentConsoleInput_Resize{Resize: &hv.AgentConsoleResize{Width: 80, Height: 24}}}, codes.InvalidArgument},
+		{"empty id", &hv.AgentConsoleInput{Input: &hv.AgentConsoleInput_Data{}}, codes.InvalidArgument},
+		{"unknown id", &hv.AgentConsoleInput{Input: &hv.AgentConsoleInput_Data{Data: []byte("nope")}}, codes.NotFound},
 	}
 	for _, tc := range tests {
 		stream, err := e.agent.AttachConsole(ctxT(t))

@@ -7,7 +7,7 @@ import (
 
 	"google.golang.org/grpc"
 
-	hypervisorv1 "github.com/vmtestbed/vmtestbed/proto/hypervisor/v1"
+	hv "github.com/vmtestbed/vmtestbed/proto/hypervisor/v1"
 	"github.com/vmtestbed/vmtestbed/transport"
 )
 
@@ -18,9 +18,9 @@ type env struct {
 	srv     *Server
 	served  *Served
 	clock   *ManualClock
-	cluster hypervisorv1.ClusterServiceClient
-	compute hypervisorv1.ComputeServiceClient
-	agent   hypervisorv1.AgentServiceClient
+	cluster hv.ClusterServiceClient
+	compute hv.ComputeServiceClient
+	agent   hv.AgentServiceClient
 }
 
 // newEnv serves a Server with a manual clock (through Serve) over tr
@@ -47,9 +47,9 @@ func newEnv(t testing.TB, opts Options, tr transport.Transport, dial ...grpc.Dia
 	conn := served.Conn()
 	return &env{
 		srv: served.Fake(), served: served, clock: clock,
-		cluster: hypervisorv1.NewClusterServiceClient(conn),
-		compute: hypervisorv1.NewComputeServiceClient(conn),
-		agent:   hypervisorv1.NewAgentServiceClient(conn),
+		cluster: hv.NewClusterServiceClient(conn),
+		compute: hv.NewComputeServiceClient(conn),
+		agent:   hv.NewAgentServiceClient(conn),
 	}
 }
 
@@ -61,16 +61,16 @@ func ctxT(t testing.TB) context.Context {
 
 const gib = int64(1 << 30)
 
-func workerReq(host string) *hypervisorv1.RegisterNodeRequest {
-	return &hypervisorv1.RegisterNodeRequest{
-		Hostname: host, Ip: "10.0.0.1", Port: 7000, Role: hypervisorv1.NodeRole_NODE_ROLE_WORKER,
+func workerReq(host string) *hv.RegisterNodeRequest {
+	return &hv.RegisterNodeRequest{
+		Hostname: host, Ip: "10.0.0.1", Port: 7000, Role: hv.NodeRole_NODE_ROLE_WORKER,
 		Region: "r1", Zone: "z1",
-		Capacity:               &hypervisorv1.Resources{CpuCores: 8, MemoryBytes: 16 * gib, DiskBytes: 100 * gib},
+		Capacity:               &hv.Resources{CpuCores: 8, MemoryBytes: 16 * gib, DiskBytes: 100 * gib},
 		SupportedInstanceTypes: []string{"INSTANCE_TYPE_VM", "CONTAINER"},
 	}
 }
 
-func (e *env) register(t testing.TB, req *hypervisorv1.RegisterNodeRequest) string {
+func (e *env) register(t testing.TB, req *hv.RegisterNodeRequest) string {
 	t.Helper()
 	resp, err := e.cluster.RegisterNode(ctxT(t), req)
 	if err != nil {
@@ -79,14 +79,14 @@ func (e *env) register(t testing.TB, req *hypervisorv1.RegisterNodeRequest) stri
 	return resp.NodeId
 }
 
-func vmReq(name string) *hypervisorv1.CreateInstanceRequest {
-	return &hypervisorv1.CreateInstanceRequest{
-		Name: name, Type: hypervisorv1.InstanceType_INSTANCE_TYPE_VM,
-		Spec: &hypervisorv1.InstanceSpec{Image: "ubuntu:22.04", CpuCores: 2, MemoryBytes: 2 * gib},
+func vmReq(name string) *hv.CreateInstanceRequest {
+	return &hv.CreateInstanceRequest{
+		Name: name, Type: hv.InstanceType_INSTANCE_TYPE_VM,
+		Spec: &hv.InstanceSpec{Image: "ubuntu:22.04", CpuCores: 2, MemoryBytes: 2 * gib},
 	}
 }
 
-func (e *env) create(t testing.TB, req *hypervisorv1.CreateInstanceRequest) *hypervisorv1.Instance {
+func (e *env) create(t testing.TB, req *hv.CreateInstanceRequest) *hv.Instance {
 	t.Helper()
 	in, err := e.compute.CreateInstance(ctxT(t), req)
 	if err != nil {

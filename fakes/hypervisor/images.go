@@ -7,13 +7,13 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/vmtestbed/vmtestbed/fakes/hypervisor/page"
-	hypervisorv1 "github.com/vmtestbed/vmtestbed/proto/hypervisor/v1"
+	hv "github.com/vmtestbed/vmtestbed/proto/hypervisor/v1"
 )
 
 // image is a catalogue entry: built in, or added by PullImage.
 type image struct {
 	seq uint64
-	pb  *hypervisorv1.Image
+	pb  *hv.Image
 }
 
 func (im *image) key() page.Key { return page.Key{Seq: im.seq, ID: im.pb.Id} }
@@ -22,14 +22,14 @@ func (im *image) key() page.Key { return page.Key{Seq: im.seq, ID: im.pb.Id} }
 var catalogue = []struct {
 	name string
 	tags []string
-	typ  hypervisorv1.InstanceType
+	typ  hv.InstanceType
 	size int64
 }{
-	{"ubuntu", []string{"22.04", "latest"}, hypervisorv1.InstanceType_INSTANCE_TYPE_VM, 2 << 30},
-	{"debian", []string{"12", "latest"}, hypervisorv1.InstanceType_INSTANCE_TYPE_VM, 1 << 30},
-	{"alpine", []string{"3.20", "latest"}, hypervisorv1.InstanceType_INSTANCE_TYPE_CONTAINER, 8 << 20},
-	{"nginx", []string{"1.27", "latest"}, hypervisorv1.InstanceType_INSTANCE_TYPE_CONTAINER, 70 << 20},
-	{"firecracker-minimal", []string{"1.0", "latest"}, hypervisorv1.InstanceType_INSTANCE_TYPE_MICROVM, 64 << 20},
+	{"ubuntu", []string{"22.04", "latest"}, hv.InstanceType_INSTANCE_TYPE_VM, 2 << 30},
+	{"debian", []string{"12", "latest"}, hv.InstanceType_INSTANCE_TYPE_VM, 1 << 30},
+	{"alpine", []string{"3.20", "latest"}, hv.InstanceType_INSTANCE_TYPE_CONTAINER, 8 << 20},
+	{"nginx", []string{"1.27", "latest"}, hv.InstanceType_INSTANCE_TYPE_CONTAINER, 70 << 20},
+	{"firecracker-minimal", []string{"1.0", "latest"}, hv.InstanceType_INSTANCE_TYPE_MICROVM, 64 << 20},
 }
 
 // loadCatalogue registers the built-in images. Called from New.
@@ -41,7 +41,7 @@ func (s *Server) loadCatalogue() {
 
 // addImage registers (or, for a known name, adds tags to) an image. Call
 // with s.mu held (or before the Server is shared).
-func (s *Server) addImage(name string, tags []string, typ hypervisorv1.InstanceType, size int64) *image {
+func (s *Server) addImage(name string, tags []string, typ hv.InstanceType, size int64) *image {
 	for _, im := range s.images {
 		if im.pb.Name == name && im.pb.Type == typ {
 			for _, t := range tags {
@@ -52,7 +52,7 @@ func (s *Server) addImage(name string, tags []string, typ hypervisorv1.InstanceT
 			return im
 		}
 	}
-	im := &image{seq: s.nextSeq(), pb: &hypervisorv1.Image{
+	im := &image{seq: s.nextSeq(), pb: &hv.Image{
 		Id: s.newID("img"), Name: name, Tags: tags, SizeBytes: size, Type: typ, CreatedAt: timestamp(s.now()),
 	}}
 	s.images[im.pb.Id] = im
@@ -76,7 +76,7 @@ func (s *Server) findImage(ref string) *image {
 	return nil
 }
 
-func (im *image) snapshot() *hypervisorv1.Image { return proto.Clone(im.pb).(*hypervisorv1.Image) }
+func (im *image) snapshot() *hv.Image { return proto.Clone(im.pb).(*hv.Image) }
 
 func containsString(list []string, s string) bool {
 	for _, x := range list {
@@ -97,7 +97,7 @@ func refSize(ref string) int64 {
 // imageRoom checks that adding name:tag keeps the catalogue within
 // Limits.MaxImages images and Limits.MaxLabels tags per image
 // (ResourceExhausted). Call with s.mu held.
-func (s *Server) imageRoom(name, tag string, typ hypervisorv1.InstanceType) error {
+func (s *Server) imageRoom(name, tag string, typ hv.InstanceType) error {
 	for _, im := range s.images {
 		if im.pb.Name == name && im.pb.Type == typ {
 			if !containsString(im.pb.Tags, tag) && len(im.pb.Tags) >= s.opts.Limits.MaxLabels {

@@ -7,7 +7,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/vmtestbed/vmtestbed/fakes/hypervisor/page"
-	hypervisorv1 "github.com/vmtestbed/vmtestbed/proto/hypervisor/v1"
+	hv "github.com/vmtestbed/vmtestbed/proto/hypervisor/v1"
 )
 
 // instance is one compute instance: its API object, the resources it holds
@@ -23,13 +23,13 @@ import (
 //	any     -> DELETING -> (gone)    Delete (events MODIFIED then DELETED)
 type instance struct {
 	seq    uint64
-	pb     *hypervisorv1.Instance
+	pb     *hv.Instance
 	nodeID string
-	state  hypervisorv1.InstanceState
+	state  hv.InstanceState
 	placed bool // holds resources on nodeID
 	// agentHeld: holds resources of Options.AgentCapacity (unplaced agent instance).
 	agentHeld bool
-	hub       *hub[*hypervisorv1.InstanceEvent]
+	hub       *hub[*hv.InstanceEvent]
 	timer     Timer // pending provisioning step or graceful stop
 	// stopping is set while a graceful stop waits for the guest (see
 	// Options.GuestShutdownDelay); stopGen invalidates its timer.
@@ -43,8 +43,8 @@ type instance struct {
 
 func (in *instance) key() page.Key { return page.Key{Seq: in.seq, ID: in.pb.Id} }
 
-func (in *instance) snapshot() *hypervisorv1.Instance {
-	out := proto.Clone(in.pb).(*hypervisorv1.Instance)
+func (in *instance) snapshot() *hv.Instance {
+	out := proto.Clone(in.pb).(*hv.Instance)
 	out.State = in.state
 	out.NodeId = in.nodeID
 	return out
@@ -60,26 +60,26 @@ func (in *instance) stopTimer() {
 }
 
 // setState moves in to st and tells its watchers. Call with s.mu held.
-func (s *Server) setState(in *instance, st hypervisorv1.InstanceState, reason string) {
+func (s *Server) setState(in *instance, st hv.InstanceState, reason string) {
 	in.state = st
 	in.pb.StateReason = reason
-	s.publishInstance(hypervisorv1.EventType_EVENT_TYPE_MODIFIED, in)
+	s.publishInstance(hv.EventType_EVENT_TYPE_MODIFIED, in)
 }
 
-func (s *Server) publishInstance(t hypervisorv1.EventType, in *instance) {
-	in.hub.publish(&hypervisorv1.InstanceEvent{Type: t, Instance: in.snapshot()})
+func (s *Server) publishInstance(t hv.EventType, in *instance) {
+	in.hub.publish(&hv.InstanceEvent{Type: t, Instance: in.snapshot()})
 }
 
 // failInstance moves in to FAILED, powers its guest off and releases its
 // resources. Call with s.mu held.
 func (s *Server) failInstance(in *instance, reason string) {
 	in.stopTimer()
-	if in.state == hypervisorv1.InstanceState_INSTANCE_STATE_RUNNING {
+	if in.state == hv.InstanceState_INSTANCE_STATE_RUNNING {
 		s.endRun(in)
 		in.console.powerOff(false)
 	}
 	s.release(in)
-	s.setState(in, hypervisorv1.InstanceState_INSTANCE_STATE_FAILED, reason)
+	s.setState(in, hv.InstanceState_INSTANCE_STATE_FAILED, reason)
 }
 
 // release returns in's resources to its node. Call with s.mu held.
@@ -98,7 +98,7 @@ func (s *Server) release(in *instance) {
 	if n, ok := s.nodes[in.nodeID]; ok {
 		spec := in.pb.GetSpec()
 		addAllocated(n.pb, spec.GetCpuCores(), spec.GetMemoryBytes(), diskBytes(spec), -1)
-		s.publishNode(hypervisorv1.EventType_EVENT_TYPE_MODIFIED, n)
+		s.publishNode(hv.EventType_EVENT_TYPE_MODIFIED, n)
 	}
 }
 
@@ -111,13 +111,13 @@ func (s *Server) endRun(in *instance) {
 
 // uptime is how long the current run has lasted (0 unless RUNNING).
 func (s *Server) uptime(in *instance) time.Duration {
-	if in.state != hypervisorv1.InstanceState_INSTANCE_STATE_RUNNING || in.pb.GetStartedAt() == nil {
+	if in.state != hv.InstanceState_INSTANCE_STATE_RUNNING || in.pb.GetStartedAt() == nil {
 		return 0
 	}
 	return s.now().Sub(in.pb.GetStartedAt().AsTime())
 }
 
-func diskBytes(spec *hypervisorv1.InstanceSpec) int64 {
+func diskBytes(spec *hv.InstanceSpec) int64 {
 	var sum int64
 	for _, d := range spec.GetDisks() {
 		sum += d.GetSizeBytes()

@@ -9,7 +9,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
 
-	hypervisorv1 "github.com/vmtestbed/vmtestbed/proto/hypervisor/v1"
+	hv "github.com/vmtestbed/vmtestbed/proto/hypervisor/v1"
 )
 
 // Instance operations shared by ComputeService and AgentService. Each one
@@ -20,9 +20,9 @@ var instanceIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 type createParams struct {
 	id       string // "" -> generated
 	name     string
-	typ      hypervisorv1.InstanceType
-	spec     *hypervisorv1.InstanceSpec
-	metadata *hypervisorv1.Metadata
+	typ      hv.InstanceType
+	spec     *hv.InstanceSpec
+	metadata *hv.Metadata
 	node     *node // nil -> unplaced (agent without AgentNodeID)
 	// agentHeld: an unplaced agent instance held against Options.AgentCapacity.
 	agentHeld bool
@@ -30,7 +30,7 @@ type createParams struct {
 
 // validateSpec checks an instance spec (InvalidArgument), its size
 // included (Limits.MaxSpecBytes).
-func (s *Server) validateSpec(spec *hypervisorv1.InstanceSpec) error {
+func (s *Server) validateSpec(spec *hv.InstanceSpec) error {
 	if spec == nil {
 		return invalid("spec is required")
 	}
@@ -63,7 +63,7 @@ func (s *Server) validateSpec(spec *hypervisorv1.InstanceSpec) error {
 
 // checkImage rejects a known image of another type (InvalidArgument). An
 // unknown image is not an error here: provisioning fails with FAILED.
-func (s *Server) checkImage(ref string, typ hypervisorv1.InstanceType) error {
+func (s *Server) checkImage(ref string, typ hv.InstanceType) error {
 	if im := s.findImage(ref); im != nil && im.pb.Type != typ {
 		return invalid("image %q is a %v image, instance type is %v", ref, im.pb.Type, typ)
 	}
@@ -90,24 +90,24 @@ func (s *Server) createInstance(p createParams) *instance {
 	seq := s.nextSeq()
 	in := &instance{
 		seq: seq,
-		pb: &hypervisorv1.Instance{
+		pb: &hv.Instance{
 			Id:        id,
 			Name:      p.name,
 			Type:      p.typ,
-			Spec:      proto.Clone(p.spec).(*hypervisorv1.InstanceSpec),
+			Spec:      proto.Clone(p.spec).(*hv.InstanceSpec),
 			IpAddress: fmt.Sprintf("10.%d.%d.%d", 100+(seq>>16)&0x7f, (seq>>8)&0xff, seq&0xff),
 			Metadata:  cloneMetadata(p.metadata),
 			CreatedAt: timestamp(s.now()),
 		},
-		state: hypervisorv1.InstanceState_INSTANCE_STATE_PENDING,
-		hub:   newHub[*hypervisorv1.InstanceEvent](s.opts.WatchBuffer),
+		state: hv.InstanceState_INSTANCE_STATE_PENDING,
+		hub:   newHub[*hv.InstanceEvent](s.opts.WatchBuffer),
 	}
 	in.console = newConsole(s, p.name, id)
 	if p.node != nil {
 		in.nodeID = p.node.pb.Id
 		in.placed = true
 		addAllocated(p.node.pb, p.spec.GetCpuCores(), p.spec.GetMemoryBytes(), diskBytes(p.spec), +1)
-		s.publishNode(hypervisorv1.EventType_EVENT_TYPE_MODIFIED, p.node)
+		s.publishNode(hv.EventType_EVENT_TYPE_MODIFIED, p.node)
 	}
 	if p.agentHeld {
 		in.agentHeld = true
@@ -126,7 +126,7 @@ func (s *Server) createInstance(p createParams) *instance {
 func (s *Server) provision(in *instance) {
 	d := s.opts.ProvisionDelay
 	if d <= 0 {
-		s.setState(in, hypervisorv1.InstanceState_INSTANCE_STATE_CREATING, "")
+		s.setState(in, hv.InstanceState_INSTANCE_STATE_CREATING, "")
 		s.finishProvision(in)
 		return
 	}
@@ -135,15 +135,15 @@ func (s *Server) provision(in *instance) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		in, ok := s.instances[id]
-		if s.closed || !ok || in.state != hypervisorv1.InstanceState_INSTANCE_STATE_PENDING {
+		if s.closed || !ok || in.state != hv.InstanceState_INSTANCE_STATE_PENDING {
 			return
 		}
-		s.setState(in, hypervisorv1.InstanceState_INSTANCE_STATE_CREATING, "")
+		s.setState(in, hv.InstanceState_INSTANCE_STATE_CREATING, "")
 		in.timer = s.clock.AfterFunc(d-d/2, func() {
 			s.mu.Lock()
 			defer s.mu.Unlock()
 			in, ok := s.instances[id]
-			if s.closed || !ok || in.state != hypervisorv1.InstanceState_INSTANCE_STATE_CREATING {
+			if s.closed || !ok || in.state != hv.InstanceState_INSTANCE_STATE_CREATING {
 				return
 			}
 			in.timer = nil
@@ -157,7 +157,7 @@ func (s *Server) finishProvision(in *instance) {
 		s.failInstance(in, fmt.Sprintf("image %q not found: pull it first (PullImage)", clip(in.pb.GetSpec().GetImage())))
 		return
 	}
-	s.setState(in, hypervisorv1.InstanceState_INSTANCE_STATE_STOPPED, "provisioned")
+	s.setState(in, hv.InstanceState_INSTANCE_STATE_STOPPED, "provisioned")
 }
 
 // getInstance looks an instance up. Call with s.mu held.
@@ -177,19 +177,19 @@ func wrongState(in *instance, op string, want string) error {
 }
 
 // startInstance boots a STOPPED instance. Call with s.mu held.
-func (s *Server) startInstance(id string) (*hypervisorv1.Instance, error) {
+func (s *Server) startInstance(id string) (*hv.Instance, error) {
 	in, err := s.getInstance(id)
 	if err != nil {
 		return nil, err
 	}
-	if in.state != hypervisorv1.InstanceState_INSTANCE_STATE_STOPPED {
+	if in.state != hv.InstanceState_INSTANCE_STATE_STOPPED {
 		return nil, wrongState(in, "start", "STOPPED")
 	}
 	if err := in.console.powerOn(); err != nil {
 		return nil, errf(codes.ResourceExhausted, "start instance %s: %v", id, err)
 	}
 	in.pb.StartedAt = timestamp(s.now())
-	s.setState(in, hypervisorv1.InstanceState_INSTANCE_STATE_RUNNING, "started")
+	s.setState(in, hv.InstanceState_INSTANCE_STATE_RUNNING, "started")
 	return in.snapshot(), nil
 }
 
@@ -199,7 +199,7 @@ func (s *Server) startInstance(id string) (*hypervisorv1.Instance, error) {
 // on the Clock, then forces it off: see Options.GuestShutdownDelay. A
 // graceful stop of an instance already stopping is FailedPrecondition; a
 // forced one cuts it off at once. Call with s.mu held.
-func (s *Server) stopInstance(id string, force bool, timeoutSeconds int32) (*hypervisorv1.Instance, error) {
+func (s *Server) stopInstance(id string, force bool, timeoutSeconds int32) (*hv.Instance, error) {
 	if timeoutSeconds < 0 {
 		return nil, invalid("timeout_seconds %d is negative", timeoutSeconds)
 	}
@@ -207,7 +207,7 @@ func (s *Server) stopInstance(id string, force bool, timeoutSeconds int32) (*hyp
 	if err != nil {
 		return nil, err
 	}
-	if in.state != hypervisorv1.InstanceState_INSTANCE_STATE_RUNNING {
+	if in.state != hv.InstanceState_INSTANCE_STATE_RUNNING {
 		return nil, wrongState(in, "stop", "RUNNING")
 	}
 	delay := s.opts.GuestShutdownDelay
@@ -237,13 +237,13 @@ func (s *Server) stopInstance(id string, force bool, timeoutSeconds int32) (*hyp
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		in, ok := s.instances[id]
-		if s.closed || !ok || !in.stopping || in.stopGen != gen || in.state != hypervisorv1.InstanceState_INSTANCE_STATE_RUNNING {
+		if s.closed || !ok || !in.stopping || in.stopGen != gen || in.state != hv.InstanceState_INSTANCE_STATE_RUNNING {
 			return
 		}
 		in.timer = nil
 		s.powerOffNow(in, graceful, reason)
 	})
-	s.setState(in, hypervisorv1.InstanceState_INSTANCE_STATE_RUNNING, fmt.Sprintf("stopping: shutdown requested, forced off after %s", deadline))
+	s.setState(in, hv.InstanceState_INSTANCE_STATE_RUNNING, fmt.Sprintf("stopping: shutdown requested, forced off after %s", deadline))
 	return in.snapshot(), nil
 }
 
@@ -253,17 +253,17 @@ func (s *Server) powerOffNow(in *instance, graceful bool, reason string) {
 	s.endRun(in)
 	in.console.powerOff(graceful)
 	in.pb.StartedAt = nil
-	s.setState(in, hypervisorv1.InstanceState_INSTANCE_STATE_STOPPED, reason)
+	s.setState(in, hv.InstanceState_INSTANCE_STATE_STOPPED, reason)
 }
 
 // restartInstance reboots a RUNNING instance (it stays RUNNING, started_at
 // moves). Call with s.mu held.
-func (s *Server) restartInstance(id string, force bool) (*hypervisorv1.Instance, error) {
+func (s *Server) restartInstance(id string, force bool) (*hv.Instance, error) {
 	in, err := s.getInstance(id)
 	if err != nil {
 		return nil, err
 	}
-	if in.state != hypervisorv1.InstanceState_INSTANCE_STATE_RUNNING {
+	if in.state != hv.InstanceState_INSTANCE_STATE_RUNNING {
 		return nil, wrongState(in, "restart", "RUNNING")
 	}
 	if in.stopping {
@@ -275,7 +275,7 @@ func (s *Server) restartInstance(id string, force bool) (*hypervisorv1.Instance,
 		return nil, errf(codes.ResourceExhausted, "restart instance %s: %v", id, err)
 	}
 	in.pb.StartedAt = timestamp(s.now())
-	s.setState(in, hypervisorv1.InstanceState_INSTANCE_STATE_RUNNING, "restarted")
+	s.setState(in, hv.InstanceState_INSTANCE_STATE_RUNNING, "restarted")
 	return in.snapshot(), nil
 }
 
@@ -306,20 +306,20 @@ func (s *Server) deleteInstance(id string, force bool) error {
 	if err != nil {
 		return err
 	}
-	if in.state == hypervisorv1.InstanceState_INSTANCE_STATE_RUNNING && !force {
+	if in.state == hv.InstanceState_INSTANCE_STATE_RUNNING && !force {
 		return wrongState(in, "delete", "not RUNNING (stop it first or set force)")
 	}
 	in.stopTimer()
-	if in.state == hypervisorv1.InstanceState_INSTANCE_STATE_RUNNING {
+	if in.state == hv.InstanceState_INSTANCE_STATE_RUNNING {
 		s.endRun(in)
 		in.console.powerOff(false)
 	}
-	s.setState(in, hypervisorv1.InstanceState_INSTANCE_STATE_DELETING, "deleting")
+	s.setState(in, hv.InstanceState_INSTANCE_STATE_DELETING, "deleting")
 	s.release(in)
 	in.console.close()
 	delete(s.instances, id)
 	s.bySeq = slices.DeleteFunc(s.bySeq, func(x *instance) bool { return x == in })
-	s.publishInstance(hypervisorv1.EventType_EVENT_TYPE_DELETED, in)
+	s.publishInstance(hv.EventType_EVENT_TYPE_DELETED, in)
 	in.hub.closeAll()
 	return nil
 }

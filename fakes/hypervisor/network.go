@@ -13,24 +13,24 @@ import (
 
 	"github.com/vmtestbed/vmtestbed/fakes/hypervisor/ipam"
 	"github.com/vmtestbed/vmtestbed/fakes/hypervisor/page"
-	hypervisorv1 "github.com/vmtestbed/vmtestbed/proto/hypervisor/v1"
+	hv "github.com/vmtestbed/vmtestbed/proto/hypervisor/v1"
 )
 
 // networkService is the in-memory NetworkService. One mutex guards all of
 // its state; every handler validates completely before it mutates, so a
 // failed call leaves the state as it was.
 type networkService struct {
-	hypervisorv1.UnimplementedNetworkServiceServer
+	hv.UnimplementedNetworkServiceServer
 
 	srv *Server
 	mu  sync.Mutex
 
-	networks *table[*hypervisorv1.Network]
+	networks *table[*hv.Network]
 	subnets  *table[*subnetState]
-	ports    *table[*hypervisorv1.Port]
-	groups   *table[*hypervisorv1.SecurityGroup]
+	ports    *table[*hv.Port]
+	groups   *table[*hv.SecurityGroup]
 	routers  *table[*routerState]
-	fips     *table[*hypervisorv1.FloatingIP]
+	fips     *table[*hv.FloatingIP]
 
 	vnis     map[uint32]string // VXLAN VNI -> network id
 	vlans    map[uint32]string // VLAN id -> network id
@@ -40,7 +40,7 @@ type networkService struct {
 
 // subnetState is a subnet with its address book.
 type subnetState struct {
-	pb     *hypervisorv1.Subnet
+	pb     *hv.Subnet
 	ipam   *ipam.Subnet
 	allocs map[netip.Addr]*allocation
 	// gatewayPort is the router interface port that owns the gateway IP, or "".
@@ -50,13 +50,13 @@ type subnetState struct {
 // allocation is one allocated address and who owns it. Only allocations
 // with no owner may be released with ReleaseIP.
 type allocation struct {
-	pb    *hypervisorv1.IPAllocation
+	pb    *hv.IPAllocation
 	owner string // "", "port:<id>", "router:<id>" or "floatingip:<id>"
 }
 
 // routerState is a router with its interfaces (subnet id -> port id).
 type routerState struct {
-	pb         *hypervisorv1.Router
+	pb         *hv.Router
 	interfaces map[string]string
 	ifaceOrder []string
 }
@@ -64,12 +64,12 @@ type routerState struct {
 func newNetworkService(s *Server) *networkService {
 	return &networkService{
 		srv:      s,
-		networks: newTable[*hypervisorv1.Network](),
+		networks: newTable[*hv.Network](),
 		subnets:  newTable[*subnetState](),
-		ports:    newTable[*hypervisorv1.Port](),
-		groups:   newTable[*hypervisorv1.SecurityGroup](),
+		ports:    newTable[*hv.Port](),
+		groups:   newTable[*hv.SecurityGroup](),
 		routers:  newTable[*routerState](),
-		fips:     newTable[*hypervisorv1.FloatingIP](),
+		fips:     newTable[*hv.FloatingIP](),
 		vnis:     map[uint32]string{},
 		vlans:    map[uint32]string{},
 		macs:     map[string]string{},
@@ -77,7 +77,7 @@ func newNetworkService(s *Server) *networkService {
 	}
 }
 
-var _ hypervisorv1.NetworkServiceServer = (*networkService)(nil)
+var _ hv.NetworkServiceServer = (*networkService)(nil)
 
 func (n *networkService) stamp() *timestamppb.Timestamp { return timestamppb.New(n.srv.now()) }
 

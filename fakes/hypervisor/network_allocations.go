@@ -9,13 +9,13 @@ import (
 
 	"google.golang.org/grpc/codes"
 
-	hypervisorv1 "github.com/vmtestbed/vmtestbed/proto/hypervisor/v1"
+	hv "github.com/vmtestbed/vmtestbed/proto/hypervisor/v1"
 )
 
 // StatusAllocated is the status of every live IP allocation.
 const StatusAllocated = "ALLOCATED"
 
-func (n *networkService) AllocateIP(_ context.Context, req *hypervisorv1.AllocateIPRequest) (*hypervisorv1.AllocateIPResponse, error) {
+func (n *networkService) AllocateIP(_ context.Context, req *hv.AllocateIPRequest) (*hv.AllocateIPResponse, error) {
 	mac, err := normalizeMAC(req.GetMacAddress())
 	if err != nil {
 		return nil, err
@@ -41,7 +41,7 @@ func (n *networkService) AllocateIP(_ context.Context, req *hypervisorv1.Allocat
 		return nil, err
 	}
 	a.pb.MacAddress, a.pb.InstanceId, a.pb.PortId, a.pb.Hostname = mac, req.GetInstanceId(), req.GetPortId(), req.GetHostname()
-	return &hypervisorv1.AllocateIPResponse{Allocation: clone(a.pb)}, nil
+	return &hv.AllocateIPResponse{Allocation: clone(a.pb)}, nil
 }
 
 // allocate takes the requested address (or the first free one when ip is
@@ -64,7 +64,7 @@ func (n *networkService) allocate(sub *subnetState, ip, owner string) (*allocati
 		}
 		addr = a
 	}
-	a := &allocation{owner: owner, pb: &hypervisorv1.IPAllocation{
+	a := &allocation{owner: owner, pb: &hv.IPAllocation{
 		Id: n.srv.newID("alloc"), SubnetId: sub.pb.Id, IpAddress: addr.String(),
 		Status: StatusAllocated, CreatedAt: n.stamp(),
 	}}
@@ -88,7 +88,7 @@ func (n *networkService) release(subnetID, ip string) {
 	}
 }
 
-func (n *networkService) ReleaseIP(_ context.Context, req *hypervisorv1.ReleaseIPRequest) (*hypervisorv1.ReleaseIPResponse, error) {
+func (n *networkService) ReleaseIP(_ context.Context, req *hv.ReleaseIPRequest) (*hv.ReleaseIPResponse, error) {
 	if err := required("ip_address", req.GetIpAddress()); err != nil {
 		return nil, err
 	}
@@ -111,10 +111,10 @@ func (n *networkService) ReleaseIP(_ context.Context, req *hypervisorv1.ReleaseI
 		return nil, errf(codes.FailedPrecondition, "address %s of subnet %s belongs to %s %s; delete that instead", addr, sub.pb.Id, kind, id)
 	}
 	n.release(sub.pb.Id, addr.String())
-	return &hypervisorv1.ReleaseIPResponse{}, nil
+	return &hv.ReleaseIPResponse{}, nil
 }
 
-func (n *networkService) ListAllocations(_ context.Context, req *hypervisorv1.ListAllocationsRequest) (*hypervisorv1.ListAllocationsResponse, error) {
+func (n *networkService) ListAllocations(_ context.Context, req *hv.ListAllocationsRequest) (*hv.ListAllocationsResponse, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	subs := n.subnets.all(nil)
@@ -125,7 +125,7 @@ func (n *networkService) ListAllocations(_ context.Context, req *hypervisorv1.Li
 		}
 		subs = []*subnetState{sub}
 	}
-	out := &hypervisorv1.ListAllocationsResponse{}
+	out := &hv.ListAllocationsResponse{}
 	for _, sub := range subs {
 		addrs := make([]netip.Addr, 0, len(sub.allocs))
 		for a := range sub.allocs {

@@ -8,18 +8,17 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	hypervisorv1 "github.com/vmtestbed/vmtestbed/proto/hypervisor/v1"
-	"github.com/vmtestbed/vmtestbed/transport"
+	hv "github.com/vmtestbed/vmtestbed/proto/hypervisor/v1"
 )
 
 // netFixture is a Server served over bufconn with clients for the services
 // the network and storage tests use.
 type netFixture struct {
 	srv     *Server
-	net     hypervisorv1.NetworkServiceClient
-	sto     hypervisorv1.StorageServiceClient
-	cluster hypervisorv1.ClusterServiceClient
-	compute hypervisorv1.ComputeServiceClient
+	net     hv.NetworkServiceClient
+	sto     hv.StorageServiceClient
+	cluster hv.ClusterServiceClient
+	compute hv.ComputeServiceClient
 }
 
 func newNetFixture(tb testing.TB) *netFixture {
@@ -36,8 +35,8 @@ func newNetFixtureWith(tb testing.TB, opts Options) *netFixture {
 	tb.Cleanup(served.Stop)
 	srv, conn := served.Fake(), served.Conn()
 	return &netFixture{
-		srv: srv, net: hypervisorv1.NewNetworkServiceClient(conn), sto: hypervisorv1.NewStorageServiceClient(conn),
-		cluster: hypervisorv1.NewClusterServiceClient(conn), compute: hypervisorv1.NewComputeServiceClient(conn),
+		srv: srv, net: hv.NewNetworkServiceClient(conn), sto: hv.NewStorageServiceClient(conn),
+		cluster: hv.NewClusterServiceClient(conn), compute: hv.NewComputeServiceClient(conn),
 	}
 }
 
@@ -71,9 +70,9 @@ var ctx = context.Background()
 // node registers a READY node at ip.
 func (f *netFixture) node(tb testing.TB, ip string) string {
 	tb.Helper()
-	resp := call(f.cluster.RegisterNode(ctx, &hypervisorv1.RegisterNodeRequest{
-		Hostname: "host-" + ip, Ip: ip, Port: 7000, Role: hypervisorv1.NodeRole_NODE_ROLE_WORKER,
-		Capacity: &hypervisorv1.Resources{CpuCores: 64, MemoryBytes: 64 << 30, DiskBytes: 1 << 40},
+	resp := call(f.cluster.RegisterNode(ctx, &hv.RegisterNodeRequest{
+		Hostname: "host-" + ip, Ip: ip, Port: 7000, Role: hv.NodeRole_NODE_ROLE_WORKER,
+		Capacity: &hv.Resources{CpuCores: 64, MemoryBytes: 64 << 30, DiskBytes: 1 << 40},
 	})).ok(tb)
 	return resp.GetNodeId()
 }
@@ -81,33 +80,33 @@ func (f *netFixture) node(tb testing.TB, ip string) string {
 // instance creates an instance placed on node and returns its id.
 func (f *netFixture) instance(tb testing.TB, node, name string) string {
 	tb.Helper()
-	in := call(f.compute.CreateInstance(ctx, &hypervisorv1.CreateInstanceRequest{
-		Name: name, Type: hypervisorv1.InstanceType_INSTANCE_TYPE_VM, PreferredNodeId: node,
-		Spec: &hypervisorv1.InstanceSpec{Image: "ubuntu:22.04", CpuCores: 1, MemoryBytes: 256 << 20},
+	in := call(f.compute.CreateInstance(ctx, &hv.CreateInstanceRequest{
+		Name: name, Type: hv.InstanceType_INSTANCE_TYPE_VM, PreferredNodeId: node,
+		Spec: &hv.InstanceSpec{Image: "ubuntu:22.04", CpuCores: 1, MemoryBytes: 256 << 20},
 	})).ok(tb)
 	return in.GetId()
 }
 
-func (f *netFixture) network(tb testing.TB, req *hypervisorv1.CreateNetworkRequest) *hypervisorv1.Network {
+func (f *netFixture) network(tb testing.TB, req *hv.CreateNetworkRequest) *hv.Network {
 	tb.Helper()
 	if req.Name == "" {
 		req.Name = "net"
 	}
-	if req.Type == hypervisorv1.NetworkType_NETWORK_TYPE_UNSPECIFIED {
-		req.Type = hypervisorv1.NetworkType_NETWORK_TYPE_FLAT
+	if req.Type == hv.NetworkType_NETWORK_TYPE_UNSPECIFIED {
+		req.Type = hv.NetworkType_NETWORK_TYPE_FLAT
 	}
 	return call(f.net.CreateNetwork(ctx, req)).ok(tb).GetNetwork()
 }
 
-func (f *netFixture) subnet(tb testing.TB, networkID, cidr string) *hypervisorv1.Subnet {
+func (f *netFixture) subnet(tb testing.TB, networkID, cidr string) *hv.Subnet {
 	tb.Helper()
-	return call(f.net.CreateSubnet(ctx, &hypervisorv1.CreateSubnetRequest{Name: dnsLabel(cidr), NetworkId: networkID, Cidr: cidr})).ok(tb).GetSubnet()
+	return call(f.net.CreateSubnet(ctx, &hv.CreateSubnetRequest{Name: dnsLabel(cidr), NetworkId: networkID, Cidr: cidr})).ok(tb).GetSubnet()
 }
 
 // flatSubnet makes a FLAT network with one subnet.
-func (f *netFixture) flatSubnet(tb testing.TB, cidr string, external bool) (*hypervisorv1.Network, *hypervisorv1.Subnet) {
+func (f *netFixture) flatSubnet(tb testing.TB, cidr string, external bool) (*hv.Network, *hv.Subnet) {
 	tb.Helper()
-	nw := f.network(tb, &hypervisorv1.CreateNetworkRequest{Name: "net-" + dnsLabel(cidr), External: external})
+	nw := f.network(tb, &hv.CreateNetworkRequest{Name: "net-" + dnsLabel(cidr), External: external})
 	return nw, f.subnet(tb, nw.Id, cidr)
 }
 

@@ -5,7 +5,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 
-	hypervisorv1 "github.com/vmtestbed/vmtestbed/proto/hypervisor/v1"
+	hv "github.com/vmtestbed/vmtestbed/proto/hypervisor/v1"
 )
 
 // Floating IP statuses: DOWN until associated with a port.
@@ -14,7 +14,7 @@ const (
 	FloatingIPStatusActive = "ACTIVE"
 )
 
-func (n *networkService) CreateFloatingIP(_ context.Context, req *hypervisorv1.CreateFloatingIPRequest) (*hypervisorv1.CreateFloatingIPResponse, error) {
+func (n *networkService) CreateFloatingIP(_ context.Context, req *hv.CreateFloatingIPRequest) (*hv.CreateFloatingIPResponse, error) {
 	if err := validToken("tenant_id", req.GetTenantId()); err != nil {
 		return nil, err
 	}
@@ -40,16 +40,16 @@ func (n *networkService) CreateFloatingIP(_ context.Context, req *hypervisorv1.C
 		return nil, err
 	}
 	now := n.stamp()
-	f := &hypervisorv1.FloatingIP{
+	f := &hv.FloatingIP{
 		Id: id, FloatingIp: a.pb.IpAddress, FloatingNetworkId: nw.Id, TenantId: req.GetTenantId(),
 		Status: FloatingIPStatusDown, CreatedAt: now, UpdatedAt: now,
 	}
 	n.fips.put(id, f)
-	return &hypervisorv1.CreateFloatingIPResponse{FloatingIp: clone(f)}, nil
+	return &hv.CreateFloatingIPResponse{FloatingIp: clone(f)}, nil
 }
 
 // floatingIP looks a floating IP up; the caller holds n.mu.
-func (n *networkService) floatingIP(id string) (*hypervisorv1.FloatingIP, error) {
+func (n *networkService) floatingIP(id string) (*hv.FloatingIP, error) {
 	if err := required("floating_ip_id", id); err != nil {
 		return nil, err
 	}
@@ -63,7 +63,7 @@ func (n *networkService) floatingIP(id string) (*hypervisorv1.FloatingIP, error)
 // AssociateFloatingIP maps a floating IP to a port's fixed IP. Associating
 // again with the same port is a no-op; moving to another port needs a
 // disassociate first. Reachability through a router is not checked.
-func (n *networkService) AssociateFloatingIP(_ context.Context, req *hypervisorv1.AssociateFloatingIPRequest) (*hypervisorv1.AssociateFloatingIPResponse, error) {
+func (n *networkService) AssociateFloatingIP(_ context.Context, req *hv.AssociateFloatingIPRequest) (*hv.AssociateFloatingIPResponse, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	f, err := n.floatingIP(req.GetFloatingIpId())
@@ -89,14 +89,14 @@ func (n *networkService) AssociateFloatingIP(_ context.Context, req *hypervisorv
 	if f.PortId != "" && f.PortId != port.Id {
 		return nil, errf(codes.FailedPrecondition, "floating IP %s is associated with port %s; disassociate it first", f.Id, f.PortId)
 	}
-	for _, other := range n.fips.all(func(o *hypervisorv1.FloatingIP) bool { return o.Id != f.Id && o.PortId == port.Id }) {
+	for _, other := range n.fips.all(func(o *hv.FloatingIP) bool { return o.Id != f.Id && o.PortId == port.Id }) {
 		return nil, errf(codes.AlreadyExists, "port %s already has floating IP %s", port.Id, other.Id)
 	}
 	f.PortId, f.FixedIp, f.Status, f.UpdatedAt = port.Id, port.IpAddress, FloatingIPStatusActive, n.stamp()
-	return &hypervisorv1.AssociateFloatingIPResponse{FloatingIp: clone(f)}, nil
+	return &hv.AssociateFloatingIPResponse{FloatingIp: clone(f)}, nil
 }
 
-func (n *networkService) DisassociateFloatingIP(_ context.Context, req *hypervisorv1.DisassociateFloatingIPRequest) (*hypervisorv1.DisassociateFloatingIPResponse, error) {
+func (n *networkService) DisassociateFloatingIP(_ context.Context, req *hv.DisassociateFloatingIPRequest) (*hv.DisassociateFloatingIPResponse, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	f, err := n.floatingIP(req.GetFloatingIpId())
@@ -107,11 +107,11 @@ func (n *networkService) DisassociateFloatingIP(_ context.Context, req *hypervis
 		return nil, errf(codes.FailedPrecondition, "floating IP %s is not associated", f.Id)
 	}
 	f.PortId, f.FixedIp, f.Status, f.UpdatedAt = "", "", FloatingIPStatusDown, n.stamp()
-	return &hypervisorv1.DisassociateFloatingIPResponse{FloatingIp: clone(f)}, nil
+	return &hv.DisassociateFloatingIPResponse{FloatingIp: clone(f)}, nil
 }
 
 // DeleteFloatingIP releases the address, associated or not.
-func (n *networkService) DeleteFloatingIP(_ context.Context, req *hypervisorv1.DeleteFloatingIPRequest) (*hypervisorv1.DeleteFloatingIPResponse, error) {
+func (n *networkService) DeleteFloatingIP(_ context.Context, req *hv.DeleteFloatingIPRequest) (*hv.DeleteFloatingIPResponse, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	f, err := n.floatingIP(req.GetFloatingIpId())
@@ -122,15 +122,15 @@ func (n *networkService) DeleteFloatingIP(_ context.Context, req *hypervisorv1.D
 		n.release(sub.pb.Id, f.FloatingIp)
 	}
 	n.fips.remove(f.Id)
-	return &hypervisorv1.DeleteFloatingIPResponse{}, nil
+	return &hv.DeleteFloatingIPResponse{}, nil
 }
 
-func (n *networkService) ListFloatingIPs(_ context.Context, req *hypervisorv1.ListFloatingIPsRequest) (*hypervisorv1.ListFloatingIPsResponse, error) {
+func (n *networkService) ListFloatingIPs(_ context.Context, req *hv.ListFloatingIPsRequest) (*hv.ListFloatingIPsResponse, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	all := n.fips.all(func(f *hypervisorv1.FloatingIP) bool {
+	all := n.fips.all(func(f *hv.FloatingIP) bool {
 		return (req.GetTenantId() == "" || f.TenantId == req.GetTenantId()) &&
 			(req.GetPortId() == "" || f.PortId == req.GetPortId())
 	})
-	return &hypervisorv1.ListFloatingIPsResponse{FloatingIps: cloneAll(all)}, nil
+	return &hv.ListFloatingIPsResponse{FloatingIps: cloneAll(all)}, nil
 }

@@ -5,7 +5,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 
-	hypervisorv1 "github.com/vmtestbed/vmtestbed/proto/hypervisor/v1"
+	hv "github.com/vmtestbed/vmtestbed/proto/hypervisor/v1"
 )
 
 // MTU rules. The underlay is taken to carry 9000-byte jumbo frames. A VXLAN
@@ -22,7 +22,7 @@ const (
 	maxVLAN       = 4094
 )
 
-func (n *networkService) CreateNetwork(_ context.Context, req *hypervisorv1.CreateNetworkRequest) (*hypervisorv1.CreateNetworkResponse, error) {
+func (n *networkService) CreateNetwork(_ context.Context, req *hv.CreateNetworkRequest) (*hv.CreateNetworkResponse, error) {
 	if err := validName("name", req.GetName(), true); err != nil {
 		return nil, err
 	}
@@ -42,53 +42,53 @@ func (n *networkService) CreateNetwork(_ context.Context, req *hypervisorv1.Crea
 		return nil, err
 	}
 	switch req.GetType() {
-	case hypervisorv1.NetworkType_NETWORK_TYPE_VXLAN:
+	case hv.NetworkType_NETWORK_TYPE_VXLAN:
 		if other, taken := n.vnis[req.GetVni()]; taken {
 			return nil, errf(codes.AlreadyExists, "vni %d is already used by network %s", req.GetVni(), other)
 		}
-	case hypervisorv1.NetworkType_NETWORK_TYPE_VLAN:
+	case hv.NetworkType_NETWORK_TYPE_VLAN:
 		if other, taken := n.vlans[req.GetVlanId()]; taken {
 			return nil, errf(codes.AlreadyExists, "vlan_id %d is already used by network %s", req.GetVlanId(), other)
 		}
 	}
 	now := n.stamp()
-	nw := &hypervisorv1.Network{
+	nw := &hv.Network{
 		Id: n.srv.newID("net"), Name: req.GetName(), Type: req.GetType(),
 		Vni: req.GetVni(), VlanId: req.GetVlanId(), Mtu: mtu, AdminState: true,
 		Shared: req.GetShared(), External: req.GetExternal(), TenantId: req.GetTenantId(),
 		Metadata: clone(req.GetMetadata()), CreatedAt: now, UpdatedAt: now,
 	}
 	switch nw.Type {
-	case hypervisorv1.NetworkType_NETWORK_TYPE_VXLAN:
+	case hv.NetworkType_NETWORK_TYPE_VXLAN:
 		n.vnis[nw.Vni] = nw.Id
-	case hypervisorv1.NetworkType_NETWORK_TYPE_VLAN:
+	case hv.NetworkType_NETWORK_TYPE_VLAN:
 		n.vlans[nw.VlanId] = nw.Id
 	}
 	n.networks.put(nw.Id, nw)
-	return &hypervisorv1.CreateNetworkResponse{Network: clone(nw)}, nil
+	return &hv.CreateNetworkResponse{Network: clone(nw)}, nil
 }
 
 // checkNetworkType validates the type-specific fields and returns the MTU.
-func checkNetworkType(req *hypervisorv1.CreateNetworkRequest) (uint32, error) {
+func checkNetworkType(req *hv.CreateNetworkRequest) (uint32, error) {
 	maxMTU, mtu := uint32(underlayMTU), uint32(defaultMTU)
 	switch req.GetType() {
-	case hypervisorv1.NetworkType_NETWORK_TYPE_VXLAN:
+	case hv.NetworkType_NETWORK_TYPE_VXLAN:
 		if req.GetVni() < 1 || req.GetVni() > maxVNI {
 			return 0, errf(codes.InvalidArgument, "vni %d out of range 1..%d for a VXLAN network", req.GetVni(), maxVNI)
 		}
 		maxMTU, mtu = underlayMTU-vxlanOverhead, defaultMTU-vxlanOverhead
-	case hypervisorv1.NetworkType_NETWORK_TYPE_VLAN:
+	case hv.NetworkType_NETWORK_TYPE_VLAN:
 		if req.GetVlanId() < 1 || req.GetVlanId() > maxVLAN {
 			return 0, errf(codes.InvalidArgument, "vlan_id %d out of range 1..%d for a VLAN network", req.GetVlanId(), maxVLAN)
 		}
-	case hypervisorv1.NetworkType_NETWORK_TYPE_BRIDGE, hypervisorv1.NetworkType_NETWORK_TYPE_FLAT:
+	case hv.NetworkType_NETWORK_TYPE_BRIDGE, hv.NetworkType_NETWORK_TYPE_FLAT:
 	default:
 		return 0, errf(codes.InvalidArgument, "network type %v is not one of VXLAN, VLAN, BRIDGE, FLAT", req.GetType())
 	}
-	if req.GetVni() != 0 && req.GetType() != hypervisorv1.NetworkType_NETWORK_TYPE_VXLAN {
+	if req.GetVni() != 0 && req.GetType() != hv.NetworkType_NETWORK_TYPE_VXLAN {
 		return 0, errf(codes.InvalidArgument, "vni %d given for a %v network", req.GetVni(), req.GetType())
 	}
-	if req.GetVlanId() != 0 && req.GetType() != hypervisorv1.NetworkType_NETWORK_TYPE_VLAN {
+	if req.GetVlanId() != 0 && req.GetType() != hv.NetworkType_NETWORK_TYPE_VLAN {
 		return 0, errf(codes.InvalidArgument, "vlan_id %d given for a %v network", req.GetVlanId(), req.GetType())
 	}
 	if req.GetMtu() == 0 {
@@ -100,18 +100,18 @@ func checkNetworkType(req *hypervisorv1.CreateNetworkRequest) (uint32, error) {
 	return req.GetMtu(), nil
 }
 
-func (n *networkService) GetNetwork(_ context.Context, req *hypervisorv1.GetNetworkRequest) (*hypervisorv1.GetNetworkResponse, error) {
+func (n *networkService) GetNetwork(_ context.Context, req *hv.GetNetworkRequest) (*hv.GetNetworkResponse, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	nw, err := n.network(req.GetNetworkId())
 	if err != nil {
 		return nil, err
 	}
-	return &hypervisorv1.GetNetworkResponse{Network: clone(nw)}, nil
+	return &hv.GetNetworkResponse{Network: clone(nw)}, nil
 }
 
 // network looks a network up; the caller holds n.mu.
-func (n *networkService) network(id string) (*hypervisorv1.Network, error) {
+func (n *networkService) network(id string) (*hv.Network, error) {
 	if err := required("network_id", id); err != nil {
 		return nil, err
 	}
@@ -122,20 +122,20 @@ func (n *networkService) network(id string) (*hypervisorv1.Network, error) {
 	return nw, nil
 }
 
-func (n *networkService) ListNetworks(_ context.Context, req *hypervisorv1.ListNetworksRequest) (*hypervisorv1.ListNetworksResponse, error) {
+func (n *networkService) ListNetworks(_ context.Context, req *hv.ListNetworksRequest) (*hv.ListNetworksResponse, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	items, next, _, err := n.networks.page(func(nw *hypervisorv1.Network) bool {
+	items, next, _, err := n.networks.page(func(nw *hv.Network) bool {
 		return (req.GetTenantId() == "" || nw.TenantId == req.GetTenantId()) &&
-			(req.GetType() == hypervisorv1.NetworkType_NETWORK_TYPE_UNSPECIFIED || nw.Type == req.GetType())
+			(req.GetType() == hv.NetworkType_NETWORK_TYPE_UNSPECIFIED || nw.Type == req.GetType())
 	}, req.GetPageSize(), req.GetPageToken())
 	if err != nil {
 		return nil, err
 	}
-	return &hypervisorv1.ListNetworksResponse{Networks: cloneAll(items), NextPageToken: next}, nil
+	return &hv.ListNetworksResponse{Networks: cloneAll(items), NextPageToken: next}, nil
 }
 
-func (n *networkService) DeleteNetwork(_ context.Context, req *hypervisorv1.DeleteNetworkRequest) (*hypervisorv1.DeleteNetworkResponse, error) {
+func (n *networkService) DeleteNetwork(_ context.Context, req *hv.DeleteNetworkRequest) (*hv.DeleteNetworkResponse, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	nw, err := n.network(req.GetNetworkId())
@@ -145,11 +145,11 @@ func (n *networkService) DeleteNetwork(_ context.Context, req *hypervisorv1.Dele
 	if subs := n.subnets.all(func(s *subnetState) bool { return s.pb.NetworkId == nw.Id }); len(subs) > 0 {
 		return nil, errf(codes.FailedPrecondition, "network %s still has %d subnet(s), first %s", nw.Id, len(subs), subs[0].pb.Id)
 	}
-	if ports := n.ports.all(func(p *hypervisorv1.Port) bool { return p.NetworkId == nw.Id }); len(ports) > 0 {
+	if ports := n.ports.all(func(p *hv.Port) bool { return p.NetworkId == nw.Id }); len(ports) > 0 {
 		return nil, errf(codes.FailedPrecondition, "network %s still has %d port(s), first %s", nw.Id, len(ports), ports[0].Id)
 	}
 	delete(n.vnis, nw.Vni) // VNI and VLAN id 0 are never keys
 	delete(n.vlans, nw.VlanId)
 	n.networks.remove(nw.Id)
-	return &hypervisorv1.DeleteNetworkResponse{}, nil
+	return &hv.DeleteNetworkResponse{}, nil
 }

@@ -9,7 +9,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 
-	hypervisorv1 "github.com/vmtestbed/vmtestbed/proto/hypervisor/v1"
+	hv "github.com/vmtestbed/vmtestbed/proto/hypervisor/v1"
 )
 
 // Port statuses.
@@ -21,7 +21,7 @@ const (
 // maxIfName is the Linux limit on interface names (IFNAMSIZ - 1).
 const maxIfName = 15
 
-func (n *networkService) CreatePort(_ context.Context, req *hypervisorv1.CreatePortRequest) (*hypervisorv1.CreatePortResponse, error) {
+func (n *networkService) CreatePort(_ context.Context, req *hv.CreatePortRequest) (*hv.CreatePortResponse, error) {
 	if err := validName("name", req.GetName(), false); err != nil {
 		return nil, err
 	}
@@ -32,7 +32,7 @@ func (n *networkService) CreatePort(_ context.Context, req *hypervisorv1.CreateP
 	if err != nil {
 		return nil, err
 	}
-	if _, ok := hypervisorv1.PortBindingType_name[int32(req.GetBindingType())]; !ok {
+	if _, ok := hv.PortBindingType_name[int32(req.GetBindingType())]; !ok {
 		return nil, errf(codes.InvalidArgument, "binding_type %d is unknown", req.GetBindingType())
 	}
 	n.mu.Lock()
@@ -61,13 +61,13 @@ func (n *networkService) CreatePort(_ context.Context, req *hypervisorv1.CreateP
 		mac = n.newMAC(id)
 	}
 	now := n.stamp()
-	port := &hypervisorv1.Port{
+	port := &hv.Port{
 		Id: id, Name: req.GetName(), NetworkId: nw.Id, MacAddress: mac,
 		SecurityGroups: append([]string(nil), req.GetSecurityGroups()...), AdminState: true,
 		Status: PortStatusDown, BindingType: req.GetBindingType(), CreatedAt: now, UpdatedAt: now,
 	}
-	if port.BindingType == hypervisorv1.PortBindingType_PORT_BINDING_UNSPECIFIED {
-		port.BindingType = hypervisorv1.PortBindingType_PORT_BINDING_OVS
+	if port.BindingType == hv.PortBindingType_PORT_BINDING_UNSPECIFIED {
+		port.BindingType = hv.PortBindingType_PORT_BINDING_OVS
 	}
 	if sub != nil {
 		a, err := n.allocate(sub, req.GetIpAddress(), "port:"+id)
@@ -79,12 +79,12 @@ func (n *networkService) CreatePort(_ context.Context, req *hypervisorv1.CreateP
 	}
 	n.macs[mac] = id
 	n.ports.put(id, port)
-	return &hypervisorv1.CreatePortResponse{Port: clone(port)}, nil
+	return &hv.CreatePortResponse{Port: clone(port)}, nil
 }
 
 // portSubnet finds the subnet a new port takes its address from: the given
 // one (which must be on nw), or the subnet of nw containing ip, or none.
-func (n *networkService) portSubnet(nw *hypervisorv1.Network, subnetID, ip string) (*subnetState, error) {
+func (n *networkService) portSubnet(nw *hv.Network, subnetID, ip string) (*subnetState, error) {
 	if subnetID != "" {
 		sub, err := n.subnet(subnetID)
 		if err != nil {
@@ -124,18 +124,18 @@ func (n *networkService) newMAC(portID string) string {
 	}
 }
 
-func (n *networkService) GetPort(_ context.Context, req *hypervisorv1.GetPortRequest) (*hypervisorv1.GetPortResponse, error) {
+func (n *networkService) GetPort(_ context.Context, req *hv.GetPortRequest) (*hv.GetPortResponse, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	port, err := n.port(req.GetPortId())
 	if err != nil {
 		return nil, err
 	}
-	return &hypervisorv1.GetPortResponse{Port: clone(port)}, nil
+	return &hv.GetPortResponse{Port: clone(port)}, nil
 }
 
 // port looks a port up; the caller holds n.mu.
-func (n *networkService) port(id string) (*hypervisorv1.Port, error) {
+func (n *networkService) port(id string) (*hv.Port, error) {
 	if err := required("port_id", id); err != nil {
 		return nil, err
 	}
@@ -146,10 +146,10 @@ func (n *networkService) port(id string) (*hypervisorv1.Port, error) {
 	return p, nil
 }
 
-func (n *networkService) ListPorts(_ context.Context, req *hypervisorv1.ListPortsRequest) (*hypervisorv1.ListPortsResponse, error) {
+func (n *networkService) ListPorts(_ context.Context, req *hv.ListPortsRequest) (*hv.ListPortsResponse, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	items, next, _, err := n.ports.page(func(p *hypervisorv1.Port) bool {
+	items, next, _, err := n.ports.page(func(p *hv.Port) bool {
 		return (req.GetNetworkId() == "" || p.NetworkId == req.GetNetworkId()) &&
 			(req.GetInstanceId() == "" || p.InstanceId == req.GetInstanceId()) &&
 			(req.GetNodeId() == "" || p.NodeId == req.GetNodeId())
@@ -157,10 +157,10 @@ func (n *networkService) ListPorts(_ context.Context, req *hypervisorv1.ListPort
 	if err != nil {
 		return nil, err
 	}
-	return &hypervisorv1.ListPortsResponse{Ports: cloneAll(items), NextPageToken: next}, nil
+	return &hv.ListPortsResponse{Ports: cloneAll(items), NextPageToken: next}, nil
 }
 
-func (n *networkService) DeletePort(_ context.Context, req *hypervisorv1.DeletePortRequest) (*hypervisorv1.DeletePortResponse, error) {
+func (n *networkService) DeletePort(_ context.Context, req *hv.DeletePortRequest) (*hv.DeletePortResponse, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	port, err := n.port(req.GetPortId())
@@ -173,15 +173,15 @@ func (n *networkService) DeletePort(_ context.Context, req *hypervisorv1.DeleteP
 	if port.InstanceId != "" {
 		return nil, errf(codes.FailedPrecondition, "port %s is bound to instance %s; unbind it first", port.Id, port.InstanceId)
 	}
-	if fips := n.fips.all(func(f *hypervisorv1.FloatingIP) bool { return f.PortId == port.Id }); len(fips) > 0 {
+	if fips := n.fips.all(func(f *hv.FloatingIP) bool { return f.PortId == port.Id }); len(fips) > 0 {
 		return nil, errf(codes.FailedPrecondition, "port %s has floating IP %s associated; disassociate it first", port.Id, fips[0].Id)
 	}
 	n.deletePort(port)
-	return &hypervisorv1.DeletePortResponse{}, nil
+	return &hv.DeletePortResponse{}, nil
 }
 
 // deletePort drops a port and frees its address and MAC. The caller holds n.mu.
-func (n *networkService) deletePort(port *hypervisorv1.Port) {
+func (n *networkService) deletePort(port *hv.Port) {
 	if port.SubnetId != "" {
 		n.release(port.SubnetId, port.IpAddress)
 	}
@@ -190,7 +190,7 @@ func (n *networkService) deletePort(port *hypervisorv1.Port) {
 	n.ports.remove(port.Id)
 }
 
-func (n *networkService) BindPort(_ context.Context, req *hypervisorv1.BindPortRequest) (*hypervisorv1.BindPortResponse, error) {
+func (n *networkService) BindPort(_ context.Context, req *hv.BindPortRequest) (*hv.BindPortResponse, error) {
 	if err := required("instance_id", req.GetInstanceId()); err != nil {
 		return nil, err
 	}
@@ -232,7 +232,7 @@ func (n *networkService) BindPort(_ context.Context, req *hypervisorv1.BindPortR
 	port.InstanceId, port.NodeId, port.DeviceName = req.GetInstanceId(), node, dev
 	port.Status, port.UpdatedAt = PortStatusActive, n.stamp()
 	n.setAllocationInstance(port, port.InstanceId)
-	return &hypervisorv1.BindPortResponse{Port: clone(port)}, nil
+	return &hv.BindPortResponse{Port: clone(port)}, nil
 }
 
 // defaultDevice is prefix + the start of id, cut to an interface name.
@@ -241,7 +241,7 @@ func defaultDevice(prefix, id string) string {
 	return name[:min(len(name), maxIfName)]
 }
 
-func (n *networkService) setAllocationInstance(port *hypervisorv1.Port, instance string) {
+func (n *networkService) setAllocationInstance(port *hv.Port, instance string) {
 	sub, ok := n.subnets.get(port.SubnetId)
 	if !ok {
 		return
@@ -251,7 +251,7 @@ func (n *networkService) setAllocationInstance(port *hypervisorv1.Port, instance
 	}
 }
 
-func (n *networkService) UnbindPort(_ context.Context, req *hypervisorv1.UnbindPortRequest) (*hypervisorv1.UnbindPortResponse, error) {
+func (n *networkService) UnbindPort(_ context.Context, req *hv.UnbindPortRequest) (*hv.UnbindPortResponse, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	port, err := n.port(req.GetPortId())
@@ -264,7 +264,7 @@ func (n *networkService) UnbindPort(_ context.Context, req *hypervisorv1.UnbindP
 	n.setAllocationInstance(port, "")
 	port.InstanceId, port.NodeId, port.DeviceName = "", "", ""
 	port.Status, port.UpdatedAt = PortStatusDown, n.stamp()
-	return &hypervisorv1.UnbindPortResponse{Port: clone(port)}, nil
+	return &hv.UnbindPortResponse{Port: clone(port)}, nil
 }
 
 // unbindInstance unbinds every port of a deleted instance.
@@ -272,7 +272,7 @@ func (n *networkService) unbindInstance(instance string) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	now := n.stamp()
-	for _, port := range n.ports.all(func(p *hypervisorv1.Port) bool { return p.InstanceId == instance }) {
+	for _, port := range n.ports.all(func(p *hv.Port) bool { return p.InstanceId == instance }) {
 		n.setAllocationInstance(port, "")
 		port.InstanceId, port.NodeId, port.DeviceName = "", "", ""
 		port.Status, port.UpdatedAt = PortStatusDown, now

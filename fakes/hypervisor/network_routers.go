@@ -8,13 +8,13 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/vmtestbed/vmtestbed/fakes/hypervisor/ipam"
-	hypervisorv1 "github.com/vmtestbed/vmtestbed/proto/hypervisor/v1"
+	hv "github.com/vmtestbed/vmtestbed/proto/hypervisor/v1"
 )
 
 // RouterStatusActive is the status of every router.
 const RouterStatusActive = "ACTIVE"
 
-func (n *networkService) CreateRouter(_ context.Context, req *hypervisorv1.CreateRouterRequest) (*hypervisorv1.CreateRouterResponse, error) {
+func (n *networkService) CreateRouter(_ context.Context, req *hv.CreateRouterRequest) (*hv.CreateRouterResponse, error) {
 	if err := validName("name", req.GetName(), false); err != nil {
 		return nil, err
 	}
@@ -27,7 +27,7 @@ func (n *networkService) CreateRouter(_ context.Context, req *hypervisorv1.Creat
 		return nil, err
 	}
 	id := n.srv.newID("router")
-	var gw *hypervisorv1.ExternalGateway
+	var gw *hv.ExternalGateway
 	if eg := req.GetExternalGateway(); eg != nil {
 		g, err := n.attachGateway(id, eg)
 		if err != nil {
@@ -36,19 +36,19 @@ func (n *networkService) CreateRouter(_ context.Context, req *hypervisorv1.Creat
 		gw = g
 	}
 	now := n.stamp()
-	r := &hypervisorv1.Router{
+	r := &hv.Router{
 		Id: id, Name: req.GetName(), TenantId: req.GetTenantId(), AdminState: true,
 		Status: RouterStatusActive, ExternalGateway: gw, Distributed: req.GetDistributed(),
 		CreatedAt: now, UpdatedAt: now,
 	}
 	n.routers.put(id, &routerState{pb: r, interfaces: map[string]string{}})
-	return &hypervisorv1.CreateRouterResponse{Router: clone(r)}, nil
+	return &hv.CreateRouterResponse{Router: clone(r)}, nil
 }
 
 // attachGateway allocates the external fixed IPs of router id: the ones
 // asked for, or the first free address of the network's first subnet with
 // room. On error nothing stays allocated. The caller holds n.mu.
-func (n *networkService) attachGateway(id string, eg *hypervisorv1.ExternalGateway) (*hypervisorv1.ExternalGateway, error) {
+func (n *networkService) attachGateway(id string, eg *hv.ExternalGateway) (*hv.ExternalGateway, error) {
 	nw, err := n.network(eg.GetNetworkId())
 	if err != nil {
 		return nil, err
@@ -56,7 +56,7 @@ func (n *networkService) attachGateway(id string, eg *hypervisorv1.ExternalGatew
 	if !nw.External {
 		return nil, errf(codes.InvalidArgument, "network %s is not external", nw.Id)
 	}
-	out := &hypervisorv1.ExternalGateway{NetworkId: nw.Id, EnableSnat: eg.GetEnableSnat()}
+	out := &hv.ExternalGateway{NetworkId: nw.Id, EnableSnat: eg.GetEnableSnat()}
 	undo := func() {
 		for _, f := range out.ExternalFixedIps {
 			n.release(f.SubnetId, f.IpAddress)
@@ -76,7 +76,7 @@ func (n *networkService) attachGateway(id string, eg *hypervisorv1.ExternalGatew
 			undo()
 			return nil, err
 		}
-		out.ExternalFixedIps = append(out.ExternalFixedIps, &hypervisorv1.FixedIP{SubnetId: sub.pb.Id, IpAddress: a.pb.IpAddress})
+		out.ExternalFixedIps = append(out.ExternalFixedIps, &hv.FixedIP{SubnetId: sub.pb.Id, IpAddress: a.pb.IpAddress})
 	}
 	if len(out.ExternalFixedIps) == 0 {
 		sub, err := n.freeSubnet(nw)
@@ -87,13 +87,13 @@ func (n *networkService) attachGateway(id string, eg *hypervisorv1.ExternalGatew
 		if err != nil {
 			return nil, err
 		}
-		out.ExternalFixedIps = append(out.ExternalFixedIps, &hypervisorv1.FixedIP{SubnetId: sub.pb.Id, IpAddress: a.pb.IpAddress})
+		out.ExternalFixedIps = append(out.ExternalFixedIps, &hv.FixedIP{SubnetId: sub.pb.Id, IpAddress: a.pb.IpAddress})
 	}
 	return out, nil
 }
 
 // freeSubnet is the first subnet of nw with a free pool address.
-func (n *networkService) freeSubnet(nw *hypervisorv1.Network) (*subnetState, error) {
+func (n *networkService) freeSubnet(nw *hv.Network) (*subnetState, error) {
 	subs := n.subnets.all(func(s *subnetState) bool { return s.pb.NetworkId == nw.Id })
 	if len(subs) == 0 {
 		return nil, errf(codes.FailedPrecondition, "network %s has no subnet to allocate from", nw.Id)
@@ -107,14 +107,14 @@ func (n *networkService) freeSubnet(nw *hypervisorv1.Network) (*subnetState, err
 	return nil, errf(codes.ResourceExhausted, "every subnet of network %s is full", nw.Id)
 }
 
-func (n *networkService) GetRouter(_ context.Context, req *hypervisorv1.GetRouterRequest) (*hypervisorv1.GetRouterResponse, error) {
+func (n *networkService) GetRouter(_ context.Context, req *hv.GetRouterRequest) (*hv.GetRouterResponse, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	r, err := n.router(req.GetRouterId())
 	if err != nil {
 		return nil, err
 	}
-	return &hypervisorv1.GetRouterResponse{Router: clone(r.pb)}, nil
+	return &hv.GetRouterResponse{Router: clone(r.pb)}, nil
 }
 
 // router looks a router up; the caller holds n.mu.
@@ -129,17 +129,17 @@ func (n *networkService) router(id string) (*routerState, error) {
 	return r, nil
 }
 
-func (n *networkService) ListRouters(_ context.Context, req *hypervisorv1.ListRoutersRequest) (*hypervisorv1.ListRoutersResponse, error) {
+func (n *networkService) ListRouters(_ context.Context, req *hv.ListRoutersRequest) (*hv.ListRoutersResponse, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	out := &hypervisorv1.ListRoutersResponse{}
+	out := &hv.ListRoutersResponse{}
 	for _, r := range n.routers.all(func(r *routerState) bool { return req.GetTenantId() == "" || r.pb.TenantId == req.GetTenantId() }) {
 		out.Routers = append(out.Routers, clone(r.pb))
 	}
 	return out, nil
 }
 
-func (n *networkService) DeleteRouter(_ context.Context, req *hypervisorv1.DeleteRouterRequest) (*hypervisorv1.DeleteRouterResponse, error) {
+func (n *networkService) DeleteRouter(_ context.Context, req *hv.DeleteRouterRequest) (*hv.DeleteRouterResponse, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	r, err := n.router(req.GetRouterId())
@@ -153,10 +153,10 @@ func (n *networkService) DeleteRouter(_ context.Context, req *hypervisorv1.Delet
 		n.release(f.SubnetId, f.IpAddress)
 	}
 	n.routers.remove(r.pb.Id)
-	return &hypervisorv1.DeleteRouterResponse{}, nil
+	return &hv.DeleteRouterResponse{}, nil
 }
 
-func (n *networkService) AddRouterInterface(_ context.Context, req *hypervisorv1.AddRouterInterfaceRequest) (*hypervisorv1.AddRouterInterfaceResponse, error) {
+func (n *networkService) AddRouterInterface(_ context.Context, req *hv.AddRouterInterfaceRequest) (*hv.AddRouterInterfaceResponse, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	r, err := n.router(req.GetRouterId())
@@ -172,10 +172,10 @@ func (n *networkService) AddRouterInterface(_ context.Context, req *hypervisorv1
 	}
 	id := n.srv.newID("port")
 	now := n.stamp()
-	port := &hypervisorv1.Port{
+	port := &hv.Port{
 		Id: id, Name: "router-interface-" + r.pb.Id, NetworkId: sub.pb.NetworkId, SubnetId: sub.pb.Id,
 		MacAddress: n.newMAC(id), IpAddress: sub.pb.GatewayIp, DeviceName: defaultDevice("qr-", id),
-		AdminState: true, Status: PortStatusActive, BindingType: hypervisorv1.PortBindingType_PORT_BINDING_OVS,
+		AdminState: true, Status: PortStatusActive, BindingType: hv.PortBindingType_PORT_BINDING_OVS,
 		CreatedAt: now, UpdatedAt: now,
 	}
 	n.macs[port.MacAddress] = id
@@ -185,10 +185,10 @@ func (n *networkService) AddRouterInterface(_ context.Context, req *hypervisorv1
 	r.interfaces[sub.pb.Id] = id
 	r.ifaceOrder = append(r.ifaceOrder, sub.pb.Id)
 	r.pb.UpdatedAt = now
-	return &hypervisorv1.AddRouterInterfaceResponse{PortId: id}, nil
+	return &hv.AddRouterInterfaceResponse{PortId: id}, nil
 }
 
-func (n *networkService) RemoveRouterInterface(_ context.Context, req *hypervisorv1.RemoveRouterInterfaceRequest) (*hypervisorv1.RemoveRouterInterfaceResponse, error) {
+func (n *networkService) RemoveRouterInterface(_ context.Context, req *hv.RemoveRouterInterfaceRequest) (*hv.RemoveRouterInterfaceResponse, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	r, err := n.router(req.GetRouterId())
@@ -214,12 +214,12 @@ func (n *networkService) RemoveRouterInterface(_ context.Context, req *hyperviso
 	delete(r.interfaces, sub.pb.Id)
 	r.ifaceOrder = slices.DeleteFunc(r.ifaceOrder, func(s string) bool { return s == sub.pb.Id })
 	r.pb.UpdatedAt = n.stamp()
-	return &hypervisorv1.RemoveRouterInterfaceResponse{}, nil
+	return &hv.RemoveRouterInterfaceResponse{}, nil
 }
 
 // AddRoute adds a static route. The nexthop must lie in a subnet the router
 // is attached to: one of its interfaces or its external gateway.
-func (n *networkService) AddRoute(_ context.Context, req *hypervisorv1.AddRouteRequest) (*hypervisorv1.AddRouteResponse, error) {
+func (n *networkService) AddRoute(_ context.Context, req *hv.AddRouteRequest) (*hv.AddRouteResponse, error) {
 	dest, err := ipam.ParsePrefix(req.GetDestination())
 	if err != nil {
 		return nil, errf(codes.InvalidArgument, "destination: %v", err)
@@ -248,9 +248,9 @@ func (n *networkService) AddRoute(_ context.Context, req *hypervisorv1.AddRouteR
 	if err := n.full("routes on router "+r.pb.Id, len(r.pb.Routes)); err != nil {
 		return nil, err
 	}
-	r.pb.Routes = append(r.pb.Routes, &hypervisorv1.Route{Destination: dest.String(), Nexthop: hop.String()})
+	r.pb.Routes = append(r.pb.Routes, &hv.Route{Destination: dest.String(), Nexthop: hop.String()})
 	r.pb.UpdatedAt = n.stamp()
-	return &hypervisorv1.AddRouteResponse{Router: clone(r.pb)}, nil
+	return &hv.AddRouteResponse{Router: clone(r.pb)}, nil
 }
 
 func (n *networkService) routerReaches(r *routerState, hop netip.Addr) bool {
@@ -266,7 +266,7 @@ func (n *networkService) routerReaches(r *routerState, hop netip.Addr) bool {
 	return false
 }
 
-func (n *networkService) RemoveRoute(_ context.Context, req *hypervisorv1.RemoveRouteRequest) (*hypervisorv1.RemoveRouteResponse, error) {
+func (n *networkService) RemoveRoute(_ context.Context, req *hv.RemoveRouteRequest) (*hv.RemoveRouteResponse, error) {
 	dest, err := ipam.ParsePrefix(req.GetDestination())
 	if err != nil {
 		return nil, errf(codes.InvalidArgument, "destination: %v", err)
@@ -277,11 +277,11 @@ func (n *networkService) RemoveRoute(_ context.Context, req *hypervisorv1.Remove
 	if err != nil {
 		return nil, err
 	}
-	i := slices.IndexFunc(r.pb.Routes, func(rt *hypervisorv1.Route) bool { return rt.Destination == dest.String() })
+	i := slices.IndexFunc(r.pb.Routes, func(rt *hv.Route) bool { return rt.Destination == dest.String() })
 	if i < 0 {
 		return nil, errf(codes.NotFound, "router %s has no route to %s", r.pb.Id, dest)
 	}
 	r.pb.Routes = slices.Delete(r.pb.Routes, i, i+1)
 	r.pb.UpdatedAt = n.stamp()
-	return &hypervisorv1.RemoveRouteResponse{Router: clone(r.pb)}, nil
+	return &hv.RemoveRouteResponse{Router: clone(r.pb)}, nil
 }

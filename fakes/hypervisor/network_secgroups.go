@@ -10,10 +10,10 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/vmtestbed/vmtestbed/fakes/hypervisor/ipam"
-	hypervisorv1 "github.com/vmtestbed/vmtestbed/proto/hypervisor/v1"
+	hv "github.com/vmtestbed/vmtestbed/proto/hypervisor/v1"
 )
 
-func (n *networkService) CreateSecurityGroup(_ context.Context, req *hypervisorv1.CreateSecurityGroupRequest) (*hypervisorv1.CreateSecurityGroupResponse, error) {
+func (n *networkService) CreateSecurityGroup(_ context.Context, req *hv.CreateSecurityGroupRequest) (*hv.CreateSecurityGroupResponse, error) {
 	if err := validName("name", req.GetName(), true); err != nil {
 		return nil, err
 	}
@@ -29,26 +29,26 @@ func (n *networkService) CreateSecurityGroup(_ context.Context, req *hypervisorv
 		return nil, err
 	}
 	now := n.stamp()
-	g := &hypervisorv1.SecurityGroup{
+	g := &hv.SecurityGroup{
 		Id: n.srv.newID("sg"), Name: req.GetName(), Description: req.GetDescription(),
 		TenantId: req.GetTenantId(), CreatedAt: now, UpdatedAt: now,
 	}
 	n.groups.put(g.Id, g)
-	return &hypervisorv1.CreateSecurityGroupResponse{SecurityGroup: clone(g)}, nil
+	return &hv.CreateSecurityGroupResponse{SecurityGroup: clone(g)}, nil
 }
 
-func (n *networkService) GetSecurityGroup(_ context.Context, req *hypervisorv1.GetSecurityGroupRequest) (*hypervisorv1.GetSecurityGroupResponse, error) {
+func (n *networkService) GetSecurityGroup(_ context.Context, req *hv.GetSecurityGroupRequest) (*hv.GetSecurityGroupResponse, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	g, err := n.group(req.GetSecurityGroupId())
 	if err != nil {
 		return nil, err
 	}
-	return &hypervisorv1.GetSecurityGroupResponse{SecurityGroup: clone(g)}, nil
+	return &hv.GetSecurityGroupResponse{SecurityGroup: clone(g)}, nil
 }
 
 // group looks a security group up; the caller holds n.mu.
-func (n *networkService) group(id string) (*hypervisorv1.SecurityGroup, error) {
+func (n *networkService) group(id string) (*hv.SecurityGroup, error) {
 	if err := required("security_group_id", id); err != nil {
 		return nil, err
 	}
@@ -59,26 +59,26 @@ func (n *networkService) group(id string) (*hypervisorv1.SecurityGroup, error) {
 	return g, nil
 }
 
-func (n *networkService) ListSecurityGroups(_ context.Context, req *hypervisorv1.ListSecurityGroupsRequest) (*hypervisorv1.ListSecurityGroupsResponse, error) {
+func (n *networkService) ListSecurityGroups(_ context.Context, req *hv.ListSecurityGroupsRequest) (*hv.ListSecurityGroupsResponse, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	all := n.groups.all(func(g *hypervisorv1.SecurityGroup) bool {
+	all := n.groups.all(func(g *hv.SecurityGroup) bool {
 		return req.GetTenantId() == "" || g.TenantId == req.GetTenantId()
 	})
-	return &hypervisorv1.ListSecurityGroupsResponse{SecurityGroups: cloneAll(all)}, nil
+	return &hv.ListSecurityGroupsResponse{SecurityGroups: cloneAll(all)}, nil
 }
 
-func (n *networkService) DeleteSecurityGroup(_ context.Context, req *hypervisorv1.DeleteSecurityGroupRequest) (*hypervisorv1.DeleteSecurityGroupResponse, error) {
+func (n *networkService) DeleteSecurityGroup(_ context.Context, req *hv.DeleteSecurityGroupRequest) (*hv.DeleteSecurityGroupResponse, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	g, err := n.group(req.GetSecurityGroupId())
 	if err != nil {
 		return nil, err
 	}
-	if ports := n.ports.all(func(p *hypervisorv1.Port) bool { return slices.Contains(p.SecurityGroups, g.Id) }); len(ports) > 0 {
+	if ports := n.ports.all(func(p *hv.Port) bool { return slices.Contains(p.SecurityGroups, g.Id) }); len(ports) > 0 {
 		return nil, errf(codes.FailedPrecondition, "security group %s is used by %d port(s), first %s", g.Id, len(ports), ports[0].Id)
 	}
-	for _, other := range n.groups.all(func(o *hypervisorv1.SecurityGroup) bool { return o.Id != g.Id }) {
+	for _, other := range n.groups.all(func(o *hv.SecurityGroup) bool { return o.Id != g.Id }) {
 		for _, r := range other.Rules {
 			if r.RemoteGroupId == g.Id {
 				return nil, errf(codes.FailedPrecondition, "security group %s is the remote group of rule %s in group %s", g.Id, r.Id, other.Id)
@@ -86,12 +86,12 @@ func (n *networkService) DeleteSecurityGroup(_ context.Context, req *hypervisorv
 		}
 	}
 	n.groups.remove(g.Id)
-	return &hypervisorv1.DeleteSecurityGroupResponse{}, nil
+	return &hv.DeleteSecurityGroupResponse{}, nil
 }
 
 // AddSecurityRule checks a rule. An unspecified ether_type means IPv4 and an
 // empty protocol means "any"; ports 0..0 mean all ports.
-func (n *networkService) AddSecurityRule(_ context.Context, req *hypervisorv1.AddSecurityRuleRequest) (*hypervisorv1.AddSecurityRuleResponse, error) {
+func (n *networkService) AddSecurityRule(_ context.Context, req *hv.AddSecurityRuleRequest) (*hv.AddSecurityRuleResponse, error) {
 	rule, err := checkRule(req)
 	if err != nil {
 		return nil, err
@@ -119,27 +119,27 @@ func (n *networkService) AddSecurityRule(_ context.Context, req *hypervisorv1.Ad
 	rule.Id = n.srv.newID("sgr")
 	g.Rules = append(g.Rules, rule)
 	g.UpdatedAt = n.stamp()
-	return &hypervisorv1.AddSecurityRuleResponse{Rule: clone(rule)}, nil
+	return &hv.AddSecurityRuleResponse{Rule: clone(rule)}, nil
 }
 
-func sameRule(a, b *hypervisorv1.SecurityGroupRule) bool {
+func sameRule(a, b *hv.SecurityGroupRule) bool {
 	x, y := clone(a), clone(b)
 	x.Id, y.Id = "", ""
 	return proto.Equal(x, y)
 }
 
 // checkRule validates and normalises a rule request.
-func checkRule(req *hypervisorv1.AddSecurityRuleRequest) (*hypervisorv1.SecurityGroupRule, error) {
+func checkRule(req *hv.AddSecurityRuleRequest) (*hv.SecurityGroupRule, error) {
 	switch req.GetDirection() {
-	case hypervisorv1.SecurityRuleDirection_SECURITY_RULE_DIRECTION_INGRESS, hypervisorv1.SecurityRuleDirection_SECURITY_RULE_DIRECTION_EGRESS:
+	case hv.SecurityRuleDirection_SECURITY_RULE_DIRECTION_INGRESS, hv.SecurityRuleDirection_SECURITY_RULE_DIRECTION_EGRESS:
 	default:
 		return nil, errf(codes.InvalidArgument, "direction %v is not INGRESS or EGRESS", req.GetDirection())
 	}
 	ether := req.GetEtherType()
 	switch ether {
-	case hypervisorv1.EtherType_ETHER_TYPE_UNSPECIFIED:
-		ether = hypervisorv1.EtherType_ETHER_TYPE_IPV4
-	case hypervisorv1.EtherType_ETHER_TYPE_IPV4, hypervisorv1.EtherType_ETHER_TYPE_IPV6:
+	case hv.EtherType_ETHER_TYPE_UNSPECIFIED:
+		ether = hv.EtherType_ETHER_TYPE_IPV4
+	case hv.EtherType_ETHER_TYPE_IPV4, hv.EtherType_ETHER_TYPE_IPV6:
 	default:
 		return nil, errf(codes.InvalidArgument, "ether_type %v is not IPV4 or IPV6", ether)
 	}
@@ -162,7 +162,7 @@ func checkRule(req *hypervisorv1.AddSecurityRuleRequest) (*hypervisorv1.Security
 		if err != nil {
 			return nil, errf(codes.InvalidArgument, "remote_ip_prefix: %v", err)
 		}
-		if p.Addr().Is4() != (ether == hypervisorv1.EtherType_ETHER_TYPE_IPV4) {
+		if p.Addr().Is4() != (ether == hv.EtherType_ETHER_TYPE_IPV4) {
 			return nil, errf(codes.InvalidArgument, "remote_ip_prefix %s does not match ether_type %v", p, ether)
 		}
 		prefix = p.String()
@@ -170,7 +170,7 @@ func checkRule(req *hypervisorv1.AddSecurityRuleRequest) (*hypervisorv1.Security
 			return nil, errf(codes.InvalidArgument, "give remote_ip_prefix or remote_group_id, not both")
 		}
 	}
-	return &hypervisorv1.SecurityGroupRule{
+	return &hv.SecurityGroupRule{
 		Direction: req.GetDirection(), EtherType: ether, Protocol: protocol,
 		PortRangeMin: lo, PortRangeMax: hi, RemoteIpPrefix: prefix, RemoteGroupId: req.GetRemoteGroupId(),
 	}, nil
@@ -195,7 +195,7 @@ func checkProtocol(p string) (string, bool, error) {
 	return p, num == 6 || num == 17, nil
 }
 
-func (n *networkService) RemoveSecurityRule(_ context.Context, req *hypervisorv1.RemoveSecurityRuleRequest) (*hypervisorv1.RemoveSecurityRuleResponse, error) {
+func (n *networkService) RemoveSecurityRule(_ context.Context, req *hv.RemoveSecurityRuleRequest) (*hv.RemoveSecurityRuleResponse, error) {
 	if err := required("rule_id", req.GetRuleId()); err != nil {
 		return nil, err
 	}
@@ -205,11 +205,11 @@ func (n *networkService) RemoveSecurityRule(_ context.Context, req *hypervisorv1
 	if err != nil {
 		return nil, err
 	}
-	i := slices.IndexFunc(g.Rules, func(r *hypervisorv1.SecurityGroupRule) bool { return r.Id == req.GetRuleId() })
+	i := slices.IndexFunc(g.Rules, func(r *hv.SecurityGroupRule) bool { return r.Id == req.GetRuleId() })
 	if i < 0 {
 		return nil, errf(codes.NotFound, "rule %s not found in security group %s", req.GetRuleId(), g.Id)
 	}
 	g.Rules = slices.Delete(g.Rules, i, i+1)
 	g.UpdatedAt = n.stamp()
-	return &hypervisorv1.RemoveSecurityRuleResponse{}, nil
+	return &hv.RemoveSecurityRuleResponse{}, nil
 }

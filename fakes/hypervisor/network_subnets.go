@@ -7,10 +7,10 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/vmtestbed/vmtestbed/fakes/hypervisor/ipam"
-	hypervisorv1 "github.com/vmtestbed/vmtestbed/proto/hypervisor/v1"
+	hv "github.com/vmtestbed/vmtestbed/proto/hypervisor/v1"
 )
 
-func (n *networkService) CreateSubnet(_ context.Context, req *hypervisorv1.CreateSubnetRequest) (*hypervisorv1.CreateSubnetResponse, error) {
+func (n *networkService) CreateSubnet(_ context.Context, req *hv.CreateSubnetRequest) (*hv.CreateSubnetResponse, error) {
 	if err := validName("name", req.GetName(), false); err != nil {
 		return nil, err
 	}
@@ -58,27 +58,27 @@ func (n *networkService) CreateSubnet(_ context.Context, req *hypervisorv1.Creat
 		}
 	}
 	now := n.stamp()
-	sub := &hypervisorv1.Subnet{
+	sub := &hv.Subnet{
 		Id: n.srv.newID("subnet"), Name: req.GetName(), NetworkId: nw.Id,
 		Cidr: book.Prefix().String(), GatewayIp: book.Gateway().String(),
 		DnsServers: append([]string(nil), req.GetDnsServers()...), EnableDhcp: req.GetEnableDhcp(),
 		Ipv6: book.Prefix().Addr().Is6(), CreatedAt: now, UpdatedAt: now,
 	}
 	for _, p := range book.Pools() {
-		sub.AllocationPools = append(sub.AllocationPools, &hypervisorv1.IPPool{Start: p.Start.String(), End: p.End.String()})
+		sub.AllocationPools = append(sub.AllocationPools, &hv.IPPool{Start: p.Start.String(), End: p.End.String()})
 	}
 	n.subnets.put(sub.Id, &subnetState{pb: sub, ipam: book, allocs: map[netip.Addr]*allocation{}})
-	return &hypervisorv1.CreateSubnetResponse{Subnet: clone(sub)}, nil
+	return &hv.CreateSubnetResponse{Subnet: clone(sub)}, nil
 }
 
-func (n *networkService) GetSubnet(_ context.Context, req *hypervisorv1.GetSubnetRequest) (*hypervisorv1.GetSubnetResponse, error) {
+func (n *networkService) GetSubnet(_ context.Context, req *hv.GetSubnetRequest) (*hv.GetSubnetResponse, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	sub, err := n.subnet(req.GetSubnetId())
 	if err != nil {
 		return nil, err
 	}
-	return &hypervisorv1.GetSubnetResponse{Subnet: clone(sub.pb)}, nil
+	return &hv.GetSubnetResponse{Subnet: clone(sub.pb)}, nil
 }
 
 // subnet looks a subnet up; the caller holds n.mu.
@@ -93,7 +93,7 @@ func (n *networkService) subnet(id string) (*subnetState, error) {
 	return sub, nil
 }
 
-func (n *networkService) ListSubnets(_ context.Context, req *hypervisorv1.ListSubnetsRequest) (*hypervisorv1.ListSubnetsResponse, error) {
+func (n *networkService) ListSubnets(_ context.Context, req *hv.ListSubnetsRequest) (*hv.ListSubnetsResponse, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if req.GetNetworkId() != "" {
@@ -107,14 +107,14 @@ func (n *networkService) ListSubnets(_ context.Context, req *hypervisorv1.ListSu
 	if err != nil {
 		return nil, err
 	}
-	out := &hypervisorv1.ListSubnetsResponse{NextPageToken: next}
+	out := &hv.ListSubnetsResponse{NextPageToken: next}
 	for _, s := range items {
 		out.Subnets = append(out.Subnets, clone(s.pb))
 	}
 	return out, nil
 }
 
-func (n *networkService) DeleteSubnet(_ context.Context, req *hypervisorv1.DeleteSubnetRequest) (*hypervisorv1.DeleteSubnetResponse, error) {
+func (n *networkService) DeleteSubnet(_ context.Context, req *hv.DeleteSubnetRequest) (*hv.DeleteSubnetResponse, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	sub, err := n.subnet(req.GetSubnetId())
@@ -124,14 +124,14 @@ func (n *networkService) DeleteSubnet(_ context.Context, req *hypervisorv1.Delet
 	if sub.gatewayPort != "" {
 		return nil, errf(codes.FailedPrecondition, "subnet %s is attached to router %s", sub.pb.Id, n.routerOf[sub.gatewayPort])
 	}
-	if ports := n.ports.all(func(p *hypervisorv1.Port) bool { return p.SubnetId == sub.pb.Id }); len(ports) > 0 {
+	if ports := n.ports.all(func(p *hv.Port) bool { return p.SubnetId == sub.pb.Id }); len(ports) > 0 {
 		return nil, errf(codes.FailedPrecondition, "subnet %s still has %d port(s), first %s", sub.pb.Id, len(ports), ports[0].Id)
 	}
 	if len(sub.allocs) > 0 {
 		return nil, errf(codes.FailedPrecondition, "subnet %s still has %d IP allocation(s)", sub.pb.Id, len(sub.allocs))
 	}
 	n.subnets.remove(sub.pb.Id)
-	return &hypervisorv1.DeleteSubnetResponse{}, nil
+	return &hv.DeleteSubnetResponse{}, nil
 }
 
 // reservedPrefixes are ranges no tenant subnet may overlap: "this network"

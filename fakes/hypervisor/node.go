@@ -7,7 +7,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/vmtestbed/vmtestbed/fakes/hypervisor/page"
-	hypervisorv1 "github.com/vmtestbed/vmtestbed/proto/hypervisor/v1"
+	hv "github.com/vmtestbed/vmtestbed/proto/hypervisor/v1"
 )
 
 // node is a registered host node and its lease.
@@ -19,7 +19,7 @@ import (
 // FAILED. All timers come from the injected Clock.
 type node struct {
 	seq        uint64
-	pb         *hypervisorv1.Node
+	pb         *hv.Node
 	leaseGen   uint64 // invalidates timers that fired after being replaced
 	leaseTimer Timer
 	graceTimer Timer
@@ -27,7 +27,7 @@ type node struct {
 	// leaseTimer is then the next renewal, and the lease never lapses.
 	keepAlive bool
 	// commands wait for the node's next Heartbeat (EnqueueNodeCommand).
-	commands []*hypervisorv1.NodeCommand
+	commands []*hv.NodeCommand
 }
 
 func (n *node) key() page.Key { return page.Key{Seq: n.seq, ID: n.pb.Id} }
@@ -43,7 +43,7 @@ func (n *node) stopTimers() {
 	}
 }
 
-func (n *node) snapshot() *hypervisorv1.Node { return proto.Clone(n.pb).(*hypervisorv1.Node) }
+func (n *node) snapshot() *hv.Node { return proto.Clone(n.pb).(*hv.Node) }
 
 // armLease restarts n's lease. Call with s.mu held.
 func (s *Server) armLease(n *node) {
@@ -70,7 +70,7 @@ func (s *Server) keepAliveBeat(id string, gen uint64) {
 	n.leaseTimer = nil
 	n.pb.LastSeen = timestamppb.New(s.now())
 	s.armLease(n)
-	s.publishNode(hypervisorv1.EventType_EVENT_TYPE_MODIFIED, n)
+	s.publishNode(hv.EventType_EVENT_TYPE_MODIFIED, n)
 }
 
 func (s *Server) leaseExpired(id string, gen uint64) {
@@ -81,13 +81,13 @@ func (s *Server) leaseExpired(id string, gen uint64) {
 		return
 	}
 	n.leaseTimer = nil
-	n.pb.Status = hypervisorv1.NodeStatus_NODE_STATUS_NOT_READY
-	n.pb.Conditions = setCondition(n.pb.Conditions, &hypervisorv1.NodeCondition{
+	n.pb.Status = hv.NodeStatus_NODE_STATUS_NOT_READY
+	n.pb.Conditions = setCondition(n.pb.Conditions, &hv.NodeCondition{
 		Type: "Ready", Status: "False", Reason: "LeaseExpired",
 		Message:            fmt.Sprintf("no heartbeat for %s", s.opts.LeaseTTL),
 		LastTransitionTime: timestamppb.New(s.now()),
 	})
-	s.publishNode(hypervisorv1.EventType_EVENT_TYPE_MODIFIED, n)
+	s.publishNode(hv.EventType_EVENT_TYPE_MODIFIED, n)
 	n.graceTimer = s.clock.AfterFunc(s.opts.NodeGracePeriod, func() { s.graceExpired(id, gen) })
 }
 
@@ -107,19 +107,19 @@ func (s *Server) removeNode(n *node, reason string) {
 	n.stopTimers()
 	delete(s.nodes, n.pb.Id)
 	for _, in := range s.instances {
-		if in.nodeID == n.pb.Id && in.state != hypervisorv1.InstanceState_INSTANCE_STATE_DELETING {
+		if in.nodeID == n.pb.Id && in.state != hv.InstanceState_INSTANCE_STATE_DELETING {
 			s.failInstance(in, reason)
 		}
 	}
-	s.publishNode(hypervisorv1.EventType_EVENT_TYPE_DELETED, n)
+	s.publishNode(hv.EventType_EVENT_TYPE_DELETED, n)
 }
 
-func (s *Server) publishNode(t hypervisorv1.EventType, n *node) {
-	s.nodeHub.publish(&hypervisorv1.NodeEvent{Type: t, Node: n.snapshot()})
+func (s *Server) publishNode(t hv.EventType, n *node) {
+	s.nodeHub.publish(&hv.NodeEvent{Type: t, Node: n.snapshot()})
 }
 
 // setCondition replaces the condition of the same type or appends c.
-func setCondition(conds []*hypervisorv1.NodeCondition, c *hypervisorv1.NodeCondition) []*hypervisorv1.NodeCondition {
+func setCondition(conds []*hv.NodeCondition, c *hv.NodeCondition) []*hv.NodeCondition {
 	for i, old := range conds {
 		if old.Type == c.Type {
 			conds[i] = c
@@ -130,16 +130,16 @@ func setCondition(conds []*hypervisorv1.NodeCondition, c *hypervisorv1.NodeCondi
 }
 
 // freeResources is allocatable minus allocated.
-func freeResources(n *hypervisorv1.Node) (cpu int32, mem int64) {
+func freeResources(n *hv.Node) (cpu int32, mem int64) {
 	return n.GetAllocatable().GetCpuCores() - n.GetAllocated().GetCpuCores(),
 		n.GetAllocatable().GetMemoryBytes() - n.GetAllocated().GetMemoryBytes()
 }
 
 // addAllocated adds (or with sign -1 removes) an instance's request to a
 // node's allocated resources, never going below zero.
-func addAllocated(n *hypervisorv1.Node, cpu int32, mem, disk int64, sign int) {
+func addAllocated(n *hv.Node, cpu int32, mem, disk int64, sign int) {
 	if n.Allocated == nil {
-		n.Allocated = &hypervisorv1.Resources{}
+		n.Allocated = &hv.Resources{}
 	}
 	a := n.Allocated
 	a.CpuCores = max(0, a.CpuCores+int32(sign)*cpu)

@@ -6,12 +6,12 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	hypervisorv1 "github.com/vmtestbed/vmtestbed/proto/hypervisor/v1"
+	hv "github.com/vmtestbed/vmtestbed/proto/hypervisor/v1"
 )
 
 // placement is what an instance asks of a node.
 type placement struct {
-	typ          hypervisorv1.InstanceType
+	typ          hv.InstanceType
 	cpu          int32
 	mem          int64
 	region, zone string
@@ -24,11 +24,11 @@ type placement struct {
 // A node supports a type when supported_instance_types lists it, by enum
 // name ("INSTANCE_TYPE_VM") or short name ("VM"), in any case; a node with an
 // empty list supports every type.
-func fits(n *hypervisorv1.Node, p placement) (codes.Code, string) {
+func fits(n *hv.Node, p placement) (codes.Code, string) {
 	switch {
-	case n.Status != hypervisorv1.NodeStatus_NODE_STATUS_READY:
+	case n.Status != hv.NodeStatus_NODE_STATUS_READY:
 		return codes.FailedPrecondition, fmt.Sprintf("node %s is %v, not READY", n.Id, n.Status)
-	case n.Role != hypervisorv1.NodeRole_NODE_ROLE_WORKER:
+	case n.Role != hv.NodeRole_NODE_ROLE_WORKER:
 		return codes.FailedPrecondition, fmt.Sprintf("node %s is not a WORKER", n.Id)
 	case !supportsType(n, p.typ):
 		return codes.FailedPrecondition, fmt.Sprintf("node %s does not support %v", n.Id, p.typ)
@@ -44,7 +44,7 @@ func fits(n *hypervisorv1.Node, p placement) (codes.Code, string) {
 	return codes.OK, ""
 }
 
-func supportsType(n *hypervisorv1.Node, t hypervisorv1.InstanceType) bool {
+func supportsType(n *hv.Node, t hv.InstanceType) bool {
 	if len(n.SupportedInstanceTypes) == 0 {
 		return true
 	}

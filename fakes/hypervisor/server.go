@@ -17,7 +17,7 @@ import (
 
 	"google.golang.org/grpc"
 
-	hypervisorv1 "github.com/vmtestbed/vmtestbed/proto/hypervisor/v1"
+	hv "github.com/vmtestbed/vmtestbed/proto/hypervisor/v1"
 )
 
 // Options configure a Server. Zero values pick the defaults below.
@@ -70,11 +70,11 @@ type Options struct {
 	Workers int
 	// WorkerCapacity is each of Workers' capacity. Default 16 cores,
 	// 64 GiB memory, 1 TiB disk.
-	WorkerCapacity *hypervisorv1.Resources
+	WorkerCapacity *hv.Resources
 	// AgentCapacity is the host an AgentService with no AgentNodeID stands
 	// for: its instances are accounted against it (ResourceExhausted beyond).
 	// Default WorkerCapacity's default.
-	AgentCapacity *hypervisorv1.Resources
+	AgentCapacity *hv.Resources
 
 	// Limits on what clients may make the fake hold. Zero picks the default.
 	Limits Limits
@@ -155,8 +155,8 @@ func (l Limits) withDefaults() Limits {
 }
 
 // defaultWorkerCapacity is a 16-core, 64 GiB, 1 TiB host.
-func defaultWorkerCapacity() *hypervisorv1.Resources {
-	return &hypervisorv1.Resources{CpuCores: 16, MemoryBytes: 64 << 30, DiskBytes: 1 << 40}
+func defaultWorkerCapacity() *hv.Resources {
+	return &hv.Resources{CpuCores: 16, MemoryBytes: 64 << 30, DiskBytes: 1 << 40}
 }
 
 func (o Options) withDefaults() Options {
@@ -212,7 +212,7 @@ type Server struct {
 	instances map[string]*instance
 	bySeq     []*instance // live instances in creation order (lists need no sort)
 	images    map[string]*image
-	nodeHub   *hub[*hypervisorv1.NodeEvent]
+	nodeHub   *hub[*hv.NodeEvent]
 
 	done     chan struct{} // closed by endStreams (Stop, Close): ends every stream
 	doneOnce sync.Once
@@ -224,7 +224,7 @@ type Server struct {
 	consoleStreams int
 	// agentAllocated is what agent-created unplaced instances hold of
 	// Options.AgentCapacity.
-	agentAllocated hypervisorv1.Resources
+	agentAllocated hv.Resources
 
 	cluster *clusterService
 	compute *computeService
@@ -245,7 +245,7 @@ func New(opts Options) *Server {
 		images:    map[string]*image{},
 		done:      make(chan struct{}),
 	}
-	s.nodeHub = newHub[*hypervisorv1.NodeEvent](opts.WatchBuffer)
+	s.nodeHub = newHub[*hv.NodeEvent](opts.WatchBuffer)
 	s.clusterID = s.newID("cluster")
 	s.loadCatalogue()
 	s.cluster = &clusterService{s: s}
@@ -259,11 +259,11 @@ func New(opts Options) *Server {
 
 // Register adds all five hypervisor.v1 services to g.
 func (s *Server) Register(g *grpc.Server) {
-	hypervisorv1.RegisterClusterServiceServer(g, s.cluster)
-	hypervisorv1.RegisterComputeServiceServer(g, s.compute)
-	hypervisorv1.RegisterAgentServiceServer(g, s.agent)
-	hypervisorv1.RegisterNetworkServiceServer(g, s.network)
-	hypervisorv1.RegisterStorageServiceServer(g, s.storage)
+	hv.RegisterClusterServiceServer(g, s.cluster)
+	hv.RegisterComputeServiceServer(g, s.compute)
+	hv.RegisterAgentServiceServer(g, s.agent)
+	hv.RegisterNetworkServiceServer(g, s.network)
+	hv.RegisterStorageServiceServer(g, s.storage)
 }
 
 // Close ends every watch and console stream, stops lease and provisioning
@@ -320,12 +320,12 @@ func (s *Server) nextSeq() uint64 {
 }
 
 // lookupInstance reports an instance's node and state (for Network/Storage).
-func (s *Server) lookupInstance(id string) (nodeID string, state hypervisorv1.InstanceState, ok bool) {
+func (s *Server) lookupInstance(id string) (nodeID string, state hv.InstanceState, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	in, ok := s.instances[id]
 	if !ok {
-		return "", hypervisorv1.InstanceState_INSTANCE_STATE_UNSPECIFIED, false
+		return "", hv.InstanceState_INSTANCE_STATE_UNSPECIFIED, false
 	}
 	return in.nodeID, in.state, true
 }

@@ -4,19 +4,19 @@ import (
 	"hash/fnv"
 	"time"
 
-	hypervisorv1 "github.com/vmtestbed/vmtestbed/proto/hypervisor/v1"
+	hv "github.com/vmtestbed/vmtestbed/proto/hypervisor/v1"
 )
 
 // stats makes plausible, deterministic usage numbers from the instance's
 // spec and its total running time: counters (cpu time, disk and network
 // bytes) only grow; gauges (cpu %, memory) are zero while not RUNNING.
 // Call with s.mu held.
-func (s *Server) stats(in *instance) *hypervisorv1.InstanceStats {
+func (s *Server) stats(in *instance) *hv.InstanceStats {
 	up := s.uptime(in)
 	ran := in.ranBefore + up
 	secs := int64(ran / time.Second)
 	spec := in.pb.GetSpec()
-	st := &hypervisorv1.InstanceStats{
+	st := &hv.InstanceStats{
 		InstanceId:  in.pb.Id,
 		CollectedAt: timestamp(s.now()),
 		// A quarter of each core busy on average.
@@ -29,7 +29,7 @@ func (s *Server) stats(in *instance) *hypervisorv1.InstanceStats {
 	if ran > 0 {
 		st.DiskReadBytes += 50 << 20 // the boot read
 	}
-	if in.state == hypervisorv1.InstanceState_INSTANCE_STATE_RUNNING {
+	if in.state == hv.InstanceState_INSTANCE_STATE_RUNNING {
 		h := fnv.New32a()
 		h.Write([]byte(in.pb.Id))
 		st.CpuUsagePercent = 25 + float64(h.Sum32()%100)/10

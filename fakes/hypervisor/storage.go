@@ -5,7 +5,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 
-	hypervisorv1 "github.com/vmtestbed/vmtestbed/proto/hypervisor/v1"
+	hv "github.com/vmtestbed/vmtestbed/proto/hypervisor/v1"
 )
 
 // storageService is the in-memory StorageService.
@@ -16,13 +16,13 @@ import (
 // snapshot's progress_percent 100. This keeps the fake deterministic
 // without a background clock while clients still see the transition.
 type storageService struct {
-	hypervisorv1.UnimplementedStorageServiceServer
+	hv.UnimplementedStorageServiceServer
 
 	srv *Server
 	mu  sync.Mutex
 
-	volumes   *table[*hypervisorv1.Volume]
-	snapshots *table[*hypervisorv1.Snapshot]
+	volumes   *table[*hv.Volume]
+	snapshots *table[*hv.Snapshot]
 	used      int64 // bytes of all volumes (Limits.StorageCapacityBytes)
 	// names indexes named volumes by tenant and name (unique, see nameFree).
 	names map[volumeName]string
@@ -33,16 +33,16 @@ type volumeName struct{ tenant, name string }
 func newStorageService(s *Server) *storageService {
 	return &storageService{
 		srv:       s,
-		volumes:   newTable[*hypervisorv1.Volume](),
-		snapshots: newTable[*hypervisorv1.Snapshot](),
+		volumes:   newTable[*hv.Volume](),
+		snapshots: newTable[*hv.Snapshot](),
 		names:     map[volumeName]string{},
 	}
 }
 
-var _ hypervisorv1.StorageServiceServer = (*storageService)(nil)
+var _ hv.StorageServiceServer = (*storageService)(nil)
 
 // volume looks a volume up; the caller holds s.mu.
-func (s *storageService) volume(id string) (*hypervisorv1.Volume, error) {
+func (s *storageService) volume(id string) (*hv.Volume, error) {
 	if err := required("volume_id", id); err != nil {
 		return nil, err
 	}
@@ -54,7 +54,7 @@ func (s *storageService) volume(id string) (*hypervisorv1.Volume, error) {
 }
 
 // snapshot looks a snapshot up; the caller holds s.mu.
-func (s *storageService) snapshot(id string) (*hypervisorv1.Snapshot, error) {
+func (s *storageService) snapshot(id string) (*hv.Snapshot, error) {
 	if err := required("snapshot_id", id); err != nil {
 		return nil, err
 	}
@@ -66,7 +66,7 @@ func (s *storageService) snapshot(id string) (*hypervisorv1.Snapshot, error) {
 }
 
 // matchLabels reports whether md carries every label of sel.
-func matchLabels(md *hypervisorv1.Metadata, sel map[string]string) bool {
+func matchLabels(md *hv.Metadata, sel map[string]string) bool {
 	for k, v := range sel {
 		if got, ok := md.GetLabels()[k]; !ok || got != v {
 			return false

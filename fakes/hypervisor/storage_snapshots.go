@@ -7,7 +7,7 @@ import (
 	"google.golang.org/protobuf/types/known/emptypb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	hypervisorv1 "github.com/vmtestbed/vmtestbed/proto/hypervisor/v1"
+	hv "github.com/vmtestbed/vmtestbed/proto/hypervisor/v1"
 )
 
 func timestampOf(s *Server) *timestamppb.Timestamp { return timestamppb.New(s.now()) }
@@ -15,7 +15,7 @@ func timestampOf(s *Server) *timestamppb.Timestamp { return timestamppb.New(s.no
 // CreateSnapshot snapshots an AVAILABLE or IN_USE volume. The response shows
 // CREATING at 0 %; later reads show AVAILABLE at 100 %. An empty tenant_id
 // inherits the volume's.
-func (s *storageService) CreateSnapshot(_ context.Context, req *hypervisorv1.CreateSnapshotRequest) (*hypervisorv1.Snapshot, error) {
+func (s *storageService) CreateSnapshot(_ context.Context, req *hv.CreateSnapshotRequest) (*hv.Snapshot, error) {
 	if err := s.checkVolumeFields(req.GetName(), req.GetDescription(), req.GetMetadata()); err != nil {
 		return nil, err
 	}
@@ -28,7 +28,7 @@ func (s *storageService) CreateSnapshot(_ context.Context, req *hypervisorv1.Cre
 	if err != nil {
 		return nil, err
 	}
-	if st := v.Status; st != hypervisorv1.VolumeStatus_VOLUME_STATUS_AVAILABLE && st != hypervisorv1.VolumeStatus_VOLUME_STATUS_IN_USE {
+	if st := v.Status; st != hv.VolumeStatus_VOLUME_STATUS_AVAILABLE && st != hv.VolumeStatus_VOLUME_STATUS_IN_USE {
 		return nil, errf(codes.FailedPrecondition, "volume %s is %v, not AVAILABLE or IN_USE", v.Id, st)
 	}
 	if max := s.srv.opts.Limits.MaxVolumes; len(s.snapshots.byID) >= max {
@@ -39,19 +39,19 @@ func (s *storageService) CreateSnapshot(_ context.Context, req *hypervisorv1.Cre
 		tenant = v.TenantId
 	}
 	now := timestampOf(s.srv)
-	sn := &hypervisorv1.Snapshot{
+	sn := &hv.Snapshot{
 		Id: s.srv.newID("snap"), Name: req.GetName(), Description: req.GetDescription(),
-		VolumeId: v.Id, SizeBytes: v.SizeBytes, Status: hypervisorv1.SnapshotStatus_SNAPSHOT_STATUS_AVAILABLE,
+		VolumeId: v.Id, SizeBytes: v.SizeBytes, Status: hv.SnapshotStatus_SNAPSHOT_STATUS_AVAILABLE,
 		TenantId: tenant, Metadata: clone(req.GetMetadata()), ProgressPercent: 100,
 		CreatedAt: now, UpdatedAt: now,
 	}
 	s.snapshots.put(sn.Id, sn)
 	out := clone(sn)
-	out.Status, out.ProgressPercent = hypervisorv1.SnapshotStatus_SNAPSHOT_STATUS_CREATING, 0
+	out.Status, out.ProgressPercent = hv.SnapshotStatus_SNAPSHOT_STATUS_CREATING, 0
 	return out, nil
 }
 
-func (s *storageService) GetSnapshot(_ context.Context, req *hypervisorv1.GetSnapshotRequest) (*hypervisorv1.Snapshot, error) {
+func (s *storageService) GetSnapshot(_ context.Context, req *hv.GetSnapshotRequest) (*hv.Snapshot, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sn, err := s.snapshot(req.GetSnapshotId())
@@ -61,24 +61,24 @@ func (s *storageService) GetSnapshot(_ context.Context, req *hypervisorv1.GetSna
 	return clone(sn), nil
 }
 
-func (s *storageService) ListSnapshots(_ context.Context, req *hypervisorv1.ListSnapshotsRequest) (*hypervisorv1.ListSnapshotsResponse, error) {
+func (s *storageService) ListSnapshots(_ context.Context, req *hv.ListSnapshotsRequest) (*hv.ListSnapshotsResponse, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	items, next, total, err := s.snapshots.page(func(sn *hypervisorv1.Snapshot) bool {
+	items, next, total, err := s.snapshots.page(func(sn *hv.Snapshot) bool {
 		return (req.GetTenantId() == "" || sn.TenantId == req.GetTenantId()) &&
 			(req.GetVolumeId() == "" || sn.VolumeId == req.GetVolumeId()) &&
-			(req.GetStatus() == hypervisorv1.SnapshotStatus_SNAPSHOT_STATUS_UNSPECIFIED || sn.Status == req.GetStatus()) &&
+			(req.GetStatus() == hv.SnapshotStatus_SNAPSHOT_STATUS_UNSPECIFIED || sn.Status == req.GetStatus()) &&
 			matchLabels(sn.Metadata, req.GetLabelSelector())
 	}, req.GetPageSize(), req.GetPageToken())
 	if err != nil {
 		return nil, err
 	}
-	return &hypervisorv1.ListSnapshotsResponse{Snapshots: cloneAll(items), NextPageToken: next, TotalCount: int32(total)}, nil
+	return &hv.ListSnapshotsResponse{Snapshots: cloneAll(items), NextPageToken: next, TotalCount: int32(total)}, nil
 }
 
 // UpdateSnapshot changes a non-empty name or description and a non-nil
 // metadata (replaced whole).
-func (s *storageService) UpdateSnapshot(_ context.Context, req *hypervisorv1.UpdateSnapshotRequest) (*hypervisorv1.Snapshot, error) {
+func (s *storageService) UpdateSnapshot(_ context.Context, req *hv.UpdateSnapshotRequest) (*hv.Snapshot, error) {
 	if err := s.checkVolumeFields(req.GetName(), req.GetDescription(), req.GetMetadata()); err != nil {
 		return nil, err
 	}
@@ -101,7 +101,7 @@ func (s *storageService) UpdateSnapshot(_ context.Context, req *hypervisorv1.Upd
 	return clone(sn), nil
 }
 
-func (s *storageService) DeleteSnapshot(_ context.Context, req *hypervisorv1.DeleteSnapshotRequest) (*emptypb.Empty, error) {
+func (s *storageService) DeleteSnapshot(_ context.Context, req *hv.DeleteSnapshotRequest) (*emptypb.Empty, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sn, err := s.snapshot(req.GetSnapshotId())

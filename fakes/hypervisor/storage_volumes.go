@@ -8,7 +8,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/types/known/emptypb"
 
-	hypervisorv1 "github.com/vmtestbed/vmtestbed/proto/hypervisor/v1"
+	hv "github.com/vmtestbed/vmtestbed/proto/hypervisor/v1"
 )
 
 // CreateVolume makes a volume, empty or from a snapshot or volume. With a
@@ -16,7 +16,7 @@ import (
 // within its tenant (AlreadyExists). The volume must fit in
 // Limits.MaxVolumeBytes (InvalidArgument), and in Limits.MaxVolumes and
 // Limits.StorageCapacityBytes with every other volume (ResourceExhausted).
-func (s *storageService) CreateVolume(_ context.Context, req *hypervisorv1.CreateVolumeRequest) (*hypervisorv1.Volume, error) {
+func (s *storageService) CreateVolume(_ context.Context, req *hv.CreateVolumeRequest) (*hv.Volume, error) {
 	if err := checkVolumeRequest(req); err != nil {
 		return nil, err
 	}
@@ -47,28 +47,28 @@ func (s *storageService) CreateVolume(_ context.Context, req *hypervisorv1.Creat
 		return nil, err
 	}
 	now := timestampOf(s.srv)
-	v := &hypervisorv1.Volume{
+	v := &hv.Volume{
 		Id: s.srv.newID("vol"), Name: req.GetName(), Description: req.GetDescription(),
-		SizeBytes: size, Type: req.GetType(), Status: hypervisorv1.VolumeStatus_VOLUME_STATUS_AVAILABLE,
+		SizeBytes: size, Type: req.GetType(), Status: hv.VolumeStatus_VOLUME_STATUS_AVAILABLE,
 		SourceSnapshotId: req.GetSourceSnapshotId(), SourceVolumeId: req.GetSourceVolumeId(),
 		TenantId: req.GetTenantId(), Metadata: clone(req.GetMetadata()),
 		IopsLimit: req.GetIopsLimit(), ThroughputLimit: req.GetThroughputLimit(),
 		Encrypted: req.GetEncrypted(), EncryptionKeyId: req.GetEncryptionKeyId(),
 		CreatedAt: now, UpdatedAt: now,
 	}
-	if v.Type == hypervisorv1.VolumeType_VOLUME_TYPE_UNSPECIFIED {
-		v.Type = hypervisorv1.VolumeType_VOLUME_TYPE_SSD
+	if v.Type == hv.VolumeType_VOLUME_TYPE_UNSPECIFIED {
+		v.Type = hv.VolumeType_VOLUME_TYPE_SSD
 	}
 	s.volumes.put(v.Id, v)
 	s.rename(v, v.Name)
 	s.used += v.SizeBytes
 	out := clone(v)
-	out.Status = hypervisorv1.VolumeStatus_VOLUME_STATUS_CREATING
+	out.Status = hv.VolumeStatus_VOLUME_STATUS_CREATING
 	return out, nil
 }
 
-func checkVolumeRequest(req *hypervisorv1.CreateVolumeRequest) error {
-	if _, ok := hypervisorv1.VolumeType_name[int32(req.GetType())]; !ok {
+func checkVolumeRequest(req *hv.CreateVolumeRequest) error {
+	if _, ok := hv.VolumeType_name[int32(req.GetType())]; !ok {
 		return errf(codes.InvalidArgument, "volume type %d is unknown", req.GetType())
 	}
 	if req.GetSizeBytes() < 0 {
@@ -90,7 +90,7 @@ func checkVolumeRequest(req *hypervisorv1.CreateVolumeRequest) error {
 }
 
 // sourceSize checks the request's source and returns the new volume's size.
-func (s *storageService) sourceSize(req *hypervisorv1.CreateVolumeRequest) (int64, error) {
+func (s *storageService) sourceSize(req *hv.CreateVolumeRequest) (int64, error) {
 	var kind, id string
 	var srcSize int64
 	switch {
@@ -99,7 +99,7 @@ func (s *storageService) sourceSize(req *hypervisorv1.CreateVolumeRequest) (int6
 		if err != nil {
 			return 0, err
 		}
-		if sn.Status != hypervisorv1.SnapshotStatus_SNAPSHOT_STATUS_AVAILABLE {
+		if sn.Status != hv.SnapshotStatus_SNAPSHOT_STATUS_AVAILABLE {
 			return 0, errf(codes.FailedPrecondition, "source snapshot %s is %v, not AVAILABLE", sn.Id, sn.Status)
 		}
 		kind, id, srcSize = "snapshot", sn.Id, sn.SizeBytes
@@ -108,7 +108,7 @@ func (s *storageService) sourceSize(req *hypervisorv1.CreateVolumeRequest) (int6
 		if err != nil {
 			return 0, err
 		}
-		if v.Status != hypervisorv1.VolumeStatus_VOLUME_STATUS_AVAILABLE {
+		if v.Status != hv.VolumeStatus_VOLUME_STATUS_AVAILABLE {
 			return 0, errf(codes.FailedPrecondition, "source volume %s is %v, not AVAILABLE", v.Id, v.Status)
 		}
 		kind, id, srcSize = "volume", v.Id, v.SizeBytes
@@ -124,7 +124,7 @@ func (s *storageService) sourceSize(req *hypervisorv1.CreateVolumeRequest) (int6
 	return req.GetSizeBytes(), nil
 }
 
-func (s *storageService) GetVolume(_ context.Context, req *hypervisorv1.GetVolumeRequest) (*hypervisorv1.Volume, error) {
+func (s *storageService) GetVolume(_ context.Context, req *hv.GetVolumeRequest) (*hv.Volume, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	v, err := s.volume(req.GetVolumeId())
@@ -134,26 +134,26 @@ func (s *storageService) GetVolume(_ context.Context, req *hypervisorv1.GetVolum
 	return clone(v), nil
 }
 
-func (s *storageService) ListVolumes(_ context.Context, req *hypervisorv1.ListVolumesRequest) (*hypervisorv1.ListVolumesResponse, error) {
+func (s *storageService) ListVolumes(_ context.Context, req *hv.ListVolumesRequest) (*hv.ListVolumesResponse, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	items, next, total, err := s.volumes.page(func(v *hypervisorv1.Volume) bool {
+	items, next, total, err := s.volumes.page(func(v *hv.Volume) bool {
 		return (req.GetTenantId() == "" || v.TenantId == req.GetTenantId()) &&
 			(req.GetInstanceId() == "" || v.InstanceId == req.GetInstanceId()) &&
 			(req.GetNodeId() == "" || v.NodeId == req.GetNodeId()) &&
-			(req.GetStatus() == hypervisorv1.VolumeStatus_VOLUME_STATUS_UNSPECIFIED || v.Status == req.GetStatus()) &&
+			(req.GetStatus() == hv.VolumeStatus_VOLUME_STATUS_UNSPECIFIED || v.Status == req.GetStatus()) &&
 			matchLabels(v.Metadata, req.GetLabelSelector())
 	}, req.GetPageSize(), req.GetPageToken())
 	if err != nil {
 		return nil, err
 	}
-	return &hypervisorv1.ListVolumesResponse{Volumes: cloneAll(items), NextPageToken: next, TotalCount: int32(total)}, nil
+	return &hv.ListVolumesResponse{Volumes: cloneAll(items), NextPageToken: next, TotalCount: int32(total)}, nil
 }
 
 // UpdateVolume changes the fields that are set: a non-empty name or
 // description, a non-zero limit, a non-nil metadata (replaced whole). A new
 // name must be free in the volume's tenant (AlreadyExists).
-func (s *storageService) UpdateVolume(_ context.Context, req *hypervisorv1.UpdateVolumeRequest) (*hypervisorv1.Volume, error) {
+func (s *storageService) UpdateVolume(_ context.Context, req *hv.UpdateVolumeRequest) (*hv.Volume, error) {
 	if req.GetIopsLimit() < 0 || req.GetThroughputLimit() < 0 {
 		return nil, errf(codes.InvalidArgument, "iops_limit %d and throughput_limit %d must not be negative", req.GetIopsLimit(), req.GetThroughputLimit())
 	}
@@ -190,17 +190,17 @@ func (s *storageService) UpdateVolume(_ context.Context, req *hypervisorv1.Updat
 
 // DeleteVolume refuses an IN_USE volume unless force (which detaches it) and
 // any volume that still has snapshots.
-func (s *storageService) DeleteVolume(_ context.Context, req *hypervisorv1.DeleteVolumeRequest) (*emptypb.Empty, error) {
+func (s *storageService) DeleteVolume(_ context.Context, req *hv.DeleteVolumeRequest) (*emptypb.Empty, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	v, err := s.volume(req.GetVolumeId())
 	if err != nil {
 		return nil, err
 	}
-	if v.Status == hypervisorv1.VolumeStatus_VOLUME_STATUS_IN_USE && !req.GetForce() {
+	if v.Status == hv.VolumeStatus_VOLUME_STATUS_IN_USE && !req.GetForce() {
 		return nil, errf(codes.FailedPrecondition, "volume %s is attached to instance %s; detach it or use force", v.Id, v.InstanceId)
 	}
-	if snaps := s.snapshots.all(func(sn *hypervisorv1.Snapshot) bool { return sn.VolumeId == v.Id }); len(snaps) > 0 {
+	if snaps := s.snapshots.all(func(sn *hv.Snapshot) bool { return sn.VolumeId == v.Id }); len(snaps) > 0 {
 		return nil, errf(codes.FailedPrecondition, "volume %s still has %d snapshot(s), first %s", v.Id, len(snaps), snaps[0].Id)
 	}
 	s.volumes.remove(v.Id)
@@ -212,7 +212,7 @@ func (s *storageService) DeleteVolume(_ context.Context, req *hypervisorv1.Delet
 // AttachVolume attaches an AVAILABLE volume to an instance on its node. The
 // default device_path is the first free of /dev/vdb../dev/vdz (vda is the
 // boot disk); a given one must be an absolute /dev path free on the instance.
-func (s *storageService) AttachVolume(_ context.Context, req *hypervisorv1.AttachVolumeRequest) (*hypervisorv1.Volume, error) {
+func (s *storageService) AttachVolume(_ context.Context, req *hv.AttachVolumeRequest) (*hv.Volume, error) {
 	if err := required("instance_id", req.GetInstanceId()); err != nil {
 		return nil, err
 	}
@@ -229,11 +229,11 @@ func (s *storageService) AttachVolume(_ context.Context, req *hypervisorv1.Attac
 	if !ok {
 		return nil, errf(codes.NotFound, "instance %s not found", req.GetInstanceId())
 	}
-	if v.Status != hypervisorv1.VolumeStatus_VOLUME_STATUS_AVAILABLE {
+	if v.Status != hv.VolumeStatus_VOLUME_STATUS_AVAILABLE {
 		return nil, errf(codes.FailedPrecondition, "volume %s is %v (instance %q), not AVAILABLE", v.Id, v.Status, v.InstanceId)
 	}
 	switch {
-	case state == hypervisorv1.InstanceState_INSTANCE_STATE_DELETING || state == hypervisorv1.InstanceState_INSTANCE_STATE_FAILED:
+	case state == hv.InstanceState_INSTANCE_STATE_DELETING || state == hv.InstanceState_INSTANCE_STATE_FAILED:
 		return nil, errf(codes.FailedPrecondition, "instance %s is %v", req.GetInstanceId(), state)
 	case node == "":
 		return nil, errf(codes.FailedPrecondition, "instance %s is not placed on a node yet", req.GetInstanceId())
@@ -243,14 +243,14 @@ func (s *storageService) AttachVolume(_ context.Context, req *hypervisorv1.Attac
 		return nil, err
 	}
 	now := timestampOf(s.srv)
-	v.Status, v.InstanceId, v.NodeId, v.DevicePath = hypervisorv1.VolumeStatus_VOLUME_STATUS_IN_USE, req.GetInstanceId(), node, dev
+	v.Status, v.InstanceId, v.NodeId, v.DevicePath = hv.VolumeStatus_VOLUME_STATUS_IN_USE, req.GetInstanceId(), node, dev
 	v.AttachedAt, v.UpdatedAt = now, now
 	return clone(v), nil
 }
 
 func (s *storageService) devicePath(instance, want string) (string, error) {
 	used := map[string]string{}
-	for _, v := range s.volumes.all(func(v *hypervisorv1.Volume) bool { return v.InstanceId == instance }) {
+	for _, v := range s.volumes.all(func(v *hv.Volume) bool { return v.InstanceId == instance }) {
 		used[v.DevicePath] = v.Id
 	}
 	if want != "" {
@@ -270,14 +270,14 @@ func (s *storageService) devicePath(instance, want string) (string, error) {
 // DetachVolume detaches an IN_USE volume. Without force it refuses while
 // the instance is in a transitional state (PENDING, CREATING, DELETING);
 // force always detaches, also when the instance is gone.
-func (s *storageService) DetachVolume(_ context.Context, req *hypervisorv1.DetachVolumeRequest) (*hypervisorv1.Volume, error) {
+func (s *storageService) DetachVolume(_ context.Context, req *hv.DetachVolumeRequest) (*hv.Volume, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	v, err := s.volume(req.GetVolumeId())
 	if err != nil {
 		return nil, err
 	}
-	if v.Status != hypervisorv1.VolumeStatus_VOLUME_STATUS_IN_USE {
+	if v.Status != hv.VolumeStatus_VOLUME_STATUS_IN_USE {
 		return nil, errf(codes.FailedPrecondition, "volume %s is %v, not attached", v.Id, v.Status)
 	}
 	if !req.GetForce() {
@@ -285,21 +285,21 @@ func (s *storageService) DetachVolume(_ context.Context, req *hypervisorv1.Detac
 			return nil, errf(codes.FailedPrecondition, "instance %s of volume %s is %v; retry later or use force", v.InstanceId, v.Id, state)
 		}
 	}
-	v.Status, v.InstanceId, v.NodeId, v.DevicePath, v.AttachedAt = hypervisorv1.VolumeStatus_VOLUME_STATUS_AVAILABLE, "", "", "", nil
+	v.Status, v.InstanceId, v.NodeId, v.DevicePath, v.AttachedAt = hv.VolumeStatus_VOLUME_STATUS_AVAILABLE, "", "", "", nil
 	v.UpdatedAt = timestampOf(s.srv)
 	return clone(v), nil
 }
 
-func transitional(st hypervisorv1.InstanceState) bool {
+func transitional(st hv.InstanceState) bool {
 	switch st {
-	case hypervisorv1.InstanceState_INSTANCE_STATE_PENDING, hypervisorv1.InstanceState_INSTANCE_STATE_CREATING, hypervisorv1.InstanceState_INSTANCE_STATE_DELETING:
+	case hv.InstanceState_INSTANCE_STATE_PENDING, hv.InstanceState_INSTANCE_STATE_CREATING, hv.InstanceState_INSTANCE_STATE_DELETING:
 		return true
 	}
 	return false
 }
 
 // ResizeVolume grows an AVAILABLE or IN_USE volume; the response shows EXTENDING.
-func (s *storageService) ResizeVolume(_ context.Context, req *hypervisorv1.ResizeVolumeRequest) (*hypervisorv1.Volume, error) {
+func (s *storageService) ResizeVolume(_ context.Context, req *hv.ResizeVolumeRequest) (*hv.Volume, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	v, err := s.volume(req.GetVolumeId())
@@ -309,7 +309,7 @@ func (s *storageService) ResizeVolume(_ context.Context, req *hypervisorv1.Resiz
 	if req.GetNewSizeBytes() <= v.SizeBytes {
 		return nil, errf(codes.InvalidArgument, "new_size_bytes %d does not grow volume %s (%d bytes); volumes only grow", req.GetNewSizeBytes(), v.Id, v.SizeBytes)
 	}
-	if st := v.Status; st != hypervisorv1.VolumeStatus_VOLUME_STATUS_AVAILABLE && st != hypervisorv1.VolumeStatus_VOLUME_STATUS_IN_USE {
+	if st := v.Status; st != hv.VolumeStatus_VOLUME_STATUS_AVAILABLE && st != hv.VolumeStatus_VOLUME_STATUS_IN_USE {
 		return nil, errf(codes.FailedPrecondition, "volume %s is %v", v.Id, st)
 	}
 	if max := s.srv.opts.Limits.MaxVolumeBytes; req.GetNewSizeBytes() > max {
@@ -321,7 +321,7 @@ func (s *storageService) ResizeVolume(_ context.Context, req *hypervisorv1.Resiz
 	s.used += req.GetNewSizeBytes() - v.SizeBytes
 	v.SizeBytes, v.UpdatedAt = req.GetNewSizeBytes(), timestampOf(s.srv)
 	out := clone(v)
-	out.Status = hypervisorv1.VolumeStatus_VOLUME_STATUS_EXTENDING
+	out.Status = hv.VolumeStatus_VOLUME_STATUS_EXTENDING
 	return out, nil
 }
 
@@ -330,14 +330,14 @@ func (s *storageService) detachInstance(instance string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := timestampOf(s.srv)
-	for _, v := range s.volumes.all(func(v *hypervisorv1.Volume) bool { return v.InstanceId == instance }) {
-		v.Status, v.InstanceId, v.NodeId, v.DevicePath, v.AttachedAt = hypervisorv1.VolumeStatus_VOLUME_STATUS_AVAILABLE, "", "", "", nil
+	for _, v := range s.volumes.all(func(v *hv.Volume) bool { return v.InstanceId == instance }) {
+		v.Status, v.InstanceId, v.NodeId, v.DevicePath, v.AttachedAt = hv.VolumeStatus_VOLUME_STATUS_AVAILABLE, "", "", "", nil
 		v.UpdatedAt = now
 	}
 }
 
 // checkVolumeFields validates the client-chosen fields a volume stores.
-func (s *storageService) checkVolumeFields(name, description string, md *hypervisorv1.Metadata) error {
+func (s *storageService) checkVolumeFields(name, description string, md *hv.Metadata) error {
 	if err := validName("name", name, false); err != nil {
 		return err
 	}
@@ -360,7 +360,7 @@ func (s *storageService) nameFree(tenant, name, self string) error {
 }
 
 // rename moves v's entry in the name index to name. The caller holds s.mu.
-func (s *storageService) rename(v *hypervisorv1.Volume, name string) {
+func (s *storageService) rename(v *hv.Volume, name string) {
 	if v.Name != "" {
 		delete(s.names, volumeName{v.TenantId, v.Name})
 	}

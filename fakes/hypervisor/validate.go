@@ -10,7 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	hypervisorv1 "github.com/vmtestbed/vmtestbed/proto/hypervisor/v1"
+	hv "github.com/vmtestbed/vmtestbed/proto/hypervisor/v1"
 )
 
 var (
@@ -191,25 +191,25 @@ func validIP(ip string) error {
 
 func validInstanceName(name string) error { return validName("name", name, true) }
 
-func validResources(field string, r *hypervisorv1.Resources) error {
+func validResources(field string, r *hv.Resources) error {
 	if r.GetCpuCores() < 0 || r.GetMemoryBytes() < 0 || r.GetDiskBytes() < 0 || r.GetGpuCount() < 0 {
 		return invalid("%s has a negative value", field)
 	}
 	return nil
 }
 
-func validNodeStatus(st hypervisorv1.NodeStatus) error {
-	if _, ok := hypervisorv1.NodeStatus_name[int32(st)]; !ok {
+func validNodeStatus(st hv.NodeStatus) error {
+	if _, ok := hv.NodeStatus_name[int32(st)]; !ok {
 		return invalid("unknown node status %d", st)
 	}
 	return nil
 }
 
-func validInstanceType(t hypervisorv1.InstanceType, required bool) error {
-	if _, ok := hypervisorv1.InstanceType_name[int32(t)]; !ok {
+func validInstanceType(t hv.InstanceType, required bool) error {
+	if _, ok := hv.InstanceType_name[int32(t)]; !ok {
 		return invalid("unknown instance type %d", t)
 	}
-	if required && t == hypervisorv1.InstanceType_INSTANCE_TYPE_UNSPECIFIED {
+	if required && t == hv.InstanceType_INSTANCE_TYPE_UNSPECIFIED {
 		return invalid("type is required (VM, CONTAINER or MICROVM)")
 	}
 	return nil
@@ -217,16 +217,16 @@ func validInstanceType(t hypervisorv1.InstanceType, required bool) error {
 
 // parseInstanceType reads a supported_instance_types entry. Both the enum
 // name ("INSTANCE_TYPE_VM") and its short form ("VM") are accepted, in any case.
-func parseInstanceType(s string) (hypervisorv1.InstanceType, bool) {
+func parseInstanceType(s string) (hv.InstanceType, bool) {
 	u := strings.ToUpper(strings.TrimSpace(s))
 	if !strings.HasPrefix(u, "INSTANCE_TYPE_") {
 		u = "INSTANCE_TYPE_" + u
 	}
-	v, ok := hypervisorv1.InstanceType_value[u]
+	v, ok := hv.InstanceType_value[u]
 	if !ok || v == 0 {
 		return 0, false
 	}
-	return hypervisorv1.InstanceType(v), true
+	return hv.InstanceType(v), true
 }
 
 // labelsMatch reports whether every selector pair is present in labels.

@@ -6,8 +6,6 @@ import (
 	"net"
 	"testing"
 
-	"google.golang.org/grpc"
-
 	"github.com/vmtestbed/vmtestbed/conformance/hypervisor"
 	fakehv "github.com/vmtestbed/vmtestbed/fakes/hypervisor"
 )
@@ -17,14 +15,13 @@ func TestHypervisor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := fakehv.New(fakehv.Options{Seed: 1})
-	g := grpc.NewServer()
-	f.Register(g)
-	done := make(chan struct{})
-	go func() { defer close(done); _ = g.Serve(lis) }()
-	defer func() { g.Stop(); <-done; f.Close() }()
+	served, err := fakehv.Serve(fakehv.Options{Seed: 1}, fakehv.ServeOptions{Listener: lis})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer served.Stop()
 
 	cfg := hypervisor.DefaultConfig()
-	cfg.Addr = lis.Addr().String()
+	cfg.Addr = served.Addr()
 	hypervisor.Run(t, cfg)
 }
