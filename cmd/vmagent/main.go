@@ -14,15 +14,28 @@ import (
 	"syscall"
 
 	"github.com/spf13/pflag"
+
 	agent "github.com/vmtestbed/vmtestbed/fakes/guestagent"
 )
 
-func main() { os.Exit(run(os.Args[1:])) }
+func main() {
+	if os.Getpid() == 1 {
+		// The tiny guest's /init: it must never exit (the kernel would panic).
+		err := agent.RunInit(agent.InitOptions{PortName: os.Getenv("VMAGENT_PORT")})
+		fmt.Fprintln(os.Stderr, "vmagent: init failed:", err)
+		select {}
+	}
+	os.Exit(run(os.Args[1:]))
+}
 
 func run(args []string) int {
 	var cli agent.CLI
+	var initChild bool
+	var portName string
 	fs := pflag.NewFlagSet("vmagent", pflag.ContinueOnError)
 	cli.Bind(fs)
+	fs.BoolVar(&initChild, "init-child", false, "serve as the agent under /init: find the port by --port-name, reopen it on end of file, never exit")
+	fs.StringVar(&portName, "port-name", "com.vmagent.sock", "with --init-child, the virtio port's name")
 	if err := fs.Parse(args); err != nil {
 		fmt.Fprintln(os.Stderr, "vmagent:", err)
 		return 2
@@ -33,7 +46,18 @@ func run(args []string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	err := cli.Run(ctx)
+	var err error
+	if initChild {
+		cli.Port = "unused" // the port is found by name
+		o, oerr := cli.Options()
+		if oerr != nil {
+			fmt.Fprintln(os.Stderr, "vmagent:", oerr)
+			return 2
+		}
+		err = agent.RunInitChild(ctx, portName, o, os.Stderr)
+	} else {
+		err = cli.Run(ctx)
+	}
 	switch {
 	case err == nil:
 		return 0

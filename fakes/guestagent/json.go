@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 )
 
 // request is every field a JSON request may carry.
@@ -35,7 +36,7 @@ func errReply(format string, args ...any) reply {
 
 // commands maps command names to their handlers.
 func (a *Agent) commands() map[string]func(context.Context, *session, *request) reply {
-	return map[string]func(context.Context, *session, *request) reply{
+	cmds := map[string]func(context.Context, *session, *request) reply{
 		"hello":       func(context.Context, *session, *request) reply { return a.hello() },
 		"ping":        func(context.Context, *session, *request) reply { return reply{"result": "pong"} },
 		"status":      func(context.Context, *session, *request) reply { return a.status() },
@@ -49,6 +50,14 @@ func (a *Agent) commands() map[string]func(context.Context, *session, *request) 
 		"file_read":   func(_ context.Context, s *session, r *request) reply { return s.fileRead(r) },
 		"file_delete": func(_ context.Context, s *session, r *request) reply { return s.fileDelete(r) },
 	}
+	if a.opts.PowerOff != nil {
+		cmds["poweroff"] = func(context.Context, *session, *request) reply {
+			// Answer first: the host learns the request was taken before the channel goes away.
+			time.AfterFunc(100*time.Millisecond, func() { _ = a.opts.PowerOff() })
+			return reply{"result": "powering off"}
+		}
+	}
+	return cmds
 }
 
 // handleJSON answers one JSON request line.

@@ -57,6 +57,9 @@ type Options struct {
 	// SingleClient makes ServeListener serve one connection at a time, as a QEMU chardev
 	// socket does: a second client waits until the first hangs up.
 	SingleClient bool
+	// PowerOff, when set, offers the "poweroff" command: the agent answers,
+	// then calls it (RunInit sets it to power the guest off).
+	PowerOff func() error
 }
 
 func (o Options) withDefaults() (Options, error) {

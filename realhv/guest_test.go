@@ -1,0 +1,119 @@
+package realhv
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vmtestbed/vmtestbed/internal/buildbin"
+)
+
+// guestCache holds the kernel, busybox and initramfs BuildImage makes: a
+// directory QEMU (run by libvirt, maybe as another user) can read.
+func guestCache() string {
+	if d := os.Getenv("VMTESTBED_GUEST_CACHE"); d != "" {
+		return d
+	}
+	return "/var/cache/vmtestbed/guest"
+}
+
+// TestGuestBootsAgent boots the project's tiny guest (Debian's cloud kernel,
+// our static agent as /init) in a real domain and talks to the agent over
+// the domain's virtio-serial channel: ping, exec of a busybox applet, then
+// poweroff, after which the domain is off by itself.
+func TestGuestBootsAgent(t *testing.T) {
+	h := connect(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	agent, err := buildbin.Build("./cmd/vmagent", "", "CGO_ENABLED=0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := BuildImage(ctx, guestCache(), agent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("guest: kernel %s, initramfs %s; accelerator %s", img.KernelVersion, filepath.Base(img.Initrd), h.Accel())
+	sock := filepath.Join(sharedDir(t), "agent.sock")
+	start := time.Now()
+	d, err := h.Create(ctx, "guest", Spec{
+		MemoryMiB: 256, Kernel: img.Kernel, Initrd: img.Initrd, Cmdline: Cmdline,
+		Channels: []Channel{{Name: "com.vmagent.sock", Socket: sock}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := d.Remove(); err != nil {
+			t.Error(err)
+		}
+	}()
+	src, err := d.Channel("com.vmagent.sock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The host end of the channel, as libvirt made it: a unix socket QEMU listens on.
+	conn, err := net.Dial("unix", src.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { conn.Close() }()
+	lines := bufio.NewReader(conn)
+	// Each request carries an id; a late reply to an earlier, timed-out try
+	// (the agent answers every ping it finds once it is up) is skipped.
+	id := 0
+	call := func(req string) (string, error) {
+		id++
+		tag := fmt.Sprintf(`"id":%d`, id)
+		_ = conn.SetDeadline(time.Now().Add(2 * time.Second))
+		if _, err := conn.Write([]byte(strings.Replace(req, "{", "{"+tag+",", 1) + "\n")); err != nil {
+			return "", err
+		}
+		for {
+			line, err := lines.ReadString('\n')
+			if err != nil || strings.Contains(line, tag+",") || strings.Contains(line, tag+"}") {
+				return line, err
+			}
+		}
+	}
+	// The agent answers once the kernel has booted and loaded the modules.
+	// Until then QEMU takes the bytes and nobody reads them: each try times out.
+	var pong string
+	for !strings.Contains(pong, "pong") && ctx.Err() == nil {
+		pong, _ = call(`{"command":"ping"}`)
+	}
+	if !strings.Contains(pong, "pong") {
+		t.Fatalf("no pong from the guest agent: %v", ctx.Err())
+	}
+	t.Logf("first pong %s after the domain started", time.Since(start).Round(10*time.Millisecond))
+	out, err := call(`{"command":"exec","cmd":"uname","args":["-r"]}`)
+	if err != nil || !strings.Contains(out, img.KernelVersion) {
+		t.Errorf("exec uname -r in the guest: %v, %v; want %s", out, err, img.KernelVersion)
+	}
+	// The host hangs up and comes back: the agent (PID 1's child) reads end
+	// of file, opens its port again, and answers the new connection.
+	conn.Close()
+	if conn, err = net.Dial("unix", src.Path); err != nil {
+		t.Fatal(err)
+	}
+	lines = bufio.NewReader(conn)
+	var again string
+	for !strings.Contains(again, "pong") && ctx.Err() == nil {
+		again, _ = call(`{"command":"ping"}`)
+	}
+	if !strings.Contains(again, "pong") {
+		t.Fatalf("no pong after the host reconnected: %v", ctx.Err())
+	}
+	if r, err := call(`{"command":"poweroff"}`); err != nil || !strings.Contains(r, "powering off") {
+		t.Fatalf("poweroff: %v, %v", r, err)
+	}
+	if err := d.WaitStopped(ctx); err != nil {
+		t.Fatalf("the guest did not power off: %v", err)
+	}
+}

@@ -1,0 +1,344 @@
+package realhv
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	libvirt "github.com/digitalocean/go-libvirt"
+	"libvirt.org/go/libvirtxml"
+
+	"github.com/vmtestbed/vmtestbed/virtio"
+)
+
+// DefaultURI is the libvirt URI Connect uses when given "".
+const DefaultURI = "qemu:///system"
+
+// DefaultPrefix starts the name of every domain a Host creates.
+const DefaultPrefix = "vmtestbed"
+
+// Host is one libvirt connection and the domains it created.
+type Host struct {
+	lv     *libvirt.Libvirt
+	uri    string
+	prefix string
+	run    string // this Host's run tag, part of every name
+	kvm    bool
+	why    string // why not KVM
+}
+
+// Options tune Connect.
+type Options struct {
+	// Prefix starts every domain name (default DefaultPrefix); Sweep removes
+	// every domain that starts with it.
+	Prefix string
+	// ForceTCG uses type 'qemu' even where KVM works.
+	ForceTCG bool
+}
+
+// Connect dials libvirt at uri ("" = qemu:///system), bounded by ctx.
+func Connect(ctx context.Context, uri string, o Options) (*Host, error) {
+	if uri == "" {
+		uri = DefaultURI
+	}
+	u, err := url.Parse(uri)
+	if err != nil {
+		return nil, fmt.Errorf("libvirt URI %q: %w", uri, err)
+	}
+	type result struct {
+		lv  *libvirt.Libvirt
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		lv, err := libvirt.ConnectToURI(u)
+		done <- result{lv, err}
+	}()
+	var lv *libvirt.Libvirt
+	select {
+	case r := <-done:
+		if r.err != nil {
+			return nil, fmt.Errorf("connect to libvirt at %s: %w", uri, r.err)
+		}
+		lv = r.lv
+	case <-ctx.Done():
+		go func() { // the dial goroutine ends on its own; close what it opens
+			if r := <-done; r.err == nil {
+				_ = r.lv.Disconnect()
+			}
+		}()
+		return nil, fmt.Errorf("connect to libvirt at %s: %w", uri, ctx.Err())
+	}
+	h := &Host{lv: lv, uri: uri, prefix: o.Prefix, run: randomTag()}
+	if h.prefix == "" {
+		h.prefix = DefaultPrefix
+	}
+	if o.ForceTCG {
+		h.why = "TCG forced"
+	} else {
+		h.kvm, h.why = KVM()
+	}
+	return h, nil
+}
+
+// Close ends the connection (domains stay; see Sweep).
+func (h *Host) Close() error { return h.lv.Disconnect() }
+
+// URI is the libvirt URI the Host is connected to.
+func (h *Host) URI() string { return h.uri }
+
+// Accel says which accelerator new domains get: "kvm", or "tcg (why)".
+func (h *Host) Accel() string {
+	if h.kvm {
+		return "kvm"
+	}
+	return "tcg (" + h.why + ")"
+}
+
+// Name returns the domain name for a short name: prefix-run-short.
+func (h *Host) Name(short string) string { return h.prefix + "-" + h.run + "-" + short }
+
+// Create defines and starts a domain for spec, named h.Name(short). What it
+// defined is undefined again if the start fails.
+func (h *Host) Create(ctx context.Context, short string, spec Spec) (*Domain, error) {
+	spec.Name = h.Name(short)
+	spec.KVM = h.kvm
+	doc, err := spec.XML()
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	dom, err := h.lv.DomainDefineXML(doc)
+	if err != nil {
+		return nil, fmt.Errorf("define domain %s: %w", spec.Name, err)
+	}
+	if err := h.lv.DomainCreate(dom); err != nil {
+		_ = h.lv.DomainUndefineFlags(dom, libvirt.DomainUndefineNvram)
+		return nil, fmt.Errorf("start domain %s: %w", spec.Name, err)
+	}
+	return &Domain{h: h, dom: dom, Name: spec.Name}, nil
+}
+
+// Domains lists the domains (running or not) whose names start with the prefix.
+func (h *Host) Domains() ([]string, error) {
+	doms, _, err := h.lv.ConnectListAllDomains(1, libvirt.ConnectListDomainsActive|libvirt.ConnectListDomainsInactive)
+	if err != nil {
+		return nil, fmt.Errorf("list domains: %w", err)
+	}
+	var out []string
+	for _, d := range doms {
+		if strings.HasPrefix(d.Name, h.prefix+"-") {
+			out = append(out, d.Name)
+		}
+	}
+	return out, nil
+}
+
+// Sweep destroys and undefines every domain whose name starts with the
+// prefix (left behind by an interrupted run, or by this one), and returns
+// their names.
+func (h *Host) Sweep() ([]string, error) {
+	names, err := h.Domains()
+	if err != nil {
+		return nil, err
+	}
+	var errs []error
+	for _, n := range names {
+		dom, err := h.lv.DomainLookupByName(n)
+		if libvirt.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("sweep %s: %w", n, err))
+			continue
+		}
+		errs = append(errs, (&Domain{h: h, dom: dom, Name: n}).Remove())
+	}
+	return names, errors.Join(errs...)
+}
+
+// Domain is one libvirt domain a Host created.
+type Domain struct {
+	h    *Host
+	dom  libvirt.Domain
+	Name string
+}
+
+// State is a domain's libvirt state.
+type State = libvirt.DomainState
+
+// State returns the domain's state (libvirt.DomainRunning, DomainShutoff, ...).
+func (d *Domain) State() (State, error) {
+	st, _, err := d.h.lv.DomainGetState(d.dom, 0)
+	if err != nil {
+		return 0, fmt.Errorf("state of %s: %w", d.Name, err)
+	}
+	return State(st), nil
+}
+
+// Stats are what libvirt reports of a running domain.
+type Stats struct {
+	State     State
+	MemoryKiB uint64
+	VCPUs     uint16
+	CPUTime   time.Duration
+}
+
+// Stats reads the domain's stats.
+func (d *Domain) Stats() (Stats, error) {
+	st, _, mem, vcpus, cpu, err := d.h.lv.DomainGetInfo(d.dom)
+	if err != nil {
+		return Stats{}, fmt.Errorf("stats of %s: %w", d.Name, err)
+	}
+	return Stats{State: State(st), MemoryKiB: mem, VCPUs: vcpus, CPUTime: time.Duration(cpu)}, nil
+}
+
+// XML returns the live domain XML (with the pty path and socket paths
+// libvirt filled in).
+func (d *Domain) XML() (string, error) {
+	x, err := d.h.lv.DomainGetXMLDesc(d.dom, 0)
+	if err != nil {
+		return "", fmt.Errorf("XML of %s: %w", d.Name, err)
+	}
+	return x, nil
+}
+
+// ConsolePTY returns the host path of the serial console's pty.
+func (d *Domain) ConsolePTY() (string, error) {
+	x, err := d.XML()
+	if err != nil {
+		return "", err
+	}
+	var live libvirtxml.Domain
+	if err := live.Unmarshal(x); err != nil {
+		return "", fmt.Errorf("parse XML of %s: %w", d.Name, err)
+	}
+	if live.Devices != nil {
+		for _, s := range live.Devices.Serials {
+			if s.Source != nil && s.Source.Pty != nil && s.Source.Pty.Path != "" {
+				return s.Source.Pty.Path, nil
+			}
+		}
+	}
+	return "", fmt.Errorf("domain %s has no serial pty (is it running?)", d.Name)
+}
+
+// Channel finds the named virtio-serial channel's host end in the live XML.
+func (d *Domain) Channel(name string) (virtio.ChannelSource, error) {
+	x, err := d.XML()
+	if err != nil {
+		return virtio.ChannelSource{}, err
+	}
+	return virtio.FindChannel([]byte(x), name)
+}
+
+// Shutdown asks the guest to power off (ACPI) and waits until the domain is
+// off; when deadline passes first, it destroys the domain. It reports
+// whether the guest went down by itself.
+func (d *Domain) Shutdown(ctx context.Context, deadline time.Duration) (graceful bool, err error) {
+	wctx, cancel := context.WithTimeout(ctx, deadline)
+	defer cancel()
+	events, err := d.h.lv.LifecycleEvents(wctx)
+	if err != nil {
+		return false, fmt.Errorf("watch %s: %w", d.Name, err)
+	}
+	defer drain(events, cancel)
+	if st, err := d.State(); err == nil && st == libvirt.DomainShutoff {
+		return true, nil
+	}
+	if err := d.h.lv.DomainShutdownFlags(d.dom, libvirt.DomainShutdownAcpiPowerBtn); err != nil && !notRunning(err) {
+		return false, fmt.Errorf("shut down %s: %w", d.Name, err)
+	}
+	for {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				return false, d.Destroy()
+			}
+			if ev.Dom.Name == d.Name && libvirt.DomainEventType(ev.Event) == libvirt.DomainEventStopped {
+				return true, nil
+			}
+		case <-wctx.Done():
+			if st, err := d.State(); err == nil && st == libvirt.DomainShutoff {
+				return true, nil
+			}
+			if ctx.Err() != nil {
+				return false, errors.Join(ctx.Err(), d.Destroy())
+			}
+			return false, d.Destroy()
+		}
+	}
+}
+
+// WaitStopped waits, bounded by ctx, until the domain is off.
+func (d *Domain) WaitStopped(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	events, err := d.h.lv.LifecycleEvents(ctx)
+	if err != nil {
+		return fmt.Errorf("watch %s: %w", d.Name, err)
+	}
+	defer drain(events, cancel)
+	if st, err := d.State(); err == nil && st == libvirt.DomainShutoff {
+		return nil
+	}
+	for {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				return fmt.Errorf("watch %s: the event stream ended", d.Name)
+			}
+			if ev.Dom.Name == d.Name && libvirt.DomainEventType(ev.Event) == libvirt.DomainEventStopped {
+				return nil
+			}
+		case <-ctx.Done():
+			return fmt.Errorf("%s still running: %w", d.Name, ctx.Err())
+		}
+	}
+}
+
+// drain cancels an event subscription and reads it until go-libvirt closes
+// it, so its goroutine never blocks on a send.
+func drain(events <-chan libvirt.DomainEventLifecycleMsg, cancel func()) {
+	cancel()
+	for range events {
+	}
+}
+
+// Destroy powers the domain off at once (no error if it is off already).
+func (d *Domain) Destroy() error {
+	if err := d.h.lv.DomainDestroyFlags(d.dom, libvirt.DomainDestroyDefault); err != nil && !notRunning(err) {
+		return fmt.Errorf("destroy %s: %w", d.Name, err)
+	}
+	return nil
+}
+
+// Remove destroys and undefines the domain (no error if already gone).
+func (d *Domain) Remove() error {
+	if err := d.Destroy(); err != nil && !libvirt.IsNotFound(err) {
+		return err
+	}
+	if err := d.h.lv.DomainUndefineFlags(d.dom, libvirt.DomainUndefineNvram); err != nil && !libvirt.IsNotFound(err) {
+		return fmt.Errorf("undefine %s: %w", d.Name, err)
+	}
+	return nil
+}
+
+// notRunning reports libvirt's "domain is not running" (VIR_ERR_OPERATION_INVALID).
+func notRunning(err error) bool {
+	var e libvirt.Error
+	return errors.As(err, &e) && (e.Code == uint32(libvirt.ErrOperationInvalid) || e.Code == uint32(libvirt.ErrNoDomain))
+}
+
+func randomTag() string {
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,149 @@
+package realhv
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	libvirt "github.com/digitalocean/go-libvirt"
+	"go.uber.org/goleak"
+)
+
+// These tests talk to a real libvirtd (qemu:///system, or
+// $VMTESTBED_LIBVIRT_URI) driving real QEMU. Without one they skip, unless
+// VMTESTBED_REALHV=1 (make test-realhv, CI), which makes that a failure.
+
+const testPrefix = "vmtestbed-test"
+
+// TestMain checks that no test leaves a goroutine (go-libvirt's included) behind.
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func connect(t *testing.T) *Host {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	h, err := Connect(ctx, os.Getenv("VMTESTBED_LIBVIRT_URI"), Options{Prefix: testPrefix})
+	if err != nil {
+		if os.Getenv("VMTESTBED_REALHV") == "1" {
+			t.Fatalf("VMTESTBED_REALHV=1 but libvirt is not reachable: %v", err)
+		}
+		t.Skipf("no libvirt here (%v); make test-realhv starts one", err)
+	}
+	t.Cleanup(func() {
+		if _, err := h.Sweep(); err != nil {
+			t.Errorf("sweep: %v", err)
+		}
+		if err := h.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	return h
+}
+
+// sharedDir is a directory QEMU (which libvirt may run as another user) can
+// create sockets in.
+func sharedDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	for d := dir; d != os.TempDir() && d != "/"; d = filepath.Dir(d) {
+		if err := os.Chmod(d, 0o777); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// TestDomainLifecycle: a firmware-only domain (no guest: it never answers
+// the ACPI power button) starts, reports stats, a pty console and its
+// channel socket; a graceful shutdown runs out its deadline and destroys
+// it; removing it leaves nothing.
+func TestDomainLifecycle(t *testing.T) {
+	h := connect(t)
+	t.Logf("libvirt %s, accelerator %s", h.URI(), h.Accel())
+	dir := sharedDir(t)
+	sock := filepath.Join(dir, "agent.sock")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	d, err := h.Create(ctx, "lifecycle", Spec{MemoryMiB: 64, Channels: []Channel{{Name: "com.vmagent.sock", Socket: sock}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(d.Name, testPrefix+"-") {
+		t.Errorf("domain name %q lacks the prefix", d.Name)
+	}
+	st, err := d.Stats()
+	if err != nil || st.State != libvirt.DomainRunning || st.MemoryKiB != 64*1024 || st.VCPUs != 1 {
+		t.Errorf("stats %+v, %v", st, err)
+	}
+	pty, err := d.ConsolePTY()
+	if err != nil || !strings.HasPrefix(pty, "/dev/pts/") {
+		t.Errorf("console pty %q, %v", pty, err)
+	}
+	src, err := d.Channel("com.vmagent.sock")
+	if err != nil || src.Path != sock {
+		t.Errorf("channel discovered from the live XML: %+v, %v", src, err)
+	}
+	if _, err := os.Stat(sock); err != nil {
+		t.Errorf("QEMU did not create the channel socket: %v", err)
+	}
+	names, err := h.Domains()
+	if err != nil || !slices.Contains(names, d.Name) {
+		t.Errorf("Domains() = %v, %v; want %s in it", names, err, d.Name)
+	}
+
+	start := time.Now()
+	graceful, err := d.Shutdown(ctx, 2*time.Second)
+	if err != nil || graceful {
+		t.Fatalf("Shutdown of a guest that ignores ACPI: graceful=%v err=%v, want a destroy after the deadline", graceful, err)
+	}
+	if took := time.Since(start); took < 2*time.Second || took > 15*time.Second {
+		t.Errorf("Shutdown took %s with a 2s deadline", took)
+	}
+	if s, err := d.State(); err != nil || s != libvirt.DomainShutoff {
+		t.Errorf("after Shutdown: state %v, %v", s, err)
+	}
+	if err := d.Remove(); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Remove(); err != nil {
+		t.Errorf("a second Remove: %v", err)
+	}
+	if names, _ := h.Domains(); slices.Contains(names, d.Name) {
+		t.Errorf("%s still defined after Remove", d.Name)
+	}
+}
+
+// TestSweepRemovesLeftovers: a run that ended without cleaning up (its Host
+// closed, its domain still running) is swept by the next Host with the
+// same prefix.
+func TestSweepRemovesLeftovers(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	first := connect(t)
+	d, err := first.Create(ctx, "leftover", Spec{MemoryMiB: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := connect(t)
+	swept, err := second.Sweep()
+	if err != nil || !slices.Contains(swept, d.Name) {
+		t.Fatalf("Sweep = %v, %v; want %s swept", swept, err, d.Name)
+	}
+	if names, _ := first.Domains(); len(names) != 0 {
+		t.Errorf("after Sweep: %v", names)
+	}
+}
+
+func TestCreateRefusesBadSpec(t *testing.T) {
+	h := connect(t)
+	if _, err := h.Create(context.Background(), "bad", Spec{Initrd: "/x"}); err == nil {
+		t.Fatal("an initrd without a kernel was accepted")
+	}
+	if names, _ := h.Domains(); len(names) != 0 {
+		t.Errorf("a refused spec left %v", names)
+	}
+}
