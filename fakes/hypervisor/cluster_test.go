@@ -113,7 +113,7 @@ func TestLeaseLifecycle(t *testing.T) {
 		{heartbeat, hv.NodeStatus_NODE_STATUS_READY, codes.OK},                                        // back before grace ends
 		{func() { e.clock.Advance(31 * time.Second) }, hv.NodeStatus_NODE_STATUS_NOT_READY, codes.OK}, // lapsed 1s ago
 		{func() { e.clock.Advance(58 * time.Second) }, hv.NodeStatus_NODE_STATUS_NOT_READY, codes.OK}, // grace ends in 1s
-		{func() { e.clock.Advance(2 * time.Second) }, 0, codes.NotFound},                                        // removed
+		{func() { e.clock.Advance(2 * time.Second) }, 0, codes.NotFound},                              // removed
 	}
 	for i, st := range steps {
 		st.do()
