@@ -6,99 +6,76 @@ import (
 	"os"
 	"sync"
 
-	"github.com/creack/pty"
 	"golang.org/x/sys/unix"
 )
 
-// console is an instance's serial console: a real pty pair. The master side
-// is the host's: one goroutine reads it into a bounded history ring and fans
-// the bytes out to attached clients; client input is written to it. The
-// slave side belongs to the fake guest (guest.go), put in raw mode so the
-// line discipline neither echoes nor rewrites bytes.
+// console is an instance's machine as the host sees it: the machine
+// (Options.Machines, made on first use) and a multiplexer over its serial
+// console. One goroutine reads the machine's console into a bounded history
+// ring and fans the bytes out to attached clients; client input is written
+// to the machine. The lifecycle code drives the machine through this type
+// and never knows which backend it is.
 //
-// The pty is opened lazily (first Start or first attach), so instances that
-// never run cost no pty. It is closed on delete and on Server.Close.
+// The machine is made lazily (first Start or first attach), so instances
+// that never run cost nothing. It is closed on delete and on Server.Close.
 //
-// Locks: outMu guards history and subscribers (taken by the master reader);
-// guestMu guards the guest and writes to the slave. Neither is held while
-// taking the other, so the master reader always drains what the guest writes.
+// Locks: outMu guards history and subscribers (taken by the reader); mu
+// guards the machine. Neither is held while taking the other.
 type console struct {
-	s *Server
+	s    *Server
+	spec MachineSpec
 
 	outMu   sync.Mutex
 	history []byte
 	max     int
 	subs    *hub[[]byte]
 
-	guestMu sync.Mutex
-	master  *os.File
-	slave   *os.File
+	mu      sync.Mutex
+	machine Machine
 	closed  bool
-	guest   guest
 }
 
-func newConsole(s *Server, hostname, instanceID string) *console {
+func newConsole(s *Server, spec MachineSpec) *console {
 	return &console{
-		s:     s,
-		max:   s.opts.ConsoleHistory,
-		subs:  newHub[[]byte](s.opts.WatchBuffer),
-		guest: guest{hostname: hostname, instanceID: instanceID, clock: s.clock},
+		s:    s,
+		spec: spec,
+		max:  s.opts.ConsoleHistory,
+		subs: newHub[[]byte](s.opts.WatchBuffer),
 	}
 }
 
 // errConsoleClosed is returned once the instance is gone.
 var errConsoleClosed = errors.New("console closed")
 
-// errNoPTY is returned when Limits.MaxPTYs ptys are open.
-var errNoPTY = errors.New("pty budget exhausted")
-
-// open creates the pty pair on first use and starts its goroutines.
-func (c *console) open() error {
-	c.guestMu.Lock()
-	defer c.guestMu.Unlock()
-	return c.openLocked()
-}
-
-func (c *console) openLocked() error {
+// open makes the machine on first use and starts reading its console.
+func (c *console) open() (Machine, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.closed {
-		return errConsoleClosed
+		return nil, errConsoleClosed
 	}
-	if c.master != nil {
-		return nil
+	if c.machine != nil {
+		return c.machine, nil
 	}
-	if !c.s.takePTY() {
-		return fmt.Errorf("%w: %d ptys are open (Limits.MaxPTYs); delete an instance first", errNoPTY, c.s.opts.Limits.MaxPTYs)
-	}
-	master, slave, err := pty.Open()
+	m, err := c.s.opts.Machines.NewMachine(c.spec, MachineEnv{
+		Off:        func(graceful bool) { c.s.machineOff(c.spec.InstanceID, c, graceful) },
+		Clock:      c.s.clock,
+		TakePTY:    c.s.takePTY,
+		ReleasePTY: func() { c.s.ptys.Add(-1) },
+	})
 	if err != nil {
-		c.s.ptys.Add(-1)
-		return fmt.Errorf("open pty for %s: %w", c.guest.instanceID, err)
+		return nil, err
 	}
-	fail := func(what string, err error) error {
-		master.Close()
-		slave.Close()
-		c.s.ptys.Add(-1)
-		return fmt.Errorf("%s for %s: %w", what, c.guest.instanceID, err)
-	}
-	if err := makeRaw(slave); err != nil {
-		return fail("raw mode", err)
-	}
-	if err := setSize(master, 80, 24); err != nil {
-		return fail("size console", err)
-	}
-	c.master, c.slave = master, slave
-	c.guest.out = slave
-	c.s.wg.Add(2)
-	go func() { defer c.s.wg.Done(); c.readMaster(master) }()
-	go func() { defer c.s.wg.Done(); c.readSlave(slave) }()
-	return nil
+	c.machine = m
+	c.s.wg.Go(func() { c.read(m) })
+	return m, nil
 }
 
-// readMaster copies guest output into the history ring and to subscribers.
-func (c *console) readMaster(master *os.File) {
+// read copies console output into the history ring and to subscribers.
+func (c *console) read(m Machine) {
 	buf := make([]byte, 4096)
 	for {
-		n, err := master.Read(buf)
+		n, err := m.Console().Read(buf)
 		if n > 0 {
 			chunk := append([]byte(nil), buf[:n]...)
 			c.outMu.Lock()
@@ -117,27 +94,9 @@ func (c *console) readMaster(master *os.File) {
 	}
 }
 
-// readSlave feeds bytes typed on the console to the guest shell.
-func (c *console) readSlave(slave *os.File) {
-	buf := make([]byte, 1024)
-	for {
-		n, err := slave.Read(buf)
-		if n > 0 {
-			c.guestMu.Lock()
-			if !c.closed {
-				c.guest.input(buf[:n])
-			}
-			c.guestMu.Unlock()
-		}
-		if err != nil {
-			return
-		}
-	}
-}
-
 // attach returns the recent output and a watcher for what follows.
 func (c *console) attach() ([]byte, *watcher[[]byte], error) {
-	if err := c.open(); err != nil {
+	if _, err := c.open(); err != nil {
 		return nil, nil, err
 	}
 	c.outMu.Lock()
@@ -156,62 +115,79 @@ func (c *console) detach(w *watcher[[]byte]) {
 	}
 }
 
+// current is the machine, or nil before first use and after close.
+func (c *console) current() Machine {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil
+	}
+	return c.machine
+}
+
 // write sends keyboard input to the guest.
 func (c *console) write(p []byte) error {
-	c.guestMu.Lock()
-	master := c.master
-	closed := c.closed
-	c.guestMu.Unlock()
-	if closed || master == nil {
+	m := c.current()
+	if m == nil {
 		return errConsoleClosed
 	}
-	if _, err := master.Write(p); err != nil {
-		return fmt.Errorf("write console of %s: %w", c.guest.instanceID, err)
+	if _, err := m.Console().Write(p); err != nil {
+		return fmt.Errorf("write console of %s: %w", c.spec.InstanceID, err)
 	}
 	return nil
 }
 
 // resize sets the terminal size the guest sees.
 func (c *console) resize(cols, rows int) error {
-	c.guestMu.Lock()
-	defer c.guestMu.Unlock()
-	if err := c.openLocked(); err != nil {
+	m, err := c.open()
+	if err != nil {
 		return err
 	}
-	return setSize(c.master, cols, rows)
+	return m.Resize(cols, rows)
 }
 
-// powerOn boots the guest: it prints a boot log and a shell prompt.
+// powerOn boots the guest.
 func (c *console) powerOn() error {
-	c.guestMu.Lock()
-	defer c.guestMu.Unlock()
-	if err := c.openLocked(); err != nil {
+	m, err := c.open()
+	if err != nil {
 		return err
 	}
-	c.guest.boot()
-	return nil
+	return m.PowerOn()
 }
 
-// powerOff stops the guest; a graceful stop prints the shutdown messages.
+// requestShutdown asks the guest to power off; off reports it did at once.
+func (c *console) requestShutdown() (off bool, err error) {
+	m := c.current()
+	if m == nil {
+		return true, nil
+	}
+	return m.RequestShutdown()
+}
+
+// powerOff stops the guest: graceful asks it first (a guest that is off at
+// once is done), else the power is cut.
 func (c *console) powerOff(graceful bool) {
-	c.guestMu.Lock()
-	defer c.guestMu.Unlock()
-	if c.master != nil && !c.closed {
-		c.guest.halt(graceful)
+	m := c.current()
+	if m == nil {
+		return
 	}
+	if graceful {
+		if off, err := m.RequestShutdown(); err == nil && off {
+			return
+		}
+	}
+	_ = m.PowerOff()
 }
 
-// close ends attached streams and closes the pty; the goroutines exit on
-// their next read (Server.Close waits for them).
+// close ends attached streams and closes the machine.
 func (c *console) close() {
-	c.guestMu.Lock()
-	if c.master != nil && !c.closed {
-		c.master.Close()
-		c.slave.Close()
-		c.s.ptys.Add(-1)
-	}
+	c.mu.Lock()
+	m := c.machine
 	c.closed = true
-	c.guestMu.Unlock()
+	c.mu.Unlock()
+	if m != nil {
+		_ = m.Close()
+	}
 	c.outMu.Lock()
 	if c.subs != nil {
 		c.subs.closeAll()

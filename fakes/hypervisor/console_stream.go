@@ -71,3 +71,20 @@ func streamConsole(ctx context.Context, done <-chan struct{}, con *console, id s
 	}
 	return pump(ctx, done, w, send)
 }
+
+// Machine returns the machine instance id runs on (made on first use), for
+// a harness that reaches the guest: its channels (the guest agent's), its
+// console and its domain XML. NotFound if the instance is unknown.
+func (s *Server) Machine(id string) (Machine, error) {
+	s.mu.Lock()
+	in, err := s.getInstance(id)
+	s.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	m, err := in.console.open()
+	if err != nil {
+		return nil, consoleErr(id, err)
+	}
+	return m, nil
+}

@@ -423,7 +423,8 @@ func TestWatchersAreBounded(t *testing.T) {
 }
 
 func TestConsoleStreamsAndPTYsAreBounded(t *testing.T) {
-	e := newEnv(t, Options{Limits: Limits{MaxPTYs: 2, MaxConsoleStreams: 1}}, nil)
+	// A running instance holds two ptys: its console and its guest-agent channel.
+	e := newEnv(t, Options{Limits: Limits{MaxPTYs: 4, MaxConsoleStreams: 1}}, nil)
 	e.register(t, workerReq("w1"))
 	var ids []string
 	for _, name := range []string{"p1", "p2", "p3"} {
@@ -437,7 +438,7 @@ func TestConsoleStreamsAndPTYsAreBounded(t *testing.T) {
 		}
 	}
 	_, err := e.compute.StartInstance(ctxT(t), &hv.StartInstanceRequest{InstanceId: ids[2]})
-	wantCode(t, err, codes.ResourceExhausted, "a third running instance with MaxPTYs 2")
+	wantCode(t, err, codes.ResourceExhausted, "a third running instance with MaxPTYs 4")
 	if _, err := e.compute.DeleteInstance(ctxT(t), &hv.DeleteInstanceRequest{InstanceId: ids[0], Force: true}); err != nil {
 		t.Fatal(err)
 	}

@@ -102,7 +102,10 @@ func (s *Server) createInstance(p createParams) *instance {
 		state: hv.InstanceState_INSTANCE_STATE_PENDING,
 		hub:   newHub[*hv.InstanceEvent](s.opts.WatchBuffer),
 	}
-	in.console = newConsole(s, p.name, id)
+	in.console = newConsole(s, MachineSpec{
+		InstanceID: id, Hostname: p.name, CPUCores: p.spec.GetCpuCores(), MemoryBytes: p.spec.GetMemoryBytes(),
+		Channels: slices.Clone(s.opts.Channels),
+	})
 	if p.node != nil {
 		in.nodeID = p.node.pb.Id
 		in.placed = true
@@ -210,17 +213,21 @@ func (s *Server) stopInstance(id string, force bool, timeoutSeconds int32) (*hv.
 	if in.state != hv.InstanceState_INSTANCE_STATE_RUNNING {
 		return nil, wrongState(in, "stop", "RUNNING")
 	}
-	delay := s.opts.GuestShutdownDelay
-	if force || delay == 0 {
-		reason := "stopped"
-		if force {
-			reason = "force stopped"
-		}
-		s.powerOffNow(in, !force, reason)
+	if force {
+		s.powerOffNow(in, "force stopped")
 		return in.snapshot(), nil
 	}
 	if in.stopping {
 		return nil, errf(codes.FailedPrecondition, "instance %s is already stopping; wait, or stop it with force", id)
+	}
+	off, err := in.console.requestShutdown()
+	if err != nil || off {
+		if err != nil {
+			s.powerOffNow(in, fmt.Sprintf("force stopped: the shutdown request failed: %v", err))
+		} else {
+			s.stoppedNow(in, "stopped")
+		}
+		return in.snapshot(), nil
 	}
 	deadline := time.Duration(timeoutSeconds) * time.Second
 	if deadline == 0 {
@@ -229,11 +236,7 @@ func (s *Server) stopInstance(id string, force bool, timeoutSeconds int32) (*hv.
 	in.stopTimer()
 	in.stopping = true
 	gen := in.stopGen
-	wait, graceful, reason := delay, true, "stopped"
-	if delay < 0 || delay > deadline {
-		wait, graceful, reason = deadline, false, fmt.Sprintf("force stopped: the guest did not shut down within %s", deadline)
-	}
-	in.timer = s.clock.AfterFunc(wait, func() {
+	in.timer = s.clock.AfterFunc(deadline, func() {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		in, ok := s.instances[id]
@@ -241,17 +244,42 @@ func (s *Server) stopInstance(id string, force bool, timeoutSeconds int32) (*hv.
 			return
 		}
 		in.timer = nil
-		s.powerOffNow(in, graceful, reason)
+		s.powerOffNow(in, fmt.Sprintf("force stopped: the guest did not shut down within %s", deadline))
 	})
 	s.setState(in, hv.InstanceState_INSTANCE_STATE_RUNNING, fmt.Sprintf("stopping: shutdown requested, forced off after %s", deadline))
 	return in.snapshot(), nil
 }
 
-// powerOffNow moves a RUNNING instance to STOPPED. Call with s.mu held.
-func (s *Server) powerOffNow(in *instance, graceful bool, reason string) {
+// machineOff is a machine telling that its guest powered off by itself:
+// after a graceful stop request, or (not graceful) because it died. con
+// names the console the machine belongs to, so a machine of an instance
+// that was deleted and replaced is ignored.
+func (s *Server) machineOff(id string, con *console, graceful bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	in, ok := s.instances[id]
+	if s.closed || !ok || in.console != con || in.state != hv.InstanceState_INSTANCE_STATE_RUNNING {
+		return
+	}
+	reason := "stopped"
+	if !graceful {
+		reason = "stopped: the guest powered off"
+	}
+	s.stoppedNow(in, reason)
+}
+
+// powerOffNow cuts the machine's power and moves the instance to STOPPED.
+// Call with s.mu held.
+func (s *Server) powerOffNow(in *instance, reason string) {
+	in.console.powerOff(false)
+	s.stoppedNow(in, reason)
+}
+
+// stoppedNow moves a RUNNING instance whose machine is off to STOPPED.
+// Call with s.mu held.
+func (s *Server) stoppedNow(in *instance, reason string) {
 	in.stopTimer()
 	s.endRun(in)
-	in.console.powerOff(graceful)
 	in.pb.StartedAt = nil
 	s.setState(in, hv.InstanceState_INSTANCE_STATE_STOPPED, reason)
 }

@@ -45,6 +45,13 @@ type Options struct {
 	// deadline forces it off. A negative value is a guest that ignores the
 	// request: only the deadline stops it.
 	GuestShutdownDelay time.Duration
+	// Machines is what instances run on. Default SimMachines (simulated
+	// guests with a pty console and a guest agent on each channel) with
+	// GuestShutdownDelay; realhv.Machines runs them as libvirt domains.
+	Machines Machines
+	// Channels are the virtio-serial channels every instance's machine
+	// gets. Default: the guest agent's, AgentChannel.
+	Channels []string
 	// StopTimeout is the deadline of a graceful stop that gives
 	// timeout_seconds 0. Default 30s.
 	StopTimeout time.Duration
@@ -91,8 +98,10 @@ type Limits struct {
 	// MaxConsoleStreams bounds attached consoles (ComputeService and
 	// AgentService AttachConsole together). Default 256.
 	MaxConsoleStreams int
-	// MaxPTYs bounds the pty pairs the fake holds open (one per instance
-	// that has been started or attached, until it is deleted). Default 512.
+	// MaxPTYs bounds the pty pairs the simulated machines hold open: a
+	// console per instance that has been started or attached (until it is
+	// deleted), and one per virtio-serial channel of a running guest.
+	// Default 512.
 	MaxPTYs int
 	// MaxVolumeBytes is the largest single volume. Default 64 TiB.
 	MaxVolumeBytes int64
@@ -183,6 +192,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.ConsoleHistory <= 0 {
 		o.ConsoleHistory = 64 << 10
+	}
+	if o.Machines == nil {
+		o.Machines = SimMachines{ShutdownDelay: o.GuestShutdownDelay}
+	}
+	if o.Channels == nil {
+		o.Channels = []string{AgentChannel}
 	}
 	if o.WorkerCapacity == nil {
 		o.WorkerCapacity = defaultWorkerCapacity()
