@@ -1,0 +1,279 @@
+package realhv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+	"time"
+
+	fakehv "github.com/vmtestbed/vmtestbed/fakes/hypervisor"
+	"github.com/vmtestbed/vmtestbed/virtio"
+)
+
+// Machines runs the hypervisor fake's instances as libvirt domains booting
+// the project's tiny guest: the fake's machine seam (fakes/hypervisor
+// Options.Machines) on real libvirt + QEMU. Each instance's virtio-serial
+// channels are unix sockets under Dir that QEMU listens on; its console is
+// the domain's serial pty.
+type Machines struct {
+	Host  *Host
+	Image Image
+	// Dir holds the channel sockets; QEMU must be able to create them there.
+	Dir string
+	// MemoryMiB of every domain (default 256; the instance's memory_bytes
+	// is a scheduling figure, often far more than a test host has).
+	MemoryMiB uint
+	// BootTimeout bounds waiting for a stopped domain's Stopped event
+	// after a shutdown request (default 2 minutes).
+	BootTimeout time.Duration
+}
+
+var _ fakehv.Machines = Machines{}
+
+// NewMachine prepares a machine; its domain is created at PowerOn and
+// removed at PowerOff, as a host agent would.
+func (ms Machines) NewMachine(spec fakehv.MachineSpec, env fakehv.MachineEnv) (fakehv.Machine, error) {
+	if ms.Host == nil || ms.Image.Kernel == "" {
+		return nil, errors.New("realhv machines: Host and Image are required")
+	}
+	pr, pw := io.Pipe()
+	return &machine{ms: ms, spec: spec, env: env, out: pr, outW: pw}, nil
+}
+
+type machine struct {
+	ms   Machines
+	spec fakehv.MachineSpec
+	env  fakehv.MachineEnv
+
+	out  *io.PipeReader // what the console printed, for the fake's reader
+	outW *io.PipeWriter
+
+	mu     sync.Mutex
+	dom    *Domain
+	pty    *os.File
+	boot   uint64
+	closed bool
+	wg     sync.WaitGroup
+}
+
+func (m *machine) socket(name string) string {
+	return filepath.Join(m.ms.Dir, m.spec.InstanceID+"."+name)
+}
+
+func (m *machine) PowerOn() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return errors.New("machine closed")
+	}
+	if m.dom != nil {
+		return nil
+	}
+	mem := m.ms.MemoryMiB
+	if mem == 0 {
+		mem = 256
+	}
+	spec := Spec{MemoryMiB: mem, VCPUs: 1, Kernel: m.ms.Image.Kernel, Initrd: m.ms.Image.Initrd, Cmdline: Cmdline}
+	for _, name := range m.spec.Channels {
+		_ = os.Remove(m.socket(name))
+		spec.Channels = append(spec.Channels, Channel{Name: name, Socket: m.socket(name)})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	dom, err := m.ms.Host.Create(ctx, m.spec.InstanceID, spec)
+	if err != nil {
+		return err
+	}
+	path, err := dom.ConsolePTY()
+	if err != nil {
+		_ = dom.Remove()
+		return err
+	}
+	pty, err := openRawTTY(path)
+	if err != nil {
+		_ = dom.Remove()
+		return fmt.Errorf("open console of %s: %w", dom.Name, err)
+	}
+	m.dom, m.pty = dom, pty
+	m.boot++
+	m.wg.Go(func() { _, _ = io.Copy(m.outW, pty) }) // ends when the pty closes
+	m.wg.Go(func() { m.watch(dom, m.boot) })
+	return nil
+}
+
+// watch tells the fake when the domain stops by itself (the guest powered
+// off, or QEMU died).
+func (m *machine) watch(dom *Domain, boot uint64) {
+	if err := dom.WaitStopped(context.Background()); err != nil {
+		return
+	}
+	m.mu.Lock()
+	mine := m.boot == boot && m.dom == dom && !m.closed
+	if mine {
+		m.teardownLocked()
+	}
+	m.mu.Unlock()
+	if mine {
+		m.env.Off(true)
+	}
+}
+
+// RequestShutdown asks the guest's agent to power off (as libvirt's agent
+// shutdown mode does); without an agent channel, the ACPI power button.
+func (m *machine) RequestShutdown() (bool, error) {
+	m.mu.Lock()
+	dom := m.dom
+	m.mu.Unlock()
+	if dom == nil {
+		return true, nil
+	}
+	if err := m.agentPowerOff(); err == nil {
+		return false, nil
+	}
+	if err := m.ms.Host.lv.DomainShutdownFlags(dom.dom, 1 /* ACPI power button */); err != nil && !notRunning(err) {
+		return false, fmt.Errorf("shut down %s: %w", dom.Name, err)
+	}
+	return false, nil
+}
+
+func (m *machine) agentPowerOff() error {
+	ch, err := m.Channel(fakehv.AgentChannel)
+	if err != nil {
+		return err
+	}
+	cl := virtio.NewClient(ch, virtio.NewRawHandler(), 5*time.Second, virtio.DefaultReconnect)
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := cl.Connect(ctx); err != nil {
+		return err
+	}
+	out, err := cl.Request(ctx, []byte(`{"command":"poweroff"}`+"\n"))
+	if err != nil {
+		return err
+	}
+	if !strings.Contains(string(out), "powering off") {
+		return fmt.Errorf("the agent answered poweroff with %q", out)
+	}
+	return nil
+}
+
+func (m *machine) PowerOff() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.teardownLocked()
+}
+
+// teardownLocked removes the domain and closes its console.
+func (m *machine) teardownLocked() error {
+	if m.dom == nil {
+		return nil
+	}
+	err := m.dom.Remove()
+	m.pty.Close()
+	m.dom, m.pty = nil, nil
+	m.boot++
+	return err
+}
+
+func (m *machine) Console() io.ReadWriter {
+	return struct {
+		io.Reader
+		io.Writer
+	}{m.out, consoleWriter{m}}
+}
+
+type consoleWriter struct{ m *machine }
+
+func (w consoleWriter) Write(p []byte) (int, error) {
+	w.m.mu.Lock()
+	pty := w.m.pty
+	w.m.mu.Unlock()
+	if pty == nil {
+		return 0, errors.New("the guest is not running")
+	}
+	return pty.Write(p)
+}
+
+func (m *machine) Resize(int, int) error { return nil } // a QEMU serial port has no size
+
+// Channel returns the host end of a running domain's channel: its unix
+// socket, found in the live domain XML.
+func (m *machine) Channel(name string) (virtio.Channel, error) {
+	m.mu.Lock()
+	dom := m.dom
+	m.mu.Unlock()
+	if dom == nil {
+		return nil, fmt.Errorf("channel %s of instance %s: the guest is not running", name, m.spec.InstanceID)
+	}
+	src, err := dom.Channel(name)
+	if err != nil {
+		return nil, err
+	}
+	return virtio.NewUnixChannel(name, src.Path), nil
+}
+
+func (m *machine) DomainXML() string {
+	m.mu.Lock()
+	dom := m.dom
+	m.mu.Unlock()
+	if dom == nil {
+		return ""
+	}
+	x, _ := dom.XML()
+	return x
+}
+
+func (m *machine) Close() error {
+	m.mu.Lock()
+	m.closed = true
+	err := m.teardownLocked()
+	m.mu.Unlock()
+	m.outW.Close()
+	m.wg.Wait()
+	return err
+}
+
+// openRawTTY opens the host end of a domain's serial pty non-blocking (so
+// Close interrupts a pending Read) in raw mode (no echo, no line editing).
+func openRawTTY(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|syscall.O_NOCTTY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	var ierr error
+	if err := rc.Control(func(fd uintptr) {
+		t, err := unix.IoctlGetTermios(int(fd), unix.TCGETS)
+		if err != nil {
+			ierr = err
+			return
+		}
+		t.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
+		t.Oflag &^= unix.OPOST
+		t.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
+		t.Cflag &^= unix.CSIZE | unix.PARENB
+		t.Cflag |= unix.CS8
+		t.Cc[unix.VMIN], t.Cc[unix.VTIME] = 1, 0
+		ierr = unix.IoctlSetTermios(int(fd), unix.TCSETS, t)
+	}); err != nil {
+		ierr = err
+	}
+	if ierr != nil {
+		f.Close()
+		return nil, fmt.Errorf("raw mode on %s: %w", path, ierr)
+	}
+	return f, nil
+}
