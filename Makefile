@@ -57,10 +57,10 @@ fuzz:
 	done
 
 # The realhv tests on this machine's libvirt + QEMU (TCG where KVM cannot
-# boot a guest). ci/realhv-setup installs and starts what is missing; with
+# boot a guest). ci/realhv-setup.sh installs and starts what is missing; with
 # VMTESTBED_REALHV=1 an unreachable libvirt fails instead of skipping.
 test-realhv:
-	ci/realhv-setup
+	ci/realhv-setup.sh
 	VMTESTBED_REALHV=1 $(GO) test $(GOTESTFLAGS) ./realhv/...
 
 bench:

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -11,6 +12,7 @@ import (
 	conform "github.com/vmtestbed/vmtestbed/conformance/hypervisor"
 	"github.com/vmtestbed/vmtestbed/conformance/report"
 	fakehv "github.com/vmtestbed/vmtestbed/fakes/hypervisor"
+	"github.com/vmtestbed/vmtestbed/realhv"
 )
 
 // conformHypervisorFlags: the suite's Config and report options, which the
@@ -19,6 +21,7 @@ var conformHypervisorFlags = struct {
 	cfg     conform.Config
 	opts    report.Options
 	connect time.Duration
+	backend backendFlags
 }{cfg: conform.DefaultConfig()}
 
 var conformHypervisorCmd = &cobra.Command{
@@ -48,6 +51,7 @@ func init() {
 	f.DurationVar(&c.LeaseWait, "lease-wait", c.LeaseWait, "real time each lease spec may spend (up to 2.5 lease TTLs); longer leases are skipped")
 	f.DurationVar(&c.Timeout, "timeout", c.Timeout, "bound of the whole run")
 	f.DurationVar(&conformHypervisorFlags.connect, "connect-timeout", 10*time.Second, "bound of reaching --addr and probing its methods")
+	conformHypervisorFlags.backend.bind(f)
 	bindReportFlags(f, &conformHypervisorFlags.opts, "HV-CLU", "print what specs write as they run")
 	conformCmd.AddCommand(conformHypervisorCmd)
 }
@@ -56,8 +60,14 @@ func runConformHypervisor(cmd *cobra.Command, _ []string) error {
 	fl := conformHypervisorFlags
 	out := cmd.OutOrStdout()
 	cfg := fl.cfg
+	if err := fl.backend.validate(); err != nil {
+		return withCode(exitUsage, err)
+	}
+	if cfg.Addr != "" && fl.backend.backend != backendFake {
+		return withCode(exitUsage, errors.New("--addr names the server under test; --backend realhv runs the in-process fake's instances as libvirt guests"))
+	}
 	if cfg.Addr == "" {
-		stop, err := inProcessHypervisor(&cfg)
+		stop, err := inProcessHypervisor(cmd.Context(), &cfg, fl.backend)
 		if err != nil {
 			return withCode(exitUsage, err)
 		}
@@ -98,13 +108,32 @@ func (s serverClock) Advance(_ context.Context, d time.Duration) error {
 	return nil
 }
 
-// inProcessHypervisor serves the fake in process and points cfg at it.
-func inProcessHypervisor(cfg *conform.Config) (stop func(), err error) {
+// inProcessHypervisor serves the fake in process and points cfg at it;
+// with --backend realhv its instances are libvirt guests.
+func inProcessHypervisor(ctx context.Context, cfg *conform.Config, b backendFlags) (stop func(), err error) {
 	clock := &fakehv.OffsetClock{}
-	served, err := fakehv.Serve(fakehv.Options{Seed: 1, Clock: clock}, fakehv.ServeOptions{})
+	opts := fakehv.Options{Seed: 1, Clock: clock}
+	var done func()
+	if b.backend == backendRealhv {
+		run, d, err := b.openRealhv(ctx)
+		if err != nil {
+			return nil, err
+		}
+		done = d
+		opts.Machines = realhv.Machines{Host: run.host, Image: run.img, Dir: run.dir}
+	}
+	served, err := fakehv.Serve(opts, fakehv.ServeOptions{})
 	if err != nil {
+		if done != nil {
+			done()
+		}
 		return nil, fmt.Errorf("in-process hypervisor: %w", err)
 	}
 	cfg.Addr, cfg.DialOptions, cfg.ServerClock = served.Addr(), served.DialOptions(), serverClock{clock}
-	return served.Stop, nil
+	return func() {
+		served.Stop()
+		if done != nil {
+			done()
+		}
+	}, nil
 }

@@ -110,7 +110,9 @@ func (s *specs) agent() {
 		_, err := e.agent.StartInstance(ctx, &hv.AgentInstanceRequest{InstanceId: inst.GetId()})
 		expectOK(err, "AgentService.StartInstance")
 		e.agentWait(ctx, inst.GetId(), hv.InstanceState_INSTANCE_STATE_RUNNING)
-		cctx, cancel := context.WithCancel(ctx)
+		// Bounded by the wait timeout, so a guest that never echoes is
+		// reported with what the console did show.
+		cctx, cancel := context.WithTimeout(ctx, e.cfg.waitTimeout())
 		defer cancel()
 		stream, err := e.agent.AttachConsole(cctx)
 		expectOK(err, "AgentService.AttachConsole")

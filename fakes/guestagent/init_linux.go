@@ -35,6 +35,11 @@ type InitOptions struct {
 	// process (PID 1 only reaps and restarts it). Default: this binary with
 	// --init-child.
 	Child []string
+	// Shell runs on the serial console (ConsoleTTY), as a serial getty with
+	// automatic login would, when the file exists. Default /bin/sh.
+	Shell string
+	// ConsoleTTY is the serial console's device. Default /dev/ttyS0.
+	ConsoleTTY string
 }
 
 // RunInit is PID 1 of the project's tiny guest: it mounts devtmpfs, proc
@@ -74,6 +79,7 @@ func RunInit(o InitOptions) error {
 	}
 	sigs := make(chan os.Signal, 16)
 	signal.Notify(sigs, syscall.SIGCHLD, syscall.SIGTERM, syscall.SIGINT)
+	shell := startShell(o, log)
 	for {
 		cmd := exec.Command(child[0], child[1:]...)
 		cmd.Stdout, cmd.Stderr = log, log
@@ -99,6 +105,10 @@ func RunInit(o InitOptions) error {
 					fmt.Fprintf(log, "vmagent: init: agent exited (%v); restarting\n", exitText(ws))
 					agentUp = false
 				}
+				if shell != nil && pid == shell.Process.Pid {
+					_ = shell.Process.Release()
+					shell = startShell(o, log) // a console that logs out gets a new shell
+				}
 			}
 		}
 		// exec.Cmd.Wait would find the child reaped already; release it.
@@ -107,6 +117,36 @@ func RunInit(o InitOptions) error {
 		}
 		waitFor(time.Second)
 	}
+}
+
+// startShell runs the console shell as a session leader with the serial
+// console as its controlling terminal; nil when there is none.
+func startShell(o InitOptions, log io.Writer) *exec.Cmd {
+	shell, tty := o.Shell, o.ConsoleTTY
+	if shell == "" {
+		shell = "/bin/sh"
+	}
+	if tty == "" {
+		tty = "/dev/ttyS0"
+	}
+	if _, err := os.Stat(shell); err != nil {
+		return nil
+	}
+	f, err := os.OpenFile(tty, os.O_RDWR, 0)
+	if err != nil {
+		fmt.Fprintln(log, "vmagent: init: console shell:", err)
+		return nil
+	}
+	defer f.Close() // the shell has its own descriptors
+	cmd := exec.Command(shell)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = f, f, f
+	cmd.Env = []string{"PATH=/bin:/sbin", "HOME=/", "TERM=vt100", "PS1=# "}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if err := cmd.Start(); err != nil {
+		fmt.Fprintln(log, "vmagent: init: console shell:", err)
+		return nil
+	}
+	return cmd
 }
 
 // RunInitChild is the agent under RunInit: it finds its port by name, waits

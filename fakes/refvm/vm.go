@@ -65,6 +65,7 @@ type vm struct {
 	built     map[ids.ID]struct{} // blocks this instance built (verify-own-blocks-only)
 	waiting   int                 // WaitForEvent calls in flight (shutdown-awaits-events), under mu
 	idle      chan struct{}       // closed when waiting drops to 0
+	arrived   chan struct{}       // closed when waiting rises from 0 (nil: none since the last drop)
 	shutOnce  sync.Once
 	shutdown  chan struct{} // closed once Shutdown was served
 	crashOnce sync.Once
@@ -316,6 +317,10 @@ func (v *vm) eventStarted() {
 	defer v.mu.Unlock()
 	if v.waiting == 0 {
 		v.idle = make(chan struct{})
+		if v.arrived != nil {
+			close(v.arrived)
+			v.arrived = nil
+		}
 	}
 	v.waiting++
 }
@@ -329,8 +334,26 @@ func (v *vm) eventDone() {
 	}
 }
 
+// awaitEvents is the shutdown-awaits-events bug: Shutdown waits for the
+// WaitForEvent calls in flight. After Initialize AvalancheGo always has one
+// pending; one that is still on its way (sent, not yet dispatched here) is
+// waited for too, for up to a second, so the bug shows whatever the timing.
 func (v *vm) awaitEvents() {
 	v.mu.Lock()
+	if v.waiting == 0 && v.initialized {
+		if v.arrived == nil {
+			v.arrived = make(chan struct{})
+		}
+		arrived := v.arrived
+		v.mu.Unlock()
+		t := time.NewTimer(time.Second)
+		select {
+		case <-arrived:
+		case <-t.C:
+		}
+		t.Stop()
+		v.mu.Lock()
+	}
 	idle := v.idle
 	busy := v.waiting > 0
 	v.mu.Unlock()

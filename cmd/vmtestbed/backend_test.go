@@ -1,0 +1,71 @@
+package main
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vmtestbed/vmtestbed/internal/buildbin"
+	"github.com/vmtestbed/vmtestbed/realhv"
+)
+
+// realhvOrSkip skips unless libvirt answers here (VMTESTBED_REALHV=1, as in
+// CI and make test-realhv, turns that into a failure) and returns the
+// static guest agent to boot.
+func realhvOrSkip(t *testing.T) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	h, err := realhv.Connect(ctx, "", realhv.Options{})
+	if err != nil {
+		if os.Getenv("VMTESTBED_REALHV") == "1" {
+			t.Fatalf("VMTESTBED_REALHV=1 but libvirt is not reachable: %v", err)
+		}
+		t.Skipf("no libvirt here (%v); ci/realhv-setup.sh starts one", err)
+	}
+	_ = h.Close()
+	agent, err := buildbin.Build("./cmd/vmagent", "", "CGO_ENABLED=0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return agent
+}
+
+// TestConformBackends: the guest-agent and hypervisor suites, unchanged,
+// on both backends: the project's agent on a pty in process and as /init
+// of a real QEMU guest over its virtio-serial socket; the hypervisor fake's
+// instances as simulated machines and as real guests (console, lifecycle,
+// graceful stop through the guest agent).
+func TestConformBackends(t *testing.T) {
+	res := runCLI(t, time.Minute, "conform", "agent", "--backend", "fake")
+	if res.code != exitOK || !strings.Contains(res.out, "0 failed") {
+		t.Fatalf("conform agent --backend fake: exit %d\n%s", res.code, res.out)
+	}
+	agent := realhvOrSkip(t)
+	res = runCLI(t, 3*time.Minute, "conform", "agent", "--backend", "realhv", "--guest-agent", agent)
+	if res.code != exitOK || !strings.Contains(res.out, "21 passed, 0 failed") {
+		t.Fatalf("conform agent --backend realhv: exit %d\n%s", res.code, res.out)
+	}
+	res = runCLI(t, 3*time.Minute, "conform", "hypervisor", "--backend", "realhv", "--guest-agent", agent, "--focus", `HV-(AGT|CMP)-`)
+	if res.code != exitOK || !strings.Contains(res.out, " 0 failed") {
+		t.Fatalf("conform hypervisor --backend realhv: exit %d\n%s", res.code, res.out)
+	}
+	t.Logf("realhv: %s", res.duration.Round(time.Millisecond))
+	if out := res.out; strings.Contains(out, "vmtestbed-cli-") {
+		t.Errorf("a domain name leaked into the report:\n%s", out)
+	}
+}
+
+func TestBackendFlagsRefuseNonsense(t *testing.T) {
+	for _, args := range [][]string{
+		{"conform", "agent", "--backend", "vmware"},
+		{"conform", "agent", "--backend", "realhv", "--socket", "/nonexistent"},
+		{"conform", "hypervisor", "--backend", "realhv", "--addr", "127.0.0.1:1"},
+	} {
+		if res := runCLI(t, 30*time.Second, args...); res.code != exitUsage {
+			t.Errorf("%v: exit %d, want %d:\n%s", args, res.code, exitUsage, res.out)
+		}
+	}
+}
