@@ -148,6 +148,9 @@ func (n *Net) notify() {
 	}
 }
 
+// Partitioned reports whether a partition is in force (no Heal since).
+func (n *Net) Partitioned() bool { return n.parted }
+
 // Reachable reports whether a message from a to b can arrive now.
 func (n *Net) Reachable(a, b string) bool {
 	if !n.parted || a == b {
