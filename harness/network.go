@@ -55,6 +55,9 @@ type NetworkConfig struct {
 	// LivenessWindow is how long after a heal or restart the network has
 	// to agree again (virtual); 0 = 30s.
 	LivenessWindow time.Duration
+	// FrontierGossip is how often a node sends its last accepted block to
+	// a random peer (AvalancheGo's accepted-frontier gossip; virtual); 0 = 10s.
+	FrontierGossip time.Duration
 	// MaxAncestors is max_blocks_num of a GetAncestors call; 0 = 256.
 	MaxAncestors int
 	// TraceLimit keeps only the first events of the trace (0 = all).
@@ -79,6 +82,9 @@ func (c NetworkConfig) withDefaults() NetworkConfig {
 	}
 	if c.LivenessWindow <= 0 {
 		c.LivenessWindow = 30 * time.Second
+	}
+	if c.FrontierGossip <= 0 {
+		c.FrontierGossip = 10 * time.Second
 	}
 	if c.MaxAncestors <= 0 {
 		c.MaxAncestors = 256
