@@ -227,6 +227,18 @@ func (n *Network) Build(node string) error {
 	return nil
 }
 
+// At schedules f at virtual time t (since the epoch) as a named step; an
+// error from f stops the world with that error (Run* returns it). The
+// scenario language puts its steps on the timeline with it.
+func (n *Network) At(t time.Duration, name string, f func() error) {
+	n.World.At(t, name, func() {
+		n.World.Trace().Add(sim.Event{Kind: sim.KindNote, Name: "step", Detail: name})
+		if err := f(); err != nil {
+			n.World.Stop(fmt.Errorf("%s: %w", name, err))
+		}
+	})
+}
+
 // Partition splits the network (sim.Net.Partition); Connected and
 // Disconnected follow.
 func (n *Network) Partition(groups ...[]string) { n.World.Net().Partition(groups...) }

@@ -459,3 +459,24 @@ func TestNetworkRandomFaultsKeepInvariants(t *testing.T) {
 		})
 	}
 }
+
+func TestNetworkStepsAtVirtualTimes(t *testing.T) {
+	n := newTestNetwork(t, NetworkConfig{Seed: 14})
+	t0 := n.World.Elapsed()
+	n.At(t0+time.Second, "issue on n2", func() error { return n.Issue("n2", "k", "v") })
+	n.At(t0+time.Second, "build on n2", func() error { return n.Build("n2") })
+	n.At(t0+3*time.Second, "expect height 1", func() error {
+		if h := n.Node("n3").LastAccepted().Height; h != 1 {
+			return fmt.Errorf("n3 at height %d", h)
+		}
+		return nil
+	})
+	n.At(t0+4*time.Second, "issue on a node that does not exist", func() error { return n.Issue("n9", "k", "v") })
+	err := n.Run(10 * time.Second)
+	if err == nil || !strings.Contains(err.Error(), "issue on a node that does not exist: no node \"n9\"") {
+		t.Fatalf("got %v, want the failing step named", err)
+	}
+	if n.World.Elapsed() != t0+4*time.Second {
+		t.Fatalf("the world ran on to %s after the failing step at %s", n.World.Elapsed(), t0+4*time.Second)
+	}
+}
