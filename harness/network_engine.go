@@ -620,13 +620,15 @@ func (a appNet) do(name, detail string, f func()) {
 	s := a.s
 	if s.trace().Current(s.Name) == 0 {
 		s.net.World.After(0, "background "+name, func() {
-			s.trace().Add(sim.Event{Node: s.Name, Kind: sim.KindCall, Name: name, From: "plugin", To: "node", Background: true, Detail: detail})
+			sp := s.trace().Begin(sim.Event{Node: s.Name, Kind: sim.KindCall, Name: name, From: "plugin", To: "node", Background: true, Detail: detail})
 			f()
+			sp.End("", nil)
 		})
 		return
 	}
-	s.trace().Add(sim.Event{Node: s.Name, Kind: sim.KindCall, Name: name, From: "plugin", To: "node", Detail: detail})
+	sp := s.trace().Begin(sim.Event{Node: s.Name, Kind: sim.KindCall, Name: name, From: "plugin", To: "node", Detail: detail})
 	f()
+	sp.End("", nil)
 }
 
 func (a appNet) peers(nodes []ids.NodeID) []*SimNode {

@@ -93,11 +93,20 @@ func TestNetworkThreeNodesBuildAndAgree(t *testing.T) {
 	}
 	nested := 0
 	for _, ev := range events {
-		if ev.Name == "appsender.AppSender/SendAppGossip" {
+		switch {
+		case ev.Name == "appsender.AppSender/SendAppGossip":
 			if parent, ok := spans[ev.Parent]; !ok || parent.Name != "http.HTTP/HandleSimple" || parent.Seq > ev.Seq {
 				t.Fatalf("gossip %+v is not nested under the HandleSimple that issued it", ev)
 			}
 			nested++
+		case ev.Kind == sim.KindSend && ev.Name == "app-gossip":
+			if parent := spans[ev.Parent]; parent.Name != "appsender.AppSender/SendAppGossip" {
+				t.Fatalf("gossip message %+v is not nested under the plugin's SendAppGossip", ev)
+			}
+		case ev.Kind == sim.KindDeliver && ev.Name == "app-gossip":
+			if parent := spans[ev.Parent]; parent.Kind != sim.KindSend || parent.Name != "app-gossip" || parent.To != ev.Node {
+				t.Fatalf("gossip delivery %+v does not name its send", ev)
+			}
 		}
 	}
 	if nested != 3 {
