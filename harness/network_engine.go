@@ -632,31 +632,54 @@ func (a appNet) do(name, detail string, f func()) {
 }
 
 func (a appNet) peers(nodes []ids.NodeID) []*SimNode {
-	s := a.s
 	var out []*SimNode
-	if len(nodes) == 0 { // gossip to the connected peers
-		for _, p := range s.net.nodes {
-			if s.connected[p.Name] {
-				out = append(out, p)
-			}
-		}
-		return out
-	}
 	for _, id := range nodes {
-		if p, ok := s.net.byID[id]; ok {
+		if p, ok := a.s.net.byID[id]; ok {
 			out = append(out, p)
 		}
 	}
 	return out
 }
 
-func (a appNet) SendAppGossip(nodes []ids.NodeID, msg []byte) {
-	a.do("appsender.AppSender/SendAppGossip", fmt.Sprintf("%dB", len(msg)), func() {
-		s := a.s
-		for _, p := range a.peers(nodes) {
-			if p == s {
-				continue
+// gossipTargets picks the peers of a gossip as AvalancheGo's sender does:
+// the listed nodes, then Validators sampled connected validators, then
+// Peers more sampled connected nodes (every node here is a validator, so
+// NonValidators picks none), with the world's source.
+func (a appNet) gossipTargets(to avalanchego.GossipTargets) []*SimNode {
+	s := a.s
+	chosen := map[string]bool{s.Name: true}
+	var out []*SimNode
+	for _, p := range a.peers(to.NodeIDs) {
+		if !chosen[p.Name] {
+			chosen[p.Name] = true
+			out = append(out, p)
+		}
+	}
+	pick := func(n uint64) {
+		var pool []*SimNode
+		for _, p := range s.net.nodes {
+			if s.connected[p.Name] && !chosen[p.Name] {
+				pool = append(pool, p)
 			}
+		}
+		for _, i := range sample(s.net.World.Rand(), len(pool), int(min(n, uint64(len(pool))))) {
+			chosen[pool[i].Name] = true
+			out = append(out, pool[i])
+		}
+	}
+	if to.Validators > 0 {
+		pick(to.Validators)
+	}
+	if to.Peers > 0 {
+		pick(to.Peers)
+	}
+	return out
+}
+
+func (a appNet) SendAppGossip(to avalanchego.GossipTargets, msg []byte) {
+	a.do("appsender.AppSender/SendAppGossip", fmt.Sprintf("%dB validators=%d peers=%d", len(msg), to.Validators, to.Peers), func() {
+		s := a.s
+		for _, p := range a.gossipTargets(to) {
 			s.send(p, "app-gossip", fmt.Sprintf("%dB", len(msg)), func() {
 				if !p.initialized() {
 					return
