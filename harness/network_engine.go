@@ -484,7 +484,7 @@ func (s *SimNode) maybeCatchUp(peer *SimNode, peerLA avalanchego.BlockInfo) {
 }
 
 func (s *SimNode) startCatchUp(peer *SimNode, peerLA avalanchego.BlockInfo) {
-	if s.catching != "" || !peer.up {
+	if s.catching != "" {
 		return
 	}
 	s.catching = peer.Name
