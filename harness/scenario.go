@@ -3,6 +3,11 @@
 // topology line or two and a list of steps, each step one call into the
 // stack, run in order with a seeded random source so the same seed gives the
 // same event trace.
+//
+// Network (network.go) is the multi-node stack: N fake nodes, each with its
+// own in-process reference VM and one validator set, in one sim.World whose
+// delivery queue carries every message between them, with a Snowball
+// decider, bootstrapping, faults and invariants (docs/SIM.md).
 package harness
 
 import (

@@ -32,3 +32,9 @@ func blockInfo(what string, id, parent []byte, height uint64, ts *timestamppb.Ti
 	}
 	return BlockInfo{ID: bid, ParentID: pid, Height: height, Timestamp: ts.AsTime(), Bytes: b}, nil
 }
+
+// ParseBlockInfo checks and converts the block fields of a VM reply (ids of
+// 32 bytes, a valid timestamp); what names the reply in errors.
+func ParseBlockInfo(what string, id, parent []byte, height uint64, ts *timestamppb.Timestamp, b []byte) (BlockInfo, error) {
+	return blockInfo(what, id, parent, height, ts, b)
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/ava-labs/avalanchego/ids"
+	"github.com/ava-labs/avalanchego/utils/crypto/bls"
 	"github.com/ava-labs/avalanchego/utils/crypto/bls/signer/localsigner"
 )
 
@@ -34,4 +35,14 @@ func deriveSigner(seed int64) (*localsigner.LocalSigner, error) {
 		return nil, fmt.Errorf("bls key from seed %d: %w", seed, err)
 	}
 	return s, nil
+}
+
+// Identity is the node id and BLS public key NewNode derives from seed, so
+// a network can build its validator set before it starts its nodes.
+func Identity(seed int64) (ids.NodeID, *bls.PublicKey, error) {
+	s, err := deriveSigner(seed)
+	if err != nil {
+		return ids.EmptyNodeID, nil, err
+	}
+	return deriveNodeID(seed, "node-id"), s.PublicKey(), nil
 }

@@ -80,7 +80,11 @@ type NodeConfig struct {
 	// PeerApp answers AppRequests the plugin sends to a peer; nil = peers
 	// never answer, so every request to a peer fails at the timeout.
 	PeerApp PeerAppHandler
-	Trace   *Trace
+	// AppNetwork, when set, carries everything the plugin sends through
+	// the AppSender (requests, answers, gossip) to other nodes instead of
+	// the node's own router; RouteApp and PeerApp are then unused.
+	AppNetwork AppNetwork
+	Trace      *Trace
 
 	// Identity overrides; the zero value keeps the id derived from Seed.
 	// Replay uses them to announce the ids of a recorded node.
@@ -225,6 +229,7 @@ func (n *Node) registerNodeServices(s *grpc.Server) {
 	aliasreaderpb.RegisterAliasReaderServer(s, galiasreader.NewServer(aliaser))
 
 	n.appSender.route = n.apps
+	n.appSender.net = n.cfg.AppNetwork
 	appsenderpb.RegisterAppSenderServer(s, n.appSender)
 	n.messenger = newMessenger()
 	messengerpb.RegisterMessengerServer(s, n.messenger)

@@ -43,6 +43,26 @@ type AppSenderRecorder struct {
 	notify chan struct{} // closed and replaced on every record
 
 	route *appRouter // answers requests, when the node routes them (set before serving)
+	net   AppNetwork // when set, carries every message instead of route (set before serving)
+}
+
+// AppNetwork carries what a plugin sends through its node's AppSender to
+// the other nodes, in place of the node's own router (NodeConfig.AppNetwork):
+// a simulated network of several nodes. Each method is called inside the
+// plugin's AppSender call, before it returns.
+type AppNetwork interface {
+	SendAppRequest(nodes []ids.NodeID, requestID uint32, request []byte)
+	SendAppResponse(to ids.NodeID, requestID uint32, response []byte)
+	SendAppError(to ids.NodeID, requestID uint32, code int32, message string)
+	SendAppGossip(to GossipTargets, msg []byte)
+}
+
+// GossipTargets is who a SendAppGossip goes to, as AvalancheGo's
+// common.SendConfig: the listed nodes, plus that many sampled connected
+// validators, non-validators and peers of any kind.
+type GossipTargets struct {
+	NodeIDs                          []ids.NodeID
+	Validators, NonValidators, Peers uint64
 }
 
 var _ appsenderpb.AppSenderServer = (*AppSenderRecorder)(nil)
@@ -129,7 +149,10 @@ func (r *AppSenderRecorder) SendAppRequest(_ context.Context, req *appsenderpb.S
 		return nil, err
 	}
 	r.record(AppMessage{Kind: AppKindRequest, NodeIDs: nodes, RequestID: req.GetRequestId(), Bytes: req.GetRequest()})
-	if r.route != nil {
+	switch {
+	case r.net != nil:
+		r.net.SendAppRequest(nodes, req.GetRequestId(), req.GetRequest())
+	case r.route != nil:
 		r.route.request(nodes, req.GetRequestId(), req.GetRequest())
 	}
 	return &emptypb.Empty{}, nil
@@ -142,7 +165,10 @@ func (r *AppSenderRecorder) SendAppResponse(_ context.Context, req *appsenderpb.
 		return nil, err
 	}
 	r.record(AppMessage{Kind: AppKindResponse, NodeIDs: nodes, RequestID: req.GetRequestId(), Bytes: req.GetResponse()})
-	if r.route != nil {
+	switch {
+	case r.net != nil:
+		r.net.SendAppResponse(nodes[0], req.GetRequestId(), req.GetResponse())
+	case r.route != nil:
 		r.route.response(nodes[0], req.GetRequestId(), req.GetResponse())
 	}
 	return &emptypb.Empty{}, nil
@@ -156,7 +182,10 @@ func (r *AppSenderRecorder) SendAppError(_ context.Context, req *appsenderpb.Sen
 	}
 	r.record(AppMessage{Kind: AppKindError, NodeIDs: nodes, RequestID: req.GetRequestId(),
 		ErrorCode: req.GetErrorCode(), ErrorMessage: req.GetErrorMessage()})
-	if r.route != nil {
+	switch {
+	case r.net != nil:
+		r.net.SendAppError(nodes[0], req.GetRequestId(), req.GetErrorCode(), req.GetErrorMessage())
+	case r.route != nil:
 		r.route.appError(nodes[0], req.GetRequestId(), req.GetErrorCode(), req.GetErrorMessage())
 	}
 	return &emptypb.Empty{}, nil
@@ -169,5 +198,9 @@ func (r *AppSenderRecorder) SendAppGossip(_ context.Context, req *appsenderpb.Se
 		return nil, err
 	}
 	r.record(AppMessage{Kind: AppKindGossip, NodeIDs: nodes, Bytes: req.GetMsg()})
+	if r.net != nil {
+		r.net.SendAppGossip(GossipTargets{NodeIDs: nodes, Validators: req.GetValidators(),
+			NonValidators: req.GetNonValidators(), Peers: req.GetPeers()}, req.GetMsg())
+	}
 	return &emptypb.Empty{}, nil
 }

@@ -1,34 +1,30 @@
 package hypervisor
 
 import (
+	"context"
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/vmtestbed/vmtestbed/sim"
 )
 
 // Clock is the fake's only source of time: lease expiry, provisioning steps
 // and timestamps all go through it, so tests drive time with a ManualClock.
-type Clock interface {
-	Now() time.Time
-	// AfterFunc calls f in its own goroutine (RealClock) or inside Advance
-	// (ManualClock) once d has passed.
-	AfterFunc(d time.Duration, f func()) Timer
-}
+// It is the module's one clock interface, sim.Clock: Now, AfterFunc (in its
+// own goroutine for RealClock, inside Advance for ManualClock) and Sleep.
+type Clock = sim.Clock
 
-// Timer is a pending AfterFunc call.
-type Timer interface {
-	// Stop cancels the call; it reports whether the call was still pending.
-	Stop() bool
-}
+// Timer is a pending AfterFunc call (sim.Timer).
+type Timer = sim.Timer
 
-// RealClock is wall-clock time.
-type RealClock struct{}
+// RealClock is wall-clock time (sim.RealClock).
+type RealClock = sim.RealClock
 
-// Now returns time.Now().
-func (RealClock) Now() time.Time { return time.Now() }
-
-// AfterFunc wraps time.AfterFunc.
-func (RealClock) AfterFunc(d time.Duration, f func()) Timer { return time.AfterFunc(d, f) }
+var (
+	_ Clock = (*ManualClock)(nil)
+	_ Clock = (*OffsetClock)(nil)
+)
 
 // ManualClock only moves when Advance is called. Due timers run synchronously
 // inside Advance, in deadline order, without the clock's lock held (so they
@@ -66,6 +62,11 @@ func (c *ManualClock) AfterFunc(d time.Duration, f func()) Timer {
 	t := &manualTimer{c: c, at: c.now.Add(d), seq: c.seq, f: f}
 	c.timers = append(c.timers, t)
 	return t
+}
+
+// Sleep waits until Advance has moved the clock d ahead, or ctx ends.
+func (c *ManualClock) Sleep(ctx context.Context, d time.Duration) error {
+	return sim.SleepOn(ctx, c, d)
 }
 
 // Stop cancels t.
@@ -149,6 +150,11 @@ func (c *OffsetClock) AfterFunc(d time.Duration, f func()) Timer {
 	t.real = time.AfterFunc(d, t.fire)
 	c.timers = append(c.timers, t)
 	return t
+}
+
+// Sleep waits d, in real time or through Advance, or until ctx ends.
+func (c *OffsetClock) Sleep(ctx context.Context, d time.Duration) error {
+	return sim.SleepOn(ctx, c, d)
 }
 
 func (t *offsetTimer) fire() {

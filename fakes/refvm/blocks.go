@@ -212,6 +212,7 @@ func (v *vm) BlockAccept(_ context.Context, req *vmpb.BlockAcceptRequest) (*empt
 	if err != nil {
 		return nil, status.Errorf(codes.FailedPrecondition, "refvm: BlockAccept: %v", err)
 	}
+	v.mempool.remove(blk.Txs) // a peer's block may hold txs gossiped here
 	v.metrics.blocksAccepted++
 	v.metrics.txsAccepted += uint64(len(blk.Txs))
 	return &emptypb.Empty{}, nil

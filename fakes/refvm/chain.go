@@ -271,6 +271,15 @@ func (c *chain) reject(id ids.ID) (*Block, error) {
 	if c.preferred == id {
 		c.preferred = c.lastAccepted.ID
 	}
+	if c.variant == VariantAcceptOnReject {
+		if parent, err := c.accepted(e.blk.Parent); err == nil && parent.Height+1 == e.blk.Height {
+			// The bug: the rejected block becomes this VM's block at its height.
+			if err := c.writeAccepted(e.blk, true); err != nil {
+				return nil, fmt.Errorf("reject block %s: %w", id, err)
+			}
+			c.lastAccepted, c.reported, c.tip = e.blk, e.blk, e.blk
+		}
+	}
 	return e.blk, nil
 }
 

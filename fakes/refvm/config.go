@@ -50,6 +50,9 @@ const (
 	VariantHTTPNoStatus          = "http-no-status"
 	VariantAppResponseError      = "app-response-error"
 	VariantAppFailedError        = "app-failed-error"
+
+	// Multi-node variants (MultiNodeVariants): one node alone cannot tell.
+	VariantAcceptOnReject = "accept-on-reject"
 )
 
 // WrongProtocol is what the wrong-protocol variant announces.
@@ -96,12 +99,24 @@ func Variants() []Variant {
 	return append([]Variant(nil), variants...)
 }
 
+// multiNodeVariants break only what several nodes can see: they pass every
+// single-node check, so they are kept apart from Variants (which the
+// single-node conformance suite must each catch).
+var multiNodeVariants = []Variant{
+	{VariantAcceptOnReject, "BlockReject of a block whose parent is accepted accepts it instead: the VM's chain takes a block the network rejected"},
+}
+
+// MultiNodeVariants lists the broken variants only a multi-node run catches.
+func MultiNodeVariants() []Variant {
+	return append([]Variant(nil), multiNodeVariants...)
+}
+
 // knownVariant reports whether name is "" or a broken variant.
 func knownVariant(name string) bool {
 	if name == "" {
 		return true
 	}
-	for _, v := range variants {
+	for _, v := range append(variants[:len(variants):len(variants)], multiNodeVariants...) {
 		if v.Name == name {
 			return true
 		}

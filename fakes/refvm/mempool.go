@@ -52,6 +52,27 @@ func (m *mempool) take(n int) []Tx {
 	return out
 }
 
+// remove drops txs that a block accepted (gossip may have put them here).
+func (m *mempool) remove(txs []Tx) {
+	gone := map[ids.ID]bool{}
+	for _, tx := range txs {
+		if id := tx.ID(); m.ids[id] {
+			gone[id] = true
+			delete(m.ids, id)
+		}
+	}
+	if len(gone) == 0 {
+		return
+	}
+	kept := m.txs[:0:0]
+	for _, tx := range m.txs {
+		if !gone[tx.ID()] {
+			kept = append(kept, tx)
+		}
+	}
+	m.txs = kept
+}
+
 func (m *mempool) wake() {
 	close(m.notify)
 	m.notify = make(chan struct{})
