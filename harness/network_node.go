@@ -14,8 +14,8 @@ import (
 
 	"github.com/vmtestbed/vmtestbed/fakes/avalanchego"
 	"github.com/vmtestbed/vmtestbed/fakes/refvm"
-	"github.com/vmtestbed/vmtestbed/internal/transport"
 	"github.com/vmtestbed/vmtestbed/sim"
+	"github.com/vmtestbed/vmtestbed/transport"
 )
 
 var errDBClosed = database.ErrClosed
