@@ -62,6 +62,9 @@ type NetworkConfig struct {
 	MaxAncestors int
 	// TraceLimit keeps only the first events of the trace (0 = all).
 	TraceLimit int
+	// StartDown leaves every node down after NewNetwork: StartNode (or the
+	// restart fault) brings each up, e.g. once the machine it lives in runs.
+	StartDown bool
 	// Log gets the plugins' output; nil discards it.
 	Log io.Writer
 }
@@ -163,6 +166,9 @@ func NewNetwork(ctx context.Context, cfg NetworkConfig) (*Network, error) {
 	n.registerFaults()
 	w.Trace().Add(sim.Event{Kind: sim.KindNote, Name: "network", Detail: fmt.Sprintf("seed %d, %d nodes, k=%d alpha=%d beta=%d",
 		cfg.Seed, cfg.Nodes, cfg.Snow.K, cfg.Snow.Alpha, cfg.Snow.Beta)})
+	if cfg.StartDown {
+		return n, nil
+	}
 	for _, s := range n.nodes {
 		if err := s.start(); err != nil {
 			_ = n.Close()
@@ -174,6 +180,38 @@ func NewNetwork(ctx context.Context, cfg NetworkConfig) (*Network, error) {
 		return nil, fmt.Errorf("network: start-up: %w", err)
 	}
 	return n, nil
+}
+
+// StartNode starts a node that is down (never started, or crashed) on its
+// database, as the restart fault does: it initializes, bootstraps from its
+// peers and joins consensus.
+func (n *Network) StartNode(name string) error {
+	s, err := n.mustNode(name)
+	if err != nil {
+		return err
+	}
+	if s.up {
+		return fmt.Errorf("node %s is running", s.Name)
+	}
+	if err := s.start(); err != nil {
+		return err
+	}
+	n.scheduleLiveness()
+	return nil
+}
+
+// StopNode stops a running node at once, as the crash fault does; its
+// database is kept for StartNode.
+func (n *Network) StopNode(name string) error {
+	s, err := n.mustNode(name)
+	if err != nil {
+		return err
+	}
+	if err := s.stop(false); err != nil {
+		return err
+	}
+	n.syncTopology()
+	return nil
 }
 
 // Seed is the run's seed.
@@ -348,23 +386,8 @@ func (n *Network) registerFaults() {
 			return do(s, arg)
 		}
 	}
-	f.Handle(sim.FaultCrash, node(func(s *SimNode, _ string) error {
-		if err := s.stop(false); err != nil {
-			return err
-		}
-		n.syncTopology()
-		return nil
-	}))
-	f.Handle(sim.FaultRestart, node(func(s *SimNode, _ string) error {
-		if s.up {
-			return fmt.Errorf("node %s is running", s.Name)
-		}
-		if err := s.start(); err != nil {
-			return err
-		}
-		n.scheduleLiveness()
-		return nil
-	}))
+	f.Handle(sim.FaultCrash, func(target, _ string) error { return n.StopNode(target) })
+	f.Handle(sim.FaultRestart, func(target, _ string) error { return n.StartNode(target) })
 	f.Handle(sim.FaultStall, node(func(s *SimNode, _ string) error { s.stalled = true; return nil }))
 	f.Handle(sim.FaultResume, node(func(s *SimNode, _ string) error {
 		s.stalled = false

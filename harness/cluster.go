@@ -1,0 +1,326 @@
+package harness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	fakehv "github.com/vmtestbed/vmtestbed/fakes/hypervisor"
+	hv "github.com/vmtestbed/vmtestbed/proto/hypervisor/v1"
+	"github.com/vmtestbed/vmtestbed/sim"
+	"github.com/vmtestbed/vmtestbed/virtio"
+)
+
+// ClusterConfig is a full stack: a hypervisor cluster (the hypervisor.v1
+// fake, its host nodes heartbeating on the world's clock) whose instances
+// are machines with consoles and guest agents, and the multi-node Avalanche
+// network of Network, each validator living in one instance.
+type ClusterConfig struct {
+	// Network configures the validators (Network.Nodes of them) and the
+	// world's seed. StartDown is implied: a validator starts when its
+	// instance runs and its guest agent answers.
+	Network NetworkConfig
+	// Hosts is the number of hypervisor host nodes (default 3).
+	Hosts int
+	// HeartbeatInterval, LeaseTTL and NodeGracePeriod are the hosts' lease
+	// timing on the world's clock (defaults 5s, 15s, 15s).
+	HeartbeatInterval, LeaseTTL, NodeGracePeriod time.Duration
+	// Machines runs the instances (default the fake's simulated machines).
+	Machines fakehv.Machines
+}
+
+// Cluster is a running full stack. Drive it from one goroutine, like
+// Network: call its methods, then Run* to let time pass.
+type Cluster struct {
+	*Network
+	HV *fakehv.Served
+
+	cfg     ClusterConfig
+	cluster hv.ClusterServiceClient
+	compute hv.ComputeServiceClient
+	hosts   []*simHost
+	vals    []*validator
+}
+
+// simHost is a hypervisor host node whose agent heartbeats on the world's
+// clock while it is alive.
+type simHost struct {
+	name   string
+	id     string // its node id, new at every registration
+	alive  bool
+	beat   *sim.Item
+	failed int // failures so far
+}
+
+// validator binds a network node to the instance it lives in.
+type validator struct {
+	node     *SimNode
+	instance string // current instance id
+	host     string // the host it runs on
+	running  bool   // the instance runs and its agent answered
+}
+
+// Cluster trace names, beside the network's.
+const (
+	KindHypervisor = "hypervisor" // an event of the hypervisor cluster
+)
+
+// NewCluster builds the world, the hypervisor fake on its clock, registers
+// the hosts and creates and starts one instance per validator; each
+// validator starts once its instance's guest agent answers.
+func NewCluster(ctx context.Context, cfg ClusterConfig) (*Cluster, error) {
+	if cfg.Hosts <= 0 {
+		cfg.Hosts = 3
+	}
+	if cfg.HeartbeatInterval <= 0 {
+		cfg.HeartbeatInterval = 5 * time.Second
+	}
+	if cfg.LeaseTTL <= 0 {
+		cfg.LeaseTTL = 15 * time.Second
+	}
+	if cfg.NodeGracePeriod <= 0 {
+		cfg.NodeGracePeriod = 15 * time.Second
+	}
+	cfg.Network.StartDown = true
+	n, err := NewNetwork(ctx, cfg.Network)
+	if err != nil {
+		return nil, err
+	}
+	served, err := fakehv.Serve(fakehv.Options{
+		Seed: n.Seed(), Clock: n.World.Clock(), Machines: cfg.Machines,
+		HeartbeatInterval: cfg.HeartbeatInterval, LeaseTTL: cfg.LeaseTTL, NodeGracePeriod: cfg.NodeGracePeriod,
+	}, fakehv.ServeOptions{})
+	if err != nil {
+		_ = n.Close()
+		return nil, fmt.Errorf("cluster: hypervisor: %w", err)
+	}
+	c := &Cluster{Network: n, HV: served, cfg: cfg,
+		cluster: hv.NewClusterServiceClient(served.Conn()), compute: hv.NewComputeServiceClient(served.Conn())}
+	c.note("", "cluster", fmt.Sprintf("%d hosts, %d validators", cfg.Hosts, len(n.nodes)))
+	for i := range cfg.Hosts {
+		h := &simHost{name: fmt.Sprintf("hv%d", i+1)}
+		c.hosts = append(c.hosts, h)
+		if err := c.register(h); err != nil {
+			_ = c.Close()
+			return nil, err
+		}
+	}
+	for _, s := range n.nodes {
+		v := &validator{node: s}
+		c.vals = append(c.vals, v)
+		if err := c.place(v); err != nil {
+			_ = c.Close()
+			return nil, err
+		}
+	}
+	c.n().World.After(cfg.HeartbeatInterval, "orchestrate", c.orchestrate)
+	if err := n.RunUntil(func() bool { return n.allNormal() }, time.Minute); err != nil {
+		_ = c.Close()
+		return nil, fmt.Errorf("cluster: start-up: %w", err)
+	}
+	return c, nil
+}
+
+func (c *Cluster) n() *Network { return c.Network }
+
+func (c *Cluster) note(node, name, detail string) {
+	c.World.Trace().Add(sim.Event{Node: node, Kind: sim.KindNote, Name: name, Detail: detail})
+}
+
+func (c *Cluster) rpc() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(c.ctx, 10*time.Second)
+}
+
+// register registers h with the control plane and starts its heartbeats.
+func (c *Cluster) register(h *simHost) error {
+	ctx, cancel := c.rpc()
+	defer cancel()
+	resp, err := c.cluster.RegisterNode(ctx, &hv.RegisterNodeRequest{
+		Hostname: h.name, Ip: "127.0.0.1", Port: 7000, Role: hv.NodeRole_NODE_ROLE_WORKER, Region: "sim", Zone: "sim-a",
+		Capacity:               &hv.Resources{CpuCores: 8, MemoryBytes: 32 << 30, DiskBytes: 1 << 40},
+		SupportedInstanceTypes: []string{"INSTANCE_TYPE_VM"},
+	})
+	if err != nil {
+		return fmt.Errorf("cluster: register %s: %w", h.name, err)
+	}
+	h.id, h.alive = resp.GetNodeId(), true
+	c.World.Trace().Add(sim.Event{Node: h.name, Kind: KindHypervisor, Name: "RegisterNode", Detail: "node " + h.id})
+	c.heartbeat(h)
+	return nil
+}
+
+// heartbeat sends h's heartbeat and schedules the next while h is alive.
+func (c *Cluster) heartbeat(h *simHost) {
+	h.beat = c.World.After(c.cfg.HeartbeatInterval, "heartbeat "+h.name, func() {
+		if !h.alive {
+			return
+		}
+		ctx, cancel := c.rpc()
+		_, err := c.cluster.Heartbeat(ctx, &hv.HeartbeatRequest{NodeId: h.id})
+		cancel()
+		if err != nil {
+			c.note(h.name, "heartbeat refused", err.Error())
+			return
+		}
+		c.heartbeat(h)
+	})
+}
+
+// place creates and starts v's instance (the scheduler picks the host),
+// waits for its guest agent and starts the validator in it.
+func (c *Cluster) place(v *validator) error {
+	ctx, cancel := c.rpc()
+	defer cancel()
+	in, err := c.compute.CreateInstance(ctx, &hv.CreateInstanceRequest{
+		Name: "validator-" + v.node.Name, Type: hv.InstanceType_INSTANCE_TYPE_VM,
+		Spec: &hv.InstanceSpec{Image: "ubuntu:22.04", CpuCores: 2, MemoryBytes: 4 << 30},
+	})
+	if err != nil {
+		return fmt.Errorf("cluster: instance for %s: %w", v.node.Name, err)
+	}
+	if _, err := c.compute.StartInstance(ctx, &hv.StartInstanceRequest{InstanceId: in.GetId()}); err != nil {
+		return fmt.Errorf("cluster: start instance of %s: %w", v.node.Name, err)
+	}
+	v.instance, v.host = in.GetId(), c.hostName(in.GetNodeId())
+	c.World.Trace().Add(sim.Event{Node: v.host, Kind: KindHypervisor, Name: "StartInstance", To: v.node.Name,
+		Detail: "instance " + in.GetName() + " runs on " + v.host})
+	if err := c.agentReady(v); err != nil {
+		return err
+	}
+	v.running = true
+	return c.n().StartNode(v.node.Name)
+}
+
+// agentReady pings the instance's guest agent over its virtio-serial
+// channel, as an orchestrator does before it starts a workload.
+func (c *Cluster) agentReady(v *validator) error {
+	m, err := c.HV.Fake().Machine(v.instance)
+	if err != nil {
+		return fmt.Errorf("cluster: machine of %s: %w", v.node.Name, err)
+	}
+	ch, err := m.Channel(fakehv.AgentChannel)
+	if err != nil {
+		return fmt.Errorf("cluster: agent channel of %s: %w", v.node.Name, err)
+	}
+	defer ch.Close()
+	cl := virtio.NewClient(ch, virtio.NewJSONHandler(), 5*time.Second, virtio.NoReconnect)
+	ctx, cancel := c.rpc()
+	defer cancel()
+	if err := cl.Connect(ctx); err != nil {
+		return fmt.Errorf("cluster: agent of %s: %w", v.node.Name, err)
+	}
+	out, err := cl.Request(ctx, []byte("ping"))
+	if err != nil || string(out) != "pong" {
+		return fmt.Errorf("cluster: agent of %s answered %q, %v", v.node.Name, out, err)
+	}
+	c.World.Trace().Add(sim.Event{Node: v.node.Name, Kind: KindHypervisor, Name: "agent", From: v.host, Detail: "guest agent answered ping over " + fakehv.AgentChannel})
+	return nil
+}
+
+func (c *Cluster) hostName(nodeID string) string {
+	for _, h := range c.hosts {
+		if h.id == nodeID {
+			return h.name
+		}
+	}
+	return nodeID
+}
+
+// FailHost kills a host: it stops heartbeating and every instance on it
+// loses power at once (their validators stop); the control plane finds out
+// when the lease lapses, and the orchestrator reschedules the instances it
+// then marks FAILED.
+func (c *Cluster) FailHost(name string) error {
+	h := c.host(name)
+	if h == nil || !h.alive {
+		return fmt.Errorf("cluster: no live host %q", name)
+	}
+	h.alive, h.failed = false, h.failed+1
+	h.beat.Stop()
+	c.World.Trace().Add(sim.Event{Node: name, Kind: sim.KindFault, Name: "host-failure", To: name})
+	var errs []error
+	for _, v := range c.vals {
+		if v.host == name && v.running {
+			v.running = false
+			errs = append(errs, c.n().StopNode(v.node.Name))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// RecoverHost brings a failed host back: it registers again (a new node
+// id, as after a reinstall) and heartbeats.
+func (c *Cluster) RecoverHost(name string) error {
+	h := c.host(name)
+	if h == nil || h.alive {
+		return fmt.Errorf("cluster: no failed host %q", name)
+	}
+	return c.register(h)
+}
+
+func (c *Cluster) host(name string) *simHost {
+	for _, h := range c.hosts {
+		if h.name == name {
+			return h
+		}
+	}
+	return nil
+}
+
+// orchestrate is the simulated orchestrator: every heartbeat interval it
+// lists the instances and reschedules each validator whose instance the
+// control plane marked FAILED (its host was lost): delete it, create and
+// start a new one elsewhere, wait for its agent, start the validator on
+// its database (it bootstraps from its peers).
+func (c *Cluster) orchestrate() {
+	defer c.World.After(c.cfg.HeartbeatInterval, "orchestrate", c.orchestrate)
+	ctx, cancel := c.rpc()
+	defer cancel()
+	for _, v := range c.vals {
+		in, err := c.compute.GetInstance(ctx, &hv.GetInstanceRequest{InstanceId: v.instance})
+		if err != nil || in.GetState() != hv.InstanceState_INSTANCE_STATE_FAILED {
+			continue
+		}
+		c.World.Trace().Add(sim.Event{Node: v.host, Kind: KindHypervisor, Name: "instance-failed", To: v.node.Name, Detail: in.GetStateReason()})
+		if _, err := c.compute.DeleteInstance(ctx, &hv.DeleteInstanceRequest{InstanceId: v.instance, Force: true}); err != nil {
+			c.World.Stop(fmt.Errorf("cluster: delete failed instance of %s: %w", v.node.Name, err))
+			return
+		}
+		if err := c.place(v); err != nil {
+			c.World.Stop(err)
+			return
+		}
+	}
+}
+
+// Placement returns, per validator, the host its instance runs on ("" while
+// it is not running).
+func (c *Cluster) Placement() map[string]string {
+	out := map[string]string{}
+	for _, v := range c.vals {
+		if v.running {
+			out[v.node.Name] = v.host
+		} else {
+			out[v.node.Name] = ""
+		}
+	}
+	return out
+}
+
+// Hosts lists the host names.
+func (c *Cluster) Hosts() []string {
+	var out []string
+	for _, h := range c.hosts {
+		out = append(out, h.name)
+	}
+	return slices.Clip(out)
+}
+
+// Close stops the validators and the hypervisor.
+func (c *Cluster) Close() error {
+	err := c.Network.Close()
+	c.HV.Stop()
+	return err
+}

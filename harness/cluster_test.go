@@ -1,0 +1,109 @@
+package harness
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vmtestbed/vmtestbed/sim"
+)
+
+// runHostFailure plays the full-stack story: three validators in three
+// instances on three hosts build a block; the host of n1 dies (its
+// instance loses power, its validator stops); the others go on building;
+// the control plane marks the instance FAILED when the host's lease lapses,
+// the orchestrator reschedules it on another host, its guest agent answers
+// over the new channel, and n1 restarts on its database and bootstraps to
+// the same last accepted block as the rest.
+func runHostFailure(t *testing.T, seed int64) (*Cluster, []byte) {
+	t.Helper()
+	c, err := NewCluster(context.Background(), ClusterConfig{Network: NetworkConfig{Seed: seed}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	build := func(node string, h uint64) {
+		t.Helper()
+		if err := c.Issue(node, fmt.Sprintf("k%d", h), "v"); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Build(node); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.RunUntil(func() bool { return c.agreeAt(h) }, time.Minute); err != nil {
+			t.Fatalf("height %d: %v (heights %s)", h, err, c.Heights())
+		}
+	}
+	build("n2", 1)
+	before := c.Placement()["n1"]
+	if err := c.FailHost(before); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Placement()["n1"]; got != "" {
+		t.Fatalf("n1 still placed on %q after its host failed", got)
+	}
+	build("n2", 2) // two of three validators still decide
+	// The lease lapses (15 s), the grace period ends (15 s), the
+	// orchestrator's next pass reschedules.
+	if err := c.RunUntil(func() bool { return c.Placement()["n1"] != "" }, 2*time.Minute); err != nil {
+		t.Fatalf("n1 was not rescheduled: %v", err)
+	}
+	if after := c.Placement()["n1"]; after == before {
+		t.Errorf("n1 came back on its failed host %s", after)
+	}
+	if err := c.RunUntil(func() bool { return c.agreeAt(2) && c.Node("n1").LastAccepted().Height == 2 }, time.Minute); err != nil {
+		t.Fatalf("n1 did not catch up: %v (heights %s)", err, c.Heights())
+	}
+	var buf bytes.Buffer
+	if err := c.Trace().WriteJSON(&buf); err != nil {
+		t.Fatal(err)
+	}
+	return c, buf.Bytes()
+}
+
+// agreeAt reports whether every running node has accepted height h.
+func (c *Cluster) agreeAt(h uint64) bool {
+	for _, s := range c.Nodes() {
+		if s.Up() && s.LastAccepted().Height < h {
+			return false
+		}
+	}
+	return true
+}
+
+func TestClusterHostFailure(t *testing.T) {
+	c, trace := runHostFailure(t, 7)
+	for _, want := range []string{`"name":"host-failure"`, `"name":"instance-failed"`, `"name":"agent"`, `"name":"RegisterNode"`} {
+		if !bytes.Contains(trace, []byte(want)) {
+			t.Errorf("the trace lacks %s", want)
+		}
+	}
+	if n := bytes.Count(trace, []byte(`"name":"agent"`)); n != 4 {
+		t.Errorf("%d agent answers in the trace, want 4 (three first boots and the rescheduled one)", n)
+	}
+	if v := c.World.Err(); v != nil {
+		t.Errorf("the world stopped: %v", v)
+	}
+	t.Logf("virtual time %s, %d events", c.World.Elapsed(), len(c.Trace().Events()))
+}
+
+func TestClusterSameSeedSameTrace(t *testing.T) {
+	_, a := runHostFailure(t, 3)
+	_, b := runHostFailure(t, 3)
+	if !bytes.Equal(a, b) {
+		ea, _ := sim.ReadEventsJSON(bytes.NewReader(a))
+		eb, _ := sim.ReadEventsJSON(bytes.NewReader(b))
+		for i := range min(len(ea), len(eb)) {
+			if fmt.Sprint(ea[i]) != fmt.Sprint(eb[i]) {
+				t.Fatalf("traces differ at event %d:\n%+v\n%+v", i, ea[i], eb[i])
+			}
+		}
+		t.Fatalf("traces differ in length: %d and %d events", len(ea), len(eb))
+	}
+	if !strings.Contains(string(a), "host-failure") {
+		t.Error("no host failure in the trace")
+	}
+}
