@@ -59,9 +59,11 @@ fuzz:
 # The realhv tests on this machine's libvirt + QEMU (TCG where KVM cannot
 # boot a guest). ci/realhv-setup.sh installs and starts what is missing; with
 # VMTESTBED_REALHV=1 an unreachable libvirt fails instead of skipping.
-test-realhv:
-	ci/realhv-setup.sh
-	VMTESTBED_REALHV=1 $(GO) test $(GOTESTFLAGS) ./realhv/...
+test-realhv: build
+	ci/realhv-setup.sh --second-host
+	VMTESTBED_REALHV=1 VMTESTBED_LIBVIRT_URI2=qemu+tcp://127.0.0.1:16510/system \
+		$(GO) test $(GOTESTFLAGS) ./realhv/...
+	VMTESTBED_REALHV=1 $(GO) test $(GOTESTFLAGS) -run 'TestConformBackends' ./cmd/vmtestbed/
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 $(PKGS)

@@ -3,7 +3,14 @@
 # and virtlogd + libvirtd running (started by hand where there is no
 # systemd). Idempotent: installs only what is missing, starts only what is
 # not running. Needs root and apt (Debian 12).
+#
+# --second-host also starts a second libvirtd, the second "host" of a run
+# spread over several libvirt URIs: in a private mount namespace (its own
+# /run/libvirt, /var/lib/libvirt, ...), listening on 127.0.0.1:16510 without
+# auth; reach it as qemu+tcp://127.0.0.1:16510/system ($VMTESTBED_LIBVIRT_URI2).
 set -euo pipefail
+second=0
+[[ "${1:-}" == "--second-host" ]] && second=1
 
 need=()
 command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
@@ -20,16 +27,38 @@ fi
 apt-cache show linux-image-cloud-amd64 >/dev/null 2>&1 || apt-get update -qq
 mkdir -p /var/cache/vmtestbed/guest
 
-pgrep -x virtlogd >/dev/null || virtlogd -d
-pgrep -x libvirtd >/dev/null || libvirtd -d
+# (The second host's daemons run too, in their own namespace: ask the
+# daemon, not the process table.)
+if ! virsh -c qemu:///system version >/dev/null 2>&1; then
+  [[ -S /run/libvirt/virtlogd-sock ]] || virtlogd -d
+  [[ -S /run/libvirt/libvirt-sock ]] || libvirtd -d
+fi
 
-# The first qemu:///system connection after a start probes QEMU (about 8 s).
-for _ in $(seq 1 60); do
-  if virsh -c qemu:///system version >/dev/null 2>&1; then
-    echo "realhv-setup: libvirt is up ($(virsh -c qemu:///system version | sed -n 's/^Running hypervisor: //p'))"
-    exit 0
+# wait_for URI: the first connection after a start probes QEMU (about 8 s).
+wait_for() {
+  for _ in $(seq 1 60); do
+    if virsh -c "$1" version >/dev/null 2>&1; then
+      echo "realhv-setup: $1 is up ($(virsh -c "$1" version | sed -n 's/^Running hypervisor: //p'))"
+      return 0
+    fi
+    sleep 1
+  done
+  echo "realhv-setup: $1 did not answer within 60 s" >&2
+  return 1
+}
+wait_for qemu:///system
+
+if ((second)); then
+  uri2=qemu+tcp://127.0.0.1:16510/system
+  if ! virsh -c "$uri2" version >/dev/null 2>&1; then
+    conf=/run/vmtestbed-libvirtd2.conf
+    printf 'listen_tls = 0\nlisten_tcp = 1\ntcp_port = "16510"\nlisten_addr = "127.0.0.1"\nauth_tcp = "none"\n' >"$conf"
+    setsid unshare -m --propagation private bash -c "
+      for d in /run/libvirt /var/lib/libvirt /var/cache/libvirt /var/log/libvirt; do mount -t tmpfs tmpfs \$d; done
+      mkdir -p /var/lib/libvirt/qemu /var/cache/libvirt/qemu /var/log/libvirt/qemu /run/libvirt/qemu
+      virtlogd -d -p /run/libvirt/virtlogd.pid
+      exec libvirtd --listen -f $conf -p /run/libvirt/libvirtd.pid" >/var/log/vmtestbed-libvirtd2.log 2>&1 </dev/null &
   fi
-  sleep 1
-done
-echo "realhv-setup: libvirtd did not answer within 60 s" >&2
-exit 1
+  wait_for "$uri2"
+  echo "VMTESTBED_LIBVIRT_URI2=$uri2"
+fi

@@ -24,7 +24,11 @@ import (
 // channels are unix sockets under Dir that QEMU listens on; its console is
 // the domain's serial pty.
 type Machines struct {
-	Host  *Host
+	Host *Host
+	// Hosts, when set, runs each instance on the libvirt host named by the
+	// hostname of the hypervisor node the fake placed it on (a run spread
+	// over several libvirt hosts); instances on other nodes run on Host.
+	Hosts map[string]*Host
 	Image Image
 	// Dir holds the channel sockets; QEMU must be able to create them there.
 	Dir string
@@ -41,15 +45,20 @@ var _ fakehv.Machines = Machines{}
 // NewMachine prepares a machine; its domain is created at PowerOn and
 // removed at PowerOff, as a host agent would.
 func (ms Machines) NewMachine(spec fakehv.MachineSpec, env fakehv.MachineEnv) (fakehv.Machine, error) {
-	if ms.Host == nil || ms.Image.Kernel == "" {
-		return nil, errors.New("realhv machines: Host and Image are required")
+	host := ms.Host
+	if h, ok := ms.Hosts[spec.Node]; ok {
+		host = h
+	}
+	if host == nil || ms.Image.Kernel == "" {
+		return nil, errors.New("realhv machines: a Host and the Image are required")
 	}
 	pr, pw := io.Pipe()
-	return &machine{ms: ms, spec: spec, env: env, out: pr, outW: pw}, nil
+	return &machine{ms: ms, host: host, spec: spec, env: env, out: pr, outW: pw}, nil
 }
 
 type machine struct {
 	ms   Machines
+	host *Host // where the domain runs
 	spec fakehv.MachineSpec
 	env  fakehv.MachineEnv
 
@@ -88,7 +97,7 @@ func (m *machine) PowerOn() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	dom, err := m.ms.Host.Create(ctx, m.spec.InstanceID, spec)
+	dom, err := m.host.Create(ctx, m.spec.InstanceID, spec)
 	if err != nil {
 		return err
 	}
@@ -138,7 +147,7 @@ func (m *machine) RequestShutdown() (bool, error) {
 	if err := m.agentPowerOff(); err == nil {
 		return false, nil
 	}
-	if err := m.ms.Host.lv.DomainShutdownFlags(dom.dom, 1 /* ACPI power button */); err != nil && !notRunning(err) {
+	if err := m.host.lv.DomainShutdownFlags(dom.dom, 1 /* ACPI power button */); err != nil && !notRunning(err) {
 		return false, fmt.Errorf("shut down %s: %w", dom.Name, err)
 	}
 	return false, nil

@@ -102,10 +102,14 @@ func (s *Server) createInstance(p createParams) *instance {
 		state: hv.InstanceState_INSTANCE_STATE_PENDING,
 		hub:   newHub[*hv.InstanceEvent](s.opts.WatchBuffer),
 	}
-	in.console = newConsole(s, MachineSpec{
+	spec := MachineSpec{
 		InstanceID: id, Hostname: p.name, CPUCores: p.spec.GetCpuCores(), MemoryBytes: p.spec.GetMemoryBytes(),
 		Channels: slices.Clone(s.opts.Channels),
-	})
+	}
+	if p.node != nil {
+		spec.Node = p.node.pb.GetHostname()
+	}
+	in.console = newConsole(s, spec)
 	if p.node != nil {
 		in.nodeID = p.node.pb.Id
 		in.placed = true

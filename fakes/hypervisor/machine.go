@@ -37,8 +37,12 @@ type Machine interface {
 
 // MachineSpec is what an instance asks its machine for.
 type MachineSpec struct {
-	InstanceID  string
-	Hostname    string
+	InstanceID string
+	Hostname   string
+	// Node is the hostname of the host node the scheduler placed the
+	// instance on ("" for an unplaced AgentService instance): a backend with
+	// several hosts runs the machine there.
+	Node        string
 	CPUCores    int32
 	MemoryBytes int64
 	// Channels are the virtio-serial channels the guest gets (the guest
