@@ -18,7 +18,7 @@ func registeredTitles(t *testing.T) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	re := regexp.MustCompile(`s\.it\(("(?:[^"\\]|\\.)*")`)
+	re := regexp.MustCompile(`s\.(?:it|itLease)\(("(?:[^"\\]|\\.)*")`)
 	var out []string
 	for _, f := range files {
 		if strings.HasSuffix(f, "_test.go") {

@@ -172,7 +172,6 @@ func Run(t *testing.T, s Suite) *Matrix {
 			if !inTable[id] {
 				t.Errorf("child %s wants %s to fail, which is not in the spec table", c.Name, id)
 			}
-			m.Targets[id] = append(m.Targets[id], c.Name)
 		}
 		m.Faults = append(m.Faults, Fault{Name: c.Name, Semantic: c.Semantic, What: c.What})
 	}
@@ -189,6 +188,7 @@ func Run(t *testing.T, s Suite) *Matrix {
 				t.Parallel()
 				res, out := RunChild(t, s.Args, c.Name, c.Env...)
 				failed := res.FailedIDs()
+				t.Logf("%s failed %v", c.Name, failed)
 				for _, id := range c.Want {
 					if !slices.Contains(failed, id) {
 						t.Errorf("%s: spec %s did not fail (failed: %v)", c.Name, id, failed)
@@ -200,6 +200,11 @@ func Run(t *testing.T, s Suite) *Matrix {
 				mu.Lock()
 				defer mu.Unlock()
 				ran++
+				for _, id := range c.Want {
+					if slices.Contains(failed, id) {
+						m.Targets[id] = append(m.Targets[id], c.Name)
+					}
+				}
 				for _, id := range failed {
 					switch {
 					case inTable[id]:
@@ -258,12 +263,12 @@ type Fault struct {
 
 // Matrix is a suite's kill matrix.
 type Matrix struct {
-	Suite  string              `json:"suite"`
-	Specs  []string            `json:"specs"`  // every spec ID, in table order
-	Faults []Fault             `json:"faults"` // every child, in the test's order
-	// Targets: spec ID -> the children that MUST fail it (their Want),
-	// sorted. Run checks each of them failed it, so Targets is within Kills
-	// and, unlike Kills, the same on every run.
+	Suite  string   `json:"suite"`
+	Specs  []string `json:"specs"`  // every spec ID, in table order
+	Faults []Fault  `json:"faults"` // every child, in the test's order
+	// Targets: spec ID -> the children that MUST fail it (their Want) and
+	// did, sorted. In a passing run every Want failed, so Targets is the
+	// same on every run, unlike Kills.
 	Targets map[string][]string `json:"targets"`
 	// Kills: spec ID -> every child that failed it in the run that wrote the
 	// matrix, sorted: the targets and the collateral (a broken Initialize
