@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
+	"sync/atomic"
 	"time"
 )
 
@@ -17,6 +18,7 @@ import (
 // as the channels of one guest would.
 type Agent struct {
 	opts    Options
+	pings   atomic.Uint64 // pings answered, for FaultPingEveryOther
 	started time.Time
 	apps    *appTable
 	handle  func(ctx context.Context, s *session, line []byte) []byte
@@ -97,6 +99,12 @@ func (a *Agent) endErr(ctx context.Context, err error) error {
 }
 
 func (a *Agent) tooLong() []byte {
+	if a.opts.Fault == FaultLongLineOK {
+		if a.opts.Protocol == ProtocolLine {
+			return []byte("ok")
+		}
+		return marshalReply(nil, reply{"result": "ok"})
+	}
 	msg := fmt.Sprintf("request line longer than %d bytes", a.opts.MaxLine)
 	if a.opts.Protocol == ProtocolLine {
 		return []byte("error: " + msg)
@@ -134,4 +142,13 @@ func (l *lineReader) next() (line []byte, tooLong bool, err error) {
 		return nil, true, nil
 	}
 	return bytes.Clone(b), false, nil
+}
+
+// pong is the answer to a ping: "pang" every other time under
+// FaultPingEveryOther.
+func (a *Agent) pong() string {
+	if a.opts.Fault == FaultPingEveryOther && a.pings.Add(1)%2 == 0 {
+		return "pang"
+	}
+	return "pong"
 }
