@@ -231,7 +231,7 @@ var proxyFaults = []proxyFault{{
 	}}},
 }, {
 	name: "no-build-event", semantic: true, what: "WaitForEvent answers MESSAGE_UNSPECIFIED with a transaction pending",
-	want: []string{"AVA-BLK-001"},
+	want: []string{"AVA-BLK-001", "AVA-SEQ-001"},
 	faults: []fault{{"WaitForEvent", func(_ *proxyState, _, _ proto.Message, err error) (proto.Message, error) {
 		return &vmpb.WaitForEventResponse{Message: vmpb.Message_MESSAGE_UNSPECIFIED}, err
 	}}},
@@ -272,6 +272,25 @@ var proxyFaults = []proxyFault{{
 	name: "verify-fails", what: "every BlockVerify fails with Internal",
 	want:   []string{"AVA-BLK-005"},
 	faults: []fault{{"BlockVerify", failCall}},
+}, {
+	name: "verify-refuses-built", semantic: true, what: "BlockVerify finds the blocks BuildBlock just built invalid",
+	want: []string{"AVA-BLK-005"},
+	faults: []fault{{"BuildBlock", func(st *proxyState, _, resp proto.Message, err error) (proto.Message, error) {
+		if b, ok := resp.(*vmpb.BuildBlockResponse); ok {
+			st.mu.Lock()
+			st.parents[string(b.Bytes)] = string(b.ParentId)
+			st.mu.Unlock()
+		}
+		return pass(resp, err)
+	}}, {"BlockVerify", func(st *proxyState, req, resp proto.Message, err error) (proto.Message, error) {
+		st.mu.Lock()
+		_, built := st.parents[string(req.(*vmpb.BlockVerifyRequest).Bytes)]
+		st.mu.Unlock()
+		if built {
+			return nil, status.Error(codes.FailedPrecondition, "invalid block: timestamp too far in the future")
+		}
+		return pass(resp, err)
+	}}},
 }, {
 	name: "gossip-answered", semantic: true, what: "the VM answers AppGossip (SendAppError to the gossiping peer)",
 	want: []string{"AVA-APP-002"},
@@ -334,7 +353,7 @@ var variantWant = map[string]variantKill{
 	refvm.VariantVerifyAcceptsInvalid:  {true, []string{"AVA-BLK-012"}},
 	refvm.VariantNondeterministicParse: {true, []string{"AVA-BLK-004", "AVA-DET-001"}},
 	refvm.VariantStaleLastAccepted:     {true, []string{"AVA-BLK-006", "AVA-STA-003"}},
-	refvm.VariantWrongProtocol:         {false, []string{"AVA-HSK-001"}}, // refused at the handshake
+	refvm.VariantWrongProtocol:         {true, []string{"AVA-HSK-001"}}, // a working plugin announcing a wrong protocol number
 	refvm.VariantHangShutdown:          {false, []string{"AVA-PRE-001", "AVA-SHD-001"}},
 	refvm.VariantCrashBuild:            {false, []string{"AVA-BLK-002"}},
 	refvm.VariantGetBlockStatus:        {true, []string{"AVA-BLK-007"}},

@@ -98,6 +98,7 @@ var failTargets = []failTarget{
 	{"json/unix/app-accepts-all", true, "app control accepts unknown apps, unknown actions and invalid transitions", []string{"GA-APP-002"}, []string{"GA-APP-001"}, ""},
 	{"json/unix/malformed-ok", true, "malformed requests are answered with a result, not an error", []string{"GA-ERR-001"}, []string{"GA-PING-001"}, ""},
 	{"json/unix/unknown-ok", true, "an unknown command is answered with a result, not an error", []string{"GA-ERR-002"}, []string{"GA-PING-001"}, ""},
+	{"json/unix/cross-talk", true, "every reply goes to the channel connected last", []string{"GA-CHAN-001"}, []string{"GA-PING-001"}, ""},
 	{"json/unix/long-line-ok", true, "an over-long request line is answered with a result, not an error", []string{"GA-ERR-003"}, []string{"GA-PING-001"}, ""},
 	{"qga/qemu-ga-blocked", false, "qemu-ga with guest-sync, guest-exec and guest-exec-status disabled", []string{"GA-QGA-003", "GA-QGA-007"}, []string{"GA-QGA-002", "GA-QGA-005", "GA-QGA-008"}, "has been disabled"},
 	{"qga/unix", false, "a JSON agent checked as qga", []string{"GA-QGA-001", "GA-QGA-002", "GA-QGA-006", "GA-QGA-007", "GA-QGA-008", "GA-TIME-001"}, nil, "guest-sync-delimited"},

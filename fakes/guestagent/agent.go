@@ -18,7 +18,8 @@ import (
 // as the channels of one guest would.
 type Agent struct {
 	opts    Options
-	pings   atomic.Uint64 // pings answered, for FaultPingEveryOther
+	pings   atomic.Uint64             // pings answered, for FaultPingEveryOther
+	newest  atomic.Pointer[io.Writer] // the channel connected last, for FaultCrossTalk
 	started time.Time
 	apps    *appTable
 	handle  func(ctx context.Context, s *session, line []byte) []byte
@@ -65,7 +66,13 @@ func (a *Agent) Serve(ctx context.Context, rwc io.ReadWriteCloser) error {
 		src = &slowReader{ctx: ctx, r: rwc, delay: a.opts.Delay}
 	}
 	lr := newLineReader(src, a.opts.MaxLine)
-	rep := &replier{w: rwc, fault: a.opts.Fault, delay: a.opts.Delay, rng: rand.New(rand.NewPCG(a.opts.Seed, 0x9a6e))}
+	var w io.Writer = rwc
+	if a.opts.Fault == FaultCrossTalk {
+		own := io.Writer(rwc)
+		a.newest.Store(&own)
+		w = newestWriter{a}
+	}
+	rep := &replier{w: w, fault: a.opts.Fault, delay: a.opts.Delay, rng: rand.New(rand.NewPCG(a.opts.Seed, 0x9a6e))}
 	s := a.newSession()
 	defer s.close()
 	for {

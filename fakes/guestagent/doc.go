@@ -10,7 +10,7 @@
 // ignore-allowlist, bad-checksum, constant-status, constant-metrics, no-id,
 // no-version, escapes, ping-every-other, seed-ping-wrong, exit-zero,
 // read-corrupt, path-escape, app-status-stale, app-accepts-all, malformed-ok,
-// unknown-ok and long-line-ok keep it healthy but are wrong in meaning.
+// unknown-ok, long-line-ok and cross-talk keep it healthy but are wrong in meaning.
 // Conformance suites use them
 // to prove that every spec can fail.
 //

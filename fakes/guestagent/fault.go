@@ -38,6 +38,7 @@ const (
 	FaultMalformedOK     Fault = "malformed-ok"     // a malformed request is answered {"result":"ok"}, not an error
 	FaultUnknownOK       Fault = "unknown-ok"       // an unknown command (or seed form) is answered {"result":"ok"}
 	FaultLongLineOK      Fault = "long-line-ok"     // an over-long request line is answered {"result":"ok"}, not an error
+	FaultCrossTalk       Fault = "cross-talk"       // every reply goes to the channel connected last, whichever channel asked
 )
 
 // Faults lists every fault mode, FaultNone first.
@@ -45,7 +46,7 @@ func Faults() []Fault {
 	return []Fault{FaultNone, FaultDelay, FaultDrop, FaultGarbage, FaultPartial, FaultHangup, FaultSlowReader,
 		FaultIgnoreAllowList, FaultBadChecksum, FaultConstantStatus, FaultConstantMetrics, FaultNoID, FaultNoVersion, FaultEscapes,
 		FaultPingEveryOther, FaultSeedPingWrong, FaultExitZero, FaultReadCorrupt, FaultPathEscape, FaultAppStatusStale,
-		FaultAppAcceptsAll, FaultMalformedOK, FaultUnknownOK, FaultLongLineOK}
+		FaultAppAcceptsAll, FaultMalformedOK, FaultUnknownOK, FaultLongLineOK, FaultCrossTalk}
 }
 
 // escapeSeq is what FaultEscapes puts before exec output, a command name in hello and line replies: clear the screen, set the terminal
@@ -140,4 +141,16 @@ func (s *slowReader) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	return s.r.Read(p[:1])
+}
+
+// newestWriter writes to the channel the agent was connected to last
+// (FaultCrossTalk).
+type newestWriter struct{ a *Agent }
+
+func (n newestWriter) Write(p []byte) (int, error) {
+	w := n.a.newest.Load()
+	if w == nil {
+		return 0, io.ErrClosedPipe
+	}
+	return (*w).Write(p)
 }
