@@ -104,9 +104,9 @@ docs:
 KILLTESTS := ^(TestEverySpecCanFail|TestFaults|TestTargetsFail)$$
 KILLPKGS  := ./conformance/avalanche ./conformance/hypervisor ./conformance/guestagent
 killrate:
-	@dir=$$(mktemp -d) && trap 'rm -rf "$$dir"' EXIT && \
-	VMTESTBED_KILLMATRIX_OUT=$$dir $(GO) test -count=1 -run '$(KILLTESTS)' $(KILLPKGS) && \
-	$(GO) run ./tools/killrate $$dir/*.json
+	@dir=$$(mktemp -d) && trap 'rm -rf "$$dir"' EXIT; \
+	VMTESTBED_KILLMATRIX_OUT=$$dir $(GO) test -count=1 -run '$(KILLTESTS)' $(KILLPKGS); rc=$$?; \
+	if ls $$dir/*.json >/dev/null 2>&1; then $(GO) run ./tools/killrate $$dir/*.json || rc=1; fi; exit $$rc
 
 killmatrix:
 	VMTESTBED_UPDATE_KILLMATRIX=1 $(GO) test -count=1 -run '$(KILLTESTS)' $(KILLPKGS)

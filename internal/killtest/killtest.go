@@ -27,7 +27,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"sort"
 	"sync"
 	"testing"
 
@@ -226,10 +225,10 @@ func Run(t *testing.T, s Suite) *Matrix {
 		return nil
 	}
 	for id := range m.Kills {
-		sort.Strings(m.Kills[id])
+		slices.Sort(m.Kills[id])
 	}
 	for id := range m.Targets {
-		sort.Strings(m.Targets[id])
+		slices.Sort(m.Targets[id])
 	}
 	for _, id := range s.Specs {
 		if len(m.Kills[id]) == 0 {
@@ -239,12 +238,17 @@ func Run(t *testing.T, s Suite) *Matrix {
 	sum := m.Summary()
 	t.Logf("%s: %d specs, %d killed (%.0f%%), %d by a semantic fault (%.0f%%); not by a semantic fault: %v",
 		s.Name, sum.Specs, sum.Killed, sum.KilledPct(), sum.Semantic, sum.SemanticPct(), sum.NotSemantic)
-	if *update || os.Getenv(EnvUpdate) == "1" {
+	switch {
+	case (*update || os.Getenv(EnvUpdate) == "1") && t.Failed():
+		t.Logf("not rewriting %s: the run failed", MatrixFile)
+	case *update || os.Getenv(EnvUpdate) == "1":
 		if err := m.WriteFile(MatrixFile); err != nil {
 			t.Error(err)
 		}
-	} else if old, err := ReadFile(MatrixFile); err != nil || !old.Equal(m) {
-		t.Logf("the measured kill matrix differs from %s (collateral kills vary from run to run; targets do not): make killmatrix records it, make docs shows it", MatrixFile)
+	default:
+		if old, err := ReadFile(MatrixFile); err != nil || !old.Equal(m) {
+			t.Logf("the measured kill matrix differs from %s (collateral kills vary from run to run; targets do not): make killmatrix records it, make docs shows it", MatrixFile)
+		}
 	}
 	if dir := os.Getenv(EnvOut); dir != "" {
 		if err := m.WriteFile(filepath.Join(dir, s.Name+".json")); err != nil {
