@@ -9,7 +9,7 @@ PROTOC_GEN_GO      := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.11
 PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
 GOBIN_DIR  := $(shell $(GO) env GOPATH)/bin
 
-.PHONY: all build run test test-realhv deps bench lint proto proto-check tools clean record-avalanchego fuzz
+.PHONY: all build run test test-realhv deps bench lint proto proto-check tools clean record-avalanchego fuzz docs killrate killmatrix
 
 all: build
 
@@ -99,6 +99,28 @@ record-avalanchego:
 	@mkdir -p $(BIN)
 	$(GO) build -o $(BIN)/vmtestbed ./cmd/vmtestbed
 	cd tools/recordnet && $(GO) run . --vmtestbed ../../$(BIN)/vmtestbed --out ../../$(RECORDINGS) $(RECORDNET_FLAGS)
+
+# docs/CONFORMANCE.md from the suites' spec tables and their committed kill
+# matrices (conformance/*/testdata/killmatrix.json); runs no suite. A test in
+# make test (tools/gendocs) fails when the committed file is out of date.
+docs:
+	$(GO) run ./tools/gendocs
+
+# The suites' kill matrices (internal/killtest): every broken target of the
+# three suites, each in a child process. killrate measures them and prints,
+# per suite, specs, killed, killed by a semantic fault and the specs no
+# semantic fault kills; it fails below 100% killed or 80% semantic.
+# killmatrix records them under conformance/*/testdata and rewrites the docs.
+KILLTESTS := ^(TestEverySpecCanFail|TestFaults|TestTargetsFail)$$
+KILLPKGS  := ./conformance/avalanche ./conformance/hypervisor ./conformance/guestagent
+killrate:
+	@dir=$$(mktemp -d) && trap 'rm -rf "$$dir"' EXIT; \
+	VMTESTBED_KILLMATRIX_OUT=$$dir $(GO) test -count=1 -run '$(KILLTESTS)' $(KILLPKGS); rc=$$?; \
+	if ls $$dir/*.json >/dev/null 2>&1; then $(GO) run ./tools/killrate $$dir/*.json || rc=1; fi; exit $$rc
+
+killmatrix:
+	VMTESTBED_UPDATE_KILLMATRIX=1 $(GO) test -count=1 -run '$(KILLTESTS)' $(KILLPKGS)
+	$(GO) run ./tools/gendocs
 
 clean:
 	rm -rf $(BIN)

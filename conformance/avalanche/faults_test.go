@@ -3,10 +3,9 @@ package avalanche_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
-	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -21,12 +20,8 @@ import (
 	"github.com/vmtestbed/vmtestbed/conformance/avalanche"
 	"github.com/vmtestbed/vmtestbed/conformance/report"
 	"github.com/vmtestbed/vmtestbed/fakes/refvm"
+	"github.com/vmtestbed/vmtestbed/internal/killtest"
 	"github.com/vmtestbed/vmtestbed/transport"
-)
-
-const (
-	faultEnv  = "VMTESTBED_AVA_FAULT_CHILD"  // what this child runs: fault:GROUP or variant:NAME
-	resultEnv = "VMTESTBED_AVA_FAULT_RESULT" // where the child writes the failed spec IDs
 )
 
 // pass forwards the reply unchanged (or the error).
@@ -34,243 +29,347 @@ func pass(resp proto.Message, err error) (proto.Message, error) { return resp, e
 
 var errInjected = status.Error(codes.Internal, "vmtestbed fault proxy: injected failure")
 
-// faultGroup is a set of faults run together in one child process, and the
-// specs each fault must fail. Faults in one group do not mask each other.
-type faultGroup struct {
+// A proxyFault is a named set of edits of a correct refvm's replies, run
+// alone in a child process: the specs it MUST fail, and whether it is wrong
+// in meaning (semantic) or only makes a call fail.
+type proxyFault struct {
+	name      string
+	semantic  bool
+	what      string
 	stateSync bool
 	faults    []fault
 	want      []string
 }
 
-var faultGroups = map[string]faultGroup{
-	"calls": {
-		want: []string{"AVA-PRE-002", "AVA-HLT-001", "AVA-MET-001", "AVA-APP-002", "AVA-APP-003", "AVA-SEQ-001",
-			"AVA-HTTP-001", "AVA-HTTP-002", "AVA-INI-004", "AVA-BLK-014", "AVA-INI-005", "AVA-BLK-008"},
-		faults: []fault{
-			{"Version", func(_ *proxyState, _, _ proto.Message, _ error) (proto.Message, error) { return nil, errInjected }},
-			{"Health", func(_ *proxyState, _, resp proto.Message, err error) (proto.Message, error) {
-				if err == nil {
-					resp.(*vmpb.HealthResponse).Details = []byte("healthy, not JSON")
-				}
-				return pass(resp, err)
-			}},
-			{"Gather", func(_ *proxyState, _, resp proto.Message, err error) (proto.Message, error) {
-				if g, ok := resp.(*vmpb.GatherResponse); ok && len(g.MetricFamilies) > 0 {
-					g.MetricFamilies = append(g.MetricFamilies, g.MetricFamilies[0])
-				}
-				return pass(resp, err)
-			}},
-			{"AppGossip", func(_ *proxyState, _, _ proto.Message, _ error) (proto.Message, error) { return nil, errInjected }},
-			{"Connected", func(_ *proxyState, _, _ proto.Message, _ error) (proto.Message, error) { return nil, errInjected }},
-			{"CreateHandlers", func(_ *proxyState, _, resp proto.Message, err error) (proto.Message, error) {
-				if h, ok := resp.(*vmpb.CreateHandlersResponse); ok && len(h.Handlers) > 0 {
-					h.Handlers = append(h.Handlers, h.Handlers[0])
-				}
-				return pass(resp, err)
-			}},
-			{"NewHTTPHandler", func(_ *proxyState, _, _ proto.Message, _ error) (proto.Message, error) {
-				return &vmpb.NewHTTPHandlerResponse{ServerAddr: "bufnet:nobody-listens-here"}, nil
-			}},
-			{"GetBlock", func(_ *proxyState, _, resp proto.Message, err error) (proto.Message, error) {
-				if g, ok := resp.(*vmpb.GetBlockResponse); ok && g.Err == vmpb.Error_ERROR_UNSPECIFIED {
-					g.Bytes = append(g.Bytes, 'x')
-				}
-				return pass(resp, err)
-			}},
-			{"GetBlockIDAtHeight", func(_ *proxyState, req, resp proto.Message, err error) (proto.Message, error) {
-				r, ok := resp.(*vmpb.GetBlockIDAtHeightResponse)
-				switch {
-				case ok && r.Err == vmpb.Error_ERROR_NOT_FOUND:
-					return nil, status.Error(codes.NotFound, "no block at that height")
-				case ok && req.(*vmpb.GetBlockIDAtHeightRequest).Height == 0 && len(r.BlkId) == 32:
-					r.BlkId[0] ^= 0xff
-				}
-				return pass(resp, err)
-			}},
-		},
-	},
-	"blocks": {
-		want: []string{"AVA-BLK-004", "AVA-BLK-015", "AVA-BLK-009", "AVA-BLK-010", "AVA-BLK-013", "AVA-BLK-011", "AVA-CTX-001"},
-		faults: []fault{
-			{"ParseBlock", func(_ *proxyState, req, resp proto.Message, err error) (proto.Message, error) {
-				if err != nil { // garbage parses
-					return &vmpb.ParseBlockResponse{Id: make([]byte, 32), ParentId: make([]byte, 32), Timestamp: timestamppb.Now()}, nil
-				}
-				if r := resp.(*vmpb.ParseBlockResponse); r.Height > 0 {
-					r.Timestamp = timestamppb.New(r.Timestamp.AsTime().Add(time.Second))
-				}
-				return resp, nil
-			}},
-			{"BlockVerify", func(st *proxyState, req, resp proto.Message, err error) (proto.Message, error) {
-				r := req.(*vmpb.BlockVerifyRequest)
-				if r.PChainHeight != nil {
-					return nil, errInjected
-				}
-				st.mu.Lock()
-				defer st.mu.Unlock()
-				st.verified[string(r.Bytes)]++
-				if st.verified[string(r.Bytes)] > 1 {
-					return nil, status.Error(codes.FailedPrecondition, "already verified")
-				}
-				return pass(resp, err)
-			}},
-			{"BuildBlock", func(_ *proxyState, _, resp proto.Message, err error) (proto.Message, error) {
-				if b, ok := resp.(*vmpb.BuildBlockResponse); ok {
-					b.VerifyWithContext = true
-				}
-				return pass(resp, err)
-			}},
-			{"GetAncestors", func(_ *proxyState, _, resp proto.Message, err error) (proto.Message, error) {
-				if a, ok := resp.(*vmpb.GetAncestorsResponse); ok {
-					slices.Reverse(a.BlksBytes)
-				}
-				return pass(resp, err)
-			}},
-			{"BatchedParseBlock", func(_ *proxyState, _, resp proto.Message, err error) (proto.Message, error) {
-				if b, ok := resp.(*vmpb.BatchedParseBlockResponse); ok {
-					for _, r := range b.Response {
-						r.Id[31] ^= 1
-					}
-				}
-				return pass(resp, err)
-			}},
-			{"SetPreference", func(st *proxyState, req, resp proto.Message, err error) (proto.Message, error) {
-				id := string(req.(*vmpb.SetPreferenceRequest).Id)
-				st.mu.Lock()
-				defer st.mu.Unlock()
-				if id == st.lastPref {
-					return nil, status.Error(codes.FailedPrecondition, "already preferred")
-				}
-				st.lastPref = id
-				return pass(resp, err)
-			}},
-		},
-	},
-	"lifecycle": {
-		want: []string{"AVA-INI-001", "AVA-INI-002", "AVA-STA-001", "AVA-STA-002", "AVA-STA-003", "AVA-BLK-001"},
-		faults: []fault{
-			{"Initialize", func(_ *proxyState, _, resp proto.Message, err error) (proto.Message, error) {
-				if r, ok := resp.(*vmpb.InitializeResponse); ok {
-					r.Bytes, r.Height = nil, 7
-				}
-				return pass(resp, err)
-			}},
-			{"SetState", func(_ *proxyState, _, resp proto.Message, err error) (proto.Message, error) {
-				if r, ok := resp.(*vmpb.SetStateResponse); ok {
-					r.LastAcceptedId[0] ^= 0xff
-				}
-				return pass(resp, err)
-			}},
-			{"WaitForEvent", func(_ *proxyState, _, resp proto.Message, err error) (proto.Message, error) {
-				return &vmpb.WaitForEventResponse{Message: vmpb.Message_MESSAGE_UNSPECIFIED}, err
-			}},
-		},
-	},
-	"forks": {
-		want: []string{"AVA-CON-001"},
-		faults: []fault{
-			{"BuildBlock", func(st *proxyState, _, resp proto.Message, err error) (proto.Message, error) {
-				if b, ok := resp.(*vmpb.BuildBlockResponse); ok {
-					st.mu.Lock()
-					st.parents[string(b.Bytes)] = string(b.ParentId)
-					st.mu.Unlock()
-				}
-				return pass(resp, err)
-			}},
-			{"BlockVerify", func(st *proxyState, req, resp proto.Message, err error) (proto.Message, error) {
-				raw := string(req.(*vmpb.BlockVerifyRequest).Bytes)
-				st.mu.Lock()
-				defer st.mu.Unlock()
-				parent, ok := st.parents[raw]
-				if !ok {
-					return pass(resp, err)
-				}
-				if first, seen := st.children[parent]; seen && first != raw {
-					return nil, status.Error(codes.FailedPrecondition, "this VM cannot hold two children of one parent")
-				}
-				st.children[parent] = raw
-				return pass(resp, err)
-			}},
-		},
-	},
-	"verify-fails": {
-		want: []string{"AVA-BLK-005"},
-		faults: []fault{
-			{"BlockVerify", func(_ *proxyState, _, _ proto.Message, _ error) (proto.Message, error) { return nil, errInjected }},
-		},
-	},
-	"preference-dropped": {
-		want:   []string{"AVA-BLK-011"},
-		faults: []fault{drop("SetPreference")},
-	},
-	"gossip-answered": {
-		want: []string{"AVA-APP-002"},
-		faults: []fault{
-			{"AppGossip", func(st *proxyState, req, resp proto.Message, err error) (proto.Message, error) {
-				// The VM "answers" the gossip: an AppRequest in its name
-				// makes refvm send SendAppError to the gossiping peer.
-				g := req.(*vmpb.AppGossipMsg)
-				_, _ = st.backend.AppRequest(context.Background(), &vmpb.AppRequestMsg{NodeId: g.NodeId, RequestId: 777, Request: g.Msg})
-				return pass(resp, err)
-			}},
-		},
-	},
-	"decisions": {
-		stateSync: true,
-		want:      []string{"AVA-CON-002", "AVA-CON-003", "AVA-SYN-001"},
-		faults: []fault{
-			{"BlockReject", func(st *proxyState, req, _ proto.Message, _ error) (proto.Message, error) {
-				st.mu.Lock()
-				st.rejected = req.(*vmpb.BlockRejectRequest).Id
-				st.mu.Unlock()
-				return nil, errInjected
-			}},
-			{"GetBlockIDAtHeight", func(st *proxyState, _, resp proto.Message, err error) (proto.Message, error) {
-				st.mu.Lock()
-				defer st.mu.Unlock()
-				if r, ok := resp.(*vmpb.GetBlockIDAtHeightResponse); ok && st.rejected != nil && r.Err == vmpb.Error_ERROR_UNSPECIFIED {
-					r.BlkId = st.rejected
-				}
-				return pass(resp, err)
-			}},
-			{"ParseStateSummary", func(_ *proxyState, _, resp proto.Message, err error) (proto.Message, error) {
-				if r, ok := resp.(*vmpb.ParseStateSummaryResponse); ok {
-					r.Height += 3
-				}
-				return pass(resp, err)
-			}},
-		},
-	},
+// failCall is the edit that fails every call of a method.
+func failCall(_ *proxyState, _, _ proto.Message, _ error) (proto.Message, error) {
+	return nil, errInjected
 }
 
-// variantWant is, for every broken refvm variant, the specs it MUST fail.
-// Each runs in process, in a child, like the fault groups; the table of
-// what the CLI prints for their binaries is in
-// cmd/vmtestbed/conform_avalanche_test.go.
-var variantWant = map[string][]string{
-	refvm.VariantWrongGenesisID:        {"AVA-INI-003"},
-	refvm.VariantVerifyAcceptsInvalid:  {"AVA-BLK-012"},
-	refvm.VariantNondeterministicParse: {"AVA-BLK-004", "AVA-DET-001"},
-	refvm.VariantStaleLastAccepted:     {"AVA-BLK-006", "AVA-STA-003"},
-	refvm.VariantWrongProtocol:         {"AVA-HSK-001"},
-	refvm.VariantHangShutdown:          {"AVA-PRE-001", "AVA-SHD-001"},
-	refvm.VariantCrashBuild:            {"AVA-BLK-002"},
-	refvm.VariantGetBlockStatus:        {"AVA-BLK-007"},
-	refvm.VariantNoAppError:            {"AVA-APP-001", "AVA-APP-003"},
-	refvm.VariantCrashInitialize:       {"AVA-INI-001"},
-	refvm.VariantVerifyOnce:            {"AVA-BLK-015"},
-	refvm.VariantVerifyRewindsAccepted: {"AVA-BLK-016"},
-	refvm.VariantHeightIndexAtVerify:   {"AVA-BLK-017"},
-	refvm.VariantParseLocalTimestamp:   {"AVA-DET-001"},
-	refvm.VariantVerifyOwnBlocksOnly:   {"AVA-DET-002"},
-	refvm.VariantMemDBState:            {"AVA-RST-001"},
-	refvm.VariantVolatileHeightIndex:   {"AVA-RST-002"},
-	refvm.VariantBuildOnCachedTip:      {"AVA-RST-003"},
-	refvm.VariantShutdownAwaitsEvents:  {"AVA-SHD-002"},
-	refvm.VariantDBAfterShutdown:       {"AVA-SHD-003"},
-	refvm.VariantHTTPNoStatus:          {"AVA-HTTP-002"},
-	refvm.VariantAppResponseError:      {"AVA-APP-004"},
-	refvm.VariantAppFailedError:        {"AVA-APP-005"},
+var proxyFaults = []proxyFault{{
+	name: "version-fails", what: "Version fails with Internal",
+	want:   []string{"AVA-PRE-002"},
+	faults: []fault{{"Version", failCall}},
+}, {
+	name: "version-empty", semantic: true, what: "Version answers an empty version",
+	want: []string{"AVA-PRE-002"},
+	faults: []fault{{"Version", func(_ *proxyState, _, resp proto.Message, err error) (proto.Message, error) {
+		if r, ok := resp.(*vmpb.VersionResponse); ok {
+			r.Version = ""
+		}
+		return pass(resp, err)
+	}}},
+}, {
+	name: "health-not-json", semantic: true, what: "Health details are not JSON",
+	want: []string{"AVA-HLT-001"},
+	faults: []fault{{"Health", func(_ *proxyState, _, resp proto.Message, err error) (proto.Message, error) {
+		if err == nil {
+			resp.(*vmpb.HealthResponse).Details = []byte("healthy, not JSON")
+		}
+		return pass(resp, err)
+	}}},
+}, {
+	name: "gather-duplicate-family", semantic: true, what: "Gather repeats a metric family",
+	want: []string{"AVA-MET-001"},
+	faults: []fault{{"Gather", func(_ *proxyState, _, resp proto.Message, err error) (proto.Message, error) {
+		if g, ok := resp.(*vmpb.GatherResponse); ok && len(g.MetricFamilies) > 0 {
+			g.MetricFamilies = append(g.MetricFamilies, g.MetricFamilies[0])
+		}
+		return pass(resp, err)
+	}}},
+}, {
+	name: "gossip-fails", what: "AppGossip fails with Internal",
+	want:   []string{"AVA-APP-002"},
+	faults: []fault{{"AppGossip", failCall}},
+}, {
+	name: "connected-fails", what: "Connected fails with Internal",
+	want:   []string{"AVA-APP-003", "AVA-SEQ-001"},
+	faults: []fault{{"Connected", failCall}},
+}, {
+	name: "handlers-duplicate-prefix", semantic: true, what: "CreateHandlers lists a handler prefix twice",
+	want: []string{"AVA-HTTP-001"},
+	faults: []fault{{"CreateHandlers", func(_ *proxyState, _, resp proto.Message, err error) (proto.Message, error) {
+		if h, ok := resp.(*vmpb.CreateHandlersResponse); ok && len(h.Handlers) > 0 {
+			h.Handlers = append(h.Handlers, h.Handlers[0])
+		}
+		return pass(resp, err)
+	}}},
+}, {
+	name: "http-handler-unreachable", what: "NewHTTPHandler names a server nobody serves",
+	want: []string{"AVA-HTTP-002"},
+	faults: []fault{{"NewHTTPHandler", func(_ *proxyState, _, _ proto.Message, _ error) (proto.Message, error) {
+		return &vmpb.NewHTTPHandlerResponse{ServerAddr: "bufnet:nobody-listens-here"}, nil
+	}}},
+}, {
+	name: "getblock-extra-byte", semantic: true, what: "GetBlock appends a byte to the block's bytes",
+	want: []string{"AVA-INI-004", "AVA-BLK-014"},
+	faults: []fault{{"GetBlock", func(_ *proxyState, _, resp proto.Message, err error) (proto.Message, error) {
+		if g, ok := resp.(*vmpb.GetBlockResponse); ok && g.Err == vmpb.Error_ERROR_UNSPECIFIED {
+			g.Bytes = append(g.Bytes, 'x')
+		}
+		return pass(resp, err)
+	}}},
+}, {
+	name: "height-not-found-as-grpc-error", semantic: true, what: "GetBlockIDAtHeight answers an unknown height with a gRPC NotFound status, not ERROR_NOT_FOUND",
+	want: []string{"AVA-BLK-008"},
+	faults: []fault{{"GetBlockIDAtHeight", func(_ *proxyState, _, resp proto.Message, err error) (proto.Message, error) {
+		if r, ok := resp.(*vmpb.GetBlockIDAtHeightResponse); ok && r.Err == vmpb.Error_ERROR_NOT_FOUND {
+			return nil, status.Error(codes.NotFound, "no block at that height")
+		}
+		return pass(resp, err)
+	}}},
+}, {
+	name: "genesis-height-wrong-id", semantic: true, what: "GetBlockIDAtHeight(0) answers another id than genesis's",
+	want: []string{"AVA-INI-005"},
+	faults: []fault{{"GetBlockIDAtHeight", func(_ *proxyState, req, resp proto.Message, err error) (proto.Message, error) {
+		if r, ok := resp.(*vmpb.GetBlockIDAtHeightResponse); ok && req.(*vmpb.GetBlockIDAtHeightRequest).Height == 0 && len(r.BlkId) == 32 {
+			r.BlkId[0] ^= 0xff
+		}
+		return pass(resp, err)
+	}}},
+}, {
+	name: "parse-accepts-garbage", semantic: true, what: "ParseBlock answers a block for bytes that are not one",
+	want: []string{"AVA-BLK-013"},
+	faults: []fault{{"ParseBlock", func(_ *proxyState, _, resp proto.Message, err error) (proto.Message, error) {
+		if err != nil {
+			return &vmpb.ParseBlockResponse{Id: make([]byte, 32), ParentId: make([]byte, 32), Timestamp: timestamppb.Now()}, nil
+		}
+		return resp, nil
+	}}},
+}, {
+	name: "parse-shifts-timestamp", semantic: true, what: "ParseBlock reports a built block's timestamp one second late",
+	want: []string{"AVA-BLK-004"},
+	faults: []fault{{"ParseBlock", func(_ *proxyState, _, resp proto.Message, err error) (proto.Message, error) {
+		if r, ok := resp.(*vmpb.ParseBlockResponse); ok && r.Height > 0 {
+			r.Timestamp = timestamppb.New(r.Timestamp.AsTime().Add(time.Second))
+		}
+		return pass(resp, err)
+	}}},
+}, {
+	name: "context-verify-fails", semantic: true, what: "BuildBlock asks to verify with context, and BlockVerify with a p_chain_height refuses the block",
+	want: []string{"AVA-CTX-001"},
+	faults: []fault{{"BuildBlock", func(_ *proxyState, _, resp proto.Message, err error) (proto.Message, error) {
+		if b, ok := resp.(*vmpb.BuildBlockResponse); ok {
+			b.VerifyWithContext = true
+		}
+		return pass(resp, err)
+	}}, {"BlockVerify", func(_ *proxyState, req, resp proto.Message, err error) (proto.Message, error) {
+		if req.(*vmpb.BlockVerifyRequest).PChainHeight != nil {
+			return nil, status.Error(codes.FailedPrecondition, "invalid block")
+		}
+		return pass(resp, err)
+	}}},
+}, {
+	name: "verify-refuses-twice", semantic: true, what: "a second BlockVerify of a block is refused (already verified)",
+	want: []string{"AVA-BLK-015"},
+	faults: []fault{{"BlockVerify", func(st *proxyState, req, resp proto.Message, err error) (proto.Message, error) {
+		r := req.(*vmpb.BlockVerifyRequest)
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		st.verified[string(r.Bytes)]++
+		if st.verified[string(r.Bytes)] > 1 {
+			return nil, status.Error(codes.FailedPrecondition, "already verified")
+		}
+		return pass(resp, err)
+	}}},
+}, {
+	name: "ancestors-reversed", semantic: true, what: "GetAncestors answers oldest first",
+	want: []string{"AVA-BLK-009"},
+	faults: []fault{{"GetAncestors", func(_ *proxyState, _, resp proto.Message, err error) (proto.Message, error) {
+		if a, ok := resp.(*vmpb.GetAncestorsResponse); ok {
+			slices.Reverse(a.BlksBytes)
+		}
+		return pass(resp, err)
+	}}},
+}, {
+	name: "batched-parse-wrong-id", semantic: true, what: "BatchedParseBlock flips a bit of every block id",
+	want: []string{"AVA-BLK-010"},
+	faults: []fault{{"BatchedParseBlock", func(_ *proxyState, _, resp proto.Message, err error) (proto.Message, error) {
+		if b, ok := resp.(*vmpb.BatchedParseBlockResponse); ok {
+			for _, r := range b.Response {
+				r.Id[31] ^= 1
+			}
+		}
+		return pass(resp, err)
+	}}},
+}, {
+	name: "preference-not-idempotent", semantic: true, what: "SetPreference of the preferred block again is refused",
+	want: []string{"AVA-BLK-011"},
+	faults: []fault{{"SetPreference", func(st *proxyState, req, resp proto.Message, err error) (proto.Message, error) {
+		id := string(req.(*vmpb.SetPreferenceRequest).Id)
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		if id == st.lastPref {
+			return nil, status.Error(codes.FailedPrecondition, "already preferred")
+		}
+		st.lastPref = id
+		return pass(resp, err)
+	}}},
+}, {
+	name: "preference-dropped", semantic: true, what: "SetPreference answers OK and is lost: the VM never sees it",
+	want:   []string{"AVA-BLK-011"},
+	faults: []fault{drop("SetPreference")},
+}, {
+	name: "initialize-no-bytes", semantic: true, what: "Initialize reports no block bytes and height 7",
+	want: []string{"AVA-INI-001", "AVA-INI-002"},
+	faults: []fault{{"Initialize", func(_ *proxyState, _, resp proto.Message, err error) (proto.Message, error) {
+		if r, ok := resp.(*vmpb.InitializeResponse); ok {
+			r.Bytes, r.Height = nil, 7
+		}
+		return pass(resp, err)
+	}}},
+}, {
+	name: "setstate-wrong-id", semantic: true, what: "SetState reports another last accepted id",
+	want: []string{"AVA-STA-001", "AVA-STA-002", "AVA-STA-003"},
+	faults: []fault{{"SetState", func(_ *proxyState, _, resp proto.Message, err error) (proto.Message, error) {
+		if r, ok := resp.(*vmpb.SetStateResponse); ok {
+			r.LastAcceptedId[0] ^= 0xff
+		}
+		return pass(resp, err)
+	}}},
+}, {
+	name: "no-build-event", semantic: true, what: "WaitForEvent answers MESSAGE_UNSPECIFIED with a transaction pending",
+	want: []string{"AVA-BLK-001", "AVA-SEQ-001"},
+	faults: []fault{{"WaitForEvent", func(_ *proxyState, _, _ proto.Message, err error) (proto.Message, error) {
+		return &vmpb.WaitForEventResponse{Message: vmpb.Message_MESSAGE_UNSPECIFIED}, err
+	}}},
+}, {
+	name: "build-wrong-height", semantic: true, what: "BuildBlock reports the block one height too high",
+	want: []string{"AVA-BLK-002"},
+	faults: []fault{{"BuildBlock", func(_ *proxyState, _, resp proto.Message, err error) (proto.Message, error) {
+		if b, ok := resp.(*vmpb.BuildBlockResponse); ok {
+			b.Height++
+		}
+		return pass(resp, err)
+	}}},
+}, {
+	name: "one-child-per-parent", semantic: true, what: "BlockVerify refuses a second child of a parent",
+	want: []string{"AVA-CON-001"},
+	faults: []fault{{"BuildBlock", func(st *proxyState, _, resp proto.Message, err error) (proto.Message, error) {
+		if b, ok := resp.(*vmpb.BuildBlockResponse); ok {
+			st.mu.Lock()
+			st.parents[string(b.Bytes)] = string(b.ParentId)
+			st.mu.Unlock()
+		}
+		return pass(resp, err)
+	}}, {"BlockVerify", func(st *proxyState, req, resp proto.Message, err error) (proto.Message, error) {
+		raw := string(req.(*vmpb.BlockVerifyRequest).Bytes)
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		parent, ok := st.parents[raw]
+		if !ok {
+			return pass(resp, err)
+		}
+		if first, seen := st.children[parent]; seen && first != raw {
+			return nil, status.Error(codes.FailedPrecondition, "this VM cannot hold two children of one parent")
+		}
+		st.children[parent] = raw
+		return pass(resp, err)
+	}}},
+}, {
+	name: "verify-fails", what: "every BlockVerify fails with Internal",
+	want:   []string{"AVA-BLK-005"},
+	faults: []fault{{"BlockVerify", failCall}},
+}, {
+	name: "verify-refuses-built", semantic: true, what: "BlockVerify finds the blocks BuildBlock just built invalid",
+	want: []string{"AVA-BLK-005"},
+	faults: []fault{{"BuildBlock", func(st *proxyState, _, resp proto.Message, err error) (proto.Message, error) {
+		if b, ok := resp.(*vmpb.BuildBlockResponse); ok {
+			st.mu.Lock()
+			st.parents[string(b.Bytes)] = string(b.ParentId)
+			st.mu.Unlock()
+		}
+		return pass(resp, err)
+	}}, {"BlockVerify", func(st *proxyState, req, resp proto.Message, err error) (proto.Message, error) {
+		st.mu.Lock()
+		_, built := st.parents[string(req.(*vmpb.BlockVerifyRequest).Bytes)]
+		st.mu.Unlock()
+		if built {
+			return nil, status.Error(codes.FailedPrecondition, "invalid block: timestamp too far in the future")
+		}
+		return pass(resp, err)
+	}}},
+}, {
+	name: "gossip-answered", semantic: true, what: "the VM answers AppGossip (SendAppError to the gossiping peer)",
+	want: []string{"AVA-APP-002"},
+	faults: []fault{{"AppGossip", func(st *proxyState, req, resp proto.Message, err error) (proto.Message, error) {
+		// An AppRequest in the VM's name makes refvm send SendAppError to
+		// the gossiping peer.
+		g := req.(*vmpb.AppGossipMsg)
+		_, _ = st.backend.AppRequest(context.Background(), &vmpb.AppRequestMsg{NodeId: g.NodeId, RequestId: 777, Request: g.Msg})
+		return pass(resp, err)
+	}}},
+}, {
+	name: "rejected-at-height", semantic: true, what: "BlockReject fails, and GetBlockIDAtHeight then reports the rejected block",
+	want: []string{"AVA-CON-002", "AVA-CON-003"},
+	faults: []fault{{"BlockReject", func(st *proxyState, req, _ proto.Message, _ error) (proto.Message, error) {
+		st.mu.Lock()
+		st.rejected = req.(*vmpb.BlockRejectRequest).Id
+		st.mu.Unlock()
+		return nil, errInjected
+	}}, {"GetBlockIDAtHeight", func(st *proxyState, _, resp proto.Message, err error) (proto.Message, error) {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		if r, ok := resp.(*vmpb.GetBlockIDAtHeightResponse); ok && st.rejected != nil && r.Err == vmpb.Error_ERROR_UNSPECIFIED {
+			r.BlkId = st.rejected
+		}
+		return pass(resp, err)
+	}}},
+}, {
+	name: "summary-height-mismatch", semantic: true, stateSync: true, what: "ParseStateSummary reports the summary 3 heights higher than GetLastStateSummary",
+	want: []string{"AVA-SYN-001"},
+	faults: []fault{{"ParseStateSummary", func(_ *proxyState, _, resp proto.Message, err error) (proto.Message, error) {
+		if r, ok := resp.(*vmpb.ParseStateSummaryResponse); ok {
+			r.Height += 3
+		}
+		return pass(resp, err)
+	}}},
+}}
+
+func proxyFaultByName(name string) (proxyFault, bool) {
+	for _, f := range proxyFaults {
+		if f.name == name {
+			return f, true
+		}
+	}
+	return proxyFault{}, false
+}
+
+// variantKill is, for a broken refvm variant, the specs it MUST fail and
+// whether it is wrong in meaning (semantic) or hangs, crashes or is refused
+// outright.
+type variantKill struct {
+	semantic bool
+	want     []string
+}
+
+// variantWant is, for every broken refvm variant, what it kills. Each runs
+// in process, in a child, like the proxy faults; the table of what the CLI
+// prints for their binaries is in cmd/vmtestbed/conform_avalanche_test.go.
+var variantWant = map[string]variantKill{
+	refvm.VariantWrongGenesisID:        {true, []string{"AVA-INI-003"}},
+	refvm.VariantVerifyAcceptsInvalid:  {true, []string{"AVA-BLK-012"}},
+	refvm.VariantNondeterministicParse: {true, []string{"AVA-BLK-004", "AVA-DET-001"}},
+	refvm.VariantStaleLastAccepted:     {true, []string{"AVA-BLK-006", "AVA-STA-003"}},
+	refvm.VariantWrongProtocol:         {true, []string{"AVA-HSK-001"}}, // a working plugin announcing a wrong protocol number
+	refvm.VariantHangShutdown:          {false, []string{"AVA-PRE-001", "AVA-SHD-001"}},
+	refvm.VariantCrashBuild:            {false, []string{"AVA-BLK-002"}},
+	refvm.VariantGetBlockStatus:        {true, []string{"AVA-BLK-007"}},
+	refvm.VariantNoAppError:            {true, []string{"AVA-APP-001", "AVA-APP-003"}},
+	refvm.VariantCrashInitialize:       {false, []string{"AVA-INI-001"}},
+	refvm.VariantVerifyOnce:            {true, []string{"AVA-BLK-015"}},
+	refvm.VariantVerifyRewindsAccepted: {true, []string{"AVA-BLK-016"}},
+	refvm.VariantHeightIndexAtVerify:   {true, []string{"AVA-BLK-017"}},
+	refvm.VariantParseLocalTimestamp:   {true, []string{"AVA-DET-001"}},
+	refvm.VariantVerifyOwnBlocksOnly:   {true, []string{"AVA-DET-002"}},
+	refvm.VariantMemDBState:            {true, []string{"AVA-RST-001"}},
+	refvm.VariantVolatileHeightIndex:   {true, []string{"AVA-RST-002"}},
+	refvm.VariantBuildOnCachedTip:      {true, []string{"AVA-RST-003"}},
+	refvm.VariantShutdownAwaitsEvents:  {false, []string{"AVA-SHD-002"}}, // a hang
+	refvm.VariantDBAfterShutdown:       {true, []string{"AVA-SHD-003"}},
+	refvm.VariantHTTPNoStatus:          {true, []string{"AVA-HTTP-002"}},
+	refvm.VariantAppResponseError:      {true, []string{"AVA-APP-004"}},
+	refvm.VariantAppFailedError:        {true, []string{"AVA-APP-005"}},
 }
 
 // childTimeouts bound a child's run: short, since broken plugins hang.
@@ -283,19 +382,19 @@ func childTimeouts(cfg avalanche.Config) avalanche.Config {
 }
 
 // runChild is the child process: the suite against an in-process refvm,
-// behind a fault group's faults ("fault:NAME") or of a broken variant
-// ("variant:NAME"); it writes the failed spec IDs to $resultEnv.
-func runChild(what string) int {
+// behind a proxy fault ("fault:NAME") or of a broken variant
+// ("variant:NAME"); killtest writes its result for the parent.
+func runChild(what string) (report.Result, error) {
 	kind, name, _ := strings.Cut(what, ":")
 	bn := transport.NewBufnet()
 	cfg := avalanche.Config{Bufnet: bn}
 	switch kind {
 	case "fault":
-		g, ok := faultGroups[name]
+		f, ok := proxyFaultByName(name)
 		if !ok {
-			return 3
+			return report.Result{}, fmt.Errorf("unknown proxy fault %q", name)
 		}
-		cfg.InProcess = faultyPlugin(bn, inProcessRefVM(bn, refvm.Config{StateSync: g.stateSync}), g.faults)
+		cfg.InProcess = faultyPlugin(bn, inProcessRefVM(bn, refvm.Config{StateSync: f.stateSync}), f.faults)
 		cfg = childTimeouts(cfg)
 	case "variant":
 		cfg.InProcess = inProcessRefVM(bn, refvm.Config{Variant: name, Exit: func(int) {}})
@@ -305,43 +404,20 @@ func runChild(what string) int {
 		cfg = childTimeouts(cfg)
 		cfg.ShutdownTimeout, cfg.Timeout = 0, 3*time.Second
 	default:
-		return 3
+		return report.Result{}, fmt.Errorf("unknown child %q", what)
 	}
-	var console bytes.Buffer
-	res, err := avalanche.RunSuite(context.Background(), cfg, report.Options{Progress: &console})
-	if err != nil && !errors.Is(err, avalanche.ErrLaunch) {
-		return 3
-	}
-	b, _ := json.Marshal(res.FailedIDs())
-	if err := os.WriteFile(os.Getenv(resultEnv), b, 0o600); err != nil {
-		return 3
-	}
-	if err := os.WriteFile(os.Getenv(resultEnv)+".out", console.Bytes(), 0o600); err != nil {
-		return 3
-	}
-	return 0
+	return runSuite(cfg)
 }
 
-// runChildSuite runs one child and returns the IDs of the specs that
-// failed and its output (the suite's console lines at the end).
-func runChildSuite(t *testing.T, what string) (failed []string, output []byte) {
-	t.Helper()
-	result := t.TempDir() + "/failed.json"
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), faultEnv+"="+what, resultEnv+"="+result)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s child: %v\n%s", what, err, out)
+// runSuite is the one call into the suite: it runs it once in this process,
+// its console on stdout, and returns its result. A plugin that could not be
+// started is a result too (the specs it failed), not an error.
+func runSuite(cfg avalanche.Config) (report.Result, error) {
+	res, err := avalanche.RunSuite(context.Background(), cfg, report.Options{Progress: os.Stdout})
+	if err != nil && !errors.Is(err, avalanche.ErrLaunch) {
+		return res, err
 	}
-	b, err := os.ReadFile(result)
-	if err != nil || json.Unmarshal(b, &failed) != nil {
-		t.Fatalf("no result from the %s child: %v\n%s", what, err, out)
-	}
-	console, err := os.ReadFile(result + ".out")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return failed, append(out, console...)
+	return res, nil
 }
 
 // TestRunTimeoutNamesRunningCall: with no Shutdown limit, a plugin whose
@@ -349,8 +425,8 @@ func runChildSuite(t *testing.T, what string) (failed []string, output []byte) {
 // names the call that was still running.
 func TestRunTimeoutNamesRunningCall(t *testing.T) {
 	start := time.Now()
-	failed, out := runChildSuite(t, "timeout:"+refvm.VariantHangShutdown)
-	if !slices.Contains(failed, "AVA-PRE-001") {
+	res, out := killtest.RunChild(t, nil, "timeout:"+refvm.VariantHangShutdown)
+	if failed := res.FailedIDs(); !slices.Contains(failed, "AVA-PRE-001") {
 		t.Errorf("AVA-PRE-001 did not fail (failed: %v)", failed)
 	}
 	for _, want := range []string{"the suite's time limit ran out (Timeout 3s)", "still running: Shutdown (running for"} {
@@ -363,42 +439,31 @@ func TestRunTimeoutNamesRunningCall(t *testing.T) {
 	}
 }
 
-// TestEverySpecCanFail runs each fault group and each broken refvm variant
-// in a child process (ginkgo runs one suite per process) and checks that
-// every spec it targets failed, and that every spec is targeted.
-func TestEverySpecCanFail(t *testing.T) {
-	covered := map[string]bool{}
-	children := map[string][]string{}
-	for name, g := range faultGroups {
-		children["fault:"+name] = g.want
+// killChildren are the suite's broken targets: every proxy fault and every
+// broken refvm variant.
+func killChildren(t *testing.T) []killtest.Child {
+	var children []killtest.Child
+	for _, f := range proxyFaults {
+		children = append(children, killtest.Child{Name: "fault:" + f.name, Semantic: f.semantic, What: "proxy: " + f.what, Want: f.want})
 	}
 	for _, v := range refvm.Variants() {
-		want, ok := variantWant[v.Name]
+		k, ok := variantWant[v.Name]
 		if !ok {
 			t.Errorf("broken variant %s has no entry in variantWant: which spec catches it?", v.Name)
 		}
-		children["variant:"+v.Name] = want
+		children = append(children, killtest.Child{Name: "variant:" + v.Name, Semantic: k.semantic, What: "refvm: " + v.Description, Want: k.want})
 	}
-	for what, want := range children {
-		for _, id := range want {
-			covered[id] = true
-		}
-		t.Run(what, func(t *testing.T) {
-			t.Parallel()
-			failed, out := runChildSuite(t, what)
-			for _, id := range want {
-				if !slices.Contains(failed, id) {
-					t.Errorf("%s: spec %s did not fail (failed: %v)", what, id, failed)
-				}
-			}
-			if t.Failed() {
-				t.Logf("child output:\n%s", out)
-			}
-		})
-	}
+	return children
+}
+
+// TestEverySpecCanFail is the suite's kill matrix: each proxy fault and
+// each broken refvm variant runs in a child process (ginkgo runs one suite
+// per process) and MUST fail the specs it targets, and every spec MUST be
+// failed by some of them.
+func TestEverySpecCanFail(t *testing.T) {
+	var ids []string
 	for _, s := range avalanche.Specs() {
-		if !covered[s.ID] {
-			t.Errorf("spec %s has no broken variant or fault that makes it fail", s.ID)
-		}
+		ids = append(ids, s.ID)
 	}
+	killtest.Run(t, killtest.Suite{Name: "avalanche", Specs: ids, Children: killChildren(t)})
 }

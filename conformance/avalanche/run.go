@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2" //nolint:revive // ginkgo DSL
-	. "github.com/onsi/gomega"    //nolint:revive // gomega DSL
+	"github.com/onsi/ginkgo/v2/types"
+	. "github.com/onsi/gomega" //nolint:revive // gomega DSL
 
 	"github.com/vmtestbed/vmtestbed/conformance/report"
 	"github.com/vmtestbed/vmtestbed/fakes/avalanchego"
@@ -54,11 +56,34 @@ func RunSuite(ctx context.Context, cfg Config, opts report.Options) (report.Resu
 	// The suite's own Timeout names the calls still running; ginkgo's must
 	// not cut in first.
 	final := report.RunSpecs(SuiteName, opts, s.cfg.Timeout+time.Minute, s.register)
-	res := report.FromGinkgo(final, nil)
+	res := withAbortedSpecs(report.FromGinkgo(final, nil), final)
 	if err := s.LaunchErr(); err != nil {
 		return res, fmt.Errorf("%w: %w", ErrLaunch, err)
 	}
 	return res, opts.Write(res)
+}
+
+// withAbortedSpecs counts as failed a spec a suite abort names in its
+// message (a plugin that did not come up fails [AVA-HSK-001] whichever spec
+// launched it).
+func withAbortedSpecs(res report.Result, r types.Report) report.Result {
+	for _, sr := range r.SpecReports {
+		if !sr.State.Is(types.SpecStateFailureStates) {
+			continue
+		}
+		i := strings.Index(sr.Failure.Message, "[AVA-")
+		if i < 0 {
+			continue
+		}
+		id := report.SpecID(sr.Failure.Message[i:])
+		if id == "" || slices.Contains(res.FailedIDs(), id) {
+			continue
+		}
+		res.Specs = append(res.Specs, report.Spec{ID: id, Text: "[" + id + "] (named by a suite abort)",
+			State: types.SpecStateFailed.String(), Failure: sr.Failure.Message})
+		res.Failed++
+	}
+	return res
 }
 
 // WriteTrace writes the RPC trace to path, by its extension: .json, .md

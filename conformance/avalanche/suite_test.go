@@ -11,12 +11,13 @@ import (
 
 	"github.com/vmtestbed/vmtestbed/conformance/avalanche"
 	"github.com/vmtestbed/vmtestbed/fakes/refvm"
+	"github.com/vmtestbed/vmtestbed/internal/killtest"
 	"github.com/vmtestbed/vmtestbed/transport"
 )
 
 func TestMain(m *testing.M) {
-	if what := os.Getenv(faultEnv); what != "" {
-		os.Exit(runChild(what))
+	if killtest.ChildName() != "" {
+		os.Exit(killtest.Main(runChild))
 	}
 	// Ginkgo's interrupt handler lives as long as the process; it is not ours.
 	goleak.VerifyTestMain(m,

@@ -1,8 +1,9 @@
 package guestagent
 
-// Ginkgo runs one suite per process, so TestTargets (targets_test.go) runs
-// each target in a child process of this test binary: the child runs only
-// TestChildSuite, which builds the target named by $GA_CHILD_TARGET.
+// Ginkgo runs one suite per process, so TestTargetsPass and TestTargetsFail
+// (targets_test.go) run each target in a child process of this test binary
+// (internal/killtest): the child runs only TestChildSuite, which builds the
+// target named by $VMTESTBED_KILL_CHILD, PROTOCOL/TRANSPORT[/FAULT].
 
 import (
 	"context"
@@ -17,34 +18,36 @@ import (
 
 	"github.com/vmtestbed/vmtestbed/conformance/report"
 	agent "github.com/vmtestbed/vmtestbed/fakes/guestagent"
+	"github.com/vmtestbed/vmtestbed/internal/killtest"
 	"github.com/vmtestbed/vmtestbed/virtio"
-)
-
-const (
-	envTarget = "GA_CHILD_TARGET" // e.g. "json/pty", "line/unix", "json/unix/drop", "qga/qemu-ga"
-	envResult = "GA_CHILD_RESULT" // for fault targets: where RunSuite writes its JSON result
 )
 
 // TestChildSuite is the child side of TestTargets; run directly it skips.
 func TestChildSuite(t *testing.T) {
-	target := os.Getenv(envTarget)
+	target := killtest.ChildName()
 	if target == "" {
 		t.Skip("child process of TestTargets only")
 	}
+	result := os.Getenv(killtest.EnvResult) // set for fault targets: RunSuite writes its result there
 	parts := strings.Split(target, "/")
 	protocol, transport, fault := parts[0], parts[1], ""
 	if len(parts) > 2 {
 		fault = parts[2]
 	}
 	cfg := Config{Protocol: protocol, CallTimeout: 5 * time.Second, Repeat: 2}
-	if os.Getenv(envResult) != "" && (channelFault(fault) || protocol == ProtocolQGA) { // a dead target: fail fast
+	_, qgaFaulty := qgaFaults[fault]
+	if result != "" && (channelFault(fault) || protocol == ProtocolQGA && !qgaFaulty) { // a dead target: fail fast
 		cfg.CallTimeout = 300 * time.Millisecond
 	}
 	agentProto := protocol
-	if protocol == ProtocolQGA {
-		agentProto = ProtocolJSON // a JSON agent is a broken QGA peer
+	if protocol != ProtocolLine {
+		agentProto = ProtocolJSON // a JSON agent is a broken QGA peer; an unknown protocol fails GA-CONFIG-001
 	}
-	opts := agent.Options{Protocol: agentProto, Fault: agent.Fault(fault), Root: t.TempDir()}
+	agentFault := fault
+	if qgaFaulty {
+		agentFault = ""
+	}
+	opts := agent.Options{Protocol: agentProto, Fault: agent.Fault(agentFault), Root: t.TempDir()}
 	switch fault {
 	case string(agent.FaultDelay):
 		opts.Delay = time.Second
@@ -65,9 +68,12 @@ func TestChildSuite(t *testing.T) {
 		if transport == "unix-single2" {
 			cfg.MaxChannels = 2
 		}
-	case "qemu-ga":
+	case "qemu-ga": // with a QGA fault: behind a channel that rewrites its replies
 		cfg.Dial = startQemuGA(t)
 		cfg.GuestTempDir = t.TempDir()
+		if qgaFaulty {
+			cfg.Dial = rewriting(cfg.Dial, qgaFaults[fault])
+		}
 	case "qemu-ga-blocked": // a real agent that fails specs: guest-sync and guest-exec disabled
 		cfg.Dial = startQemuGA(t, "-b", "guest-sync,guest-exec,guest-exec-status")
 		cfg.GuestTempDir = t.TempDir()
@@ -81,15 +87,24 @@ func TestChildSuite(t *testing.T) {
 		cfg.Dial = target.Dial
 		cfg.GuestTempDir = dir
 	default:
-		t.Fatalf("unknown transport in %s=%q", envTarget, target)
+		t.Fatalf("unknown transport in %s=%q", killtest.EnvChild, target)
 	}
-	if out := os.Getenv(envResult); out != "" {
-		if _, err := RunSuite(context.Background(), cfg, report.Options{JSON: out}); err != nil {
+	if result != "" {
+		if _, err := runSuite(cfg, result); err != nil {
 			t.Fatal(err)
 		}
 		return
 	}
 	Run(t, cfg)
+}
+
+// envFocus limits a child's run to the specs whose text matches it.
+const envFocus = "GA_CHILD_FOCUS"
+
+// runSuite is the one call into the suite: it runs it once in this process
+// and writes its result as JSON to path.
+func runSuite(cfg Config, path string) (report.Result, error) {
+	return RunSuite(context.Background(), cfg, report.Options{JSON: path, Focus: os.Getenv(envFocus)})
 }
 
 // channelFault reports whether fault breaks the channel itself (the agent

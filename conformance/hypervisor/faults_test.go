@@ -23,6 +23,12 @@ import (
 // test can prove that the specs that check the broken behaviour fail.
 type fault struct {
 	name string
+	// semantic: the server stays up and answers, wrong in meaning (a wrong
+	// value or status code, a lost event or object); not semantic: whole
+	// services unimplemented or failing.
+	semantic bool
+	// what says in one line what the fault breaks.
+	what string
 	// focus limits the child run to the spec groups the fault concerns.
 	focus string
 	// wantFail are spec IDs that MUST fail under the fault.
@@ -50,8 +56,10 @@ const (
 
 var faults = []fault{{
 	name:        "notfound-becomes-internal",
+	semantic:    true,
+	what:        "NotFound is answered as Internal",
 	focus:       `HV-(CLU|ERR)-`,
-	wantFail:    []string{"HV-CLU-004", "HV-CLU-005", "HV-ERR-001"},
+	wantFail:    []string{"HV-CLU-004", "HV-CLU-005", "HV-ERR-001", "HV-CLU-010"},
 	wantMethods: map[string]string{svcCluster + "DeregisterNode": "failing"},
 	opts: []grpc.ServerOption{grpc.UnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 		resp, err := h(ctx, req)
@@ -62,6 +70,8 @@ var faults = []fault{{
 	})},
 }, {
 	name:     "already-exists-becomes-invalid-argument",
+	semantic: true,
+	what:     "AlreadyExists is answered as InvalidArgument",
 	focus:    `HV-(CLU|CMP|NET|AGT)-`,
 	wantFail: []string{"HV-CLU-002", "HV-CMP-004", "HV-NET-003", "HV-NET-006", "HV-NET-011", "HV-NET-013", "HV-AGT-002"},
 	opts: []grpc.ServerOption{grpc.UnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
@@ -73,6 +83,8 @@ var faults = []fault{{
 	})},
 }, {
 	name:        "page-token-ignored",
+	semantic:    true,
+	what:        "every list ignores page_token (each page is the first)",
 	focus:       `HV-PAG-`,
 	wantFail:    []string{"HV-PAG-003", "HV-PAG-004", "HV-PAG-007"},
 	wantMethods: map[string]string{"/hypervisor.v1.NetworkService/ListNetworks": "failing"},
@@ -87,6 +99,7 @@ var faults = []fault{{
 	})},
 }, {
 	name:     "storage-unimplemented",
+	what:     "every StorageService method answers Unimplemented",
 	focus:    `HV-(STO|PAG)-`,
 	wantSkip: []string{"HV-STO-001", "HV-STO-002", "HV-STO-003", "HV-STO-004", "HV-STO-005", "HV-STO-006", "HV-STO-007", "HV-PAG-001"},
 	wantMethods: map[string]string{
@@ -101,6 +114,8 @@ var faults = []fault{{
 	})},
 }, {
 	name:     "state-check-skipped",
+	semantic: true,
+	what:     "Start of a RUNNING and Stop of a STOPPED instance answer OK with the unchanged instance",
 	focus:    `HV-CMP-00[23]`,
 	wantFail: []string{"HV-CMP-003"},
 	opts: []grpc.ServerOption{grpc.UnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
@@ -115,6 +130,8 @@ var faults = []fault{{
 	})},
 }, {
 	name:        "watch-drops-modified",
+	semantic:    true,
+	what:        "WatchNodes never sends MODIFIED events",
 	focus:       `HV-WAT-00[12]`,
 	wantFail:    []string{"HV-WAT-001", "HV-WAT-002"},
 	wantMethods: map[string]string{svcCluster + "WatchNodes": "failing"},
@@ -123,6 +140,7 @@ var faults = []fault{{
 	})},
 }, {
 	name:        "watch-nodes-unimplemented",
+	what:        "WatchNodes answers Unimplemented",
 	focus:       `HV-WAT-`,
 	wantSkip:    []string{"HV-WAT-001", "HV-WAT-002"},
 	wantMethods: map[string]string{svcCluster + "WatchNodes": "unimplemented", svcCompute + "WatchInstance": "conformant"},
@@ -136,6 +154,8 @@ var faults = []fault{{
 	// WatchInstance never sends DELETED and stays open: the wait times out and MUST
 	// say what it waited for, not only that the spec timed out.
 	name:        "watch-drops-deleted",
+	semantic:    true,
+	what:        "WatchInstance never sends the DELETED event and stays open",
 	focus:       `HV-WAT-003`,
 	wantFail:    []string{"HV-WAT-003"},
 	wantMethods: map[string]string{svcCompute + "WatchInstance": "failing"},
@@ -147,6 +167,8 @@ var faults = []fault{{
 	// The server accepts what it must refuse: duplicates get another name,
 	// hostname or VNI, an invalid volume gets 1 GiB and no source.
 	name:      "accepts-what-it-must-refuse",
+	semantic:  true,
+	what:      "duplicates get another name, hostname or VNI, an invalid volume gets 1 GiB: all accepted",
 	focus:     `HV-(CLU-002|CMP-004|NET-003|STO-00[26])`,
 	wantFail:  []string{"HV-CLU-002", "HV-CMP-004", "HV-NET-003", "HV-STO-002", "HV-STO-006"},
 	wantClean: true,
@@ -180,6 +202,8 @@ var faults = []fault{{
 }, {
 	// Heartbeat answers accepted without renewing the lease.
 	name:        "heartbeat-does-not-renew",
+	semantic:    true,
+	what:        "Heartbeat answers accepted without renewing the lease",
 	focus:       `HV-CLU-00[69]`,
 	wantFail:    []string{"HV-CLU-006"},
 	wantMethods: map[string]string{svcCluster + "Heartbeat": "failing", svcCluster + "GetNode": "conformant", svcCluster + "RegisterNode": "conformant"},
@@ -195,6 +219,8 @@ var faults = []fault{{
 }, {
 	// A node whose lease lapsed is shown READY.
 	name:        "lease-never-expires",
+	semantic:    true,
+	what:        "a node whose lease lapsed is shown READY",
 	focus:       `HV-CLU-00[69]`,
 	wantFail:    []string{"HV-CLU-009"},
 	wantMethods: map[string]string{svcCluster + "Heartbeat": "failing"},
@@ -208,6 +234,8 @@ var faults = []fault{{
 }, {
 	// A subnet without gateway_ip gets the last address as its gateway.
 	name:     "subnet-gateway-last",
+	semantic: true,
+	what:     "a subnet without gateway_ip gets the last address as its gateway",
 	focus:    `HV-NET-0(04|16)`,
 	wantFail: []string{"HV-NET-016"},
 	opts: []grpc.ServerOption{grpc.UnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
@@ -223,6 +251,8 @@ var faults = []fault{{
 }, {
 	// AllocateIP without an address skips one free address (and keeps it).
 	name:     "allocation-skips-an-address",
+	semantic: true,
+	what:     "AllocateIP without an address skips one free address",
 	focus:    `HV-NET-0(06|17)`,
 	wantFail: []string{"HV-NET-017"},
 	opts: []grpc.ServerOption{grpc.UnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
@@ -235,6 +265,8 @@ var faults = []fault{{
 	})},
 }, {
 	name:     "failed-precondition-becomes-internal",
+	semantic: true,
+	what:     "FailedPrecondition is answered as Internal",
 	focus:    `HV-NET-`,
 	wantFail: []string{"HV-NET-009", "HV-NET-012", "HV-NET-013", "HV-NET-018"},
 	opts: []grpc.ServerOption{grpc.UnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
@@ -256,6 +288,7 @@ func serviceUnimplemented(name, svc string) fault {
 	}
 	return fault{
 		name:        strings.ToLower(strings.TrimPrefix(strings.Trim(svc, "/"), "hypervisor.v1.")) + "-unimplemented",
+		what:        "every " + strings.TrimPrefix(strings.Trim(svc, "/"), "hypervisor.v1.") + " method answers Unimplemented",
 		wantMethods: map[string]string{svc + name: "unimplemented"},
 		opts: []grpc.ServerOption{
 			grpc.UnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
@@ -279,6 +312,7 @@ func serviceUnimplemented(name, svc string) fault {
 func serviceInternal(name, svc string) fault {
 	f := serviceUnimplemented(name, svc)
 	f.name = strings.TrimSuffix(f.name, "-unimplemented") + "-internal"
+	f.what = "every " + strings.TrimPrefix(strings.Trim(svc, "/"), "hypervisor.v1.") + " method answers Internal"
 	f.wantMethods = map[string]string{svc + name: "failing"}
 	refuse := func(method string) error {
 		if strings.HasPrefix(method, svc) {

@@ -1,14 +1,10 @@
 package hypervisor_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -21,22 +17,23 @@ import (
 	conform "github.com/vmtestbed/vmtestbed/conformance/hypervisor"
 	"github.com/vmtestbed/vmtestbed/conformance/report"
 	fakehv "github.com/vmtestbed/vmtestbed/fakes/hypervisor"
+	"github.com/vmtestbed/vmtestbed/internal/killtest"
 	hv "github.com/vmtestbed/vmtestbed/proto/hypervisor/v1"
 )
 
 // The suite runs once per process (ginkgo's limit), so faulted runs happen in
-// child processes of this test binary: TestMain runs the child when these are set.
+// child processes of this test binary (internal/killtest): TestMain runs the
+// child named by $VMTESTBED_KILL_CHILD (a fault, a variant, or "none"),
+// shaped by these.
 const (
-	envFault = "HVCONFORM_CHILD_FAULT" // fault name, or "none"
-	envOut   = "HVCONFORM_CHILD_OUT"   // where the child writes its JSON result
 	envFocus = "HVCONFORM_CHILD_FOCUS"
 	envAddr  = "HVCONFORM_CHILD_ADDR"  // a server to check instead of a fake of the child's own
 	envAgent = "HVCONFORM_CHILD_AGENT" // "separate" or "dead": where AgentService is
 )
 
 func TestMain(m *testing.M) {
-	if name := os.Getenv(envFault); name != "" {
-		os.Exit(child(name))
+	if killtest.ChildName() != "" {
+		os.Exit(killtest.Main(child))
 	}
 	// Ginkgo's interrupt handler goroutine lives for the whole process by design.
 	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/onsi/ginkgo/v2/internal/interrupt_handler.(*InterruptHandler).registerForInterrupts.func2"))
@@ -54,7 +51,9 @@ func TestSuiteInProcess(t *testing.T) {
 	t.Logf("suite ran in %s against the in-process fake over bufconn", time.Since(start).Round(time.Millisecond))
 }
 
-func child(name string) int {
+// child runs the suite in this (child) process against a fake broken by the
+// fault name, or a server named by $HVCONFORM_CHILD_ADDR.
+func child(name string) (report.Result, error) {
 	var f fault
 	if name != "none" {
 		var ok bool
@@ -62,8 +61,7 @@ func child(name string) int {
 			f, ok = variantByName(name)
 		}
 		if !ok {
-			fmt.Fprintln(os.Stderr, "unknown fault", name)
-			return 2
+			return report.Result{}, fmt.Errorf("unknown fault %s", name)
 		}
 	}
 	var cfg conform.Config
@@ -75,8 +73,7 @@ func child(name string) int {
 		var err error
 		cfg, stop, err = startFakeWithAgent(mode == "dead")
 		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 2
+			return report.Result{}, err
 		}
 		defer stop()
 	} else {
@@ -84,8 +81,7 @@ func child(name string) int {
 		var err error
 		cfg, stop, err = startFake(f.opts...)
 		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 2
+			return report.Result{}, err
 		}
 		defer stop()
 	}
@@ -96,76 +92,44 @@ func child(name string) int {
 	cfg.SpecTimeout, cfg.WaitTimeout = 20*time.Second, 3*time.Second
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	res, err := conform.RunSuite(ctx, cfg, opts)
+	res, err := runSuite(ctx, cfg, opts)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 2
+		return report.Result{}, err
 	}
 	if f.wantClean {
 		if err := leftovers(ctx, cfg); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 3
+			return report.Result{}, err
 		}
 	}
-	var buf bytes.Buffer
-	if err := res.WriteJSON(&buf); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 2
-	}
-	if err := os.WriteFile(os.Getenv(envOut), buf.Bytes(), 0o644); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 2
-	}
-	return 0
+	return res, nil
+}
+
+// runSuite is the one call into the suite.
+func runSuite(ctx context.Context, cfg conform.Config, opts report.Options) (report.Result, error) {
+	return conform.RunSuite(ctx, cfg, opts)
 }
 
 // runChild runs the suite in a child process against the fake broken by fault.
 func runChild(t testing.TB, fault, focus string, env ...string) report.Result {
 	t.Helper()
-	out := filepath.Join(t.TempDir(), "result.json")
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(append(os.Environ(), envFault+"="+fault, envOut+"="+out, envFocus+"="+focus), env...)
-	var stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stderr, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("child run (fault %s): %v\n%s", fault, err, stderr.String())
-	}
-	f, err := os.Open(out)
-	if err != nil {
-		t.Fatalf("child wrote no result: %v\n%s", err, stderr.String())
-	}
-	defer f.Close()
-	res, err := report.ReadJSON(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res, _ := killtest.RunChild(t, nil, fault, append([]string{envFocus + "=" + focus}, env...)...)
 	return res
 }
 
-// TestFaults proves that each spec can fail: every fault makes its specs fail
-// and shows up in the method table, and every spec fails under some fault.
+// TestFaults is the suite's kill matrix: each fault makes the specs it
+// targets fail, skips what it must and shows up in the method table, and
+// every spec fails under some fault.
 func TestFaults(t *testing.T) {
-	var mu sync.Mutex
-	all, failedSome := map[string]bool{}, map[string]bool{}
-	t.Run("each", func(t *testing.T) {
-		for _, f := range faults {
-			t.Run(f.name, func(t *testing.T) {
-				t.Parallel()
-				res := runChild(t, f.name, "")
-				failed := res.FailedIDs()
-				mu.Lock()
-				for _, s := range res.Specs {
-					all[s.ID] = true
-				}
-				for _, id := range failed {
-					failedSome[id] = true
-				}
-				mu.Unlock()
-				for _, id := range f.wantFail {
-					if !slices.Contains(failed, id) {
-						t.Errorf("fault %s: spec %s passed; it MUST fail (failed: %v)", f.name, id, failed)
-					}
-				}
+	var ids []string
+	for _, s := range conform.Specs() {
+		ids = append(ids, s.ID)
+	}
+	var children []killtest.Child
+	for _, f := range faults {
+		children = append(children, killtest.Child{
+			Name: f.name, Semantic: f.semantic, What: f.what, Want: f.wantFail,
+			Env: []string{envFocus + "="},
+			Check: func(t *testing.T, res report.Result, _ []byte) {
 				for id, want := range f.wantMessage {
 					for _, s := range res.Specs {
 						if s.ID == id && !strings.Contains(s.Failure, want) {
@@ -183,17 +147,10 @@ func TestFaults(t *testing.T) {
 						t.Errorf("fault %s: method table says %s is %q, want %q", f.name, m, row.Status, want)
 					}
 				}
-			})
-		}
-	})
-	if len(all) < 40 {
-		t.Fatalf("the fault runs saw %d specs; the suite has at least 40", len(all))
+			},
+		})
 	}
-	for id := range all {
-		if !failedSome[id] {
-			t.Errorf("spec %s passed under every fault: nothing proves it can fail", id)
-		}
-	}
+	killtest.Run(t, killtest.Suite{Name: "hypervisor", Specs: ids, Children: children})
 }
 
 // specState returns the state of spec id in res ("" when it did not run).
@@ -216,11 +173,12 @@ func TestFourSuitesAtOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	served, err := fakehv.Serve(fakehv.Options{Seed: 1}, fakehv.ServeOptions{Listener: lis})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer served.Stop()
+	fake := fakehv.New(fakehv.Options{Seed: 1})
+	g := grpc.NewServer()
+	fake.Register(g)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = g.Serve(lis) }()
+	defer func() { g.Stop(); <-done; fake.Close() }()
 
 	results := make([]report.Result, 4)
 	var wg sync.WaitGroup
@@ -228,7 +186,7 @@ func TestFourSuitesAtOnce(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i] = runChild(t, "none", "", envAddr+"="+served.Addr())
+			results[i] = runChild(t, "none", "", envAddr+"="+lis.Addr().String())
 		}()
 	}
 	wg.Wait()

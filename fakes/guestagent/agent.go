@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
+	"sync/atomic"
 	"time"
 )
 
@@ -17,6 +18,8 @@ import (
 // as the channels of one guest would.
 type Agent struct {
 	opts    Options
+	pings   atomic.Uint64             // pings answered, for FaultPingEveryOther
+	newest  atomic.Pointer[io.Writer] // the channel connected last, for FaultCrossTalk
 	started time.Time
 	apps    *appTable
 	handle  func(ctx context.Context, s *session, line []byte) []byte
@@ -60,7 +63,13 @@ func (a *Agent) Serve(ctx context.Context, rwc io.ReadWriteCloser) error {
 		src = &slowReader{ctx: ctx, r: rwc, delay: a.opts.Delay}
 	}
 	lr := newLineReader(src, a.opts.MaxLine)
-	rep := &replier{w: rwc, fault: a.opts.Fault, delay: a.opts.Delay, rng: rand.New(rand.NewPCG(a.opts.Seed, 0x9a6e))}
+	var w io.Writer = rwc
+	if a.opts.Fault == FaultCrossTalk {
+		own := io.Writer(rwc)
+		a.newest.Store(&own)
+		w = newestWriter{a}
+	}
+	rep := &replier{w: w, fault: a.opts.Fault, delay: a.opts.Delay, rng: rand.New(rand.NewPCG(a.opts.Seed, 0x9a6e))}
 	s := a.newSession()
 	defer s.close()
 	for {
@@ -94,6 +103,12 @@ func (a *Agent) endErr(ctx context.Context, err error) error {
 }
 
 func (a *Agent) tooLong() []byte {
+	if a.opts.Fault == FaultLongLineOK {
+		if a.opts.Protocol == ProtocolLine {
+			return []byte("ok")
+		}
+		return marshalReply(nil, reply{"result": "ok"})
+	}
 	msg := fmt.Sprintf("request line longer than %d bytes", a.opts.MaxLine)
 	if a.opts.Protocol == ProtocolLine {
 		return []byte("error: " + msg)
@@ -131,4 +146,13 @@ func (l *lineReader) next() (line []byte, tooLong bool, err error) {
 		return nil, true, nil
 	}
 	return bytes.Clone(b), false, nil
+}
+
+// pong is the answer to a ping: "pang" every other time under
+// FaultPingEveryOther.
+func (a *Agent) pong() string {
+	if a.opts.Fault == FaultPingEveryOther && a.pings.Add(1)%2 == 0 {
+		return "pang"
+	}
+	return "pong"
 }

@@ -8,7 +8,10 @@
 // Fault modes (Options.Fault) turn an agent into a broken peer on purpose:
 // delay, drop, garbage, partial, hangup and slow-reader break the channel;
 // ignore-allowlist, bad-checksum, constant-status, constant-metrics, no-id,
-// no-version and escapes keep it healthy but are wrong in meaning. Conformance suites use them
+// no-version, escapes, ping-every-other, seed-ping-wrong, exit-zero,
+// read-corrupt, path-escape, app-status-stale, app-accepts-all, malformed-ok,
+// unknown-ok, long-line-ok and cross-talk keep it healthy but are wrong in meaning.
+// Conformance suites use them
 // to prove that every spec can fail.
 //
 // Contract: the virtio-serial spec; the facts the code relies on are in

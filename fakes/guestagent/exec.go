@@ -43,6 +43,9 @@ func (a *Agent) exec(ctx context.Context, name string, args []string) reply {
 	case err != nil:
 		return errReply("exec of %q: %v", name, err)
 	}
+	if a.opts.Fault == FaultExitZero {
+		code = 0
+	}
 	out := stdout.String()
 	if a.opts.Fault == FaultEscapes {
 		out = escapeSeq + out

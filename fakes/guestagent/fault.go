@@ -28,12 +28,25 @@ const (
 	FaultNoID            Fault = "no-id"            // replies do not echo the request's id
 	FaultNoVersion       Fault = "no-version"       // hello reports protocol 0 and the line "version" carries no version number
 	FaultEscapes         Fault = "escapes"          // exec output, hello's get_metrics and line replies other than pong start with terminal escape sequences
+	FaultPingEveryOther  Fault = "ping-every-other" // every other ping (JSON, seed form or line) is answered "pang"
+	FaultSeedPingWrong   Fault = "seed-ping-wrong"  // the seed's {"data":"ping"} is answered {"result":"PONG"}
+	FaultExitZero        Fault = "exit-zero"        // exec reports exit code 0 for a failing command
+	FaultReadCorrupt     Fault = "read-corrupt"     // file_read flips the low bit of the first byte it returns
+	FaultPathEscape      Fault = "path-escape"      // file paths outside the root are accepted (cut to their base name inside it)
+	FaultAppStatusStale  Fault = "app-status-stale" // app status always reports "stopped"
+	FaultAppAcceptsAll   Fault = "app-accepts-all"  // app control answers unknown apps, unknown actions and invalid transitions with success
+	FaultMalformedOK     Fault = "malformed-ok"     // a malformed request is answered {"result":"ok"}, not an error
+	FaultUnknownOK       Fault = "unknown-ok"       // an unknown command (or seed form) is answered {"result":"ok"}
+	FaultLongLineOK      Fault = "long-line-ok"     // an over-long request line is answered {"result":"ok"}, not an error
+	FaultCrossTalk       Fault = "cross-talk"       // every reply goes to the channel connected last, whichever channel asked
 )
 
 // Faults lists every fault mode, FaultNone first.
 func Faults() []Fault {
 	return []Fault{FaultNone, FaultDelay, FaultDrop, FaultGarbage, FaultPartial, FaultHangup, FaultSlowReader,
-		FaultIgnoreAllowList, FaultBadChecksum, FaultConstantStatus, FaultConstantMetrics, FaultNoID, FaultNoVersion, FaultEscapes}
+		FaultIgnoreAllowList, FaultBadChecksum, FaultConstantStatus, FaultConstantMetrics, FaultNoID, FaultNoVersion, FaultEscapes,
+		FaultPingEveryOther, FaultSeedPingWrong, FaultExitZero, FaultReadCorrupt, FaultPathEscape, FaultAppStatusStale,
+		FaultAppAcceptsAll, FaultMalformedOK, FaultUnknownOK, FaultLongLineOK, FaultCrossTalk}
 }
 
 // escapeSeq is what FaultEscapes puts before exec output, a command name in hello and line replies: clear the screen, set the terminal
@@ -128,4 +141,16 @@ func (s *slowReader) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	return s.r.Read(p[:1])
+}
+
+// newestWriter writes to the channel the agent was connected to last
+// (FaultCrossTalk).
+type newestWriter struct{ a *Agent }
+
+func (n newestWriter) Write(p []byte) (int, error) {
+	w := n.a.newest.Load()
+	if w == nil {
+		return 0, io.ErrClosedPipe
+	}
+	return (*w).Write(p)
 }

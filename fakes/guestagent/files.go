@@ -182,6 +182,9 @@ func (s *session) fileRead(r *request) reply {
 	if err != nil && !errors.Is(err, io.EOF) {
 		return errReply("file_read: %v", err)
 	}
+	if s.a.opts.Fault == FaultReadCorrupt && got > 0 {
+		buf[0] ^= 1
+	}
 	eof := r.Offset+int64(got) >= info.Size()
 	return reply{"result": map[string]any{"data": base64.StdEncoding.EncodeToString(buf[:got]), "offset": r.Offset, "eof": eof, "size": info.Size()}}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -38,7 +39,7 @@ func errReply(format string, args ...any) reply {
 func (a *Agent) commands() map[string]func(context.Context, *session, *request) reply {
 	cmds := map[string]func(context.Context, *session, *request) reply{
 		"hello":       func(context.Context, *session, *request) reply { return a.hello() },
-		"ping":        func(context.Context, *session, *request) reply { return reply{"result": "pong"} },
+		"ping":        func(context.Context, *session, *request) reply { return reply{"result": a.pong()} },
 		"status":      func(context.Context, *session, *request) reply { return a.status() },
 		"get_metrics": func(context.Context, *session, *request) reply { return a.metrics() },
 		"exec":        a.execCommand,
@@ -63,12 +64,16 @@ func (a *Agent) commands() map[string]func(context.Context, *session, *request) 
 // handleJSON answers one JSON request line.
 func (a *Agent) handleJSON(ctx context.Context, s *session, line []byte) []byte {
 	trimmed := bytes.TrimSpace(line)
+	malformed := errReply
+	if a.opts.Fault == FaultMalformedOK {
+		malformed = func(string, ...any) reply { return reply{"result": "ok"} }
+	}
 	if len(trimmed) == 0 || trimmed[0] != '{' {
-		return marshalReply(nil, errReply("malformed request: want one JSON object per line, got %q", clip(trimmed)))
+		return marshalReply(nil, malformed("malformed request: want one JSON object per line, got %q", clip(trimmed)))
 	}
 	var r request
 	if err := json.Unmarshal(trimmed, &r); err != nil {
-		return marshalReply(nil, errReply("malformed request: %v", err))
+		return marshalReply(nil, malformed("malformed request: %v", err))
 	}
 	id := r.ID
 	if a.opts.Fault == FaultNoID {
@@ -82,11 +87,17 @@ func (a *Agent) dispatch(ctx context.Context, s *session, r *request) reply {
 	case r.Command != nil:
 		h, ok := a.commands()[*r.Command]
 		if !ok {
+			if a.opts.Fault == FaultUnknownOK {
+				return reply{"result": "ok"}
+			}
 			return errReply("unknown command %q", clip([]byte(*r.Command)))
+		}
+		if a.opts.Fault == FaultPathEscape && r.Path != "" && !filepath.IsLocal(filepath.Clean(filepath.FromSlash(r.Path))) {
+			r.Path = filepath.Base(r.Path) // "confined" by cutting the path: the escape is accepted
 		}
 		return h(ctx, s, r)
 	case r.Action != nil:
-		return a.apps.control(*r.Action, r.App)
+		return a.appControl(*r.Action, r.App)
 	case r.Data != nil:
 		return a.compat(ctx, *r.Data)
 	}
@@ -96,8 +107,10 @@ func (a *Agent) dispatch(ctx context.Context, s *session, r *request) reply {
 // compat answers the seed's {"data":"…"} forms.
 func (a *Agent) compat(ctx context.Context, data string) reply {
 	switch {
+	case data == "ping" && a.opts.Fault == FaultSeedPingWrong:
+		return reply{"result": "PONG"}
 	case data == "ping":
-		return reply{"result": "pong"}
+		return reply{"result": a.pong()}
 	case strings.HasPrefix(data, "exec:"):
 		fields := strings.Fields(strings.TrimPrefix(data, "exec:"))
 		if len(fields) == 0 {
@@ -105,7 +118,28 @@ func (a *Agent) compat(ctx context.Context, data string) reply {
 		}
 		return a.exec(ctx, fields[0], fields[1:])
 	}
+	if a.opts.Fault == FaultUnknownOK {
+		return reply{"result": "ok"}
+	}
 	return reply{"result": "unknown command"}
+}
+
+// appControl answers app control, applying the app fault modes.
+func (a *Agent) appControl(action, app string) reply {
+	r := a.apps.control(action, app)
+	switch a.opts.Fault {
+	case FaultAppAcceptsAll:
+		if _, failed := r["error"]; failed {
+			return reply{"result": map[string]any{"app": app, "state": "running"}}
+		}
+	case FaultAppStatusStale:
+		if res, ok := r["result"].(map[string]any); ok && action == "status" {
+			res["state"] = "stopped"
+			delete(res, "pid")
+			delete(res, "since")
+		}
+	}
+	return r
 }
 
 func (a *Agent) hello() reply {

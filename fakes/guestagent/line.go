@@ -18,7 +18,7 @@ func (a *Agent) handleLine(_ context.Context, _ *session, line []byte) []byte {
 func (a *Agent) answerLine(line []byte) []byte {
 	switch strings.TrimSpace(string(line)) {
 	case "ping":
-		return []byte("pong")
+		return []byte(a.pong())
 	case "status":
 		return fmt.Appendf(nil, `{"status":"running","uptime":%d}`, a.uptimeSeconds())
 	case "version":
