@@ -30,21 +30,23 @@ func Run(t *testing.T, cfg Config) {
 
 // RunSuite runs the suite for cfg outside `go test` (for the CLI), once per
 // process (ginkgo's limit): it opens one channel within ctx first, to tell an
-// unreachable agent (ErrUnreachable) from a failing one, runs the specs,
+// unreachable agent (ErrUnreachable) from a failing one (an invalid cfg fails
+// [GA-CONFIG-001] instead), runs the specs,
 // writes the reports opts names and returns the result. Failed specs are in
 // the result; the error is about the configuration, the target or the reports.
 func RunSuite(ctx context.Context, cfg Config, opts report.Options) (report.Result, error) {
-	c, err := cfg.withDefaults()
-	if err != nil {
-		return report.Result{}, err
-	}
 	if err := opts.Validate(); err != nil {
 		return report.Result{}, err
 	}
-	if err := reach(ctx, c); err != nil {
-		return report.Result{}, fmt.Errorf("%w: %w", ErrUnreachable, err)
+	// An invalid configuration is reported by the suite itself, as a failed
+	// [GA-CONFIG-001]; a valid one must reach the agent first.
+	c, cerr := cfg.withDefaults()
+	if cerr == nil {
+		if err := reach(ctx, c); err != nil {
+			return report.Result{}, fmt.Errorf("%w: %w", ErrUnreachable, err)
+		}
 	}
-	final := report.RunSpecs(SuiteName, opts, c.Timeout, func() { Register(&c) })
+	final := report.RunSpecs(SuiteName, opts, c.Timeout, func() { Register(&cfg) })
 	res := report.FromGinkgo(final, nil)
 	return res, opts.Write(res)
 }
