@@ -111,6 +111,10 @@ func RunScenario(ctx context.Context, sc *Scenario, opts RunOptions) (*Result, e
 			return res, nil
 		}
 		if st.HasAt {
+			if now := n.World.Elapsed() - r.base; st.At < now {
+				r.fail(st, i, fmt.Errorf("the step is due at %s, but the steps before it ran to %s", st.At, now))
+				return res, nil
+			}
 			if err := n.World.RunUntil(r.base + st.At); err != nil {
 				r.fail(st, i, err)
 				return res, nil
