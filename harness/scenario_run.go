@@ -121,6 +121,7 @@ func RunScenario(ctx context.Context, sc *Scenario, opts RunOptions) (*Result, e
 			}
 		}
 		fmt.Fprintf(progress, "  [%s] step %d: %s\n", r.clock(), i+1, st)
+		n.Trace().Add(sim.Event{Kind: sim.KindNote, Name: "step", Detail: fmt.Sprintf("%d %s", i+1, st)})
 		if err := r.step(i, st); err != nil {
 			r.fail(st, i, err)
 			return res, nil
