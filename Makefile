@@ -52,10 +52,10 @@ deps:
 
 # Go native fuzzing of every decoder of outside input in the guest-agent packages (virtio's
 # handlers and line framing, the QGA client's replies and 0xFF resync, domain-XML discovery, the
-# agents' request parsing): each Fuzz target runs for FUZZTIME. Seed corpora live under each
+# agents' request parsing) and the scenario parser: each Fuzz target runs for FUZZTIME. Seed corpora live under each
 # package's testdata/fuzz and also run, briefly, in make test. Not part of make test.
 FUZZTIME ?= 20s
-FUZZPKGS ?= ./virtio ./virtio/qga ./fakes/guestagent
+FUZZPKGS ?= ./virtio ./virtio/qga ./fakes/guestagent ./harness
 fuzz:
 	@for pkg in $(FUZZPKGS); do \
 		for fz in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \

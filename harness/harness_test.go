@@ -3,14 +3,11 @@ package harness
 import (
 	"context"
 	"errors"
-	"flag"
 	"strings"
 	"testing"
 
 	"go.uber.org/goleak"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files under testdata/")
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 

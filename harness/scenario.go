@@ -348,9 +348,8 @@ func (p *parser) yamlErr(err error) error {
 }
 
 type kv struct {
-	key   string
-	k, v  *yaml.Node
-	taken bool
+	key  string
+	k, v *yaml.Node
 }
 
 // mapping reads a mapping node's pairs, refusing duplicate keys and keys
@@ -1344,6 +1343,25 @@ func (sc *Scenario) WithNodes(n int) (*Scenario, error) {
 	}
 	for _, l := range sc.Topology.Links {
 		errs = append(errs, used(l.From, l.Line), used(l.To, l.Line))
+	}
+	var expects []Expectation
+	for _, st := range sc.Steps {
+		expects = append(expects, st.Expect...)
+	}
+	for _, e := range append(expects, sc.Expect...) {
+		for name := range e.Heights {
+			if name != "" {
+				errs = append(errs, used(name, e.Line))
+			}
+		}
+		for name := range e.NodeState {
+			errs = append(errs, used(name, e.Line))
+		}
+		for _, name := range []string{e.Trace.Node, e.Trace.From, e.Trace.To} {
+			if name != "" && name != "node" && name != "plugin" {
+				errs = append(errs, used(name, e.Line))
+			}
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err

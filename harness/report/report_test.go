@@ -316,4 +316,3 @@ func near(c interface{ RGBA() (r, g, b, a uint32) }, want rgb, tol int) bool {
 	}
 	return d(r, want.r) <= tol && d(g, want.g) <= tol && d(b, want.b) <= tol
 }
-
