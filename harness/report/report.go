@@ -57,7 +57,11 @@ func WriteDir(dir string, r Run) error {
 func WriteSummary(w io.Writer, r Run) {
 	res := r.Result
 	sc := res.Scenario
-	fmt.Fprintf(w, "scenario   %s (%s)\n", sc.Name, r.Source)
+	from := "built in"
+	if sc.File != "" && r.Source != sc.Name && r.Source != sc.Name+".yaml" {
+		from = r.Source
+	}
+	fmt.Fprintf(w, "scenario   %s (%s)\n", sc.Name, from)
 	if sc.Description != "" {
 		fmt.Fprintf(w, "           %s\n", sc.Description)
 	}
