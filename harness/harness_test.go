@@ -134,3 +134,102 @@ func diffLines(a, b string) string {
 	}
 	return out.String()
 }
+
+func runYAML(t *testing.T, src string, seed int64) *Result {
+	t.Helper()
+	sc, err := ParseScenarioFile("t.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := RunScenario(context.Background(), sc, RunOptions{Seed: seed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// Every step kind runs on the network and leaves its mark in the trace.
+func TestScenarioRunsEveryStepKind(t *testing.T) {
+	res := runYAML(t, `
+name: every-step
+topology:
+  nodes: [alice, bob, carol]
+  links:
+    - {latency: 10ms}
+    - {from: alice, to: carol, latency: "uniform(20ms, 30ms)", duplicate: 1}
+  max_ancestors: 1
+steps:
+  - issue: {node: alice, txs: 2}
+  - build: {node: alice, as: b1}
+  - run_until_height: 1
+  - stall: carol
+  - issue: bob
+  - build: bob
+  - run_for: 8s
+  - expect: [{height: {alice: 2, bob: 2, carol: 1}}, {state: {carol: normal}}]
+  - resume: carol
+  - run_until_height: 2
+  - slow: {node: bob, by: 40ms}
+  - drop: {from: alice, to: bob, count: 2}
+  - delay: {from: carol, to: alice, by: 15ms}
+  - issue: carol
+  - build: {node: carol, as: b3}
+  - run_until_height: {height: 3, within: 30s}
+  - slow: {node: bob, by: 0}
+  - delay: {from: carol, to: alice, by: 0}
+  - partition: [[alice, bob], [carol]]
+  - crash: carol
+  - at: 20s
+    heal:
+  - restart: carol
+  - run_for: 2s
+expect:
+  - accepted: [b1, b3]
+  - same_last_accepted
+  - state: {carol: normal}
+  - trace_contains: {kind: fault, name: stall, to: n3, min: 1, max: 1}
+  - trace_contains: {kind: drop, detail: drop fault, min: 2, max: 2}
+  - trace_contains: {kind: deliver, from: n1, to: n3, detail: duplicate}
+  - trace_contains: {kind: topology, name: heal}
+  - trace_contains: {kind: note, name: step, detail: "heal", min: 1, max: 1}
+`, 11)
+	if !res.Passed() {
+		t.Fatal(res.Failure)
+	}
+	if res.StepsRun != 23 || res.Checked != 10 {
+		t.Fatalf("%d steps, %d expectations, want 23 and 10", res.StepsRun, res.Checked)
+	}
+	if res.Nodes[2].Alias != "carol" || res.Nodes[2].Height != 3 {
+		t.Fatalf("node 3: %+v", res.Nodes[2])
+	}
+}
+
+// Each expectation can fail, and says why.
+func TestScenarioExpectationsFail(t *testing.T) {
+	const chain = "name: x\ntopology: {nodes: 3}\nsteps:\n  - issue: [n1, n2]\n  - build: {node: n1, as: a}\n  - build: {node: n2, as: b}\n  - run_until_height: 1\n"
+	for _, tc := range []struct{ name, expect, want string }{
+		{"height", "height: {n2: 4}", "n2 is at height 1, want 4"},
+		{"height at least", "height_at_least: 2", "n1 is at height 1, want at least 2"},
+		{"both accepted", "accepted: [a, b]", "accepted"},
+		{"both rejected", "rejected: [a, b]", "was accepted by n1"},
+		{"trace max", "trace_contains: {kind: call, name: vm.VM/Initialize, max: 2}", "the trace has 3 matching events, want 1 to 2"},
+		{"trace none", "trace_contains: {kind: invariant}", "the trace has 0 matching events, want at least 1"},
+		{"state", "state: {n3: down}", "n3 is normal, want down"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res := runYAML(t, chain+"expect:\n  - "+tc.expect+"\n", 3)
+			if res.Failure == nil || !strings.Contains(res.Failure.Error(), "t.yaml:9: expect ") || !strings.Contains(res.Failure.Error(), tc.want) {
+				t.Fatalf("got %v, want a failure at t.yaml:9 saying %q", res.Failure, tc.want)
+			}
+		})
+	}
+	// a step in the past and an invariant violation stop the run at their step
+	res := runYAML(t, "name: x\nsteps:\n  - issue: n1\n  - build: n1\n  - run_until_height: 1\n  - at: 1ms\n    heal:\n", 1)
+	if res.Failure == nil || !strings.Contains(res.Failure.Error(), "t.yaml:6: step 4 (heal): the step is due at 1ms") || res.StepsRun != 3 {
+		t.Fatalf("got %v after %d steps", res.Failure, res.StepsRun)
+	}
+	res = runYAML(t, "name: x\ntopology: {plugin: \"refvm:accept-on-reject\"}\nsteps:\n  - issue: [n1, n2]\n  - build: [n1, n2]\n  - run_until_height: 1\n", 9)
+	if res.Violation == nil || res.Violation.Seed != 9 || !strings.Contains(res.Failure.Error(), "t.yaml:6: step 3 (run_until_height 1)") {
+		t.Fatalf("got %v (violation %+v), want an invariant violation at step 3", res.Failure, res.Violation)
+	}
+}

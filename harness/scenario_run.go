@@ -103,6 +103,11 @@ func RunScenario(ctx context.Context, sc *Scenario, opts RunOptions) (*Result, e
 	for name, on := range sc.Invariants {
 		n.World.Invariants().Enable(name, on)
 	}
+	// Per-direction links: NewNetwork starts the nodes on the default link,
+	// so these apply from the first step on.
+	for _, l := range sc.Topology.Links {
+		n.World.Net().SetLink(l.From, l.To, l.Link)
+	}
 	r.base = n.World.Elapsed()
 	fmt.Fprintf(progress, "  [%s] started: %s\n", r.clock(), n.Heights())
 	for i, st := range sc.Steps {
