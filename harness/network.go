@@ -55,6 +55,9 @@ type NetworkConfig struct {
 	// LivenessWindow is how long after a heal or restart the network has
 	// to agree again (virtual); 0 = 30s.
 	LivenessWindow time.Duration
+	// FrontierGossip is how often a node sends its last accepted block to
+	// a random peer (AvalancheGo's accepted-frontier gossip; virtual); 0 = 10s.
+	FrontierGossip time.Duration
 	// MaxAncestors is max_blocks_num of a GetAncestors call; 0 = 256.
 	MaxAncestors int
 	// TraceLimit keeps only the first events of the trace (0 = all).
@@ -79,6 +82,9 @@ func (c NetworkConfig) withDefaults() NetworkConfig {
 	}
 	if c.LivenessWindow <= 0 {
 		c.LivenessWindow = 30 * time.Second
+	}
+	if c.FrontierGossip <= 0 {
+		c.FrontierGossip = 10 * time.Second
 	}
 	if c.MaxAncestors <= 0 {
 		c.MaxAncestors = 256
@@ -219,6 +225,18 @@ func (n *Network) Build(node string) error {
 	}
 	n.World.After(0, "build "+node, func() { s.deliver(s.propose) })
 	return nil
+}
+
+// At schedules f at virtual time t (since the epoch) as a named step; an
+// error from f stops the world with that error (Run* returns it). The
+// scenario language puts its steps on the timeline with it.
+func (n *Network) At(t time.Duration, name string, f func() error) {
+	n.World.At(t, name, func() {
+		n.World.Trace().Add(sim.Event{Kind: sim.KindNote, Name: "step", Detail: name})
+		if err := f(); err != nil {
+			n.World.Stop(fmt.Errorf("%s: %w", name, err))
+		}
+	})
 }
 
 // Partition splits the network (sim.Net.Partition); Connected and

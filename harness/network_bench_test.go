@@ -2,6 +2,7 @@ package harness
 
 import (
 	"fmt"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -33,5 +34,40 @@ func BenchmarkNetwork3x1000(b *testing.B) {
 		b.ReportMetric(float64(wall.Milliseconds()), "wall-ms/1000blocks")
 		b.ReportMetric(float64(n.World.Elapsed()-v0)/float64(wall), "virtual/wall")
 		b.ReportMetric(float64(n.Trace().Len())/blocks, "events/block")
+	}
+}
+
+// BenchmarkNetworkNodes starts N nodes and has every block, issued on a
+// rotating node, accepted by all (10 blocks), reporting wall time per block
+// the live heap after the run and what the Go runtime holds from the OS.
+func BenchmarkNetworkNodes(b *testing.B) {
+	for _, nodes := range []int{10, 100} {
+		b.Run(fmt.Sprint(nodes), func(b *testing.B) {
+			const blocks = 10
+			for b.Loop() {
+				start := time.Now()
+				n := newTestNetwork(b, NetworkConfig{Seed: 1, Nodes: nodes})
+				b.ReportMetric(float64(time.Since(start).Milliseconds()), "startup-ms")
+				start = time.Now()
+				for i := range blocks {
+					node := fmt.Sprintf("n%d", i%nodes+1)
+					if err := n.Issue(node, fmt.Sprint("k", i), "v"); err != nil {
+						b.Fatal(err)
+					}
+					if err := n.Build(node); err != nil {
+						b.Fatal(err)
+					}
+					if err := n.RunUntilHeight(uint64(i+1), time.Minute); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(time.Since(start).Milliseconds())/blocks, "wall-ms/block")
+				var ms runtime.MemStats
+				runtime.GC()
+				runtime.ReadMemStats(&ms)
+				b.ReportMetric(float64(ms.HeapAlloc)/(1<<20), "live-heap-MiB")
+				b.ReportMetric(float64(ms.Sys)/(1<<20), "sys-MiB")
+			}
+		})
 	}
 }

@@ -210,8 +210,11 @@ func (s *SimNode) startPoll() {
 // (its accepted block there, or its preferred candidate), after learning
 // the pushed block.
 func (s *SimNode) onQuery(from *SimNode, pollID uint32, height uint64, b []byte, peerLA avalanchego.BlockInfo) {
-	if height == s.la.Height+1 && s.state == stateNormal {
+	switch {
+	case height == s.la.Height+1 && s.state == stateNormal:
 		s.learn(b)
+	case s.state == stateBootstrapping && len(b) > 0:
+		s.pushedWhileBootstrapping = append(s.pushedWhileBootstrapping, b)
 	}
 	var vote avalanchego.BlockInfo
 	switch {
@@ -231,6 +234,9 @@ func (s *SimNode) onChits(from *SimNode, pollID uint32, height uint64, vote aval
 	p := s.poll
 	if p != nil && p.id == pollID && p.waiting[from.Name] {
 		delete(p.waiting, from.Name)
+		if peerLA.Height > s.la.Height {
+			p.ahead, p.aheadLA = from, peerLA
+		}
 		if vote.ID != ids.Empty && height == s.la.Height+1 {
 			if _, ok := s.known[vote.ID]; ok {
 				p.votes[vote.ID]++
@@ -257,7 +263,13 @@ func (s *SimNode) finishPoll(p *poll) {
 		return
 	}
 	if p.height == s.la.Height+1 && s.sb != nil {
-		s.sb.record(p.votes)
+		ok, _ := s.sb.record(p.votes)
+		if !ok && p.ahead != nil {
+			// No quorum, and a voter has accepted this height already:
+			// fetch what it accepted instead of polling on.
+			s.startCatchUp(p.ahead, p.aheadLA)
+			return
+		}
 		if s.sb.finalized {
 			s.decide(s.known[s.sb.pref])
 		} else {
@@ -347,22 +359,51 @@ func (s *SimNode) afterDecision() {
 	}
 }
 
+// frontierTries bounds how often an unanswered frontier question is asked again.
+const frontierTries = 5
+
 // askFrontier asks peer for its last accepted block (AvalancheGo's
-// GetAcceptedFrontier), as a bootstrapping or reconnected node does.
+// GetAcceptedFrontier), as a bootstrapping or reconnected node does; an
+// unanswered question is asked again after QueryTimeout, a few times.
 func (s *SimNode) askFrontier(peer *SimNode) {
-	if !s.initialized() {
-		return
-	}
 	if s.state == stateBootstrapping && s.frontierWait != nil {
 		s.frontierWait[peer.Name] = true
 	}
-	s.send(peer, msgGetFrontier, "", func() {
+	s.askFrontierTry(peer, 1)
+}
+
+func (s *SimNode) askFrontierTry(peer *SimNode, try int) {
+	if !s.initialized() {
+		return
+	}
+	if old := s.frontierAsk[peer.Name]; old != nil {
+		old.Stop()
+	}
+	var retry *sim.Item
+	retry = s.net.World.After(s.net.cfg.QueryTimeout, "frontier retry "+s.Name, func() {
+		if s.frontierAsk[peer.Name] != retry {
+			return
+		}
+		delete(s.frontierAsk, peer.Name)
+		if try < frontierTries && s.connected[peer.Name] && s.initialized() {
+			s.askFrontierTry(peer, try+1)
+			return
+		}
+		delete(s.frontierWait, peer.Name)
+		s.maybeFinishBootstrap()
+	})
+	s.frontierAsk[peer.Name] = retry
+	s.send(peer, msgGetFrontier, fmt.Sprintf("try %d", try), func() {
 		la := peer.la
 		peer.send(s, msgFrontier, fmt.Sprintf("%s at %d", shortID(la.ID), la.Height), func() { s.onFrontier(peer, la) })
 	})
 }
 
 func (s *SimNode) onFrontier(from *SimNode, la avalanchego.BlockInfo) {
+	if t := s.frontierAsk[from.Name]; t != nil {
+		t.Stop()
+		delete(s.frontierAsk, from.Name)
+	}
 	delete(s.frontierWait, from.Name)
 	s.maybeCatchUp(from, la)
 	s.maybeFinishBootstrap()
@@ -376,10 +417,6 @@ func (s *SimNode) maybeFinishBootstrap() {
 
 // finishBootstrap: SetPreference(last accepted), SetState(NormalOp).
 func (s *SimNode) finishBootstrap() {
-	if s.frontierT != nil {
-		s.frontierT.Stop()
-		s.frontierT = nil
-	}
 	s.vmPref = ids.Empty
 	s.prefer(s.la.ID)
 	if err := s.setState(vmpb.State_STATE_NORMAL_OP); err != nil {
@@ -387,7 +424,49 @@ func (s *SimNode) finishBootstrap() {
 		return
 	}
 	s.state = stateNormal
+	// Blocks pushed while bootstrapping, and the peers' frontiers once
+	// more: a block decided while this node bootstrapped is not missed.
+	pushed := s.pushedWhileBootstrapping
+	s.pushedWhileBootstrapping = nil
+	for _, b := range pushed {
+		s.learn(b)
+	}
+	for _, p := range s.net.nodes {
+		if s.connected[p.Name] {
+			s.askFrontier(p)
+		}
+	}
+	s.scheduleGossip()
 	s.afterDecision()
+}
+
+// scheduleGossip arms the next accepted-frontier gossip: like AvalancheGo's
+// consensus-accepted-frontier-gossip-frequency, a node in normal operation
+// sends its last accepted block to a random connected peer every
+// FrontierGossip, so a peer that missed a decision learns of it even when
+// no block is being decided.
+func (s *SimNode) scheduleGossip() {
+	if s.gossipT != nil {
+		s.gossipT.Stop()
+	}
+	s.gossipT = s.net.World.After(s.net.cfg.FrontierGossip, "frontier gossip "+s.Name, func() {
+		s.gossipT = nil
+		if !s.up || s.state != stateNormal {
+			return
+		}
+		var peers []*SimNode
+		for _, p := range s.net.nodes {
+			if s.connected[p.Name] {
+				peers = append(peers, p)
+			}
+		}
+		if len(peers) > 0 {
+			p := peers[s.net.World.Rand().IntN(len(peers))]
+			la := s.la
+			s.send(p, msgFrontier, fmt.Sprintf("gossip %s at %d", shortID(la.ID), la.Height), func() { p.onFrontier(s, la) })
+		}
+		s.scheduleGossip()
+	})
 }
 
 // maybeCatchUp fetches the blocks a peer accepted beyond this node's last
@@ -399,7 +478,14 @@ func (s *SimNode) maybeCatchUp(peer *SimNode, peerLA avalanchego.BlockInfo) {
 		return
 	}
 	if peerLA.Height == s.la.Height+1 && s.sb != nil && s.state == stateNormal {
-		return // the polls at this height will carry it
+		return // the polls at this height will carry it (finishPoll catches up if they cannot)
+	}
+	s.startCatchUp(peer, peerLA)
+}
+
+func (s *SimNode) startCatchUp(peer *SimNode, peerLA avalanchego.BlockInfo) {
+	if s.catching != "" {
+		return
 	}
 	s.catching = peer.Name
 	s.fetched = nil
@@ -496,8 +582,17 @@ func (s *SimNode) onAncestors(from *SimNode, blks [][]byte) {
 }
 
 func (s *SimNode) endCatchUp(why string) {
+	peer := s.net.Node(s.catching)
 	if why != "" {
 		s.note("catch-up failed", why)
+		// Ask again later: the peer may have been unreachable for a moment.
+		s.net.World.After(s.net.cfg.QueryTimeout, "catch-up retry "+s.Name, func() {
+			s.deliver(func() {
+				if peer != nil && s.connected[peer.Name] && s.catching == "" {
+					s.askFrontierTry(peer, 1)
+				}
+			})
+		})
 	}
 	s.catching, s.fetched = "", nil
 	if s.state == stateBootstrapping {
@@ -505,6 +600,11 @@ func (s *SimNode) endCatchUp(why string) {
 		return
 	}
 	if s.state == stateNormal {
+		if s.sb != nil { // still competing blocks at la+1: poll on
+			s.prefer(s.sb.pref)
+			s.net.World.After(0, "poll "+s.Name, func() { s.deliver(s.startPoll) })
+			return
+		}
 		s.prefer(s.la.ID)
 		s.afterDecision()
 	}
@@ -520,41 +620,66 @@ func (a appNet) do(name, detail string, f func()) {
 	s := a.s
 	if s.trace().Current(s.Name) == 0 {
 		s.net.World.After(0, "background "+name, func() {
-			s.trace().Add(sim.Event{Node: s.Name, Kind: sim.KindCall, Name: name, From: "plugin", To: "node", Background: true, Detail: detail})
+			sp := s.trace().Begin(sim.Event{Node: s.Name, Kind: sim.KindCall, Name: name, From: "plugin", To: "node", Background: true, Detail: detail})
 			f()
+			sp.End("", nil)
 		})
 		return
 	}
-	s.trace().Add(sim.Event{Node: s.Name, Kind: sim.KindCall, Name: name, From: "plugin", To: "node", Detail: detail})
+	sp := s.trace().Begin(sim.Event{Node: s.Name, Kind: sim.KindCall, Name: name, From: "plugin", To: "node", Detail: detail})
 	f()
+	sp.End("", nil)
 }
 
 func (a appNet) peers(nodes []ids.NodeID) []*SimNode {
-	s := a.s
 	var out []*SimNode
-	if len(nodes) == 0 { // gossip to the connected peers
-		for _, p := range s.net.nodes {
-			if s.connected[p.Name] {
-				out = append(out, p)
-			}
-		}
-		return out
-	}
 	for _, id := range nodes {
-		if p, ok := s.net.byID[id]; ok {
+		if p, ok := a.s.net.byID[id]; ok {
 			out = append(out, p)
 		}
 	}
 	return out
 }
 
-func (a appNet) SendAppGossip(nodes []ids.NodeID, msg []byte) {
-	a.do("appsender.AppSender/SendAppGossip", fmt.Sprintf("%dB", len(msg)), func() {
-		s := a.s
-		for _, p := range a.peers(nodes) {
-			if p == s {
-				continue
+// gossipTargets picks the peers of a gossip as AvalancheGo's sender does:
+// the listed nodes, then Validators sampled connected validators, then
+// Peers more sampled connected nodes (every node here is a validator, so
+// NonValidators picks none), with the world's source.
+func (a appNet) gossipTargets(to avalanchego.GossipTargets) []*SimNode {
+	s := a.s
+	chosen := map[string]bool{s.Name: true}
+	var out []*SimNode
+	for _, p := range a.peers(to.NodeIDs) {
+		if !chosen[p.Name] {
+			chosen[p.Name] = true
+			out = append(out, p)
+		}
+	}
+	pick := func(n uint64) {
+		var pool []*SimNode
+		for _, p := range s.net.nodes {
+			if s.connected[p.Name] && !chosen[p.Name] {
+				pool = append(pool, p)
 			}
+		}
+		for _, i := range sample(s.net.World.Rand(), len(pool), int(min(n, uint64(len(pool))))) {
+			chosen[pool[i].Name] = true
+			out = append(out, pool[i])
+		}
+	}
+	if to.Validators > 0 {
+		pick(to.Validators)
+	}
+	if to.Peers > 0 {
+		pick(to.Peers)
+	}
+	return out
+}
+
+func (a appNet) SendAppGossip(to avalanchego.GossipTargets, msg []byte) {
+	a.do("appsender.AppSender/SendAppGossip", fmt.Sprintf("%dB validators=%d peers=%d", len(msg), to.Validators, to.Peers), func() {
+		s := a.s
+		for _, p := range a.gossipTargets(to) {
 			s.send(p, "app-gossip", fmt.Sprintf("%dB", len(msg)), func() {
 				if !p.initialized() {
 					return

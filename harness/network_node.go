@@ -66,11 +66,14 @@ type SimNode struct {
 	wantBuild bool
 
 	// bootstrapping and catching up
-	frontierWait map[string]bool
-	frontierT    *sim.Item
+	frontierWait map[string]bool         // peers whose frontier bootstrapping waits for
+	frontierAsk  map[string]*sim.Item    // peer -> retry timer of an unanswered frontier question
 	catching     string                  // the peer being fetched from, "" = none
 	fetched      []avalanchego.BlockInfo // fetched blocks, newest first
 	catchT       *sim.Item
+	gossipT      *sim.Item // next accepted-frontier gossip
+	// blocks peers pushed while this node bootstrapped, learnt after
+	pushedWhileBootstrapping [][]byte
 
 	// app requests this node's plugin sent, awaiting an answer
 	appReqs map[appKey]*sim.Item
@@ -82,6 +85,8 @@ type appKey struct {
 }
 
 type poll struct {
+	ahead   *SimNode              // a voter that has accepted this height already
+	aheadLA avalanchego.BlockInfo // its last accepted block
 	id      uint32
 	height  uint64
 	waiting map[string]bool
@@ -116,7 +121,8 @@ func (s *SimNode) resetEngine() {
 	s.byBytes = map[string]ids.ID{}
 	s.bad = map[string]bool{}
 	s.sb, s.poll, s.wantBuild, s.vmPref = nil, nil, false, ids.Empty
-	s.frontierWait, s.catching, s.fetched = nil, "", nil
+	s.frontierWait, s.catching, s.fetched, s.pushedWhileBootstrapping = nil, "", nil, nil
+	s.frontierAsk = map[string]*sim.Item{}
 	s.appReqs = map[appKey]*sim.Item{}
 	s.stalled, s.backlog, s.slow = false, nil, 0
 }
@@ -143,7 +149,18 @@ func (s *SimNode) note(name, detail string) {
 
 // deliver runs f for the node as it handles a message: dropped when the
 // node is down, held while it is stalled, late when it is slow.
+//
+// Every delivery is a fault point: a sim.Faults.Chance for crash, stall or
+// slow on this node (or restart, while it is down) may fire here.
 func (s *SimNode) deliver(f func()) {
+	faults := s.net.World.Faults()
+	if !s.up {
+		faults.Roll(sim.FaultRestart, s.Name)
+	} else {
+		faults.Roll(sim.FaultCrash, s.Name)
+		faults.Roll(sim.FaultStall, s.Name)
+		faults.Roll(sim.FaultSlow, s.Name)
+	}
 	switch {
 	case !s.up:
 		s.note("dropped", "node down")
@@ -250,13 +267,7 @@ func (s *SimNode) start() error {
 	n.syncTopology()
 	if len(s.frontierWait) == 0 {
 		s.finishBootstrap()
-		return nil
 	}
-	s.frontierT = n.World.After(n.cfg.QueryTimeout, "frontier timeout "+s.Name, func() {
-		s.frontierT = nil
-		s.frontierWait = map[string]bool{}
-		s.maybeFinishBootstrap()
-	})
 	return nil
 }
 
@@ -308,10 +319,14 @@ func (s *SimNode) stop(clean bool) error {
 	if s.node == nil {
 		return nil
 	}
-	for _, it := range []*sim.Item{s.frontierT, s.catchT} {
+	for _, it := range []*sim.Item{s.catchT, s.gossipT} {
 		if it != nil {
 			it.Stop()
 		}
+	}
+	s.catchT, s.gossipT = nil, nil
+	for _, it := range s.frontierAsk {
+		it.Stop()
 	}
 	for _, it := range s.appReqs {
 		it.Stop()
@@ -330,7 +345,12 @@ func (s *SimNode) stop(clean bool) error {
 			errs = append(errs, avalanchego.StopChain(ctx, s.plugin, s.node))
 		} else {
 			s.note("crash", "")
-			_ = s.plugin.Terminate(ctx) // a crash: no Shutdown; ending the goroutine is all
+			// A crash: no Shutdown, no grace. A cancelled context skips the
+			// wait for serve to return by itself; Terminate then cancels
+			// serve's context and waits for the goroutine to end.
+			dead, kill := context.WithCancel(context.WithoutCancel(s.net.ctx))
+			kill()
+			_ = s.plugin.Terminate(dead)
 		}
 	}
 	errs = append(errs, s.node.Close())

@@ -4,6 +4,11 @@
 // them and the consensus parameters, then steps at virtual times (issue,
 // build, partition, heal, faults, run) and expectations. It runs in one
 // seeded sim.World, so the same seed gives the same trace bytes.
+//
+// Network (network.go) is the multi-node stack: N fake nodes, each with its
+// own in-process reference VM and one validator set, in one sim.World whose
+// delivery queue carries every message between them, with a Snowball
+// decider, bootstrapping, faults and invariants (docs/SIM.md).
 package harness
 
 import (

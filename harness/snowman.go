@@ -75,8 +75,9 @@ func (s *snowball) has(id ids.ID) bool {
 }
 
 // record tallies one poll's votes (block -> votes); it returns whether the
-// preference changed.
-func (s *snowball) record(votes map[ids.ID]int) (changed bool) {
+// poll succeeded (some block had Alpha votes) and whether the preference
+// changed.
+func (s *snowball) record(votes map[ids.ID]int) (ok, changed bool) {
 	var winner ids.ID
 	found := false
 	for _, c := range s.choices { // fixed order: ties cannot depend on map order
@@ -87,7 +88,7 @@ func (s *snowball) record(votes map[ids.ID]int) (changed bool) {
 	}
 	if !found {
 		s.streak = 0
-		return false
+		return false, false
 	}
 	s.counts[winner]++
 	if winner != s.pref && s.counts[winner] > s.counts[s.pref] {
@@ -104,7 +105,7 @@ func (s *snowball) record(votes map[ids.ID]int) (changed bool) {
 			s.pref, changed = winner, true
 		}
 	}
-	return changed
+	return true, changed
 }
 
 // sample picks k distinct indexes out of n with r (a seeded source).

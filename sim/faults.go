@@ -106,9 +106,14 @@ func (f *Faults) At(t time.Duration, kind, target, arg string) {
 }
 
 // Chance makes kind fire with probability p at every Roll of kind on
-// target (target "" = any target). For drop, every Send rolls.
+// target (target "" = any target). For drop, every Send rolls. A later
+// Chance for the same kind and target replaces the earlier one; p = 0
+// removes it.
 func (f *Faults) Chance(kind, target string, p float64, arg string) {
-	f.chances = append(f.chances, chance{kind: kind, target: target, p: p, arg: arg})
+	f.chances = slices.DeleteFunc(f.chances, func(c chance) bool { return c.kind == kind && c.target == target })
+	if p > 0 {
+		f.chances = append(f.chances, chance{kind: kind, target: target, p: p, arg: arg})
+	}
 }
 
 // Roll draws for kind on target: it fires (and reports true) with the

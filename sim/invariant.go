@@ -69,10 +69,11 @@ func (in *Invariants) Disabled() []string {
 
 // Report records a violation found by an event-driven check (v.Invariant
 // names it; Seed and At are filled in), unless that invariant is off: it
-// goes into the trace and stops the world. It reports whether it counted.
+// goes into the trace and stops the world. Once the world has stopped,
+// later reports are ignored. It reports whether it counted.
 func (in *Invariants) Report(v Violation) bool {
-	if in.disabled[v.Invariant] {
-		return false
+	if in.disabled[v.Invariant] || in.w.Err() != nil {
+		return false // off, or the world already stopped (the first violation stands)
 	}
 	v.Seed = in.w.seed
 	v.At = in.w.Elapsed()

@@ -209,6 +209,10 @@ func TestFaultsScriptAndChance(t *testing.T) {
 	if !w.Faults().Roll(FaultCrash, "n2") || len(fired) != 2 {
 		t.Fatal("a certain chance did not fire")
 	}
+	w.Faults().Chance(FaultCrash, "", 0, "")
+	if w.Faults().Roll(FaultCrash, "n2") || len(fired) != 2 {
+		t.Fatal("a chance set to 0 still fired")
+	}
 }
 
 func TestInvariantStopsTheRun(t *testing.T) {

@@ -54,7 +54,15 @@ type AppNetwork interface {
 	SendAppRequest(nodes []ids.NodeID, requestID uint32, request []byte)
 	SendAppResponse(to ids.NodeID, requestID uint32, response []byte)
 	SendAppError(to ids.NodeID, requestID uint32, code int32, message string)
-	SendAppGossip(nodes []ids.NodeID, msg []byte)
+	SendAppGossip(to GossipTargets, msg []byte)
+}
+
+// GossipTargets is who a SendAppGossip goes to, as AvalancheGo's
+// common.SendConfig: the listed nodes, plus that many sampled connected
+// validators, non-validators and peers of any kind.
+type GossipTargets struct {
+	NodeIDs                          []ids.NodeID
+	Validators, NonValidators, Peers uint64
 }
 
 var _ appsenderpb.AppSenderServer = (*AppSenderRecorder)(nil)
@@ -191,7 +199,8 @@ func (r *AppSenderRecorder) SendAppGossip(_ context.Context, req *appsenderpb.Se
 	}
 	r.record(AppMessage{Kind: AppKindGossip, NodeIDs: nodes, Bytes: req.GetMsg()})
 	if r.net != nil {
-		r.net.SendAppGossip(nodes, req.GetMsg())
+		r.net.SendAppGossip(GossipTargets{NodeIDs: nodes, Validators: req.GetValidators(),
+			NonValidators: req.GetNonValidators(), Peers: req.GetPeers()}, req.GetMsg())
 	}
 	return &emptypb.Empty{}, nil
 }
