@@ -80,7 +80,11 @@ func RunScenario(ctx context.Context, sc *Scenario, opts RunOptions) (*Result, e
 	}
 	start := time.Now()
 	res := &Result{Scenario: sc, Seed: opts.Seed}
-	fmt.Fprintf(progress, "scenario %s, seed %d: %s\n", sc.Name, opts.Seed, sc.Description)
+	if sc.Description != "" {
+		fmt.Fprintf(progress, "scenario %s, seed %d: %s\n", sc.Name, opts.Seed, sc.Description)
+	} else {
+		fmt.Fprintf(progress, "scenario %s, seed %d\n", sc.Name, opts.Seed)
+	}
 	fmt.Fprintf(progress, "  %d nodes (%s), links %s, decider k=%d alpha=%d beta=%d\n", len(sc.Topology.Nodes),
 		pluginSummary(sc.Topology), cfg.Link, cfg.Snow.withDefaults(cfg.Nodes).K, cfg.Snow.withDefaults(cfg.Nodes).Alpha, cfg.Snow.withDefaults(cfg.Nodes).Beta)
 	n, err := NewNetwork(ctx, cfg)
@@ -109,7 +113,8 @@ func RunScenario(ctx context.Context, sc *Scenario, opts RunOptions) (*Result, e
 		n.World.Net().SetLink(l.From, l.To, l.Link)
 	}
 	r.base = n.World.Elapsed()
-	fmt.Fprintf(progress, "  [%s] started: %s\n", r.clock(), n.Heights())
+	r.lastHeights = n.Heights()
+	fmt.Fprintf(progress, "  [%s] started: %s\n", r.clock(), r.lastHeights)
 	for i, st := range sc.Steps {
 		if err := ctx.Err(); err != nil {
 			res.Failure = fmt.Errorf("stopped before step %d: %w", i+1, err)
@@ -133,7 +138,7 @@ func RunScenario(ctx context.Context, sc *Scenario, opts RunOptions) (*Result, e
 		}
 		res.StepsRun++
 		if st.Kind == StepRunFor || st.Kind == StepRunUntilHeight {
-			fmt.Fprintf(progress, "  [%s]   %s\n", r.clock(), n.Heights())
+			r.showHeights()
 		}
 	}
 	for _, e := range sc.Expect {
@@ -205,6 +210,8 @@ type scenarioRun struct {
 	progress io.Writer
 	base     time.Duration
 	labels   map[string]blockLabel
+	// lastHeights is the heights line printed last
+	lastHeights string
 }
 
 func (r *scenarioRun) clock() string {
@@ -304,9 +311,16 @@ func (r *scenarioRun) step(i int, st Step) error {
 		}
 		return n.World.Err()
 	case StepRunFor:
-		return n.Run(st.Dur)
+		end := n.World.Elapsed() + st.Dur
+		for n.World.Elapsed() < end {
+			if err := n.World.RunUntil(min(end, n.World.Elapsed()+progressEvery)); err != nil {
+				return err
+			}
+			r.showHeights()
+		}
+		return nil
 	case StepRunUntilHeight:
-		return n.RunUntilHeight(st.Height, st.Dur)
+		return r.runUntilHeight(st.Height, st.Dur)
 	case StepExpect:
 		for _, e := range st.Expect {
 			if err := r.check(e); err != nil {
@@ -317,6 +331,56 @@ func (r *scenarioRun) step(i int, st Step) error {
 		return nil
 	}
 	return fmt.Errorf("unknown step kind %q", st.Kind)
+}
+
+// progressEvery is how much virtual time a run step lets pass between two
+// looks at the heights (for the progress lines; the world runs the same).
+const progressEvery = time.Second
+
+// showHeights prints the heights when they changed since the last line.
+func (r *scenarioRun) showHeights() {
+	if h := r.n.Heights(); h != r.lastHeights {
+		r.lastHeights = h
+		fmt.Fprintf(r.progress, "  [%s]   %s\n", r.clock(), h)
+	}
+}
+
+// runUntilHeight is Network.RunUntilHeight with a progress line whenever
+// the heights change between slices of virtual time.
+func (r *scenarioRun) runUntilHeight(h uint64, within time.Duration) error {
+	n := r.n
+	reached := func() bool {
+		for _, s := range n.Nodes() {
+			if s.Up() && s.LastAccepted().Height < h {
+				return false
+			}
+		}
+		return true
+	}
+	limit := n.World.Elapsed() + within
+	for !reached() {
+		left := limit - n.World.Elapsed()
+		if left <= 0 {
+			return fmt.Errorf("run until height %d: not reached within %s (heights %s)", h, within, n.Heights())
+		}
+		sliceEnd := n.World.Elapsed() + min(left, progressEvery)
+		_ = n.World.RunWhile(sliceEnd, func() bool { return !reached() })
+		if err := n.World.Err(); err != nil {
+			return fmt.Errorf("run until height %d: %w (heights %s)", h, err, n.Heights())
+		}
+		if reached() {
+			break
+		}
+		if n.World.Pending() == 0 {
+			return fmt.Errorf("run until height %d: nothing left to happen at %s (heights %s)", h, n.World.Elapsed()-r.base, n.Heights())
+		}
+		// nothing more is due in this slice: let its time pass
+		if err := n.World.RunUntil(sliceEnd); err != nil {
+			return fmt.Errorf("run until height %d: %w (heights %s)", h, err, n.Heights())
+		}
+		r.showHeights()
+	}
+	return nil
 }
 
 // check tests one expectation against the network now.
