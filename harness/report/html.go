@@ -171,23 +171,35 @@ code{font-family:ui-monospace,monospace;background:#f1f3f5;padding:1px 4px;borde
       o.push('<line x1="' + x + '" y1="4" x2="' + x + '" y2="' + H + '" stroke="#e9ecef"/><text x="' + (x + 3) + '" y="14">' + fmt(ev[i].at) + "</text>");
     }
     // world-wide marks: steps, partitions, heals, invariant violations
-    var stepEnd = [-1e9, -1e9];
+    var stepEnd = [-1e9, -1e9], cluster = null;
+    function flushCluster() {
+      if (!cluster) return;
+      var c = cluster, label = c.texts.length === 1 ? c.texts[0] : c.first + "-" + c.last, row = 0;
+      cluster = null;
+      if (c.x < stepEnd[0]) row = c.x < stepEnd[1] ? (stepEnd[0] <= stepEnd[1] ? 0 : 1) : 1;
+      if (c.x < stepEnd[row] && c.texts.length === 1) label = c.first;
+      stepEnd[row] = c.x + label.length * 6.7 + 8;
+      o.push('<g data-i="' + c.i + '"><text x="' + (c.x + 3) + '" y="' + (29 + row * 12) + '" style="fill:#343a40">' + esc(label) + "</text><title>" + esc(c.texts.map(function (t) { return "step " + t; }).join("\n")) + "</title></g>");
+    }
     for (i = 0; i < ev.length; i++) {
       e = ev[i]; x = xOf(i);
       if (e.kind === "topology" && (e.name === "partition" || e.name === "heal")) {
         o.push(mark(i, '<line x1="' + x + '" y1="' + (AX - 4) + '" x2="' + x + '" y2="' + H + '" stroke="#ae3ec9" stroke-width="2" stroke-dasharray="5 3"/><text x="' + (x + 4) + '" y="' + (AX - 6) + '" style="fill:#ae3ec9">' + esc(e.name + (e.detail ? " " + e.detail : "")) + "</text>"));
       } else if (e.kind === "note" && e.name === "step" && !e.node) {
-        // step labels on two rows; a label that does not fit shows its number only
-        var full = e.detail, row = -1, w = full.length * 6.7 + 8;
-        for (var r = 0; r < 2; r++) { if (x >= stepEnd[r]) { row = r; break; } }
-        var label = full;
-        if (row < 0) { label = full.split(" ")[0]; w = label.length * 6.7 + 6; row = x >= stepEnd[0] - 0 ? 0 : 1; }
-        stepEnd[row] = x + w;
-        o.push(mark(i, '<line x1="' + x + '" y1="' + (20 + row * 12) + '" x2="' + x + '" y2="' + H + '" stroke="#868e96" stroke-width="1" stroke-dasharray="2 3"/><text x="' + (x + 3) + '" y="' + (29 + row * 12) + '" style="fill:#343a40">' + esc(label) + "</text>"));
+        o.push(mark(i, '<line x1="' + x + '" y1="' + 20 + '" x2="' + x + '" y2="' + H + '" stroke="#868e96" stroke-width="1" stroke-dasharray="2 3"/>'));
+        // steps closer than 40px share one label ("2-6"), shown when the cluster ends
+        var num = e.detail.split(" ")[0];
+        if (cluster && x - cluster.x < 40) {
+          cluster.last = num; cluster.texts.push(e.detail);
+        } else {
+          flushCluster();
+          cluster = {x: x, first: num, last: num, texts: [e.detail], i: i};
+        }
       } else if (e.kind === "invariant") {
         o.push(mark(i, '<line x1="' + x + '" y1="' + (AX - 4) + '" x2="' + x + '" y2="' + H + '" stroke="#c92a2a" stroke-width="4"/><text x="' + (x + 5) + '" y="' + (AX - 6) + '" style="fill:#c92a2a;font-weight:bold">invariant ' + esc(e.name) + " violated on " + esc(e.node) + "</text>"));
       }
     }
+    flushCluster();
     // messages: send -> deliver arrows, send -> drop crossed out
     for (i = 0; i < ev.length; i++) {
       e = ev[i];
