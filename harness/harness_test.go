@@ -233,3 +233,57 @@ func TestScenarioExpectationsFail(t *testing.T) {
 		t.Fatalf("got %v (violation %+v), want an invariant violation at step 3", res.Failure, res.Violation)
 	}
 }
+
+// Chance steps arm faults that fire by the world's seeded source; p: 0
+// turns them off again.
+func TestScenarioChanceFaults(t *testing.T) {
+	src := `
+name: chaos
+topology: {nodes: 3}
+steps:
+  - chance: {fault: drop, p: 0.2}
+  - chance: {fault: drop, from: n1, p: 0.5}
+  - chance: {fault: slow, node: n2, p: 0.3, by: 5ms}
+  - chance: {fault: crash, node: n3, p: 0.05}
+  - chance: {fault: restart, node: n3, p: 1}
+  - issue: [n1, n2]
+  - build: [n1, n2]
+  - run_for: 5s
+  - chance: {fault: drop, p: 0}
+  - chance: {fault: drop, from: n1, p: 0}
+  - chance: {fault: crash, node: n3, p: 0}
+  - chance: {fault: slow, node: n2, p: 0}
+  - run_for: 2s
+  - chance: {fault: restart, node: n3, p: 0}
+  - issue: n1
+  - build: n1
+  - run_until_height: {height: 2, within: 2m}
+expect:
+  - same_last_accepted
+  - trace_contains: {kind: drop, detail: drop fault, min: 5}
+  - trace_contains: {kind: fault, name: slow, to: n2}
+  - trace_contains: {kind: fault, name: crash, to: n3}
+  - trace_contains: {kind: fault, name: restart, to: n3}
+`
+	a := runYAML(t, src, 21)
+	if !a.Passed() {
+		t.Fatal(a.Failure)
+	}
+	b := runYAML(t, src, 21)
+	if len(a.Events) != len(b.Events) {
+		t.Fatalf("seed 21 gave %d and %d events", len(a.Events), len(b.Events))
+	}
+	for _, tc := range []struct{ yaml, want string }{
+		{"{fault: stall}", "chance needs p"},
+		{"{fault: resume, p: 1}", "a chance arms one of crash, restart, stall, slow, drop"},
+		{"{fault: slow, p: 0.1}", "a slow chance needs by"},
+		{"{fault: drop, node: n1, p: 0.1}", "a drop chance is on a link"},
+		{"{fault: crash, from: n1, p: 0.1}", "a crash chance is on nodes"},
+		{"{fault: crash, p: 2}", "p must be between 0 and 1"},
+	} {
+		_, err := ParseScenarioFile("c.yaml", []byte("name: x\nsteps:\n  - chance: "+tc.yaml+"\n"))
+		if err == nil || !strings.Contains(err.Error(), "c.yaml:3:") || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("chance %s: got %v, want %q", tc.yaml, err, tc.want)
+		}
+	}
+}

@@ -132,13 +132,19 @@ const (
 	StepSlow           = "slow"
 	StepDrop           = "drop"
 	StepDelay          = "delay"
+	StepChance         = "chance"
 	StepRunFor         = "run_for"
 	StepRunUntilHeight = "run_until_height"
 	StepExpect         = "expect"
 )
 
 var stepKinds = []string{StepIssue, StepBuild, StepPartition, StepHeal, StepCrash, StepRestart, StepStall,
-	StepResume, StepSlow, StepDrop, StepDelay, StepRunFor, StepRunUntilHeight, StepExpect}
+	StepResume, StepSlow, StepDrop, StepDelay, StepChance, StepRunFor, StepRunUntilHeight, StepExpect}
+
+// chanceFaults are the faults a chance step can arm: the ones the network
+// rolls for at every delivery (crash, stall, slow; restart while down) and
+// drop, which every send rolls for.
+var chanceFaults = []string{sim.FaultCrash, sim.FaultRestart, sim.FaultStall, sim.FaultSlow, sim.FaultDrop}
 
 // Step is one action at a virtual time.
 type Step struct {
@@ -157,8 +163,12 @@ type Step struct {
 	Count    int           // drop: messages to drop; -1 = every message until a drop with count 0
 	Dur      time.Duration // slow, delay: the extra time; run_for: how long; run_until_height: within
 	Height   uint64        // run_until_height
-	Expect   []Expectation // expect
-	Line     int
+	// Fault and P: a chance step arms Fault with probability P per roll,
+	// on Nodes (nil = any node) or on the link From -> To ("" = any).
+	Fault  string
+	P      float64
+	Expect []Expectation // expect
+	Line   int
 }
 
 func (s Step) String() string {
@@ -190,6 +200,19 @@ func (s Step) String() string {
 		}
 	case StepDelay:
 		fmt.Fprintf(&b, " %s->%s by %s", s.From, s.To, s.Dur)
+	case StepChance:
+		fmt.Fprintf(&b, " %s p=%g", s.Fault, s.P)
+		switch {
+		case s.Fault == sim.FaultDrop:
+			fmt.Fprintf(&b, " %s->%s", orAny(s.From), orAny(s.To))
+		case s.Nodes == nil:
+			b.WriteString(" any node")
+		default:
+			fmt.Fprintf(&b, " %s", strings.Join(s.Nodes, ","))
+		}
+		if s.Dur > 0 {
+			fmt.Fprintf(&b, " by %s", s.Dur)
+		}
 	case StepRunFor:
 		fmt.Fprintf(&b, " %s", s.Dur)
 	case StepRunUntilHeight:
@@ -237,6 +260,13 @@ type Expectation struct {
 // TraceMatch selects trace events; empty fields match anything. Detail
 // matches a substring.
 type TraceMatch struct{ Node, Kind, Name, From, To, Detail string }
+
+func orAny(s string) string {
+	if s == "" {
+		return "any"
+	}
+	return s
+}
 
 func (e Expectation) String() string {
 	switch e.Kind {
@@ -1085,6 +1115,53 @@ func (p *parser) step(n *yaml.Node) (Step, error) {
 		}
 		if st.From == st.To {
 			return st, p.errf(v, "%s from %s to itself: a node's messages to itself do not cross a link", st.Kind, st.From)
+		}
+	case StepChance:
+		pairs, err := p.mapping(v, "chance", "fault", "node", "from", "to", "p", "by")
+		if err != nil {
+			return st, err
+		}
+		pset := false
+		var from, to *yaml.Node
+		for _, f := range pairs {
+			switch f.key {
+			case "fault":
+				if st.Fault, err = p.str(f.v, "fault"); err == nil && !slices.Contains(chanceFaults, st.Fault) {
+					err = p.errf(f.v, "fault %q: a chance arms one of %s", st.Fault, strings.Join(chanceFaults, ", "))
+				}
+			case "node":
+				st.Nodes, err = p.nodesOf(f.v)
+			case "from":
+				from = f.v
+				st.From, err = p.node(f.v)
+			case "to":
+				to = f.v
+				st.To, err = p.node(f.v)
+			case "p":
+				st.P, err = p.prob(f.v, "p")
+				pset = true
+			case "by":
+				st.Dur, err = p.duration(f.v, "by")
+			}
+			if err != nil {
+				return st, err
+			}
+		}
+		switch {
+		case st.Fault == "":
+			return st, p.errf(v, "chance needs a fault (one of %s)", strings.Join(chanceFaults, ", "))
+		case !pset:
+			return st, p.errf(v, "chance needs p, the probability per roll (0 turns it off)")
+		case st.Fault == sim.FaultDrop && st.Nodes != nil:
+			return st, p.errf(v, "a drop chance is on a link: from and to (either may be left out for any)")
+		case st.Fault != sim.FaultDrop && (from != nil || to != nil):
+			return st, p.errf(v, "a %s chance is on nodes: node (left out for any node)", st.Fault)
+		case st.Fault == sim.FaultSlow && st.Dur == 0 && st.P > 0:
+			return st, p.errf(v, "a slow chance needs by, the extra time per message")
+		case st.Fault != sim.FaultSlow && st.Dur != 0:
+			return st, p.errf(v, "by is for a slow chance")
+		case st.From != "" && st.From == st.To:
+			return st, p.errf(v, "chance of drop from %s to itself: a node's messages to itself do not cross a link", st.From)
 		}
 	case StepRunFor:
 		st.Dur, err = p.duration(v, "run_for")

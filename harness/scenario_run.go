@@ -310,6 +310,29 @@ func (r *scenarioRun) step(i int, st Step) error {
 			return err
 		}
 		return n.World.Err()
+	case StepChance:
+		arg := ""
+		if st.Dur > 0 {
+			arg = st.Dur.String()
+		}
+		if st.Fault == sim.FaultDrop {
+			target := ""
+			if st.From != "" || st.To != "" {
+				if st.From == "" || st.To == "" {
+					return r.chanceDropPairs(st)
+				}
+				target = st.From + "->" + st.To
+			}
+			f.Chance(st.Fault, target, st.P, arg)
+			return nil
+		}
+		if st.Nodes == nil {
+			f.Chance(st.Fault, "", st.P, arg)
+		}
+		for _, node := range st.Nodes {
+			f.Chance(st.Fault, node, st.P, arg)
+		}
+		return nil
 	case StepRunFor:
 		end := n.World.Elapsed() + st.Dur
 		for n.World.Elapsed() < end {
@@ -331,6 +354,23 @@ func (r *scenarioRun) step(i int, st Step) error {
 		return nil
 	}
 	return fmt.Errorf("unknown step kind %q", st.Kind)
+}
+
+// chanceDropPairs arms a drop chance on every link from one node (or to
+// one node).
+func (r *scenarioRun) chanceDropPairs(st Step) error {
+	for _, s := range r.n.Nodes() {
+		from, to := st.From, st.To
+		if from == "" {
+			from = s.Name
+		} else {
+			to = s.Name
+		}
+		if from != to {
+			r.n.World.Faults().Chance(sim.FaultDrop, from+"->"+to, st.P, "")
+		}
+	}
+	return nil
 }
 
 // progressEvery is how much virtual time a run step lets pass between two
