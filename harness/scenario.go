@@ -1419,8 +1419,10 @@ func (sc *Scenario) WithNodes(n int) (*Scenario, error) {
 				errs = append(errs, used(s, st.Line))
 			}
 		}
-		if st.From != "" {
-			errs = append(errs, used(st.From, st.Line), used(st.To, st.Line))
+		for _, name := range []string{st.From, st.To} {
+			if name != "" { // "" = any link, in a chance step
+				errs = append(errs, used(name, st.Line))
+			}
 		}
 	}
 	for _, l := range sc.Topology.Links {

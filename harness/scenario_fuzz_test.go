@@ -47,8 +47,10 @@ func FuzzParseScenario(f *testing.F) {
 			for _, g := range st.Groups {
 				nodes = append(nodes, g...)
 			}
-			if st.From != "" || st.To != "" {
-				nodes = append(nodes, st.From, st.To)
+			for _, n := range []string{st.From, st.To} {
+				if n != "" { // "" = any, in a chance step
+					nodes = append(nodes, n)
+				}
 			}
 			for _, n := range nodes {
 				if !names[n] {
