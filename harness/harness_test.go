@@ -160,7 +160,7 @@ topology:
   max_ancestors: 1
 steps:
   - issue: {node: alice, txs: 2}
-  - build: {node: alice, as: b1}
+  - propose: {node: alice, as: b1}
   - run_until_height: 1
   - stall: carol
   - issue: bob

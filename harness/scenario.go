@@ -982,7 +982,7 @@ func (p *parser) step(n *yaml.Node) (Step, error) {
 		st.Kind = StepHeal
 		return st, nil
 	}
-	pairs, err := p.mapping(n, "a step", append([]string{"at"}, stepKinds...)...)
+	pairs, err := p.mapping(n, "a step", append([]string{"at", "propose"}, stepKinds...)...)
 	if err != nil {
 		return st, err
 	}
@@ -1004,6 +1004,9 @@ func (p *parser) step(n *yaml.Node) (Step, error) {
 		return st, p.errf(n, "a step needs an action (one of %s)", strings.Join(stepKinds, ", "))
 	}
 	st.Kind = action.key
+	if st.Kind == "propose" { // another name for build
+		st.Kind = StepBuild
+	}
 	v := action.v
 	switch st.Kind {
 	case StepIssue:
