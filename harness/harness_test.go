@@ -215,6 +215,7 @@ func TestScenarioExpectationsFail(t *testing.T) {
 		{"trace max", "trace_contains: {kind: call, name: vm.VM/Initialize, max: 2}", "the trace has 3 matching events, want 1 to 2"},
 		{"trace none", "trace_contains: {kind: invariant}", "the trace has 0 matching events, want at least 1"},
 		{"state", "state: {n3: down}", "n3 is normal, want down"},
+		{"txs applied", "txs_applied", "1 of 2 issued transactions are not in its state"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			res := runYAML(t, chain+"expect:\n  - "+tc.expect+"\n", 3)

@@ -238,10 +238,11 @@ const (
 	ExpectOneAccepted      = "one_accepted"
 	ExpectTraceContains    = "trace_contains"
 	ExpectState            = "state"
+	ExpectTxsApplied       = "txs_applied"
 )
 
 var expectKinds = []string{ExpectHeight, ExpectHeightAtLeast, ExpectSameLastAccepted, ExpectAccepted,
-	ExpectRejected, ExpectOneAccepted, ExpectTraceContains, ExpectState}
+	ExpectRejected, ExpectOneAccepted, ExpectTraceContains, ExpectState, ExpectTxsApplied}
 
 // Expectation is one check of the network's state or trace.
 type Expectation struct {
@@ -1254,8 +1255,8 @@ func (p *parser) expectations(n *yaml.Node) ([]Expectation, error) {
 func (p *parser) expectation(n *yaml.Node) (Expectation, error) {
 	n = deref(n)
 	e := Expectation{Line: n.Line, Min: 1, Max: -1}
-	if n.Kind == yaml.ScalarNode && n.Value == ExpectSameLastAccepted {
-		e.Kind = ExpectSameLastAccepted
+	if n.Kind == yaml.ScalarNode && (n.Value == ExpectSameLastAccepted || n.Value == ExpectTxsApplied) {
+		e.Kind = n.Value
 		return e, nil
 	}
 	pairs, err := p.mapping(n, "an expectation", expectKinds...)
@@ -1294,13 +1295,13 @@ func (p *parser) expectation(n *yaml.Node) (Expectation, error) {
 			}
 			e.Heights[name] = uint64(h)
 		}
-	case ExpectSameLastAccepted:
+	case ExpectSameLastAccepted, ExpectTxsApplied:
 		on, err := p.boolean(v, e.Kind)
 		if err != nil {
 			return e, err
 		}
 		if !on {
-			return e, p.errf(v, "same_last_accepted: off checks nothing; leave it out")
+			return e, p.errf(v, "%s: off checks nothing; leave it out", e.Kind)
 		}
 	case ExpectAccepted, ExpectRejected, ExpectOneAccepted:
 		var nodes []*yaml.Node

@@ -212,6 +212,7 @@ type scenarioRun struct {
 	labels   map[string]blockLabel
 	// lastHeights is the heights line printed last
 	lastHeights string
+	issued      []string // keys of the transactions issued so far (value "v-" + key)
 }
 
 func (r *scenarioRun) clock() string {
@@ -259,6 +260,7 @@ func (r *scenarioRun) step(i int, st Step) error {
 				if err := n.Issue(node, key, "v-"+key); err != nil {
 					return err
 				}
+				r.issued = append(r.issued, key)
 			}
 		}
 		return n.World.Err()
@@ -495,6 +497,8 @@ func (r *scenarioRun) check(e Expectation) error {
 			}
 			return fmt.Errorf("the trace has %d matching events, want %s", got, want)
 		}
+	case ExpectTxsApplied:
+		return r.txsApplied()
 	case ExpectState:
 		for name, want := range orderedNodes(e.NodeState) {
 			if got := n.Node(name).State(); got != want {
@@ -503,6 +507,39 @@ func (r *scenarioRun) check(e Expectation) error {
 		}
 	default:
 		return fmt.Errorf("unknown expectation %q", e.Kind)
+	}
+	return nil
+}
+
+// txsApplied reads every issued key back through each running node's
+// JSON-RPC API (refvm.get): each must be in the node's accepted state with
+// its value. The reads are calls in the trace.
+func (r *scenarioRun) txsApplied() error {
+	for _, s := range running(r.n) {
+		missing := 0
+		first := ""
+		for _, key := range r.issued {
+			var got struct {
+				Value string `json:"value"`
+				Found bool   `json:"found"`
+			}
+			err := s.call("http.HTTP/HandleSimple", "refvm.get "+key, func(ctx context.Context) (string, error) {
+				err := s.rpc.JSONRPC(ctx, "", "refvm.get", map[string]string{"key": key}, &got)
+				return fmt.Sprintf("found %v", got.Found), err
+			})
+			if err != nil {
+				return fmt.Errorf("%s: refvm.get %s: %w", s.Name, key, err)
+			}
+			if !got.Found || got.Value != "v-"+key {
+				if missing == 0 {
+					first = key
+				}
+				missing++
+			}
+		}
+		if missing > 0 {
+			return fmt.Errorf("%s: %d of %d issued transactions are not in its state (first: %s) at height %d", s.Name, missing, len(r.issued), first, s.LastAccepted().Height)
+		}
 	}
 	return nil
 }
