@@ -33,7 +33,8 @@ type timelineData struct {
 // nothing fetched) showing the run: one lane per node, calls and decisions
 // as marks on the lanes, messages as arrows from the sender's lane to the
 // receiver's, drops crossed out, faults and partitions marked; zoomable
-// (buttons, ctrl+wheel) and laid out by event order or by virtual time.
+// (buttons, ctrl+wheel, or #zoom=N in the address) and laid out by event
+// order or by virtual time (#x=time).
 func WriteTimeline(w io.Writer, r Run) error {
 	res := r.Result
 	data := timelineData{Events: res.Events}
@@ -287,6 +288,11 @@ code{font-family:ui-monospace,monospace;background:#f1f3f5;padding:1px 4px;borde
   });
   labels();
   dx = Math.max(6, fitDx());
+  // the address may ask for a zoom and a layout: timeline.html#zoom=3&x=time
+  var hash = {};
+  location.hash.replace(/^#/, "").split("&").forEach(function (kv) { var p = kv.split("="); if (p[0]) hash[p[0]] = p[1] || ""; });
+  if (+hash.zoom > 0) dx = Math.min(400, Math.max(0.2, dx * +hash.zoom));
+  if (hash.x === "time") { byTime = true; document.getElementById("mode").textContent = "x: virtual time"; }
   render();
   // a failed run opens at its end, where the violation is
   for (var k = ev.length - 1; k >= 0; k--) {

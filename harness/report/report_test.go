@@ -201,6 +201,30 @@ func TestTimelineDOMInChromium(t *testing.T) {
 	}
 }
 
+// #zoom=N widens the chart N times; #x=time lays it out by virtual time.
+func TestTimelineZoomInChromium(t *testing.T) {
+	page := writeReport(t, runScenario(t, "partition-and-heal", 1, ""))
+	width := func(dom string) int {
+		m := regexp.MustCompile(`<svg id="chart"[^>]* width="(\d+)"`).FindStringSubmatch(dom)
+		if m == nil {
+			t.Fatalf("no chart width in the DOM")
+		}
+		w := 0
+		for _, c := range m[1] {
+			w = w*10 + int(c-'0')
+		}
+		return w
+	}
+	plain := string(headless(t, page, "--dump-dom"))
+	zoomed := string(headless(t, page+"#zoom=3&x=time", "--dump-dom"))
+	if w1, w3 := width(plain), width(zoomed); w3 < 2*w1 {
+		t.Errorf("chart %dpx wide at zoom 3, %dpx at 1", w3, w1)
+	}
+	if !strings.Contains(zoomed, ">x: virtual time<") || strings.Contains(plain, ">x: virtual time<") {
+		t.Error("#x=time did not switch the layout to virtual time")
+	}
+}
+
 // A screenshot shows the lanes as bands of the lane colour, one per node,
 // and message arrows crossing between them.
 func TestTimelineScreenshotInChromium(t *testing.T) {
