@@ -28,6 +28,7 @@ func newRunCmd() *cobra.Command {
 		reportDir string
 		timeout   time.Duration
 		quiet     bool
+		list      bool
 	)
 	cmd := &cobra.Command{
 		Use:   "run [SCENARIO|FILE]",
@@ -41,6 +42,9 @@ invariant the command exits 1 and prints the one command that replays the run.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			out := cmd.OutOrStdout()
+			if list {
+				return listScenarios(out)
+			}
 			source := scenarios.Default
 			if len(args) == 1 {
 				source = args[0]
@@ -106,7 +110,20 @@ invariant the command exits 1 and prints the one command that replays the run.`,
 	cmd.Flags().StringVar(&reportDir, "report", "", "write trace.json, summary.txt and timeline.html into this directory")
 	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Minute, "bound on the whole run (wall time)")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "no progress lines, only the result")
+	cmd.Flags().BoolVar(&list, "list", false, "list the built-in scenarios and exit")
 	return cmd
+}
+
+// listScenarios prints each built-in scenario's name, nodes and description.
+func listScenarios(w io.Writer) error {
+	for _, name := range scenarios.Names() {
+		sc, err := loadScenario(name)
+		if err != nil {
+			return withCode(exitUsage, err)
+		}
+		fmt.Fprintf(w, "%-26s %2d nodes  %s\n", name, len(sc.Topology.Nodes), sc.Description)
+	}
+	return nil
 }
 
 // loadScenario reads an embedded scenario by name, or a file.

@@ -114,6 +114,10 @@ func TestRunScenarioFileNodesAndUsage(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("name: bad\nsteps:\n  - build: n9\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	list := runCLI(t, time.Minute, "run", "--list")
+	if list.code != exitOK || !regexp.MustCompile(`(?m)^gossip-storm-10-nodes +10 nodes  ten nodes`).MatchString(list.out) || strings.Count(list.out, "\n") != 6 {
+		t.Errorf("run --list: exit %d:\n%s", list.code, list.out)
+	}
 	for _, tc := range []struct {
 		args []string
 		want string
