@@ -63,8 +63,8 @@ func WriteText(w io.Writer, events []sim.Event) error {
 		if ev.Err != "" {
 			b.WriteString("  !" + ev.Err)
 		}
-		b.WriteByte('\n')
-		if _, err := bw.WriteString(b.String()); err != nil {
+		// no trailing blanks: editors strip them from golden files
+		if _, err := bw.WriteString(strings.TrimRight(b.String(), " ") + "\n"); err != nil {
 			return fmt.Errorf("write trace text: %w", err)
 		}
 	}
