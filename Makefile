@@ -23,15 +23,17 @@ build:
 		$(GO) build -ldflags "-X main.variant=$$v" -o $(BIN)/refvm-broken-$$v ./cmd/refvm || exit 1; \
 	done
 
-# The default scenario on the embedded in-process stack.
+# The default scenario: three fake nodes with in-process reference VMs in one
+# seeded simulated world; the report (with timeline.html) lands in bin/report.
 run: build
-	$(BIN)/vmtestbed run --seed 1
+	$(BIN)/vmtestbed run --seed 1 --report $(BIN)/report
 
 test: deps
 	$(GO) test $(GOTESTFLAGS) $(PKGS)
 
 # What the tests need beyond Go: Debian's qemu-ga, the real peer of the QEMU
-# guest agent tests. Installed when missing (root + apt), else explained.
+# guest agent tests, and Debian's chromium, the headless browser the scenario
+# timeline is checked in. Installed when missing (root + apt), else explained.
 deps:
 	@command -v qemu-ga >/dev/null || { \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
@@ -40,9 +42,16 @@ deps:
 		else \
 			echo "make test needs qemu-ga: apt-get install qemu-guest-agent (or set VMTESTBED_NO_QEMU_GA=1)"; exit 1; \
 		fi; }
+	@command -v chromium >/dev/null || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing chromium (headless browser for the timeline tests)"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+		else \
+			echo "the timeline tests need chromium (apt-get install chromium); they skip without it"; \
+		fi; }
 
-# Go native fuzzing of every decoder of outside input (recorded sessions, virtio's handlers and
-# line framing, the QGA client's replies and 0xFF resync, domain-XML discovery, the agents'
+# Go native fuzzing of every decoder of outside input (recorded sessions, scenarios, virtio's handlers
+# and line framing, the QGA client's replies and 0xFF resync, domain-XML discovery, the agents'
 # request parsing, ...): each Fuzz target runs for FUZZTIME. Seed corpora live under each
 # package's testdata/fuzz and also run in make test; .ci/run runs each target for 3s.
 FUZZTIME ?= 20s

@@ -1,16 +1,20 @@
 package main
 
 import (
+	"context"
 	"fmt"
-	"io/fs"
+	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/vmtestbed/vmtestbed/harness"
+	"github.com/vmtestbed/vmtestbed/harness/report"
 	"github.com/vmtestbed/vmtestbed/scenarios"
 )
 
@@ -18,45 +22,148 @@ func init() { rootCmd.AddCommand(newRunCmd()) }
 
 func newRunCmd() *cobra.Command {
 	var (
-		seed       int64
-		traceTimes bool
-		timeout    time.Duration
+		seed      int64
+		plugin    string
+		nodes     int
+		reportDir string
+		timeout   time.Duration
+		quiet     bool
+		list      bool
 	)
 	cmd := &cobra.Command{
-		Use:   "run [SCENARIO.yaml]",
-		Short: "Run a scenario on the embedded in-process stack (default: the built-in default scenario)",
-		Args:  cobra.MaximumNArgs(1),
+		Use:   "run [SCENARIO|FILE]",
+		Short: "Run a scenario on a simulated network of fake nodes (default: the built-in default scenario)",
+		Long: `Run a scenario: a network of fake AvalancheGo nodes, each with its own in-process
+reference VM, in one seeded simulated world (docs/SCENARIOS.md). SCENARIO is the name of a
+built-in scenario (` + strings.Join(scenarios.Names(), ", ") + `) or a YAML file.
+
+The same seed gives the same trace, byte for byte. On a failed expectation or a violated
+invariant the command exits 1 and prints the one command that replays the run.`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var (
-				sc  *harness.Scenario
-				err error
-			)
-			if len(args) == 1 {
-				sc, err = harness.LoadScenario(args[0])
-			} else {
-				var b []byte
-				if b, err = fs.ReadFile(scenarios.FS, scenarios.Default); err == nil {
-					sc, err = harness.ParseScenario(b)
-				}
+			out := cmd.OutOrStdout()
+			if list {
+				return listScenarios(out)
 			}
+			source := scenarios.Default
+			if len(args) == 1 {
+				source = args[0]
+			}
+			sc, err := loadScenario(source)
 			if err != nil {
 				return withCode(exitUsage, err)
 			}
+			replay := []string{"vmtestbed", "run", shellQuote(source), "--seed", fmt.Sprint(seed)}
+			if cmd.Flags().Changed("plugin") {
+				if sc, err = sc.WithPlugin(plugin); err != nil {
+					return withCode(exitUsage, err)
+				}
+				replay = append(replay, "--plugin", shellQuote(plugin))
+			}
+			if cmd.Flags().Changed("nodes") {
+				if sc, err = sc.WithNodes(nodes); err != nil {
+					return withCode(exitUsage, err)
+				}
+				replay = append(replay, "--nodes", fmt.Sprint(nodes))
+			}
+			replayCmd := strings.Join(replay, " ")
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			res, err := harness.RunScenario(ctx, sc, harness.RunOptions{
-				Seed: seed, Out: cmd.OutOrStdout(), TraceTimes: traceTimes, Timeout: timeout,
-			})
-			if err != nil {
-				return withCode(exitFailed, err)
+			ctx, cancel := context.WithTimeout(ctx, timeout)
+			defer cancel()
+			progress := out
+			if quiet {
+				progress = io.Discard
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "\nscenario %s passed: %d blocks accepted, height %d, %d RPCs, %v\n",
-				sc.Name, len(res.Blocks), res.Height, len(res.Trace.Events()), res.Elapsed.Round(time.Millisecond))
+			res, err := harness.RunScenario(ctx, sc, harness.RunOptions{Seed: seed, Progress: progress})
+			if err != nil {
+				return withCode(exitUsage, err)
+			}
+			if reportDir != "" {
+				if err := report.WriteDir(reportDir, report.Run{Result: res, Source: source, Replay: replayCmd}); err != nil {
+					return withCode(exitUsage, err)
+				}
+			}
+			if res.Passed() {
+				fmt.Fprintf(out, "\nscenario %s passed with seed %d: %d steps, %d expectations held; %s; %d events in %.3fs of virtual time, %s wall\n",
+					sc.Name, seed, res.StepsRun, res.Checked, heights(res), len(res.Events), res.Virtual.Seconds(), res.Wall.Round(time.Millisecond))
+			} else {
+				fmt.Fprintf(out, "\nscenario %s FAILED with seed %d: %v\n", sc.Name, seed, res.Failure)
+			}
+			if reportDir != "" {
+				fmt.Fprintf(out, "report: %s (open %s)\n", reportDir, filepath.Join(reportDir, report.TimelineFile))
+			}
+			if !res.Passed() {
+				fmt.Fprintf(out, "replay: %s\n", replayCmd)
+				what := res.Failure.Error()
+				if v := res.Violation; v != nil {
+					what = fmt.Sprintf("invariant %s violated on node %s at height %d", v.Invariant, v.Node, v.Height)
+				}
+				return withCode(exitFailed, fmt.Errorf("scenario %s failed with seed %d: %s; replay: %s", sc.Name, seed, what, replayCmd))
+			}
 			return nil
 		},
 	}
-	cmd.Flags().Int64Var(&seed, "seed", 1, "seed for every random choice; the same seed prints the same trace")
-	cmd.Flags().BoolVar(&traceTimes, "trace-times", false, "print RPC latencies in the trace (breaks byte-for-byte repeatability)")
-	cmd.Flags().DurationVar(&timeout, "timeout", 60*time.Second, "bound on the whole run")
+	cmd.Flags().Int64Var(&seed, "seed", 1, "seed for every random choice; the same seed gives the same trace")
+	cmd.Flags().StringVar(&plugin, "plugin", "refvm", "every node's plugin: refvm or refvm:VARIANT (fakes/refvm variants)")
+	cmd.Flags().IntVar(&nodes, "nodes", 0, "number of nodes (overrides the scenario's topology)")
+	cmd.Flags().StringVar(&reportDir, "report", "", "write trace.json, summary.txt and timeline.html into this directory")
+	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Minute, "bound on the whole run (wall time)")
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "no progress lines, only the result")
+	cmd.Flags().BoolVar(&list, "list", false, "list the built-in scenarios and exit")
 	return cmd
+}
+
+// listScenarios prints each built-in scenario's name, nodes and description.
+func listScenarios(w io.Writer) error {
+	for _, name := range scenarios.Names() {
+		sc, err := loadScenario(name)
+		if err != nil {
+			return withCode(exitUsage, err)
+		}
+		fmt.Fprintf(w, "%-26s %2d nodes  %s\n", name, len(sc.Topology.Nodes), sc.Description)
+	}
+	return nil
+}
+
+// loadScenario reads an embedded scenario by name, or a file.
+func loadScenario(source string) (*harness.Scenario, error) {
+	if _, err := os.Stat(source); err == nil {
+		return harness.LoadScenario(source)
+	}
+	if b, ok := scenarios.Read(source); ok {
+		return harness.ParseScenarioFile(strings.TrimSuffix(source, ".yaml")+".yaml", b)
+	}
+	return nil, fmt.Errorf("no scenario %q: not a file, nor one of the built-in scenarios (%s)", source, strings.Join(scenarios.Names(), ", "))
+}
+
+func heights(res *harness.Result) string {
+	var parts []string
+	for _, n := range res.Nodes {
+		if n.State == "down" {
+			parts = append(parts, n.Name+"=down")
+		} else {
+			parts = append(parts, fmt.Sprintf("%s=%d", n.Name, n.Height))
+		}
+	}
+	if len(parts) > 6 {
+		same := true
+		for _, p := range parts[1:] {
+			if strings.SplitN(p, "=", 2)[1] != strings.SplitN(parts[0], "=", 2)[1] {
+				same = false
+			}
+		}
+		if same {
+			return fmt.Sprintf("all %d nodes at height %s", len(parts), strings.SplitN(parts[0], "=", 2)[1])
+		}
+	}
+	return "heights " + strings.Join(parts, " ")
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:=+,") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
