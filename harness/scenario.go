@@ -59,6 +59,15 @@ type Topology struct {
 	QueryTimeout      time.Duration
 	AppRequestTimeout time.Duration
 	LivenessWindow    time.Duration
+	// Hypervisor, when set, runs the validators inside instances of a
+	// simulated hypervisor cluster (Cluster): the full stack.
+	Hypervisor *HypervisorSpec
+}
+
+// HypervisorSpec is the hypervisor cluster under the validators.
+type HypervisorSpec struct {
+	Hosts                                        int // host nodes hv1..hvN (default 3)
+	HeartbeatInterval, LeaseTTL, NodeGracePeriod time.Duration
 }
 
 // NodeSpec is one node of the topology.
@@ -136,10 +145,13 @@ const (
 	StepRunFor         = "run_for"
 	StepRunUntilHeight = "run_until_height"
 	StepExpect         = "expect"
+	StepHostFailure    = "host_failure"
+	StepHostRecover    = "host_recover"
 )
 
 var stepKinds = []string{StepIssue, StepBuild, StepPartition, StepHeal, StepCrash, StepRestart, StepStall,
-	StepResume, StepSlow, StepDrop, StepDelay, StepChance, StepRunFor, StepRunUntilHeight, StepExpect}
+	StepResume, StepSlow, StepDrop, StepDelay, StepChance, StepRunFor, StepRunUntilHeight, StepExpect,
+	StepHostFailure, StepHostRecover}
 
 // chanceFaults are the faults a chance step can arm: the ones the network
 // rolls for at every delivery (crash, stall, slow; restart while down) and
@@ -168,7 +180,10 @@ type Step struct {
 	Fault  string
 	P      float64
 	Expect []Expectation // expect
-	Line   int
+	// Host is the hypervisor host of a host_failure or host_recover step;
+	// "" with Nodes set = the host the node's instance runs (or ran) on.
+	Host string
+	Line int
 }
 
 func (s Step) String() string {
@@ -191,6 +206,12 @@ func (s Step) String() string {
 		}
 	case StepCrash, StepRestart, StepStall, StepResume:
 		fmt.Fprintf(&b, " %s", strings.Join(s.Nodes, ","))
+	case StepHostFailure, StepHostRecover:
+		if s.Host != "" {
+			fmt.Fprintf(&b, " %s", s.Host)
+		} else {
+			fmt.Fprintf(&b, " of %s", strings.Join(s.Nodes, ","))
+		}
 	case StepSlow:
 		fmt.Fprintf(&b, " %s by %s", strings.Join(s.Nodes, ","), s.Dur)
 	case StepDrop:
@@ -356,6 +377,7 @@ func ParseScenarioFile(file string, b []byte) (*Scenario, error) {
 }
 
 type parser struct {
+	hosts int // hypervisor hosts of the topology (0 = none)
 	file   string
 	nodes  []NodeSpec
 	labels map[string]int // block label -> line of its build step
@@ -589,7 +611,7 @@ func defaultNodes(n int) []NodeSpec {
 func (p *parser) topology(n *yaml.Node) (Topology, error) {
 	var t Topology
 	pairs, err := p.mapping(n, "topology", "nodes", "plugin", "workload", "links", "decider",
-		"max_ancestors", "query_timeout", "app_request_timeout", "liveness_window")
+		"max_ancestors", "query_timeout", "app_request_timeout", "liveness_window", "hypervisor")
 	if err != nil {
 		return t, err
 	}
@@ -629,6 +651,8 @@ func (p *parser) topology(n *yaml.Node) (Topology, error) {
 			t.AppRequestTimeout, err = p.duration(f.v, f.key)
 		case "liveness_window":
 			t.LivenessWindow, err = p.duration(f.v, f.key)
+		case "hypervisor":
+			t.Hypervisor, err = p.hypervisor(f.v)
 		}
 		if err != nil {
 			return t, err
@@ -657,6 +681,33 @@ func (p *parser) topology(n *yaml.Node) (Topology, error) {
 		return t, p.errf(n, "decider k=%d is more than the %d nodes", t.Decider.K, len(t.Nodes))
 	}
 	return t, nil
+}
+
+// hypervisor parses topology.hypervisor: {hosts, heartbeat_interval,
+// lease_ttl, grace_period}.
+func (p *parser) hypervisor(n *yaml.Node) (*HypervisorSpec, error) {
+	pairs, err := p.mapping(n, "hypervisor", "hosts", "heartbeat_interval", "lease_ttl", "grace_period")
+	if err != nil {
+		return nil, err
+	}
+	h := &HypervisorSpec{Hosts: 3}
+	for _, f := range pairs {
+		switch f.key {
+		case "hosts":
+			h.Hosts, err = p.integer(f.v, "hosts", 1, 1000)
+		case "heartbeat_interval":
+			h.HeartbeatInterval, err = p.duration(f.v, f.key)
+		case "lease_ttl":
+			h.LeaseTTL, err = p.duration(f.v, f.key)
+		case "grace_period":
+			h.NodeGracePeriod, err = p.duration(f.v, f.key)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	p.hosts = h.Hosts
+	return h, nil
 }
 
 // nodeList is a count (nodes: 3) or a list of names or node mappings.
@@ -1071,6 +1122,29 @@ func (p *parser) step(n *yaml.Node) (Step, error) {
 		}
 	case StepCrash, StepRestart, StepStall, StepResume:
 		st.Nodes, err = p.nodesOf(v)
+	case StepHostFailure, StepHostRecover:
+		if p.hosts == 0 {
+			return st, p.errf(v, "%s needs a hypervisor (topology: hypervisor: {hosts: N})", st.Kind)
+		}
+		if deref(v).Kind == yaml.MappingNode {
+			pairs, err := p.mapping(v, st.Kind, "of")
+			if err != nil {
+				return st, err
+			}
+			node, err := p.node(pairs[0].v)
+			if err != nil {
+				return st, err
+			}
+			st.Nodes = []string{node}
+			return st, nil
+		}
+		if st.Host, err = p.str(v, st.Kind); err != nil {
+			return st, err
+		}
+		var k int
+		if _, serr := fmt.Sscanf(st.Host, "hv%d", &k); serr != nil || k < 1 || k > p.hosts || st.Host != fmt.Sprintf("hv%d", k) {
+			return st, p.errf(v, "host %q: the hosts are hv1..hv%d (or write {of: NODE} for the host of a validator)", st.Host, p.hosts)
+		}
 	case StepSlow:
 		pairs, err := p.mapping(v, "slow", "node", "by")
 		if err != nil {
@@ -1389,7 +1463,7 @@ func (p *parser) expectation(n *yaml.Node) (Expectation, error) {
 	return e, nil
 }
 
-var eventKinds = []string{sim.KindCall, sim.KindSend, sim.KindDeliver, sim.KindDrop, sim.KindFault,
+var eventKinds = []string{KindHypervisor, sim.KindCall, sim.KindSend, sim.KindDeliver, sim.KindDrop, sim.KindFault,
 	sim.KindTopology, sim.KindDecide, sim.KindInvariant, sim.KindNote}
 
 // WithNodes is sc with n nodes (the --nodes flag): a count topology grows or

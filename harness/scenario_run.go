@@ -87,19 +87,33 @@ func RunScenario(ctx context.Context, sc *Scenario, opts RunOptions) (*Result, e
 	}
 	fmt.Fprintf(progress, "  %d nodes (%s), links %s, decider k=%d alpha=%d beta=%d\n", len(sc.Topology.Nodes),
 		pluginSummary(sc.Topology), cfg.Link, cfg.Snow.withDefaults(cfg.Nodes).K, cfg.Snow.withDefaults(cfg.Nodes).Alpha, cfg.Snow.withDefaults(cfg.Nodes).Beta)
-	n, err := NewNetwork(ctx, cfg)
+	var (
+		n       *Network
+		cluster *Cluster
+		closeFn func() error
+	)
+	if h := sc.Topology.Hypervisor; h != nil {
+		fmt.Fprintf(progress, "  validators in instances of a %d-host hypervisor cluster\n", h.Hosts)
+		cluster, err = NewCluster(ctx, ClusterConfig{Network: cfg, Hosts: h.Hosts,
+			HeartbeatInterval: h.HeartbeatInterval, LeaseTTL: h.LeaseTTL, NodeGracePeriod: h.NodeGracePeriod})
+		if err == nil {
+			n, closeFn = cluster.Network, cluster.Close
+		}
+	} else if n, err = NewNetwork(ctx, cfg); err == nil {
+		closeFn = n.Close
+	}
 	if err != nil {
 		res.Failure = fmt.Errorf("start %d nodes: %w", cfg.Nodes, err)
 		res.Violation = violationOf(err)
 		res.Wall = time.Since(start)
 		return res, nil
 	}
-	r := &scenarioRun{sc: sc, n: n, res: res, progress: progress, labels: map[string]blockLabel{}}
+	r := &scenarioRun{sc: sc, n: n, cluster: cluster, hostOf: map[string]string{}, res: res, progress: progress, labels: map[string]blockLabel{}}
 	defer func() {
 		res.Events = n.Trace().Events()
 		res.Nodes = r.nodes()
 		res.Virtual = n.World.Elapsed()
-		if cerr := n.Close(); cerr != nil && res.Failure == nil {
+		if cerr := closeFn(); cerr != nil && res.Failure == nil {
 			res.Failure = fmt.Errorf("close the network: %w", cerr)
 		}
 		res.Wall = time.Since(start)
@@ -206,6 +220,8 @@ type blockLabel struct {
 type scenarioRun struct {
 	sc       *Scenario
 	n        *Network
+	cluster  *Cluster          // the hypervisor cluster under the validators, or nil
+	hostOf   map[string]string // the host a validator was on when a host_failure of it ran
 	res      *Result
 	progress io.Writer
 	base     time.Duration
@@ -282,6 +298,30 @@ func (r *scenarioRun) step(i int, st Step) error {
 		return n.World.Err()
 	case StepCrash:
 		return fire(sim.FaultCrash, "")
+	case StepHostFailure:
+		host := st.Host
+		if host == "" {
+			node := st.Nodes[0]
+			if host = r.cluster.Placement()[node]; host == "" {
+				return fmt.Errorf("%s's instance is not running on any host", node)
+			}
+			r.hostOf[node] = host
+		}
+		if err := r.cluster.FailHost(host); err != nil {
+			return err
+		}
+		return n.World.Err()
+	case StepHostRecover:
+		host := st.Host
+		if host == "" {
+			if host = r.hostOf[st.Nodes[0]]; host == "" {
+				return fmt.Errorf("no host_failure of %s ran before", st.Nodes[0])
+			}
+		}
+		if err := r.cluster.RecoverHost(host); err != nil {
+			return err
+		}
+		return n.World.Err()
 	case StepRestart:
 		return fire(sim.FaultRestart, "")
 	case StepStall:

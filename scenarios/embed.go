@@ -16,7 +16,7 @@ import (
 var FS embed.FS
 
 // Default is the scenario `make run` plays.
-const Default = "default"
+const Default = "validators-on-hypervisor"
 
 // Names lists the embedded scenarios by name (file name without .yaml), sorted.
 func Names() []string {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vmtestbed/vmtestbed/fakes/refvm"
+	"github.com/vmtestbed/vmtestbed/scenarios"
 	"github.com/vmtestbed/vmtestbed/sim"
 )
 
@@ -115,18 +116,18 @@ func TestRunScenarioFileNodesAndUsage(t *testing.T) {
 		t.Fatal(err)
 	}
 	list := runCLI(t, time.Minute, "run", "--list")
-	if list.code != exitOK || !regexp.MustCompile(`(?m)^gossip-storm-10-nodes +10 nodes  ten nodes`).MatchString(list.out) || strings.Count(list.out, "\n") != 6 {
+	if list.code != exitOK || !regexp.MustCompile(`(?m)^gossip-storm-10-nodes +10 nodes  ten nodes`).MatchString(list.out) || strings.Count(list.out, "\n") != len(scenarios.Names()) {
 		t.Errorf("run --list: exit %d:\n%s", list.code, list.out)
 	}
 	for _, tc := range []struct {
 		args []string
 		want string
 	}{
-		{[]string{"run", "no-such-scenario"}, "built-in scenarios (default, "},
+		{[]string{"run", "no-such-scenario"}, "built-in scenarios (gossip-storm-10-nodes, "},
 		{[]string{"run", bad}, bad + ":3:12: no node \"n9\""},
 		{[]string{"run", good, "--nodes", "1"}, "names node n2, but --nodes 1"},
-		{[]string{"run", "default", "--plugin", "refvm:nope"}, "unknown refvm variant \"nope\""},
-		{[]string{"run", "default", "--plugin", "/bin/true"}, "runs the in-process reference VM only"},
+		{[]string{"run", "three-nodes", "--plugin", "refvm:nope"}, "unknown refvm variant \"nope\""},
+		{[]string{"run", "three-nodes", "--plugin", "/bin/true"}, "runs the in-process reference VM only"},
 	} {
 		res := runCLI(t, time.Minute, tc.args...)
 		if res.code != exitUsage || !strings.Contains(res.out, tc.want) {

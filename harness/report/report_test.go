@@ -77,7 +77,7 @@ func TestWriteDirWritesTraceSummaryTimeline(t *testing.T) {
 // images or fonts.
 func TestTimelineIsSelfContained(t *testing.T) {
 	var b bytes.Buffer
-	if err := report.WriteTimeline(&b, runScenario(t, "default", 1, "")); err != nil {
+	if err := report.WriteTimeline(&b, runScenario(t, "three-nodes", 1, "")); err != nil {
 		t.Fatal(err)
 	}
 	page := b.String()
