@@ -377,7 +377,7 @@ func ParseScenarioFile(file string, b []byte) (*Scenario, error) {
 }
 
 type parser struct {
-	hosts int // hypervisor hosts of the topology (0 = none)
+	hosts  int // hypervisor hosts of the topology (0 = none)
 	file   string
 	nodes  []NodeSpec
 	labels map[string]int // block label -> line of its build step
