@@ -11,9 +11,9 @@ import (
 	"sync"
 	"syscall"
 
-	"golang.org/x/sys/unix"
 	"time"
 
+	agent "github.com/vmtestbed/vmtestbed/fakes/guestagent"
 	fakehv "github.com/vmtestbed/vmtestbed/fakes/hypervisor"
 	"github.com/vmtestbed/vmtestbed/virtio"
 )
@@ -258,31 +258,9 @@ func openRawTTY(path string) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	rc, err := f.SyscallConn()
-	if err != nil {
+	if _, err := agent.MakeRaw(f); err != nil {
 		f.Close()
 		return nil, err
-	}
-	var ierr error
-	if err := rc.Control(func(fd uintptr) {
-		t, err := unix.IoctlGetTermios(int(fd), unix.TCGETS)
-		if err != nil {
-			ierr = err
-			return
-		}
-		t.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
-		t.Oflag &^= unix.OPOST
-		t.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
-		t.Cflag &^= unix.CSIZE | unix.PARENB
-		t.Cflag |= unix.CS8
-		t.Cc[unix.VMIN], t.Cc[unix.VTIME] = 1, 0
-		ierr = unix.IoctlSetTermios(int(fd), unix.TCSETS, t)
-	}); err != nil {
-		ierr = err
-	}
-	if ierr != nil {
-		f.Close()
-		return nil, fmt.Errorf("raw mode on %s: %w", path, ierr)
 	}
 	return f, nil
 }

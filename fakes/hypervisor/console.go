@@ -7,6 +7,8 @@ import (
 	"sync"
 
 	"golang.org/x/sys/unix"
+
+	agent "github.com/vmtestbed/vmtestbed/fakes/guestagent"
 )
 
 // console is an instance's machine as the host sees it: the machine
@@ -196,34 +198,10 @@ func (c *console) close() {
 	c.outMu.Unlock()
 }
 
-// makeRaw puts a tty in raw mode (as cfmakeraw does). It goes through
-// SyscallConn, not Fd(), so the file stays non-blocking and Close still
-// interrupts a pending Read.
+// makeRaw puts a tty in raw mode, keeping it non-blocking.
 func makeRaw(f *os.File) error {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var ioErr error
-	err = rc.Control(func(fd uintptr) {
-		t, err := unix.IoctlGetTermios(int(fd), unix.TCGETS)
-		if err != nil {
-			ioErr = err
-			return
-		}
-		t.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
-		t.Oflag &^= unix.OPOST
-		t.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
-		t.Cflag &^= unix.CSIZE | unix.PARENB
-		t.Cflag |= unix.CS8
-		t.Cc[unix.VMIN] = 1
-		t.Cc[unix.VTIME] = 0
-		ioErr = unix.IoctlSetTermios(int(fd), unix.TCSETS, t)
-	})
-	if err != nil {
-		return err
-	}
-	return ioErr
+	_, err := agent.MakeRaw(f)
+	return err
 }
 
 // setSize is pty.Setsize without Fd() (which would make the file blocking).
