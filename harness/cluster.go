@@ -1,12 +1,16 @@
 package harness
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
+	agent "github.com/vmtestbed/vmtestbed/fakes/guestagent"
 	fakehv "github.com/vmtestbed/vmtestbed/fakes/hypervisor"
 	hv "github.com/vmtestbed/vmtestbed/proto/hypervisor/v1"
 	"github.com/vmtestbed/vmtestbed/sim"
@@ -226,6 +230,118 @@ func (c *Cluster) hostName(nodeID string) string {
 		}
 	}
 	return nodeID
+}
+
+// AgentFault makes the guest agent in node's instance misbehave (a
+// fakes/guestagent fault mode, e.g. "hangup") until the instance reboots.
+func (c *Cluster) AgentFault(node, fault string) error {
+	v, err := c.validator(node)
+	if err != nil {
+		return err
+	}
+	m, err := c.HV.Fake().Machine(v.instance)
+	if err != nil {
+		return err
+	}
+	f, ok := m.(fakehv.AgentFaulter)
+	if !ok {
+		return fmt.Errorf("cluster: the machine of %s cannot fake agent faults", node)
+	}
+	c.World.Trace().Add(sim.Event{Node: node, Kind: sim.KindFault, Name: "agent-" + fault, To: node})
+	return f.SetAgentFault(agent.Fault(fault))
+}
+
+// Exec runs a command in node's instance through its guest agent, as an
+// orchestrator does, bounded by a timeout. When the agent fails (it hung
+// up, or never answers), the orchestrator restarts the instance: the
+// validator goes down with it, the guest reboots with a fresh agent, and the
+// validator starts again once the agent answers. It returns the command's
+// output, or the agent's failure after the recovery.
+func (c *Cluster) Exec(node, cmd string, args ...string) (string, error) {
+	v, err := c.validator(node)
+	if err != nil {
+		return "", err
+	}
+	out, err := c.exec(v, cmd, args)
+	if err == nil {
+		c.World.Trace().Add(sim.Event{Node: node, Kind: KindHypervisor, Name: "exec", From: v.host, Detail: cmd + ": " + out})
+		return out, nil
+	}
+	// The error's words depend on how far the agent got (a torn reply, end of
+	// file, an I/O error): the trace names only the failed command, so it
+	// stays the same for the same seed.
+	c.World.Trace().Add(sim.Event{Node: node, Kind: KindHypervisor, Name: "agent-error", From: v.host, Detail: "exec " + cmd + " failed; restarting the instance"})
+	if rerr := c.restart(v); rerr != nil {
+		return "", errors.Join(err, rerr)
+	}
+	return "", err
+}
+
+func (c *Cluster) exec(v *validator, cmd string, args []string) (string, error) {
+	m, err := c.HV.Fake().Machine(v.instance)
+	if err != nil {
+		return "", err
+	}
+	ch, err := m.Channel(fakehv.AgentChannel)
+	if err != nil {
+		return "", err
+	}
+	defer ch.Close()
+	cl := virtio.NewClient(ch, virtio.NewRawHandler(), 2*time.Second, virtio.NoReconnect)
+	ctx, cancel := c.rpc()
+	defer cancel()
+	if err := cl.Connect(ctx); err != nil {
+		return "", err
+	}
+	req, _ := json.Marshal(map[string]any{"command": "exec", "cmd": cmd, "args": args})
+	raw, err := cl.Request(ctx, append(req, '\n'))
+	if err != nil {
+		return "", fmt.Errorf("exec %s: %w", cmd, err)
+	}
+	var reply struct {
+		Result *string `json:"result"`
+		Error  string  `json:"error"`
+	}
+	if err := json.Unmarshal(bytes.TrimSpace(raw), &reply); err != nil || reply.Result == nil {
+		return "", fmt.Errorf("exec %s: the agent answered %q", cmd, bytes.TrimSpace(raw))
+	}
+	return strings.TrimSpace(*reply.Result), nil
+}
+
+// restart power-cycles v's instance through the control plane: the
+// validator stops, the guest reboots, its agent answers, the validator
+// starts again on its database.
+func (c *Cluster) restart(v *validator) error {
+	if v.running {
+		v.running = false
+		if err := c.n().StopNode(v.node.Name); err != nil {
+			return err
+		}
+	}
+	ctx, cancel := c.rpc()
+	defer cancel()
+	if _, err := c.compute.RestartInstance(ctx, &hv.RestartInstanceRequest{InstanceId: v.instance, Force: true}); err != nil {
+		return fmt.Errorf("cluster: restart instance of %s: %w", v.node.Name, err)
+	}
+	c.World.Trace().Add(sim.Event{Node: v.host, Kind: KindHypervisor, Name: "RestartInstance", To: v.node.Name})
+	if err := c.agentReady(v); err != nil {
+		return err
+	}
+	v.running = true
+	return c.n().StartNode(v.node.Name)
+}
+
+func (c *Cluster) validator(node string) (*validator, error) {
+	s, err := c.n().mustNode(node)
+	if err != nil {
+		return nil, err
+	}
+	for _, v := range c.vals {
+		if v.node == s {
+			return v, nil
+		}
+	}
+	return nil, fmt.Errorf("cluster: no validator %s", node)
 }
 
 // FailHost kills a host: it stops heartbeating and every instance on it

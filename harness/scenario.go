@@ -23,6 +23,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	agent "github.com/vmtestbed/vmtestbed/fakes/guestagent"
+
 	"github.com/vmtestbed/vmtestbed/fakes/refvm"
 	"github.com/vmtestbed/vmtestbed/sim"
 )
@@ -147,11 +149,13 @@ const (
 	StepExpect         = "expect"
 	StepHostFailure    = "host_failure"
 	StepHostRecover    = "host_recover"
+	StepAgentFault     = "agent_fault"
+	StepAgentExec      = "agent_exec"
 )
 
 var stepKinds = []string{StepIssue, StepBuild, StepPartition, StepHeal, StepCrash, StepRestart, StepStall,
 	StepResume, StepSlow, StepDrop, StepDelay, StepChance, StepRunFor, StepRunUntilHeight, StepExpect,
-	StepHostFailure, StepHostRecover}
+	StepHostFailure, StepHostRecover, StepAgentFault, StepAgentExec}
 
 // chanceFaults are the faults a chance step can arm: the ones the network
 // rolls for at every delivery (crash, stall, slow; restart while down) and
@@ -183,6 +187,9 @@ type Step struct {
 	// Host is the hypervisor host of a host_failure or host_recover step;
 	// "" with Nodes set = the host the node's instance runs (or ran) on.
 	Host string
+	// Cmd and Args: an agent_exec step's command in the node's instance.
+	Cmd  string
+	Args []string
 	Line int
 }
 
@@ -206,6 +213,10 @@ func (s Step) String() string {
 		}
 	case StepCrash, StepRestart, StepStall, StepResume:
 		fmt.Fprintf(&b, " %s", strings.Join(s.Nodes, ","))
+	case StepAgentFault:
+		fmt.Fprintf(&b, " %s %s", strings.Join(s.Nodes, ","), s.Fault)
+	case StepAgentExec:
+		fmt.Fprintf(&b, " %s %s", strings.Join(s.Nodes, ","), strings.Join(append([]string{s.Cmd}, s.Args...), " "))
 	case StepHostFailure, StepHostRecover:
 		if s.Host != "" {
 			fmt.Fprintf(&b, " %s", s.Host)
@@ -683,6 +694,17 @@ func (p *parser) topology(n *yaml.Node) (Topology, error) {
 	return t, nil
 }
 
+// agentFaults are the guest-agent fault modes an agent_fault step can set.
+func agentFaults() []string {
+	var out []string
+	for _, f := range agent.Faults() {
+		if f != agent.FaultNone {
+			out = append(out, string(f))
+		}
+	}
+	return out
+}
+
 // hypervisor parses topology.hypervisor: {hosts, heartbeat_interval,
 // lease_ttl, grace_period}.
 func (p *parser) hypervisor(n *yaml.Node) (*HypervisorSpec, error) {
@@ -1122,6 +1144,45 @@ func (p *parser) step(n *yaml.Node) (Step, error) {
 		}
 	case StepCrash, StepRestart, StepStall, StepResume:
 		st.Nodes, err = p.nodesOf(v)
+	case StepAgentFault, StepAgentExec:
+		if p.hosts == 0 {
+			return st, p.errf(v, "%s needs a hypervisor (topology: hypervisor: {hosts: N})", st.Kind)
+		}
+		keys := []string{"node", "fault"}
+		if st.Kind == StepAgentExec {
+			keys = []string{"node", "cmd", "args"}
+		}
+		pairs, err := p.mapping(v, st.Kind, keys...)
+		if err != nil {
+			return st, err
+		}
+		for _, f := range pairs {
+			switch f.key {
+			case "node":
+				var node string
+				if node, err = p.node(f.v); err == nil {
+					st.Nodes = []string{node}
+				}
+			case "fault":
+				if st.Fault, err = p.str(f.v, "fault"); err == nil && !slices.Contains(agentFaults(), st.Fault) {
+					err = p.errf(f.v, "agent fault %q: want one of %s", st.Fault, strings.Join(agentFaults(), ", "))
+				}
+			case "cmd":
+				st.Cmd, err = p.str(f.v, "cmd")
+			case "args":
+				err = deref(f.v).Decode(&st.Args)
+				if err != nil {
+					err = p.errf(f.v, "args: want a list of strings")
+				}
+			}
+			if err != nil {
+				return st, err
+			}
+		}
+		if st.Nodes == nil || (st.Kind == StepAgentFault && st.Fault == "") || (st.Kind == StepAgentExec && st.Cmd == "") {
+			return st, p.errf(v, "%s needs node and %s", st.Kind, keys[1])
+		}
+		return st, nil
 	case StepHostFailure, StepHostRecover:
 		if p.hosts == 0 {
 			return st, p.errf(v, "%s needs a hypervisor (topology: hypervisor: {hosts: N})", st.Kind)

@@ -311,6 +311,20 @@ func (r *scenarioRun) step(i int, st Step) error {
 			return err
 		}
 		return n.World.Err()
+	case StepAgentFault:
+		if err := r.cluster.AgentFault(st.Nodes[0], st.Fault); err != nil {
+			return err
+		}
+		return n.World.Err()
+	case StepAgentExec:
+		// An agent that fails is the orchestrator's to recover (it restarts
+		// the instance); the step fails only if that recovery fails.
+		if _, err := r.cluster.Exec(st.Nodes[0], st.Cmd, st.Args...); err != nil && n.World.Err() == nil {
+			if v, _ := r.cluster.validator(st.Nodes[0]); v == nil || !v.running {
+				return err
+			}
+		}
+		return n.World.Err()
 	case StepHostRecover:
 		host := st.Host
 		if host == "" {

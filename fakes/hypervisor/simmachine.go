@@ -253,6 +253,33 @@ func (m *simMachine) Channel(name string) (virtio.Channel, error) {
 	return nil, fmt.Errorf("channel %s of instance %s: the guest is not running", name, m.spec.InstanceID)
 }
 
+// AgentFaulter is a machine whose guest agent can be made to misbehave
+// until the guest reboots (a test hook of simulated machines).
+type AgentFaulter interface {
+	SetAgentFault(f agent.Fault) error
+}
+
+// SetAgentFault restarts the running guest's agents with fault mode f (on
+// new channels: the host ends change, as when a guest restarts its agent
+// service); the next boot brings the normal agent back.
+func (m *simMachine) SetAgentFault(f agent.Fault) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.powered {
+		return fmt.Errorf("instance %s: the guest is not running", m.spec.InstanceID)
+	}
+	m.closeChannelsLocked()
+	saved := m.agentOpts
+	m.agentOpts.Fault = f
+	defer func() { m.agentOpts = saved }()
+	for _, name := range m.spec.Channels {
+		if err := m.openChannelLocked(name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // sharedChannel is a view of a machine's channel whose Close disconnects.
 type sharedChannel struct{ virtio.Channel }
 
