@@ -162,11 +162,15 @@ func (c *Cluster) heartbeat(h *simHost) {
 			return
 		}
 		ctx, cancel := c.rpc()
-		_, err := c.cluster.Heartbeat(ctx, &hv.HeartbeatRequest{NodeId: h.id})
+		resp, err := c.cluster.Heartbeat(ctx, &hv.HeartbeatRequest{NodeId: h.id})
 		cancel()
 		if err != nil {
 			c.note(h.name, "heartbeat refused", err.Error())
 			return
+		}
+		// The host agent takes the commands the control plane queued for it.
+		for _, cmd := range resp.GetCommands() {
+			c.World.Trace().Add(sim.Event{Node: h.name, Kind: KindHypervisor, Name: "command", Detail: cmd.GetType()})
 		}
 		c.heartbeat(h)
 	})
@@ -230,6 +234,19 @@ func (c *Cluster) hostName(nodeID string) string {
 		}
 	}
 	return nodeID
+}
+
+// Command queues a command (drain, evict, ...) for a host; its agent takes
+// it with its next heartbeat (trace: hypervisor "command" on the host).
+func (c *Cluster) Command(host, typ string) error {
+	h := c.host(host)
+	if h == nil || !h.alive {
+		return fmt.Errorf("cluster: no live host %q", host)
+	}
+	if _, err := c.HV.Fake().EnqueueNodeCommand(h.id, typ, nil); err != nil {
+		return fmt.Errorf("cluster: command %s for %s: %w", typ, host, err)
+	}
+	return nil
 }
 
 // AgentFault makes the guest agent in node's instance misbehave (a

@@ -151,11 +151,12 @@ const (
 	StepHostRecover    = "host_recover"
 	StepAgentFault     = "agent_fault"
 	StepAgentExec      = "agent_exec"
+	StepNodeCommand    = "node_command"
 )
 
 var stepKinds = []string{StepIssue, StepBuild, StepPartition, StepHeal, StepCrash, StepRestart, StepStall,
 	StepResume, StepSlow, StepDrop, StepDelay, StepChance, StepRunFor, StepRunUntilHeight, StepExpect,
-	StepHostFailure, StepHostRecover, StepAgentFault, StepAgentExec}
+	StepHostFailure, StepHostRecover, StepAgentFault, StepAgentExec, StepNodeCommand}
 
 // chanceFaults are the faults a chance step can arm: the ones the network
 // rolls for at every delivery (crash, stall, slow; restart while down) and
@@ -215,6 +216,8 @@ func (s Step) String() string {
 		fmt.Fprintf(&b, " %s", strings.Join(s.Nodes, ","))
 	case StepAgentFault:
 		fmt.Fprintf(&b, " %s %s", strings.Join(s.Nodes, ","), s.Fault)
+	case StepNodeCommand:
+		fmt.Fprintf(&b, " %s %s", s.Host, s.Cmd)
 	case StepAgentExec:
 		fmt.Fprintf(&b, " %s %s", strings.Join(s.Nodes, ","), strings.Join(append([]string{s.Cmd}, s.Args...), " "))
 	case StepHostFailure, StepHostRecover:
@@ -694,6 +697,25 @@ func (p *parser) topology(n *yaml.Node) (Topology, error) {
 	return t, nil
 }
 
+// lane is a node, or with a hypervisor one of its hosts hv1..hvN (their
+// events are on the trace too).
+func (p *parser) lane(n *yaml.Node) (string, error) {
+	if s, err := p.str(n, "node"); err == nil && isHostName(s) && p.hosts > 0 {
+		var k int
+		if _, err := fmt.Sscanf(s, "hv%d", &k); err == nil && k >= 1 && k <= p.hosts {
+			return s, nil
+		}
+		return "", p.errf(n, "host %q: the hosts are hv1..hv%d", s, p.hosts)
+	}
+	return p.node(n)
+}
+
+// isHostName reports whether s names a hypervisor host: hv and a number.
+func isHostName(s string) bool {
+	rest, ok := strings.CutPrefix(s, "hv")
+	return ok && rest != "" && isDigits(rest)
+}
+
 // agentFaults are the guest-agent fault modes an agent_fault step can set.
 func agentFaults() []string {
 	var out []string
@@ -1144,6 +1166,28 @@ func (p *parser) step(n *yaml.Node) (Step, error) {
 		}
 	case StepCrash, StepRestart, StepStall, StepResume:
 		st.Nodes, err = p.nodesOf(v)
+	case StepNodeCommand:
+		if p.hosts == 0 {
+			return st, p.errf(v, "%s needs a hypervisor (topology: hypervisor: {hosts: N})", st.Kind)
+		}
+		pairs, err := p.mapping(v, st.Kind, "host", "type")
+		if err != nil {
+			return st, err
+		}
+		for _, f := range pairs {
+			if f.key == "host" {
+				st.Host, err = p.str(f.v, "host")
+			} else {
+				st.Cmd, err = p.str(f.v, "type")
+			}
+			if err != nil {
+				return st, err
+			}
+		}
+		if st.Host == "" || st.Cmd == "" {
+			return st, p.errf(v, "node_command needs host and type")
+		}
+		return st, nil
 	case StepAgentFault, StepAgentExec:
 		if p.hosts == 0 {
 			return st, p.errf(v, "%s needs a hypervisor (topology: hypervisor: {hosts: N})", st.Kind)
@@ -1470,12 +1514,12 @@ func (p *parser) expectation(n *yaml.Node) (Expectation, error) {
 			case "max":
 				e.Max, err = p.integer(x.v, "max", 0, 1_000_000)
 			case "node":
-				e.Trace.Node, err = p.node(x.v)
+				e.Trace.Node, err = p.lane(x.v)
 			case "from", "to":
 				var s string
 				if s, err = p.str(x.v, x.key); err == nil {
 					if s != "node" && s != "plugin" {
-						s, err = p.node(x.v)
+						s, err = p.lane(x.v)
 					}
 				}
 				if x.key == "from" {
@@ -1581,7 +1625,7 @@ func (sc *Scenario) WithNodes(n int) (*Scenario, error) {
 			errs = append(errs, used(name, e.Line))
 		}
 		for _, name := range []string{e.Trace.Node, e.Trace.From, e.Trace.To} {
-			if name != "" && name != "node" && name != "plugin" {
+			if name != "" && name != "node" && name != "plugin" && !isHostName(name) {
 				errs = append(errs, used(name, e.Line))
 			}
 		}

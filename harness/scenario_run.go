@@ -311,6 +311,11 @@ func (r *scenarioRun) step(i int, st Step) error {
 			return err
 		}
 		return n.World.Err()
+	case StepNodeCommand:
+		if err := r.cluster.Command(st.Host, st.Cmd); err != nil {
+			return err
+		}
+		return n.World.Err()
 	case StepAgentFault:
 		if err := r.cluster.AgentFault(st.Nodes[0], st.Fault); err != nil {
 			return err
