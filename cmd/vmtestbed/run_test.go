@@ -123,7 +123,7 @@ func TestRunScenarioFileNodesAndUsage(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"run", "no-such-scenario"}, "built-in scenarios (gossip-storm-10-nodes, "},
+		{[]string{"run", "no-such-scenario"}, "nor one of the built-in scenarios (" + strings.Join(scenarios.Names(), ", ") + ")"},
 		{[]string{"run", bad}, bad + ":3:12: no node \"n9\""},
 		{[]string{"run", good, "--nodes", "1"}, "names node n2, but --nodes 1"},
 		{[]string{"run", "three-nodes", "--plugin", "refvm:nope"}, "unknown refvm variant \"nope\""},
