@@ -142,7 +142,10 @@ func register(st *state) {
 			}
 		})
 		BeforeEach(func() {
+			// The cleanups use this spec's env: one that outlives its node
+			// (a server that never deletes) must not see the next spec's.
 			e = newEnv(st)
+			e := e
 			var blamed []string
 			// Registered first, so it runs last: after the spec's objects are deleted.
 			DeferCleanup(func() {
@@ -154,7 +157,9 @@ func register(st *state) {
 			DeferCleanup(func() {
 				bodyFailed := CurrentSpecReport().Failed()
 				e.rec.cleanup()
-				ctx, cancel := context.WithTimeout(context.Background(), st.cfg.timeout())
+				// Within the cleanup node's own time limit (the spec timeout),
+				// so a server that never deletes is reported, not timed out.
+				ctx, cancel := context.WithTimeout(context.Background(), st.cfg.timeout()*3/4)
 				defer cancel()
 				errs := e.res.cleanup(ctx)
 				if bodyFailed || len(errs) > 0 {
