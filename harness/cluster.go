@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	agent "github.com/vmtestbed/vmtestbed/fakes/guestagent"
@@ -46,6 +47,19 @@ type Cluster struct {
 	compute hv.ComputeServiceClient
 	hosts   []*simHost
 	vals    []*validator
+	watch   *watcher
+}
+
+// watcher is the simulated client that watches the control plane's
+// streams (WatchNodes, as a dashboard or a scheduler would). It runs on
+// its own goroutine, outside the world's deterministic order, so what it
+// sees is kept apart from the trace.
+type watcher struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+	mu     sync.Mutex
+	seen   []string // "NODE_EVENT_TYPE hostname status"
+	wake   chan struct{}
 }
 
 // simHost is a hypervisor host node whose agent heartbeats on the world's
@@ -118,6 +132,10 @@ func NewCluster(ctx context.Context, cfg ClusterConfig) (*Cluster, error) {
 			_ = c.Close()
 			return nil, err
 		}
+	}
+	if err := c.startWatcher(); err != nil {
+		_ = c.Close()
+		return nil, err
 	}
 	c.n().World.After(cfg.HeartbeatInterval, "orchestrate", c.orchestrate)
 	if err := n.RunUntil(func() bool { return n.allNormal() }, time.Minute); err != nil {
@@ -451,9 +469,67 @@ func (c *Cluster) Hosts() []string {
 	return slices.Clip(out)
 }
 
-// Close stops the validators and the hypervisor.
+// startWatcher opens the WatchNodes stream the simulated client follows.
+func (c *Cluster) startWatcher() error {
+	ctx, cancel := context.WithCancel(c.ctx)
+	stream, err := c.cluster.WatchNodes(ctx, &hv.WatchNodesRequest{})
+	if err != nil {
+		cancel()
+		return fmt.Errorf("cluster: watch nodes: %w", err)
+	}
+	w := &watcher{cancel: cancel, done: make(chan struct{}), wake: make(chan struct{}, 1)}
+	go func() {
+		defer close(w.done)
+		for {
+			ev, err := stream.Recv()
+			if err != nil {
+				return
+			}
+			w.mu.Lock()
+			w.seen = append(w.seen, fmt.Sprintf("%s %s %s", ev.GetType(), ev.GetNode().GetHostname(), ev.GetNode().GetStatus()))
+			w.mu.Unlock()
+			select {
+			case w.wake <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	c.watch = w
+	return nil
+}
+
+// Watched returns what the simulated client has seen on the WatchNodes
+// stream so far, one "TYPE hostname status" line per event.
+func (c *Cluster) Watched() []string {
+	c.watch.mu.Lock()
+	defer c.watch.mu.Unlock()
+	return slices.Clone(c.watch.seen)
+}
+
+// AwaitWatched waits, bounded by ctx, until the watcher has seen an event
+// line containing want.
+func (c *Cluster) AwaitWatched(ctx context.Context, want string) error {
+	for {
+		for _, line := range c.Watched() {
+			if strings.Contains(line, want) {
+				return nil
+			}
+		}
+		select {
+		case <-c.watch.wake:
+		case <-ctx.Done():
+			return fmt.Errorf("the node watcher saw no %q (saw %v): %w", want, c.Watched(), ctx.Err())
+		}
+	}
+}
+
+// Close stops the validators, the watcher and the hypervisor.
 func (c *Cluster) Close() error {
 	err := c.Network.Close()
+	if c.watch != nil {
+		c.watch.cancel()
+		<-c.watch.done
+	}
 	c.HV.Stop()
 	return err
 }

@@ -87,6 +87,15 @@ func TestClusterHostFailure(t *testing.T) {
 	if v := c.World.Err(); v != nil {
 		t.Errorf("the world stopped: %v", v)
 	}
+	// The simulated client watching WatchNodes saw the lost host go
+	// NOT_READY, then removed.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, want := range []string{"NOT_READY", "EVENT_TYPE_DELETED"} {
+		if err := c.AwaitWatched(ctx, want); err != nil {
+			t.Error(err)
+		}
+	}
 	t.Logf("virtual time %s, %d events", c.World.Elapsed(), len(c.Trace().Events()))
 }
 

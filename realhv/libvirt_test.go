@@ -147,3 +147,38 @@ func TestCreateRefusesBadSpec(t *testing.T) {
 		t.Errorf("a refused spec left %v", names)
 	}
 }
+
+// TestLifecycleOnTestDriver is the fast, lifecycle-only tier: libvirt's own
+// test driver (test:///default) defines, starts, reports and removes
+// domains without QEMU, through the same code as qemu:///system.
+func TestLifecycleOnTestDriver(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	h, err := Connect(ctx, "test:///default", Options{Prefix: testPrefix})
+	if err != nil {
+		if os.Getenv("VMTESTBED_REALHV") == "1" {
+			t.Fatalf("libvirt's test driver: %v", err)
+		}
+		t.Skipf("no libvirt here (%v)", err)
+	}
+	defer h.Close()
+	var names []string
+	for _, short := range []string{"a", "b", "c"} {
+		d, err := h.Create(ctx, short, Spec{MemoryMiB: 64, VCPUs: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := d.Stats()
+		if err != nil || st.State != libvirt.DomainRunning || st.VCPUs != 2 {
+			t.Errorf("%s: stats %+v, %v", d.Name, st, err)
+		}
+		names = append(names, d.Name)
+	}
+	swept, err := h.Sweep()
+	if err != nil || len(swept) != 3 {
+		t.Fatalf("Sweep = %v, %v; want the 3 domains %v", swept, err, names)
+	}
+	if left, _ := h.Domains(); len(left) != 0 {
+		t.Errorf("left after Sweep: %v", left)
+	}
+}
