@@ -33,6 +33,12 @@ func connect(t *testing.T) *Host {
 		}
 		t.Skipf("no libvirt here (%v); make test-realhv starts one", err)
 	}
+	// What an interrupted run left behind goes first.
+	if swept, err := h.Sweep(); err != nil {
+		t.Fatalf("sweep leftovers: %v", err)
+	} else if len(swept) > 0 {
+		t.Logf("swept %d domains an earlier run left: %v", len(swept), swept)
+	}
 	t.Cleanup(func() {
 		if _, err := h.Sweep(); err != nil {
 			t.Errorf("sweep: %v", err)
@@ -128,7 +134,12 @@ func TestSweepRemovesLeftovers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	second := connect(t)
+	// The next run's Host (same prefix) sweeps it.
+	second, err := Connect(ctx, os.Getenv("VMTESTBED_LIBVIRT_URI"), Options{Prefix: testPrefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
 	swept, err := second.Sweep()
 	if err != nil || !slices.Contains(swept, d.Name) {
 		t.Fatalf("Sweep = %v, %v; want %s swept", swept, err, d.Name)

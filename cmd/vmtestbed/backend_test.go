@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -67,5 +68,54 @@ func TestBackendFlagsRefuseNonsense(t *testing.T) {
 		if res := runCLI(t, 30*time.Second, args...); res.code != exitUsage {
 			t.Errorf("%v: exit %d, want %d:\n%s", args, res.code, exitUsage, res.out)
 		}
+	}
+}
+
+// TestRealhvInterruptedRunLeavesNothing: a `conform agent --backend realhv`
+// killed with SIGKILL while its guest runs leaves a domain behind; the next
+// run sweeps it first, and after that run no domain is defined.
+func TestRealhvInterruptedRunLeavesNothing(t *testing.T) {
+	agent := realhvOrSkip(t)
+	bin, err := buildbin.Build("./cmd/vmtestbed", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	h, err := realhv.Connect(ctx, "", realhv.Options{Prefix: "vmtestbed-cli"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	cmd := exec.CommandContext(ctx, bin, "conform", "agent", "--backend", "realhv", "--guest-agent", agent)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Kill it once its guest is defined.
+	for {
+		names, err := h.Domains()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(names) > 0 {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatal("the run defined no domain")
+		}
+		tick := time.NewTimer(50 * time.Millisecond)
+		<-tick.C
+	}
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	if names, _ := h.Domains(); len(names) == 0 {
+		t.Fatal("the killed run left no domain: nothing to prove")
+	}
+	res := runCLI(t, 3*time.Minute, "conform", "agent", "--backend", "realhv", "--guest-agent", agent, "--focus", "GA-PING-001")
+	if res.code != exitOK {
+		t.Fatalf("the next run: exit %d\n%s", res.code, res.out)
+	}
+	if names, _ := h.Domains(); len(names) != 0 {
+		t.Errorf("domains left after the next run: %v", names)
 	}
 }
