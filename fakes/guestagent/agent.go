@@ -36,7 +36,7 @@ func New(opts Options) (*Agent, error) {
 			return nil, fmt.Errorf("new guest agent: root %q is not a directory", o.Root)
 		}
 	}
-	a := &Agent{opts: o, started: o.Now(), apps: newAppTable(o.Apps, o.Now)}
+	a := &Agent{opts: o, started: o.Clock.Now(), apps: newAppTable(o.Apps, o.Clock.Now)}
 	a.handle = a.handleJSON
 	if o.Protocol == ProtocolLine {
 		a.handle = a.handleLine

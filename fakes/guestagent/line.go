@@ -34,5 +34,5 @@ func (a *Agent) uptimeSeconds() int64 {
 	if a.opts.Fault == FaultConstantStatus || a.opts.Fault == FaultConstantMetrics {
 		return constantUptime
 	}
-	return int64(a.opts.Now().Sub(a.started).Seconds())
+	return int64(a.opts.Clock.Now().Sub(a.started).Seconds())
 }

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/vmtestbed/vmtestbed/sim"
 )
 
 // Protocols an Agent speaks.
@@ -51,9 +53,9 @@ type Options struct {
 	MaxLine     int      // longest accepted request line; 0 means DefaultMaxLine
 	MaxFileSize int64    // largest accepted upload; 0 means DefaultMaxFileSize
 	ExecTimeout time.Duration
-	Apps        []string         // simulated apps; nil means DefaultApps
-	Now         func() time.Time // clock for uptime; nil means time.Now
-	Seed        uint64           // seed for FaultGarbage bytes
+	Apps        []string  // simulated apps; nil means DefaultApps
+	Clock       sim.Clock // uptime and app timestamps; nil means the wall clock
+	Seed        uint64    // seed for FaultGarbage bytes
 	// SingleClient makes ServeListener serve one connection at a time, as a QEMU chardev
 	// socket does: a second client waits until the first hangs up.
 	SingleClient bool
@@ -98,8 +100,8 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Apps == nil {
 		o.Apps = DefaultApps
 	}
-	if o.Now == nil {
-		o.Now = time.Now
+	if o.Clock == nil {
+		o.Clock = sim.RealClock{}
 	}
 	return o, nil
 }

@@ -9,9 +9,11 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/vmtestbed/vmtestbed/sim"
 	"github.com/vmtestbed/vmtestbed/virtio"
 )
 
@@ -35,8 +37,7 @@ func TestSemanticFaults(t *testing.T) {
 		}
 	})
 	t.Run("constant-status", func(t *testing.T) {
-		now := time.Unix(1000, 0)
-		ch := startPTY(t, Options{Fault: FaultConstantStatus, Now: func() time.Time { now = now.Add(10 * time.Second); return now }})
+		ch := startPTY(t, Options{Fault: FaultConstantStatus, Clock: &steppingClock{now: time.Unix(1000, 0), step: 10 * time.Second}})
 		a, b := callJSON(t, ch, map[string]any{"command": "status"}), callJSON(t, ch, map[string]any{"command": "status"})
 		if a["uptime"] != b["uptime"] {
 			t.Fatalf("uptime moved under constant-status: %v then %v", a, b)
@@ -116,4 +117,20 @@ func TestSingleClient(t *testing.T) {
 	if got, err := second.ReceiveLine(rctx); err != nil || got != `{"result":"pong"}` {
 		t.Fatalf("second client after the first left: %q, %v", got, err)
 	}
+}
+
+// steppingClock moves step forward at every Now: time passes between any
+// two reads.
+type steppingClock struct {
+	sim.RealClock // AfterFunc and Sleep are not used here
+	mu            sync.Mutex
+	now           time.Time
+	step          time.Duration
+}
+
+func (c *steppingClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(c.step)
+	return c.now
 }

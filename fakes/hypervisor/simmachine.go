@@ -154,7 +154,11 @@ func (m *simMachine) openChannelLocked(name string) error {
 	if err != nil {
 		return err
 	}
-	a, err := agent.New(m.agentOpts)
+	opts := m.agentOpts
+	if opts.Clock == nil {
+		opts.Clock = m.env.Clock // the guest's uptime runs on the fake's (the world's) clock
+	}
+	a, err := agent.New(opts)
 	if err != nil {
 		m.closePTY(master, slave)
 		return fmt.Errorf("guest agent of %s: %w", m.spec.InstanceID, err)
