@@ -72,7 +72,8 @@ test-realhv: build
 	ci/realhv-setup.sh --second-host
 	VMTESTBED_REALHV=1 VMTESTBED_LIBVIRT_URI2=qemu+tcp://127.0.0.1:16510/system \
 		$(GO) test $(GOTESTFLAGS) ./realhv/...
-	VMTESTBED_REALHV=1 $(GO) test $(GOTESTFLAGS) -run 'TestConformBackends' ./cmd/vmtestbed/
+	VMTESTBED_REALHV=1 VMTESTBED_LIBVIRT_URI2=qemu+tcp://127.0.0.1:16510/system \
+		$(GO) test $(GOTESTFLAGS) -run 'TestConformBackends|TestRunValidatorsOnRealGuests|TestRunRealhv' ./cmd/vmtestbed/
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 $(PKGS)
