@@ -50,7 +50,7 @@ deterministic: the guests boot in wall time while the virtual clock waits.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			out := cmd.OutOrStdout()
 			if list {
-				return listScenarios(out)
+				return listScenarios(out, backend.backend == backendRealhv)
 			}
 			source := scenarios.Default
 			if len(args) == 1 {
@@ -140,7 +140,7 @@ deterministic: the guests boot in wall time while the virtual clock waits.`,
 	cmd.Flags().StringVar(&reportDir, "report", "", "write trace.json, summary.txt and timeline.html into this directory")
 	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Minute, "bound on the whole run (wall time)")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "no progress lines, only the result")
-	cmd.Flags().BoolVar(&list, "list", false, "list the built-in scenarios and exit")
+	cmd.Flags().BoolVar(&list, "list", false, "list the built-in scenarios and exit (with --backend realhv, those it can run)")
 	backend.bind(cmd.Flags())
 	return cmd
 }
@@ -176,12 +176,17 @@ func realGuests(ctx context.Context, b *backendFlags, sc *harness.Scenario, opts
 	return done, nil
 }
 
-// listScenarios prints each built-in scenario's name, nodes and description.
-func listScenarios(w io.Writer) error {
+// listScenarios prints each built-in scenario's name, nodes and
+// description; onHypervisor keeps only those with a hypervisor topology
+// (what --backend realhv runs).
+func listScenarios(w io.Writer, onHypervisor bool) error {
 	for _, name := range scenarios.Names() {
 		sc, err := loadScenario(name)
 		if err != nil {
 			return withCode(exitUsage, err)
+		}
+		if onHypervisor && sc.Topology.Hypervisor == nil {
+			continue
 		}
 		fmt.Fprintf(w, "%-26s %2d nodes  %s\n", name, len(sc.Topology.Nodes), sc.Description)
 	}

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -29,16 +31,19 @@ func secondLibvirt(t *testing.T) string {
 }
 
 // domainWatch lists the run's domains on several libvirt hosts while the
-// run goes: every name it saw per host, and the most at once over all.
+// run goes (in rounds, one host after the other): every name it saw per
+// host, the rounds each name was first and last seen in, and the most at
+// once over all.
 type domainWatch struct {
-	seen map[string]map[string]bool // uri -> domain names
-	most int
-	err  error
+	seen        map[string]map[string]bool // uri -> domain names
+	first, last map[string]int             // domain name -> round
+	most        int
+	err         error
 }
 
 func watchDomains(ctx context.Context, t *testing.T, wg *sync.WaitGroup, uris ...string) *domainWatch {
 	t.Helper()
-	w := &domainWatch{seen: map[string]map[string]bool{}}
+	w := &domainWatch{seen: map[string]map[string]bool{}, first: map[string]int{}, last: map[string]int{}}
 	var hosts []*realhv.Host
 	for _, uri := range uris {
 		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -54,7 +59,7 @@ func watchDomains(ctx context.Context, t *testing.T, wg *sync.WaitGroup, uris ..
 	wg.Go(func() {
 		tick := time.NewTicker(150 * time.Millisecond)
 		defer tick.Stop()
-		for {
+		for round := 0; ; round++ {
 			now := 0
 			for _, h := range hosts {
 				names, err := h.Domains()
@@ -64,6 +69,10 @@ func watchDomains(ctx context.Context, t *testing.T, wg *sync.WaitGroup, uris ..
 				}
 				for _, n := range names {
 					w.seen[h.URI()][n] = true
+					if _, ok := w.first[n]; !ok {
+						w.first[n] = round
+					}
+					w.last[n] = round
 				}
 				now += len(names)
 			}
@@ -117,8 +126,24 @@ func TestRunValidatorsOnRealGuestsOverTwoHosts(t *testing.T) {
 	if booted != 4 {
 		t.Errorf("%d guests booted, want 4: three validators' and the rescheduled one", booted)
 	}
-	if watch.most > 3 {
-		t.Errorf("up to %d guests at once: the failed host's guest should be off before its replacement boots", watch.most)
+	// The replacement is the guest seen last; by the round it appeared
+	// (one round of slack: the hosts are listed one after the other), the
+	// failed host's guest was gone and the other two still ran.
+	names := slices.SortedFunc(maps.Keys(watch.first), func(a, b string) int { return watch.first[a] - watch.first[b] })
+	if len(names) == 4 {
+		replacement := watch.first[names[3]]
+		var gone, ran []string
+		for _, n := range names[:3] {
+			if watch.last[n] <= replacement {
+				gone = append(gone, n)
+			} else {
+				ran = append(ran, n)
+			}
+		}
+		if len(gone) != 1 || len(ran) != 2 {
+			t.Errorf("when the replacement %s booted (round %d), %v were gone and %v ran: want the failed host's one guest powered off, the other two running (rounds first %v, last %v)",
+				names[3], replacement, gone, ran, watch.first, watch.last)
+		}
 	}
 	for _, want := range []string{"backend realhv: instances are real guests", "hv1=" + realhv.DefaultURI, "hv2=" + uri2, "not deterministic"} {
 		if !strings.Contains(res.out, want) {
