@@ -251,9 +251,6 @@ func (c *Cluster) awaitAgent(ch virtio.Channel) error {
 	defer cancel()
 	cl := virtio.NewClient(ch, virtio.NewJSONHandler(), 2*time.Second, virtio.DefaultReconnect)
 	defer cl.Close()
-	if err := cl.Connect(ctx); err != nil {
-		return err
-	}
 	retry := time.NewTimer(0)
 	defer retry.Stop()
 	var last error
@@ -263,12 +260,16 @@ func (c *Cluster) awaitAgent(ch virtio.Channel) error {
 			return fmt.Errorf("no answer within %s (%d pings, last: %v): %w", c.cfg.AgentWait, attempt, last, ctx.Err())
 		case <-retry.C:
 		}
+		retry.Reset(100 * time.Millisecond)
+		if err := cl.Connect(ctx); err != nil { // a no-op once connected
+			last = err
+			continue
+		}
 		out, err := cl.Request(ctx, []byte("ping")) // reconnects a dropped socket
 		if err == nil && string(out) == "pong" {
 			return nil
 		}
 		last = fmt.Errorf("answered %q, %v", out, err)
-		retry.Reset(100 * time.Millisecond)
 	}
 }
 
