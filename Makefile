@@ -9,7 +9,7 @@ PROTOC_GEN_GO      := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.11
 PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
 GOBIN_DIR  := $(shell $(GO) env GOPATH)/bin
 
-.PHONY: all build run test test-realhv deps bench lint proto proto-check tools clean record-avalanchego fuzz docs killrate killmatrix
+.PHONY: all build run test test-realhv nightly deps bench lint proto proto-check tools clean record-avalanchego fuzz docs killrate killmatrix
 
 all: build
 
@@ -72,7 +72,16 @@ test-realhv: build
 	ci/realhv-setup.sh --second-host
 	VMTESTBED_REALHV=1 VMTESTBED_LIBVIRT_URI2=qemu+tcp://127.0.0.1:16510/system \
 		$(GO) test $(GOTESTFLAGS) ./realhv/...
-	VMTESTBED_REALHV=1 $(GO) test $(GOTESTFLAGS) -run 'TestConformBackends|TestRealhv' ./cmd/vmtestbed/
+	VMTESTBED_REALHV=1 VMTESTBED_LIBVIRT_URI2=qemu+tcp://127.0.0.1:16510/system \
+		$(GO) test $(GOTESTFLAGS) -run 'TestConformBackends|TestRealhv|TestRunValidatorsOnRealGuests|TestRunRealhv' ./cmd/vmtestbed/
+
+# The nightly matrix for KVM hosts (ci/nightly.sh): every suite and
+# scenario on the fake backend and on realhv over both libvirt hosts, reports
+# and a summary page under bin/nightly/DATE. NIGHTLY_FLAGS=--quick for a
+# short tier.
+NIGHTLY_FLAGS ?=
+nightly: build
+	ci/nightly.sh --no-build $(NIGHTLY_FLAGS)
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 $(PKGS)

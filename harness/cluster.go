@@ -34,7 +34,16 @@ type ClusterConfig struct {
 	HeartbeatInterval, LeaseTTL, NodeGracePeriod time.Duration
 	// Machines runs the instances (default the fake's simulated machines).
 	Machines fakehv.Machines
+	// AgentWait, when positive, is how long (wall time) the cluster waits
+	// for a new instance's guest agent to answer, retrying, while the world
+	// is paused: real guests (realhv) take seconds to boot. Zero asks once,
+	// as simulated machines answer at once; the run stays deterministic.
+	AgentWait time.Duration
 }
+
+// HostName is the hostname of the i-th (from 0) hypervisor host a Cluster
+// registers: hv1, hv2, ... (the key of realhv.Machines.Hosts).
+func HostName(i int) string { return fmt.Sprintf("hv%d", i+1) }
 
 // Cluster is a running full stack. Drive it from one goroutine, like
 // Network: call its methods, then Run* to let time pass.
@@ -118,7 +127,7 @@ func NewCluster(ctx context.Context, cfg ClusterConfig) (*Cluster, error) {
 		cluster: hv.NewClusterServiceClient(served.Conn()), compute: hv.NewComputeServiceClient(served.Conn())}
 	c.note("", "cluster", fmt.Sprintf("%d hosts, %d validators", cfg.Hosts, len(n.nodes)))
 	for i := range cfg.Hosts {
-		h := &simHost{name: fmt.Sprintf("hv%d", i+1)}
+		h := &simHost{name: HostName(i)}
 		c.hosts = append(c.hosts, h)
 		if err := c.register(h); err != nil {
 			_ = c.Close()
@@ -151,8 +160,10 @@ func (c *Cluster) note(node, name, detail string) {
 	c.World.Trace().Add(sim.Event{Node: node, Kind: sim.KindNote, Name: name, Detail: detail})
 }
 
+// rpc bounds one call to the control plane; starting an instance on real
+// machines boots a guest, so it gets the agent wait on top.
 func (c *Cluster) rpc() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(c.ctx, 10*time.Second)
+	return context.WithTimeout(c.ctx, 10*time.Second+c.cfg.AgentWait)
 }
 
 // register registers h with the control plane and starts its heartbeats.
@@ -220,7 +231,8 @@ func (c *Cluster) place(v *validator) error {
 }
 
 // agentReady pings the instance's guest agent over its virtio-serial
-// channel, as an orchestrator does before it starts a workload.
+// channel, as an orchestrator does before it starts a workload. With
+// AgentWait it retries until the guest has booted, at most that long.
 func (c *Cluster) agentReady(v *validator) error {
 	m, err := c.HV.Fake().Machine(v.instance)
 	if err != nil {
@@ -231,18 +243,60 @@ func (c *Cluster) agentReady(v *validator) error {
 		return fmt.Errorf("cluster: agent channel of %s: %w", v.node.Name, err)
 	}
 	defer ch.Close()
+	if c.cfg.AgentWait > 0 {
+		err = c.awaitAgent(ch)
+	} else {
+		err = c.pingAgent(ch)
+	}
+	if err != nil {
+		return fmt.Errorf("cluster: agent of %s: %w", v.node.Name, err)
+	}
+	c.World.Trace().Add(sim.Event{Node: v.node.Name, Kind: KindHypervisor, Name: "agent", From: v.host, Detail: "guest agent answered ping over " + fakehv.AgentChannel})
+	return nil
+}
+
+// pingAgent asks once: a simulated machine's agent answers at once.
+func (c *Cluster) pingAgent(ch virtio.Channel) error {
 	cl := virtio.NewClient(ch, virtio.NewJSONHandler(), 5*time.Second, virtio.NoReconnect)
 	ctx, cancel := c.rpc()
 	defer cancel()
 	if err := cl.Connect(ctx); err != nil {
-		return fmt.Errorf("cluster: agent of %s: %w", v.node.Name, err)
+		return err
 	}
 	out, err := cl.Request(ctx, []byte("ping"))
 	if err != nil || string(out) != "pong" {
-		return fmt.Errorf("cluster: agent of %s answered %q, %v", v.node.Name, out, err)
+		return fmt.Errorf("answered %q, %v", out, err)
 	}
-	c.World.Trace().Add(sim.Event{Node: v.node.Name, Kind: KindHypervisor, Name: "agent", From: v.host, Detail: "guest agent answered ping over " + fakehv.AgentChannel})
 	return nil
+}
+
+// awaitAgent pings a booting guest's agent until it answers, for at most
+// AgentWait of wall time; the world does not move meanwhile.
+func (c *Cluster) awaitAgent(ch virtio.Channel) error {
+	ctx, cancel := context.WithTimeout(c.ctx, c.cfg.AgentWait)
+	defer cancel()
+	cl := virtio.NewClient(ch, virtio.NewJSONHandler(), 2*time.Second, virtio.DefaultReconnect)
+	defer cl.Close()
+	retry := time.NewTimer(0)
+	defer retry.Stop()
+	var last error
+	for attempt := 0; ; attempt++ {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("no answer within %s (%d pings, last: %v): %w", c.cfg.AgentWait, attempt, last, ctx.Err())
+		case <-retry.C:
+		}
+		retry.Reset(100 * time.Millisecond)
+		if err := cl.Connect(ctx); err != nil { // a no-op once connected
+			last = err
+			continue
+		}
+		out, err := cl.Request(ctx, []byte("ping")) // reconnects a dropped socket
+		if err == nil && string(out) == "pong" {
+			return nil
+		}
+		last = fmt.Errorf("answered %q, %v", out, err)
+	}
 }
 
 func (c *Cluster) hostName(nodeID string) string {
@@ -396,6 +450,11 @@ func (c *Cluster) FailHost(name string) error {
 		if v.host == name && v.running {
 			v.running = false
 			errs = append(errs, c.n().StopNode(v.node.Name))
+			// The host is dead: its machines lose power now, though the
+			// control plane still thinks them RUNNING until the lease lapses.
+			if m, err := c.HV.Fake().Machine(v.instance); err == nil {
+				errs = append(errs, m.PowerOff())
+			}
 		}
 	}
 	return errors.Join(errs...)

@@ -3,12 +3,16 @@ package harness
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	fakehv "github.com/vmtestbed/vmtestbed/fakes/hypervisor"
 	"github.com/vmtestbed/vmtestbed/sim"
+	"github.com/vmtestbed/vmtestbed/virtio"
 )
 
 // runHostFailure plays the full-stack story: three validators in three
@@ -114,5 +118,85 @@ func TestClusterSameSeedSameTrace(t *testing.T) {
 	}
 	if !strings.Contains(string(a), "host-failure") {
 		t.Error("no host failure in the trace")
+	}
+}
+
+// slowMachines are simulated machines whose agent channel refuses the
+// first connects after each power-on, as a real guest's does while it boots.
+type slowMachines struct {
+	fakehv.SimMachines
+	refusals int
+}
+
+func (s slowMachines) NewMachine(spec fakehv.MachineSpec, env fakehv.MachineEnv) (fakehv.Machine, error) {
+	m, err := s.SimMachines.NewMachine(spec, env)
+	if err != nil {
+		return nil, err
+	}
+	return &slowMachine{Machine: m, refusals: s.refusals}, nil
+}
+
+type slowMachine struct {
+	fakehv.Machine
+	refusals int
+	left     atomic.Int32 // refusals left in this boot
+	tried    atomic.Int32 // connects refused, over all boots
+}
+
+func (m *slowMachine) PowerOn() error {
+	m.left.Store(int32(m.refusals))
+	return m.Machine.PowerOn()
+}
+
+func (m *slowMachine) Channel(name string) (virtio.Channel, error) {
+	ch, err := m.Machine.Channel(name)
+	if err != nil {
+		return nil, err
+	}
+	return bootingChannel{Channel: ch, m: m}, nil
+}
+
+type bootingChannel struct {
+	virtio.Channel
+	m *slowMachine
+}
+
+func (c bootingChannel) Connect(ctx context.Context) error {
+	if c.m.left.Add(-1) >= 0 {
+		c.m.tried.Add(1)
+		return errors.New("the guest is still booting")
+	}
+	return c.Channel.Connect(ctx)
+}
+
+// TestClusterAgentWaitRetries: with AgentWait (as on realhv) the cluster
+// retries a guest agent that is not up yet, in wall time, while the world
+// waits: agents that need several tries give the very trace of agents that
+// answer at once. Without AgentWait the first refusal fails the start-up.
+func TestClusterAgentWaitRetries(t *testing.T) {
+	trace := func(cfg ClusterConfig) []byte {
+		t.Helper()
+		c, err := NewCluster(context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		var buf bytes.Buffer
+		if err := c.Trace().WriteJSON(&buf); err != nil {
+			t.Fatal(err)
+		}
+		return buf.Bytes()
+	}
+	prompt := trace(ClusterConfig{Network: NetworkConfig{Seed: 5}})
+	late := trace(ClusterConfig{Network: NetworkConfig{Seed: 5}, Machines: slowMachines{refusals: 3}, AgentWait: 30 * time.Second})
+	if !bytes.Equal(prompt, late) {
+		t.Errorf("agents that answer late changed the trace:\n%s\n---\n%s", prompt, late)
+	}
+	if n := bytes.Count(late, []byte(`"name":"agent"`)); n != 3 {
+		t.Errorf("%d agent answers, want 3", n)
+	}
+	_, err := NewCluster(context.Background(), ClusterConfig{Network: NetworkConfig{Seed: 5}, Machines: slowMachines{refusals: 1}})
+	if err == nil || !strings.Contains(err.Error(), "still booting") {
+		t.Errorf("without AgentWait a booting guest's agent should fail the start-up, got %v", err)
 	}
 }

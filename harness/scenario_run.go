@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	fakehv "github.com/vmtestbed/vmtestbed/fakes/hypervisor"
 	"github.com/vmtestbed/vmtestbed/sim"
 )
 
@@ -19,6 +20,14 @@ type RunOptions struct {
 	Progress io.Writer
 	// Log gets the plugins' own output; nil discards.
 	Log io.Writer
+	// Machines, for a scenario with a hypervisor topology, runs its
+	// instances (default the fake's simulated machines), and AgentWait is
+	// ClusterConfig.AgentWait: set both for real guests (realhv).
+	Machines  fakehv.Machines
+	AgentWait time.Duration
+	// Nondeterministic, when set, says why the same seed may not give the
+	// same trace (real guests boot in wall time); the report shows it.
+	Nondeterministic string
 }
 
 // NodeResult is one node at the end of a run.
@@ -43,6 +52,9 @@ type Result struct {
 	Wall      time.Duration
 	Failure   error
 	Violation *sim.Violation
+	// Nondeterministic is RunOptions.Nondeterministic: why this run is not
+	// replayable byte for byte ("" when it is).
+	Nondeterministic string
 }
 
 // Passed reports whether every step ran and every expectation held.
@@ -79,7 +91,7 @@ func RunScenario(ctx context.Context, sc *Scenario, opts RunOptions) (*Result, e
 		return nil, err
 	}
 	start := time.Now()
-	res := &Result{Scenario: sc, Seed: opts.Seed}
+	res := &Result{Scenario: sc, Seed: opts.Seed, Nondeterministic: opts.Nondeterministic}
 	if sc.Description != "" {
 		fmt.Fprintf(progress, "scenario %s, seed %d: %s\n", sc.Name, opts.Seed, sc.Description)
 	} else {
@@ -95,7 +107,8 @@ func RunScenario(ctx context.Context, sc *Scenario, opts RunOptions) (*Result, e
 	if h := sc.Topology.Hypervisor; h != nil {
 		fmt.Fprintf(progress, "  validators in instances of a %d-host hypervisor cluster\n", h.Hosts)
 		cluster, err = NewCluster(ctx, ClusterConfig{Network: cfg, Hosts: h.Hosts,
-			HeartbeatInterval: h.HeartbeatInterval, LeaseTTL: h.LeaseTTL, NodeGracePeriod: h.NodeGracePeriod})
+			HeartbeatInterval: h.HeartbeatInterval, LeaseTTL: h.LeaseTTL, NodeGracePeriod: h.NodeGracePeriod,
+			Machines: opts.Machines, AgentWait: opts.AgentWait})
 		if err == nil {
 			n, closeFn = cluster.Network, cluster.Close
 		}

@@ -21,7 +21,11 @@ const (
 // backendFlags choose where machines run; --backend defaults to
 // $VMTESTBED_BACKEND, else fake.
 type backendFlags struct {
-	backend, uri, guestAgent, guestCache string
+	backend, guestAgent, guestCache string
+	uris                            []string
+	// prefix names the domains of this command (default vmtestbed-cli);
+	// the sweeps at start and end remove every domain that starts with it.
+	prefix string
 }
 
 func (b *backendFlags) bind(fl *pflag.FlagSet) {
@@ -30,7 +34,7 @@ func (b *backendFlags) bind(fl *pflag.FlagSet) {
 		def = backendFake
 	}
 	fl.StringVar(&b.backend, "backend", def, "where machines run: fake (simulated, in this process) or realhv (libvirt + QEMU; default from $VMTESTBED_BACKEND)")
-	fl.StringVar(&b.uri, "libvirt-uri", realhv.DefaultURI, "with --backend realhv, the libvirt to run guests on")
+	fl.StringSliceVar(&b.uris, "libvirt-uri", []string{realhv.DefaultURI}, "with --backend realhv, the libvirt to run guests on; repeat it (or give a comma list) to spread a run's guests over several hosts")
 	fl.StringVar(&b.guestAgent, "guest-agent", "", "with --backend realhv, the static agent binary the guest runs as /init (default: vmagent next to this binary)")
 	fl.StringVar(&b.guestCache, "guest-cache", "/var/cache/vmtestbed/guest", "with --backend realhv, where the guest image is built and kept")
 }
@@ -39,15 +43,20 @@ func (b *backendFlags) validate() error {
 	if b.backend != backendFake && b.backend != backendRealhv {
 		return fmt.Errorf("--backend %q: want fake or realhv", b.backend)
 	}
+	if len(b.uris) == 0 {
+		return errors.New("--libvirt-uri: at least one URI")
+	}
 	return nil
 }
 
-// realhvRun is what a --backend realhv run holds: the libvirt host, the
-// guest image, and a directory for channel sockets QEMU can create.
+// realhvRun is what a --backend realhv run holds: the libvirt hosts (host
+// is the first), the guest image, and a directory for channel sockets QEMU
+// can create.
 type realhvRun struct {
-	host *realhv.Host
-	img  realhv.Image
-	dir  string
+	host  *realhv.Host
+	hosts []*realhv.Host
+	img   realhv.Image
+	dir   string
 }
 
 // openRealhv connects to libvirt, sweeps what an interrupted run left,
@@ -64,17 +73,38 @@ func (b *backendFlags) openRealhv(ctx context.Context) (*realhvRun, func(), erro
 	if _, err := os.Stat(agent); err != nil {
 		return nil, nil, fmt.Errorf("--backend realhv needs the static guest agent (make build writes bin/vmagent; or --guest-agent PATH): %w", err)
 	}
-	h, err := realhv.Connect(ctx, b.uri, realhv.Options{Prefix: "vmtestbed-cli"})
-	if err != nil {
-		return nil, nil, fmt.Errorf("--backend realhv: %w (ci/realhv-setup.sh installs and starts libvirt)", err)
+	prefix := b.prefix
+	if prefix == "" {
+		prefix = "vmtestbed-cli"
 	}
-	if _, err := h.Sweep(); err != nil {
-		h.Close()
-		return nil, nil, err
+	uris := b.uris
+	if len(uris) == 0 {
+		uris = []string{realhv.DefaultURI}
+	}
+	var hosts []*realhv.Host
+	closeAll := func() error {
+		var errs []error
+		for _, h := range hosts {
+			_, serr := h.Sweep()
+			errs = append(errs, serr, h.Close())
+		}
+		return errors.Join(errs...)
+	}
+	for _, uri := range uris {
+		h, err := realhv.Connect(ctx, uri, realhv.Options{Prefix: prefix})
+		if err != nil {
+			_ = closeAll()
+			return nil, nil, fmt.Errorf("--backend realhv: %w (ci/realhv-setup.sh installs and starts libvirt)", err)
+		}
+		hosts = append(hosts, h)
+		if _, err := h.Sweep(); err != nil {
+			_ = closeAll()
+			return nil, nil, err
+		}
 	}
 	img, err := realhv.BuildImage(ctx, b.guestCache, agent)
 	if err != nil {
-		h.Close()
+		_ = closeAll()
 		return nil, nil, err
 	}
 	dir, err := os.MkdirTemp("", "vmtestbed-realhv-")
@@ -82,12 +112,9 @@ func (b *backendFlags) openRealhv(ctx context.Context) (*realhvRun, func(), erro
 		err = os.Chmod(dir, 0o777) // QEMU may run as another user
 	}
 	if err != nil {
-		h.Close()
+		_ = closeAll()
 		return nil, nil, err
 	}
-	done := func() {
-		_, serr := h.Sweep()
-		_ = errors.Join(serr, h.Close(), os.RemoveAll(dir))
-	}
-	return &realhvRun{host: h, img: img, dir: dir}, done, nil
+	done := func() { _ = errors.Join(closeAll(), os.RemoveAll(dir)) }
+	return &realhvRun{host: hosts[0], hosts: hosts, img: img, dir: dir}, done, nil
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/vmtestbed/vmtestbed/harness"
 	"github.com/vmtestbed/vmtestbed/harness/report"
+	"github.com/vmtestbed/vmtestbed/realhv"
 	"github.com/vmtestbed/vmtestbed/scenarios"
 )
 
@@ -29,6 +30,7 @@ func newRunCmd() *cobra.Command {
 		timeout   time.Duration
 		quiet     bool
 		list      bool
+		backend   = backendFlags{prefix: "vmtestbed-run"}
 	)
 	cmd := &cobra.Command{
 		Use:   "run [SCENARIO|FILE]",
@@ -38,12 +40,17 @@ reference VM, in one seeded simulated world (docs/SCENARIOS.md). SCENARIO is the
 built-in scenario (` + strings.Join(scenarios.Names(), ", ") + `) or a YAML file.
 
 The same seed gives the same trace, byte for byte. On a failed expectation or a violated
-invariant the command exits 1 and prints the one command that replays the run.`,
+invariant the command exits 1 and prints the one command that replays the run.
+
+With --backend realhv, a scenario with a hypervisor topology runs its instances as real
+QEMU guests on libvirt (the project's tiny guest, its agent as /init): with several
+--libvirt-uri the hypervisor hosts hv1..hvN map round-robin onto them. Such a run is not
+deterministic: the guests boot in wall time while the virtual clock waits.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			out := cmd.OutOrStdout()
 			if list {
-				return listScenarios(out)
+				return listScenarios(out, backend.backend == backendRealhv)
 			}
 			source := scenarios.Default
 			if len(args) == 1 {
@@ -66,6 +73,18 @@ invariant the command exits 1 and prints the one command that replays the run.`,
 				}
 				replay = append(replay, "--nodes", fmt.Sprint(nodes))
 			}
+			if err := backend.validate(); err != nil {
+				return withCode(exitUsage, err)
+			}
+			if backend.backend == backendRealhv {
+				if sc.Topology.Hypervisor == nil {
+					return withCode(exitUsage, fmt.Errorf("--backend realhv runs a scenario's hypervisor instances as real guests, and %s has no hypervisor topology (topology: hypervisor: {hosts: N})", sc.Name))
+				}
+				replay = append(replay, "--backend", backendRealhv)
+				for _, u := range backend.uris {
+					replay = append(replay, "--libvirt-uri", shellQuote(u))
+				}
+			}
 			replayCmd := strings.Join(replay, " ")
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -75,7 +94,15 @@ invariant the command exits 1 and prints the one command that replays the run.`,
 			if quiet {
 				progress = io.Discard
 			}
-			res, err := harness.RunScenario(ctx, sc, harness.RunOptions{Seed: seed, Progress: progress})
+			opts := harness.RunOptions{Seed: seed, Progress: progress}
+			if backend.backend == backendRealhv {
+				done, err := realGuests(ctx, &backend, sc, &opts)
+				if err != nil {
+					return withCode(exitUsage, err)
+				}
+				defer done() // removes every domain of the run, also after a failure or an interrupt
+			}
+			res, err := harness.RunScenario(ctx, sc, opts)
 			if err != nil {
 				return withCode(exitUsage, err)
 			}
@@ -89,6 +116,9 @@ invariant the command exits 1 and prints the one command that replays the run.`,
 					sc.Name, seed, res.StepsRun, res.Checked, heights(res), len(res.Events), res.Virtual.Seconds(), res.Wall.Round(time.Millisecond))
 			} else {
 				fmt.Fprintf(out, "\nscenario %s FAILED with seed %d: %v\n", sc.Name, seed, res.Failure)
+			}
+			if res.Nondeterministic != "" {
+				fmt.Fprintf(out, "not deterministic: %s\n", res.Nondeterministic)
 			}
 			if reportDir != "" {
 				fmt.Fprintf(out, "report: %s (open %s)\n", reportDir, filepath.Join(reportDir, report.TimelineFile))
@@ -110,16 +140,53 @@ invariant the command exits 1 and prints the one command that replays the run.`,
 	cmd.Flags().StringVar(&reportDir, "report", "", "write trace.json, summary.txt and timeline.html into this directory")
 	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Minute, "bound on the whole run (wall time)")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "no progress lines, only the result")
-	cmd.Flags().BoolVar(&list, "list", false, "list the built-in scenarios and exit")
+	cmd.Flags().BoolVar(&list, "list", false, "list the built-in scenarios and exit (with --backend realhv, those it can run)")
+	backend.bind(cmd.Flags())
 	return cmd
 }
 
-// listScenarios prints each built-in scenario's name, nodes and description.
-func listScenarios(w io.Writer) error {
+// guestBootWait bounds (wall time) the wait for one real guest's agent.
+const guestBootWait = 2 * time.Minute
+
+// realGuests sets opts up to run sc's hypervisor instances as libvirt
+// domains: hosts hv1..hvN map round-robin onto the --libvirt-uri hosts.
+// done removes every domain the run left and disconnects.
+func realGuests(ctx context.Context, b *backendFlags, sc *harness.Scenario, opts *harness.RunOptions) (done func(), err error) {
+	run, done, err := b.openRealhv(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ms := realhv.Machines{Host: run.host, Hosts: map[string]*realhv.Host{}, Image: run.img, Dir: run.dir}
+	var placed []string
+	for i := range sc.Topology.Hypervisor.Hosts {
+		h := run.hosts[i%len(run.hosts)]
+		ms.Hosts[harness.HostName(i)] = h
+		placed = append(placed, harness.HostName(i)+"="+h.URI())
+	}
+	var uris []string
+	for _, h := range run.hosts {
+		uris = append(uris, h.URI())
+	}
+	opts.Machines, opts.AgentWait = ms, guestBootWait
+	opts.Nondeterministic = fmt.Sprintf("the instances were real QEMU guests (%s) on libvirt %s; they boot in wall time while the virtual clock waits, so the same seed may give another trace",
+		run.host.Accel(), strings.Join(uris, ", "))
+	if opts.Progress != nil {
+		fmt.Fprintf(opts.Progress, "  backend realhv: instances are real guests (%s); hosts %s\n", run.host.Accel(), strings.Join(placed, " "))
+	}
+	return done, nil
+}
+
+// listScenarios prints each built-in scenario's name, nodes and
+// description; onHypervisor keeps only those with a hypervisor topology
+// (what --backend realhv runs).
+func listScenarios(w io.Writer, onHypervisor bool) error {
 	for _, name := range scenarios.Names() {
 		sc, err := loadScenario(name)
 		if err != nil {
 			return withCode(exitUsage, err)
+		}
+		if onHypervisor && sc.Topology.Hypervisor == nil {
+			continue
 		}
 		fmt.Fprintf(w, "%-26s %2d nodes  %s\n", name, len(sc.Topology.Nodes), sc.Description)
 	}

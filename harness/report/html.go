@@ -58,12 +58,16 @@ func WriteTimeline(w io.Writer, r Run) error {
 	if !res.Passed() {
 		result = `<span class="fail">FAILED</span>: ` + html.EscapeString(res.Failure.Error())
 	}
+	stats := fmt.Sprintf("%d nodes, %d events, %s virtual", len(data.Lanes), len(res.Events), fmtTime(res.Virtual))
+	if res.Nondeterministic != "" {
+		stats += "; NOT deterministic: " + res.Nondeterministic
+	}
 	repl := strings.NewReplacer(
 		"{{TITLE}}", html.EscapeString(fmt.Sprintf("%s, seed %d", sc.Name, res.Seed)),
 		"{{DESCRIPTION}}", html.EscapeString(sc.Description),
 		"{{RESULT}}", result,
 		"{{REPLAY}}", html.EscapeString(r.Replay),
-		"{{STATS}}", html.EscapeString(fmt.Sprintf("%d nodes, %d events, %s virtual", len(data.Lanes), len(res.Events), fmtTime(res.Virtual))),
+		"{{STATS}}", html.EscapeString(stats),
 		"{{LANE}}", LaneColour,
 		"{{ARROW}}", ArrowColour,
 		"{{DATA}}", string(js),

@@ -111,5 +111,9 @@ func WriteSummary(w io.Writer, r Run) {
 		}
 	}
 	fmt.Fprintf(w, "invariants %s\n", strings.Join(inv, ", "))
+	if res.Nondeterministic != "" {
+		fmt.Fprintf(w, "determinism NOT deterministic: %s\n", res.Nondeterministic)
+		return
+	}
 	fmt.Fprintf(w, "determinism every plugin ran in process on the virtual clock: the same seed gives the same %s bytes\n", TraceFile)
 }

@@ -340,3 +340,27 @@ func near(c interface{ RGBA() (r, g, b, a uint32) }, want rgb, tol int) bool {
 	}
 	return d(r, want.r) <= tol && d(g, want.g) <= tol && d(b, want.b) <= tol
 }
+
+// A run on real guests says, in the summary and on the page, that its
+// trace is not replayable byte for byte, and why.
+func TestNondeterministicRunSaysSo(t *testing.T) {
+	r := runScenario(t, "three-nodes", 1, "")
+	var sum, page bytes.Buffer
+	report.WriteSummary(&sum, r)
+	if !strings.Contains(sum.String(), "the same seed gives the same") || strings.Contains(sum.String(), "NOT deterministic") {
+		t.Errorf("a simulated run's summary:\n%s", sum.String())
+	}
+	r.Result.Nondeterministic = "the instances were real QEMU guests"
+	sum.Reset()
+	report.WriteSummary(&sum, r)
+	if err := report.WriteTimeline(&page, r); err != nil {
+		t.Fatal(err)
+	}
+	const want = "NOT deterministic: the instances were real QEMU guests"
+	if !strings.Contains(sum.String(), want) || strings.Contains(sum.String(), "the same seed gives the same") {
+		t.Errorf("summary:\n%s", sum.String())
+	}
+	if !strings.Contains(page.String(), want) {
+		t.Errorf("the timeline page does not say %q", want)
+	}
+}
