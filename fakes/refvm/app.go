@@ -43,6 +43,9 @@ func (v *vm) AppRequest(ctx context.Context, req *vmpb.AppRequestMsg) (*emptypb.
 	v.metrics.appRequests++
 	v.mu.Unlock()
 	if string(req.Request) == PingRequest {
+		if v.cfg.Variant == VariantIgnorePing {
+			return &emptypb.Empty{}, nil // the bug: the requester waits in vain
+		}
 		_, err = s.SendAppResponse(ctx, &appsenderpb.SendAppResponseMsg{NodeId: req.NodeId, RequestId: req.RequestId, Response: []byte(PongResponse)})
 	} else {
 		if v.cfg.Variant == VariantNoAppError {
@@ -164,8 +167,8 @@ func (v *vm) AppGossip(ctx context.Context, req *vmpb.AppGossipMsg) (*emptypb.Em
 // gossip sends txs to peers through the node's AppSender.
 func (v *vm) gossip(ctx context.Context, txs []Tx) error {
 	s, err := v.sender()
-	if err != nil {
-		return err
+	if err != nil || v.cfg.Variant == VariantNoGossip {
+		return err // no-gossip: the bug is to keep txs to oneself
 	}
 	_, err = s.SendAppGossip(ctx, &appsenderpb.SendAppGossipMsg{Validators: 10, Peers: 10, Msg: encodeTxs(txs)})
 	if err != nil {

@@ -53,6 +53,10 @@ const (
 
 	// Multi-node variants (MultiNodeVariants): one node alone cannot tell.
 	VariantAcceptOnReject = "accept-on-reject"
+	VariantLocalBlockID   = "local-block-id"
+	VariantNoGossip       = "no-gossip"
+	VariantIgnorePing     = "ignore-app-request"
+	VariantBootstrapStale = "bootstrap-stale-state"
 )
 
 // WrongProtocol is what the wrong-protocol variant announces.
@@ -104,6 +108,10 @@ func Variants() []Variant {
 // single-node conformance suite must each catch).
 var multiNodeVariants = []Variant{
 	{VariantAcceptOnReject, "BlockReject of a block whose parent is accepted accepts it instead: the VM's chain takes a block the network rejected"},
+	{VariantLocalBlockID, "a block's id hashes its bytes together with the node's own id: every other node gives the same block another id"},
+	{VariantNoGossip, "issued transactions are never gossiped: SendAppGossip is never called"},
+	{VariantIgnorePing, "a peer's ping AppRequest is never answered, neither with AppResponse nor with AppError"},
+	{VariantBootstrapStale, "SetState(NormalOp) after bootstrapping reports the last accepted block SetState(Bootstrapping) did, not the blocks accepted while bootstrapping"},
 }
 
 // MultiNodeVariants lists the broken variants only a multi-node run catches.
