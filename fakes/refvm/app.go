@@ -43,10 +43,13 @@ func (v *vm) AppRequest(ctx context.Context, req *vmpb.AppRequestMsg) (*emptypb.
 	v.metrics.appRequests++
 	v.mu.Unlock()
 	if string(req.Request) == PingRequest {
-		if v.cfg.Variant == VariantIgnorePing {
-			return &emptypb.Empty{}, nil // the bug: the requester waits in vain
+		to := req.NodeId
+		if v.cfg.Variant == VariantPongToSelf {
+			v.mu.Lock()
+			to = v.nodeID.Bytes() // the bug: the answer goes to this node, the requester waits in vain
+			v.mu.Unlock()
 		}
-		_, err = s.SendAppResponse(ctx, &appsenderpb.SendAppResponseMsg{NodeId: req.NodeId, RequestId: req.RequestId, Response: []byte(PongResponse)})
+		_, err = s.SendAppResponse(ctx, &appsenderpb.SendAppResponseMsg{NodeId: to, RequestId: req.RequestId, Response: []byte(PongResponse)})
 	} else {
 		if v.cfg.Variant == VariantNoAppError {
 			return &emptypb.Empty{}, nil

@@ -55,7 +55,7 @@ const (
 	VariantAcceptOnReject = "accept-on-reject"
 	VariantLocalBlockID   = "local-block-id"
 	VariantNoGossip       = "no-gossip"
-	VariantIgnorePing     = "ignore-app-request"
+	VariantPongToSelf     = "app-response-to-self"
 	VariantBootstrapStale = "bootstrap-stale-state"
 )
 
@@ -110,7 +110,7 @@ var multiNodeVariants = []Variant{
 	{VariantAcceptOnReject, "BlockReject of a block whose parent is accepted accepts it instead: the VM's chain takes a block the network rejected"},
 	{VariantLocalBlockID, "a block's id hashes its bytes together with the node's own id: every other node gives the same block another id"},
 	{VariantNoGossip, "issued transactions are never gossiped: SendAppGossip is never called"},
-	{VariantIgnorePing, "a peer's ping AppRequest is never answered, neither with AppResponse nor with AppError"},
+	{VariantPongToSelf, "a peer's ping AppRequest is answered with an AppResponse addressed to the VM's own node, so the requester never gets it"},
 	{VariantBootstrapStale, "SetState(NormalOp) after bootstrapping reports the last accepted block SetState(Bootstrapping) did, not the blocks accepted while bootstrapping"},
 }
 
