@@ -103,15 +103,17 @@ func Variants() []Variant {
 	return append([]Variant(nil), variants...)
 }
 
-// multiNodeVariants break only what several nodes can see: they pass every
-// single-node check, so they are kept apart from Variants (which the
-// single-node conformance suite must each catch).
+// multiNodeVariants break what several nodes can see: all but
+// accept-on-reject pass every single-node check (the single-node conflict
+// specs catch that one too), so they are kept apart from Variants (which the
+// single-node conformance suite must each catch). The multi-node specs
+// ([AVA-NET-…]) catch each.
 var multiNodeVariants = []Variant{
 	{VariantAcceptOnReject, "BlockReject of a block whose parent is accepted accepts it instead: the VM's chain takes a block the network rejected"},
 	{VariantLocalBlockID, "a block's id hashes its bytes together with the node's own id: every other node gives the same block another id"},
 	{VariantNoGossip, "issued transactions are never gossiped: SendAppGossip is never called"},
 	{VariantPongToSelf, "a peer's ping AppRequest is answered with an AppResponse addressed to the VM's own node, so the requester never gets it"},
-	{VariantBootstrapStale, "SetState(NormalOp) after bootstrapping reports the last accepted block SetState(Bootstrapping) did, not the blocks accepted while bootstrapping"},
+	{VariantBootstrapStale, "restarted on a chain above genesis, SetState(NormalOp) after bootstrapping reports the last accepted block SetState(Bootstrapping) did, not the blocks bootstrapping accepted"},
 }
 
 // MultiNodeVariants lists the broken variants only a multi-node run catches.

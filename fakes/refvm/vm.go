@@ -238,8 +238,8 @@ func (v *vm) SetState(_ context.Context, req *vmpb.SetStateRequest) (*vmpb.SetSt
 	la := c.reported
 	if v.cfg.Variant == VariantBootstrapStale {
 		// The bug: the answer after bootstrapping is the one from its start.
-		if req.State == vmpb.State_STATE_BOOTSTRAPPING {
-			v.bootLA = la
+		if req.State == vmpb.State_STATE_BOOTSTRAPPING && la.Height > 0 {
+			v.bootLA = la // only on a restarted chain: a fresh one is right
 		} else if req.State == vmpb.State_STATE_NORMAL_OP && v.state == vmpb.State_STATE_BOOTSTRAPPING && v.bootLA != nil {
 			la = v.bootLA
 		}
