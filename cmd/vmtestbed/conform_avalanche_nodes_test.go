@@ -13,11 +13,11 @@ var netSpecs = []string{"AVA-NET-001", "AVA-NET-002", "AVA-NET-003", "AVA-NET-00
 
 // netVariantSpec is the multi-node spec each multi-node refvm variant fails.
 var netVariantSpec = map[string]string{
-	refvm.VariantLocalBlockID:   "AVA-NET-001",
-	refvm.VariantNoGossip:       "AVA-NET-002",
-	refvm.VariantAcceptOnReject: "AVA-NET-003",
-	refvm.VariantBootstrapStale: "AVA-NET-004",
-	refvm.VariantPongToSelf:     "AVA-NET-005",
+	refvm.VariantLocalBlockID:    "AVA-NET-001",
+	refvm.VariantGossipNoTargets: "AVA-NET-002",
+	refvm.VariantAcceptOnReject:  "AVA-NET-003",
+	refvm.VariantBootstrapStale:  "AVA-NET-004",
+	refvm.VariantPongToSelf:      "AVA-NET-005",
 }
 
 // TestConformAvalancheNodes: with --nodes 3 the in-process reference VM and

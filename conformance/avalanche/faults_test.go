@@ -377,11 +377,11 @@ var variantWant = map[string]variantKill{
 // single-node target) the variant. All are wrong in meaning, and all but
 // accept-on-reject pass every single-node spec (see alsoSingleNode).
 var netVariantWant = map[string][]string{
-	refvm.VariantLocalBlockID:   {"AVA-NET-001"},
-	refvm.VariantNoGossip:       {"AVA-NET-002"},
-	refvm.VariantAcceptOnReject: {"AVA-NET-003"},
-	refvm.VariantBootstrapStale: {"AVA-NET-004"},
-	refvm.VariantPongToSelf:     {"AVA-NET-005"},
+	refvm.VariantLocalBlockID:    {"AVA-NET-001"},
+	refvm.VariantGossipNoTargets: {"AVA-NET-002"},
+	refvm.VariantAcceptOnReject:  {"AVA-NET-003"},
+	refvm.VariantBootstrapStale:  {"AVA-NET-004"},
+	refvm.VariantPongToSelf:      {"AVA-NET-005"},
 }
 
 // alsoSingleNode are the multi-node variants a single-node run catches too:

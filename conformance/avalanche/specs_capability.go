@@ -30,7 +30,7 @@ var capabilities = map[string]string{
 	"AVA-RST-003":  workloadCap,
 	"AVA-SEQ-001":  workloadCap,
 	"AVA-NET-001":  netCap,
-	"AVA-NET-002":  netCap,
+	"AVA-NET-002":  "the VM gossips issued transactions (SendAppGossip), and " + netCap,
 	"AVA-NET-003":  netCap,
 	"AVA-NET-004":  netCap + ", with 3 or more nodes",
 	"AVA-NET-005":  "the VM asks its peers (an AppRequest), and " + netCap,

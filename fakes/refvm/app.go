@@ -170,10 +170,14 @@ func (v *vm) AppGossip(ctx context.Context, req *vmpb.AppGossipMsg) (*emptypb.Em
 // gossip sends txs to peers through the node's AppSender.
 func (v *vm) gossip(ctx context.Context, txs []Tx) error {
 	s, err := v.sender()
-	if err != nil || v.cfg.Variant == VariantNoGossip {
-		return err // no-gossip: the bug is to keep txs to oneself
+	if err != nil {
+		return err
 	}
-	_, err = s.SendAppGossip(ctx, &appsenderpb.SendAppGossipMsg{Validators: 10, Peers: 10, Msg: encodeTxs(txs)})
+	msg := &appsenderpb.SendAppGossipMsg{Validators: 10, Peers: 10, Msg: encodeTxs(txs)}
+	if v.cfg.Variant == VariantGossipNoTargets {
+		msg.Validators, msg.Peers = 0, 0 // the bug: a gossip nobody gets
+	}
+	_, err = s.SendAppGossip(ctx, msg)
 	if err != nil {
 		return fmt.Errorf("gossip %d txs: %w", len(txs), err)
 	}
