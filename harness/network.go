@@ -75,6 +75,13 @@ type NetworkConfig struct {
 	// HandshakeTimeout bounds a plugin binary's runtime handshake (wall
 	// time); 0 = avalanchego.DefaultHandshakeTimeout.
 	HandshakeTimeout time.Duration
+	// Protocol is the rpcchainvm protocol the nodes speak (0 = the newest);
+	// SameWire also accepts a plugin speaking one with an identical wire.
+	Protocol uint
+	SameWire bool
+	// Genesis goes into every node's InitializeRequest (e.g. a workload's
+	// genesis for a plugin binary); nil = none, as the reference VM needs.
+	Genesis []byte
 }
 
 func (c NetworkConfig) withDefaults() NetworkConfig {
@@ -251,6 +258,16 @@ func (n *Network) AcceptedAt(node string, h uint64) (avalanchego.BlockInfo, bool
 		return avalanchego.BlockInfo{}, false
 	}
 	return s.AcceptedAt(h)
+}
+
+// HTTP is the client of node's first chain HTTP handler (CreateHandlers),
+// where a VM's JSON-RPC API usually lives; false when the node is down.
+func (n *Network) HTTP(node string) (*avalanchego.HTTPClient, bool) {
+	s := n.Node(node)
+	if s == nil || !s.up || s.rpc == nil {
+		return nil, false
+	}
+	return s.rpc, true
 }
 
 // PluginLastAccepted is the last accepted block node's plugin reported in

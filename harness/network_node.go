@@ -201,8 +201,8 @@ func (s *SimNode) start() error {
 	}
 	node, err := avalanchego.NewNode(n.ctx, avalanchego.NodeConfig{
 		Transport: tr, Seed: s.seed, Database: s.db, Validators: n.validators, AppNetwork: appNet{s},
-		AppRequestTimeout: n.cfg.AppRequestTimeout,
-		SubnetID:          n.chainIDs.subnet, ChainID: n.chainIDs.chain, XChainID: n.chainIDs.x, CChainID: n.chainIDs.c, AvaxAssetID: n.chainIDs.avax,
+		AppRequestTimeout: n.cfg.AppRequestTimeout, Genesis: n.cfg.Genesis,
+		SubnetID: n.chainIDs.subnet, ChainID: n.chainIDs.chain, XChainID: n.chainIDs.x, CChainID: n.chainIDs.c, AvaxAssetID: n.chainIDs.avax,
 	})
 	if err != nil {
 		return fmt.Errorf("node %s: %w", s.Name, err)
@@ -211,14 +211,14 @@ func (s *SimNode) start() error {
 	var p *avalanchego.Plugin
 	if n.cfg.Plugin != "" {
 		s.note("launch", "plugin binary "+n.cfg.Plugin)
-		p, err = avalanchego.LaunchProcess(n.ctx, n.cfg.Plugin, avalanchego.LaunchConfig{Log: n.cfg.Log,
-			HandshakeTimeout: n.cfg.HandshakeTimeout, GracefulTimeout: time.Second})
+		p, err = avalanchego.LaunchProcess(n.ctx, n.cfg.Plugin, avalanchego.LaunchConfig{Log: n.cfg.Log, Protocol: n.cfg.Protocol,
+			SameWire: n.cfg.SameWire, HandshakeTimeout: n.cfg.HandshakeTimeout, GracefulTimeout: time.Second})
 	} else {
 		clock := n.World.Clock()
-		rc := refvm.Config{Variant: s.variant, Transport: bufnet, Stderr: n.cfg.Log, Exit: func(int) {}, Clock: clock.Now}
+		rc := refvm.Config{Variant: s.variant, Transport: bufnet, Stderr: n.cfg.Log, Exit: func(int) {}, Clock: clock.Now, Protocol: n.cfg.Protocol}
 		serve := func(ctx context.Context, addr string) error { return refvm.Serve(ctx, addr, rc) }
 		s.note("launch", "in-process refvm "+s.variant)
-		p, err = avalanchego.LaunchInProcess(n.ctx, bufnet, serve, avalanchego.LaunchConfig{Log: n.cfg.Log, GracefulTimeout: 50 * time.Millisecond})
+		p, err = avalanchego.LaunchInProcess(n.ctx, bufnet, serve, avalanchego.LaunchConfig{Log: n.cfg.Log, Protocol: n.cfg.Protocol, GracefulTimeout: 50 * time.Millisecond})
 	}
 	if err != nil {
 		_ = node.Close()

@@ -1,11 +1,15 @@
 package main
 
 import (
+	"context"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/vmtestbed/vmtestbed/conformance/avalanche/xsvm"
 	"github.com/vmtestbed/vmtestbed/fakes/refvm"
+	"github.com/vmtestbed/vmtestbed/internal/buildbin"
 )
 
 // netSpecs are the multi-node specs `conform avalanche --nodes N` adds.
@@ -74,4 +78,30 @@ func TestConformAvalancheNodesBrokenVariants(t *testing.T) {
 			t.Logf("%s: exit 1 in %s", v.Name, res.duration.Round(time.Millisecond))
 		})
 	}
+}
+
+// TestConformAvalancheXSVMNodes: xsvm v1.14.2 (a third-party plugin, each
+// instance in its own process) on 3 nodes passes; it neither gossips
+// transactions nor asks its peers, so AVA-NET-002 and AVA-NET-005 are
+// skipped with that reason.
+func TestConformAvalancheXSVMNodes(t *testing.T) {
+	if os.Getenv("VMTESTBED_SKIP_XSVM") == "1" {
+		t.Skip("VMTESTBED_SKIP_XSVM=1")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	plugin, err := xsvm.Build(ctx, buildbin.CacheDir(), xsvm.DefaultVersion)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := runCLI(t, 2*time.Minute, "conform", "avalanche", "--plugin", plugin, "--avalanchego", "v1.14.2", "--nodes", "3")
+	if res.code != exitOK {
+		t.Fatalf("exit %d, want 0:\n%s", res.code, res.out)
+	}
+	for _, want := range []string{"ok   [AVA-NET-001]", "ok   [AVA-NET-003]", "ok   [AVA-NET-004]", "skip [AVA-NET-002]", "skip [AVA-NET-005]"} {
+		if !strings.Contains(res.out, want) {
+			t.Errorf("the output lacks %q:\n%s", want, res.out)
+		}
+	}
+	t.Logf("xsvm on 3 nodes: exit 0 in %s", res.duration.Round(time.Millisecond))
 }

@@ -25,8 +25,11 @@ import (
 type Network interface {
 	NodeNames() []string // "n1", "n2", ... in index order
 	// Issue submits a transaction through node's plugin API (the refvm
-	// API: refvm.issueTx key=value).
+	// API: refvm.issueTx key=value); the suite uses it without a Workload.
 	Issue(node, key, value string) error
+	// HTTP is the client of node's first chain HTTP handler, where a
+	// Workload issues its transactions.
+	HTTP(node string) (*avalanchego.HTTPClient, bool)
 	// Build makes node propose a block (WaitForEvent, BuildBlock, ...).
 	Build(node string) error
 	Run(d time.Duration) error
@@ -59,7 +62,12 @@ type NetworkOptions struct {
 	// instance of).
 	Plugin           string
 	HandshakeTimeout time.Duration
-	Log              io.Writer
+	// Protocol and SameWire are the suite's (Config.Protocol, SameWire).
+	Protocol uint
+	SameWire bool
+	// Genesis is Config.Genesis, or the Workload's.
+	Genesis []byte
+	Log     io.Writer
 }
 
 // NewNetworkFunc builds a started network (every node in normal operation).

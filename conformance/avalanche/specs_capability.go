@@ -39,8 +39,8 @@ var capabilities = map[string]string{
 const workloadCap = "a workload (the suite can make the VM want a block)"
 
 // netCap: the multi-node specs run only with --nodes 2 or more, and issue
-// transactions with the reference VM's API.
-const netCap = "--nodes 2 or more (Config.Nodes), and the reference VM's transaction API"
+// transactions with the Workload (or the reference VM's API).
+const netCap = "--nodes 2 or more (Config.Nodes), and " + workloadCap
 
 // Capability is what the spec needs beyond the contract every VM keeps
 // ("" when it always runs); without it the spec is skipped with a reason.

@@ -37,11 +37,15 @@ func (s *suite) networkSpecs() {
 			if s.protocolError() != nil {
 				Skip("no plugin to check: it speaks another protocol (see " + spec("AVA-HSK-001").ID + ")")
 			}
-			if w := s.cfg.Workload; w != nil && w.Name() != RefVMWorkload().Name() {
-				Skip(fmt.Sprintf("the multi-node specs issue transactions with the reference VM's API; the %s workload is not supported there yet", w.Name()))
+			genesis := s.cfg.Genesis
+			if w := s.cfg.Workload; len(genesis) == 0 && w != nil {
+				g, err := w.Genesis()
+				expectOK(err, "the %s workload's genesis", w.Name())
+				genesis = g
 			}
 			net, err := s.cfg.NewNetwork(context.WithoutCancel(ctx), NetworkOptions{Nodes: s.cfg.Nodes, Seed: s.cfg.Seed,
-				Plugin: s.cfg.Plugin, HandshakeTimeout: s.cfg.HandshakeTimeout, Log: s.cfg.Log})
+				Plugin: s.cfg.Plugin, HandshakeTimeout: s.cfg.HandshakeTimeout, Protocol: s.cfg.Protocol, SameWire: s.cfg.SameWire,
+				Genesis: genesis, Log: s.cfg.Log})
 			expectOK(err, "starting %d nodes, each with its own instance of the plugin, failed", s.cfg.Nodes)
 			DeferCleanup(func() {
 				if err := net.Close(); err != nil {
@@ -54,10 +58,20 @@ func (s *suite) networkSpecs() {
 	})
 }
 
-// issue submits a fresh transaction on node.
+// issue submits a fresh transaction on node: with the Workload when one
+// is set, else with the reference VM's API.
 func (r *netRun) issue(node string) {
 	r.txs++
-	expectOK(r.net.Issue(node, fmt.Sprintf("net-%d", r.txs), node), "issuing a transaction on %s failed", node)
+	w := r.s.cfg.Workload
+	if w == nil {
+		expectOK(r.net.Issue(node, fmt.Sprintf("net-%d", r.txs), node), "issuing a transaction on %s failed", node)
+		return
+	}
+	c, ok := r.net.HTTP(node)
+	Expect(ok).To(BeTrue(), "node %s has no chain HTTP handler to issue a transaction through", node)
+	ctx, cancel := r.s.runCtx(context.Background())
+	defer cancel()
+	expectOK(w.IssueTx(ctx, c, 1), "issuing a %s transaction on %s failed", w.Name(), node)
 }
 
 // height is the height every running node is at (the first node's).

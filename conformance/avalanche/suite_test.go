@@ -47,7 +47,7 @@ func harnessNetwork(variant string) avalanche.NewNetworkFunc {
 			variants[i] = variant
 		}
 		n, err := harness.NewNetwork(ctx, harness.NetworkConfig{Seed: o.Seed, Nodes: o.Nodes, Variants: variants,
-			Plugin: o.Plugin, HandshakeTimeout: o.HandshakeTimeout, Log: o.Log})
+			Plugin: o.Plugin, HandshakeTimeout: o.HandshakeTimeout, Protocol: o.Protocol, SameWire: o.SameWire, Genesis: o.Genesis, Log: o.Log})
 		if err != nil {
 			return nil, err
 		}
