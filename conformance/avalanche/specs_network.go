@@ -33,7 +33,7 @@ type netRun struct {
 func (s *suite) networkSpecs() {
 	r := &netRun{s: s}
 	Describe(fmt.Sprintf("%d instances in one network", s.cfg.Nodes), Ordered, func() {
-		BeforeAll(func(ctx SpecContext) {
+		BeforeAll(func() {
 			if s.protocolError() != nil {
 				Skip("no plugin to check: it speaks another protocol (see " + spec("AVA-HSK-001").ID + ")")
 			}
@@ -43,7 +43,10 @@ func (s *suite) networkSpecs() {
 				expectOK(err, "the %s workload's genesis", w.Name())
 				genesis = g
 			}
-			net, err := s.cfg.NewNetwork(context.WithoutCancel(ctx), NetworkOptions{Nodes: s.cfg.Nodes, Seed: s.cfg.Seed,
+			// The network's plugin calls end with the run (Config.Timeout).
+			nctx, cancel := s.runCtx(context.Background())
+			DeferCleanup(cancel)
+			net, err := s.cfg.NewNetwork(nctx, NetworkOptions{Nodes: s.cfg.Nodes, Seed: s.cfg.Seed,
 				Plugin: s.cfg.Plugin, HandshakeTimeout: s.cfg.HandshakeTimeout, Protocol: s.cfg.Protocol, SameWire: s.cfg.SameWire,
 				Genesis: genesis, Log: s.cfg.Log})
 			expectOK(err, "starting %d nodes, each with its own instance of the plugin, failed", s.cfg.Nodes)
