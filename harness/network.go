@@ -67,6 +67,21 @@ type NetworkConfig struct {
 	StartDown bool
 	// Log gets the plugins' output; nil discards it.
 	Log io.Writer
+	// Plugin, when set, is a plugin binary every node launches in its own
+	// process (as AvalancheGo does) instead of the in-process reference VM;
+	// Variants are then ignored. Such a run is outside the determinism
+	// guarantee: the plugin's goroutines, timers and clock are its own.
+	Plugin string
+	// HandshakeTimeout bounds a plugin binary's runtime handshake (wall
+	// time); 0 = avalanchego.DefaultHandshakeTimeout.
+	HandshakeTimeout time.Duration
+	// Protocol is the rpcchainvm protocol the nodes speak (0 = the newest);
+	// SameWire also accepts a plugin speaking one with an identical wire.
+	Protocol uint
+	SameWire bool
+	// Genesis goes into every node's InitializeRequest (e.g. a workload's
+	// genesis for a plugin binary); nil = none, as the reference VM needs.
+	Genesis []byte
 }
 
 func (c NetworkConfig) withDefaults() NetworkConfig {
@@ -94,6 +109,9 @@ func (c NetworkConfig) withDefaults() NetworkConfig {
 	}
 	if c.Log == nil {
 		c.Log = io.Discard
+	}
+	if c.HandshakeTimeout <= 0 {
+		c.HandshakeTimeout = avalanchego.DefaultHandshakeTimeout
 	}
 	return c
 }
@@ -212,6 +230,62 @@ func (n *Network) StopNode(name string) error {
 	}
 	n.syncTopology()
 	return nil
+}
+
+// NodeNames lists the nodes' names in index order ("n1", "n2", ...).
+func (n *Network) NodeNames() []string {
+	out := make([]string, len(n.nodes))
+	for i, s := range n.nodes {
+		out[i] = s.Name
+	}
+	return out
+}
+
+// LastAccepted is node's last accepted block as its engine sees it; false
+// when there is no such node or it is down.
+func (n *Network) LastAccepted(node string) (avalanchego.BlockInfo, bool) {
+	s := n.Node(node)
+	if s == nil || !s.up {
+		return avalanchego.BlockInfo{}, false
+	}
+	return s.la, true
+}
+
+// AcceptedAt is the block node's engine accepted at height h.
+func (n *Network) AcceptedAt(node string, h uint64) (avalanchego.BlockInfo, bool) {
+	s := n.Node(node)
+	if s == nil {
+		return avalanchego.BlockInfo{}, false
+	}
+	return s.AcceptedAt(h)
+}
+
+// HTTP is the client of node's first chain HTTP handler (CreateHandlers),
+// where a VM's JSON-RPC API usually lives; false when the node is down.
+func (n *Network) HTTP(node string) (*avalanchego.HTTPClient, bool) {
+	s := n.Node(node)
+	if s == nil || !s.up || s.rpc == nil {
+		return nil, false
+	}
+	return s.rpc, true
+}
+
+// PluginLastAccepted is the last accepted block node's plugin reported in
+// its latest SetState answer (ids.Empty before any).
+func (n *Network) PluginLastAccepted(node string) ids.ID {
+	if s := n.Node(node); s != nil {
+		return s.vmLA
+	}
+	return ids.Empty
+}
+
+// NodeState is node's engine state: "down", "bootstrapping" or "normal"
+// ("" for no such node).
+func (n *Network) NodeState(node string) string {
+	if s := n.Node(node); s != nil {
+		return s.state
+	}
+	return ""
 }
 
 // Seed is the run's seed.

@@ -40,7 +40,7 @@ type SimNode struct {
 	variant string
 	db      database.Database // the chain's database: survives crashes
 
-	bufnet *transport.Bufnet
+	vmLA   ids.ID // the last accepted block the plugin's latest SetState answer named
 	node   *avalanchego.Node
 	plugin *avalanchego.Plugin
 	rpc    *avalanchego.HTTPClient
@@ -125,6 +125,7 @@ func (s *SimNode) resetEngine() {
 	s.frontierAsk = map[string]*sim.Item{}
 	s.appReqs = map[appKey]*sim.Item{}
 	s.stalled, s.backlog, s.slow = false, nil, 0
+	s.vmLA = ids.Empty
 }
 
 func (s *SimNode) trace() *sim.Trace { return s.net.World.Trace() }
@@ -190,21 +191,35 @@ func shortID(id ids.ID) string { return short(id[:]) }
 func (s *SimNode) start() error {
 	n := s.net
 	s.resetEngine()
-	s.bufnet = transport.NewBufnet()
+	// An in-process plugin and the node's services meet on a Bufnet; a
+	// plugin binary dials the node's services over loopback TCP.
+	var tr transport.Transport = transport.TCP{}
+	var bufnet *transport.Bufnet
+	if n.cfg.Plugin == "" {
+		bufnet = transport.NewBufnet()
+		tr = bufnet
+	}
 	node, err := avalanchego.NewNode(n.ctx, avalanchego.NodeConfig{
-		Transport: s.bufnet, Seed: s.seed, Database: s.db, Validators: n.validators, AppNetwork: appNet{s},
-		AppRequestTimeout: n.cfg.AppRequestTimeout,
-		SubnetID:          n.chainIDs.subnet, ChainID: n.chainIDs.chain, XChainID: n.chainIDs.x, CChainID: n.chainIDs.c, AvaxAssetID: n.chainIDs.avax,
+		Transport: tr, Seed: s.seed, Database: s.db, Validators: n.validators, AppNetwork: appNet{s},
+		AppRequestTimeout: n.cfg.AppRequestTimeout, Genesis: n.cfg.Genesis,
+		SubnetID: n.chainIDs.subnet, ChainID: n.chainIDs.chain, XChainID: n.chainIDs.x, CChainID: n.chainIDs.c, AvaxAssetID: n.chainIDs.avax,
 	})
 	if err != nil {
 		return fmt.Errorf("node %s: %w", s.Name, err)
 	}
 	s.node = node
-	clock := n.World.Clock()
-	rc := refvm.Config{Variant: s.variant, Transport: s.bufnet, Stderr: n.cfg.Log, Exit: func(int) {}, Clock: clock.Now}
-	serve := func(ctx context.Context, addr string) error { return refvm.Serve(ctx, addr, rc) }
-	s.note("launch", "in-process refvm "+s.variant)
-	p, err := avalanchego.LaunchInProcess(n.ctx, s.bufnet, serve, avalanchego.LaunchConfig{Log: n.cfg.Log, GracefulTimeout: 50 * time.Millisecond})
+	var p *avalanchego.Plugin
+	if n.cfg.Plugin != "" {
+		s.note("launch", "plugin binary "+n.cfg.Plugin)
+		p, err = avalanchego.LaunchProcess(n.ctx, n.cfg.Plugin, avalanchego.LaunchConfig{Log: n.cfg.Log, Protocol: n.cfg.Protocol,
+			SameWire: n.cfg.SameWire, HandshakeTimeout: n.cfg.HandshakeTimeout, GracefulTimeout: time.Second})
+	} else {
+		clock := n.World.Clock()
+		rc := refvm.Config{Variant: s.variant, Transport: bufnet, Stderr: n.cfg.Log, Exit: func(int) {}, Clock: clock.Now, Protocol: n.cfg.Protocol}
+		serve := func(ctx context.Context, addr string) error { return refvm.Serve(ctx, addr, rc) }
+		s.note("launch", "in-process refvm "+s.variant)
+		p, err = avalanchego.LaunchInProcess(n.ctx, bufnet, serve, avalanchego.LaunchConfig{Log: n.cfg.Log, Protocol: n.cfg.Protocol, GracefulTimeout: 50 * time.Millisecond})
+	}
 	if err != nil {
 		_ = node.Close()
 		return fmt.Errorf("node %s: %w", s.Name, err)
@@ -279,6 +294,9 @@ func (s *SimNode) startFailed(err error) error {
 func (s *SimNode) setState(st vmpb.State) error {
 	return s.call("vm.VM/SetState", st.String(), func(ctx context.Context) (string, error) {
 		r, err := s.plugin.VM.SetState(ctx, &vmpb.SetStateRequest{State: st})
+		if err == nil {
+			copy(s.vmLA[:], r.GetLastAcceptedId())
+		}
 		return "last accepted " + short(r.GetLastAcceptedId()), err
 	})
 }

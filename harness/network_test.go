@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vmtestbed/vmtestbed/fakes/refvm"
+	"github.com/vmtestbed/vmtestbed/internal/buildbin"
 	"github.com/vmtestbed/vmtestbed/sim"
 )
 
@@ -488,4 +489,40 @@ func TestNetworkStepsAtVirtualTimes(t *testing.T) {
 	if n.World.Elapsed() != t0+4*time.Second {
 		t.Fatalf("the world ran on to %s after the failing step at %s", n.World.Elapsed(), t0+4*time.Second)
 	}
+}
+
+// TestNetworkPluginBinary: every node launches the reference VM's binary in
+// its own process; the nodes agree on a built block, and a crashed node
+// restarts and bootstraps to it. (Outside the determinism guarantee.)
+func TestNetworkPluginBinary(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the refvm binary")
+	}
+	bin, err := buildbin.Build("./cmd/refvm", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	n := newTestNetwork(t, NetworkConfig{Seed: 3, Nodes: 3, Plugin: bin})
+	if err := n.StopNode("n3"); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Issue("n1", "k", "v"); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Build("n1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.RunUntilHeight(1, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.StartNode("n3"); err != nil {
+		t.Fatal(err)
+	}
+	la, _ := n.LastAccepted("n1")
+	if err := n.RunUntil(func() bool { return n.NodeState("n3") == stateNormal && n.PluginLastAccepted("n3") == la.ID }, time.Minute); err != nil {
+		t.Fatalf("n3 did not bootstrap to %s: %v (heights %s)", la.ID, err, n.Heights())
+	}
+	agreeAt(t, n, 1)
+	t.Logf("3 plugin processes, a block and a restart: %s", time.Since(start))
 }

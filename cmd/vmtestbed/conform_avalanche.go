@@ -17,6 +17,7 @@ import (
 	"github.com/vmtestbed/vmtestbed/conformance/report"
 	"github.com/vmtestbed/vmtestbed/fakes/avalanchego"
 	"github.com/vmtestbed/vmtestbed/fakes/refvm"
+	"github.com/vmtestbed/vmtestbed/harness"
 	"github.com/vmtestbed/vmtestbed/transport"
 )
 
@@ -36,7 +37,7 @@ type avaFlags struct {
 func init() {
 	f := avaFlags{cfg: avalanche.DefaultConfig()}
 	cmd := &cobra.Command{
-		Use:   "avalanche (--plugin PATH | --in-process refvm[:VARIANT])",
+		Use:   "avalanche (--plugin PATH | --in-process refvm[:VARIANT]) [--nodes N]",
 		Short: "Check an Avalanche chain-VM plugin against the rpcchainvm contract",
 		Long: `Launches the plugin as AvalancheGo does (or the reference VM in this process),
 drives it through the node's call sequence and checks every answer.
@@ -46,6 +47,12 @@ requires (--same-wire also accepts a protocol with an identical wire), and its
 node version, announced in Connected. Like AvalancheGo, it sets no time limit on
 Initialize and Shutdown unless asked (--initialize-timeout, --shutdown-timeout);
 --timeout bounds the whole run and names the calls still running when it ends.
+With --nodes N (2 or more) the multi-node specs (AVA-NET-*) run too: N fake
+nodes, each with its own instance of the plugin (the binary in its own process,
+or the in-process reference VM), in one simulated network with gossip, app
+requests, a Snowman-like decider and bootstrapping. With --in-process the
+network's run is deterministic for a --seed; plugin binaries in their own
+processes are not (their goroutines and clocks are their own).
 Exit status: 0 every spec passed, 1 some spec failed (a plugin of another
 protocol fails AVA-HSK-001), 2 usage error or a plugin that could not be started
 (its exit status and last output lines are printed).`,
@@ -70,7 +77,8 @@ protocol fails AVA-HSK-001), 2 usage error or a plugin that could not be started
 	fl.StringVar(&f.workload, "workload", "auto", "how to make the VM want blocks: auto (detects xsvm with a probe launch when no --genesis is given, and the reference VM's API), refvm, or xsvm (signed transfers; also writes the genesis)")
 	fl.StringVar(&c.DBDir, "db-dir", "", "back the node's database with an on-disk leveldb under this directory (one launch-N per plugin launch; default in memory)")
 	fl.IntVar(&c.Repeat, "repeat", c.Repeat, "how often idempotency specs repeat a call")
-	fl.Int64Var(&c.Seed, "seed", 0, "seed of the fake node's ids and keys")
+	fl.Int64Var(&c.Seed, "seed", 0, "seed of the fake node's ids and keys (and of the multi-node network)")
+	fl.IntVar(&c.Nodes, "nodes", c.Nodes, "instances of the plugin; 2 or more also runs the multi-node specs (AVA-NET-*) on a simulated network of that many nodes")
 	fl.DurationVar(&c.HandshakeTimeout, "handshake-timeout", c.HandshakeTimeout, "how long the plugin has for the runtime handshake")
 	fl.DurationVar(&c.CallTimeout, "call-timeout", c.CallTimeout, "bound of every VM call but Initialize and Shutdown, and of every wait for an event")
 	fl.DurationVar(&c.InitializeTimeout, "initialize-timeout", 0, "bound of the Initialize call (0: none, as AvalancheGo)")
@@ -103,6 +111,9 @@ func avaConfig(f avaFlags, log io.Writer) (avalanche.Config, error) {
 		}
 		cfg.Protocol = f.protocol
 	}
+	if cfg.Nodes < 1 {
+		return cfg, fmt.Errorf("--nodes %d: want 1 or more", cfg.Nodes)
+	}
 	var err error
 	if cfg.Genesis, err = readOptional(f.genesis, "--genesis"); err != nil {
 		return cfg, err
@@ -129,7 +140,29 @@ func avaConfig(f avaFlags, log io.Writer) (avalanche.Config, error) {
 		}
 		cfg.InProcess, cfg.Bufnet = serve, bn
 	}
+	if cfg.Nodes >= 2 {
+		_, variant, _ := strings.Cut(f.inProcess, ":")
+		cfg.NewNetwork = harnessNetwork(variant)
+	}
 	return cfg, nil
+}
+
+// harnessNetwork builds the multi-node specs' network: harness.Network with
+// every node running the in-process refvm variant ("" = the correct VM), or
+// the plugin binary the suite names.
+func harnessNetwork(variant string) avalanche.NewNetworkFunc {
+	return func(ctx context.Context, o avalanche.NetworkOptions) (avalanche.Network, error) {
+		variants := make([]string, o.Nodes)
+		for i := range variants {
+			variants[i] = variant
+		}
+		n, err := harness.NewNetwork(ctx, harness.NetworkConfig{Seed: o.Seed, Nodes: o.Nodes, Variants: variants,
+			Plugin: o.Plugin, HandshakeTimeout: o.HandshakeTimeout, Protocol: o.Protocol, SameWire: o.SameWire, Genesis: o.Genesis, Log: o.Log})
+		if err != nil {
+			return nil, err
+		}
+		return n, nil
+	}
 }
 
 // workloadByName maps --workload to a Workload; nil means auto-detect.
@@ -176,7 +209,7 @@ func inProcessRefVM(spec string, protocol uint, log io.Writer) (func(context.Con
 		return nil, nil, fmt.Errorf("--in-process %q: only refvm runs in process", spec)
 	}
 	known := variant == ""
-	for _, v := range refvm.Variants() {
+	for _, v := range append(refvm.Variants(), refvm.MultiNodeVariants()...) {
 		known = known || v.Name == variant
 	}
 	if !known {

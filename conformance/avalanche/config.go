@@ -66,6 +66,14 @@ type Config struct {
 	// Seed makes the fake node's ids and keys deterministic.
 	Seed int64
 
+	// Nodes is how many instances of the plugin run together (0 = 1). With
+	// 2 or more the multi-node specs ([AVA-NET-…]) run too, on a network
+	// NewNetwork builds; with 1 they are not registered.
+	Nodes int
+	// NewNetwork builds the network of Nodes nodes for the multi-node
+	// specs; required when Nodes >= 2. See Network.
+	NewNetwork NewNetworkFunc
+
 	// Trace, when set, records every RPC in both directions.
 	Trace *avalanchego.Trace
 	// Log receives the plugin's stdout/stderr, and launcher notices when
@@ -103,6 +111,7 @@ func DefaultConfig() Config {
 		GracePeriod:      defaultGracePeriod,
 		Timeout:          defaultTimeout,
 		Repeat:           defaultRepeat,
+		Nodes:            1,
 	}
 }
 
@@ -136,6 +145,9 @@ func (c Config) withDefaults() Config {
 	if c.Log == nil {
 		c.Log = io.Discard
 	}
+	if c.Nodes <= 0 {
+		c.Nodes = 1
+	}
 	return c
 }
 
@@ -148,6 +160,8 @@ func (c Config) validate() error {
 		return errTwoTargets
 	case c.InProcess != nil && c.Bufnet == nil:
 		return errNoBufnet
+	case c.Nodes >= 2 && c.NewNetwork == nil:
+		return errNoNetwork
 	case len(c.SubnetConfig) > 0 && !json.Valid(c.SubnetConfig):
 		return errors.New("Config.SubnetConfig: the subnet config is not JSON")
 	case c.Release != "":

@@ -372,6 +372,24 @@ var variantWant = map[string]variantKill{
 	refvm.VariantAppFailedError:        {true, []string{"AVA-APP-005"}},
 }
 
+// netVariantWant is, for every multi-node refvm variant, the multi-node spec
+// it MUST fail: the suite runs with 3 instances, every one of them (and the
+// single-node target) the variant. All are wrong in meaning, and all but
+// accept-on-reject pass every single-node spec (see alsoSingleNode).
+var netVariantWant = map[string][]string{
+	refvm.VariantLocalBlockID:    {"AVA-NET-001"},
+	refvm.VariantGossipNoTargets: {"AVA-NET-002"},
+	refvm.VariantAcceptOnReject:  {"AVA-NET-003"},
+	refvm.VariantBootstrapStale:  {"AVA-NET-004"},
+	refvm.VariantPongToSelf:      {"AVA-NET-005"},
+}
+
+// alsoSingleNode are the multi-node variants a single-node run catches too:
+// accept-on-reject also fails the single-node conflict specs (AVA-CON-002
+// accepts one sibling and rejects the other on one instance), and the
+// restart specs after them.
+var alsoSingleNode = map[string]bool{refvm.VariantAcceptOnReject: true}
+
 // childTimeouts bound a child's run: short, since broken plugins hang.
 func childTimeouts(cfg avalanche.Config) avalanche.Config {
 	cfg.CallTimeout = 2 * time.Second
@@ -399,6 +417,10 @@ func runChild(what string) (report.Result, error) {
 	case "variant":
 		cfg.InProcess = inProcessRefVM(bn, refvm.Config{Variant: name, Exit: func(int) {}})
 		cfg = childTimeouts(cfg)
+	case "netvariant":
+		cfg.InProcess = inProcessRefVM(bn, refvm.Config{Variant: name, Exit: func(int) {}})
+		cfg = childTimeouts(cfg)
+		cfg.Nodes, cfg.NewNetwork = 3, harnessNetwork(name)
 	case "timeout": // no Shutdown limit: only the run's Timeout ends a hang
 		cfg.InProcess = inProcessRefVM(bn, refvm.Config{Variant: name, Exit: func(int) {}})
 		cfg = childTimeouts(cfg)
@@ -453,7 +475,28 @@ func killChildren(t *testing.T) []killtest.Child {
 		}
 		children = append(children, killtest.Child{Name: "variant:" + v.Name, Semantic: k.semantic, What: "refvm: " + v.Description, Want: k.want})
 	}
+	for _, v := range refvm.MultiNodeVariants() {
+		want, ok := netVariantWant[v.Name]
+		if !ok {
+			t.Errorf("multi-node variant %s has no entry in netVariantWant: which spec catches it?", v.Name)
+		}
+		c := killtest.Child{Name: "netvariant:" + v.Name, Semantic: true, What: "refvm, 3 instances: " + v.Description, Want: want}
+		if !alsoSingleNode[v.Name] {
+			c.Check = onlyNetSpecs
+		}
+		children = append(children, c)
+	}
 	return children
+}
+
+// onlyNetSpecs: a multi-node variant passes every single-node spec (else it
+// belongs in refvm.Variants).
+func onlyNetSpecs(t *testing.T, res report.Result, _ []byte) {
+	for _, id := range res.FailedIDs() {
+		if !strings.HasPrefix(id, "AVA-NET-") {
+			t.Errorf("a multi-node variant failed single-node spec %s", id)
+		}
+	}
 }
 
 // TestEverySpecCanFail is the suite's kill matrix: each proxy fault and

@@ -23,6 +23,9 @@ func (s *suite) register() {
 		s.chainSpecs()
 		s.shutdownSpecs()
 		s.sequenceSpecs()
+		if s.cfg.Nodes >= 2 {
+			s.networkSpecs()
+		}
 	})
 }
 

@@ -65,6 +65,12 @@ var specList = []Spec{
 	{"AVA-SHD-002", "Shutdown MUST return while a WaitForEvent is pending and HTTP requests are in flight, as AvalancheGo awaits neither"},
 	{"AVA-SHD-003", "After Shutdown returned, the plugin MUST NOT use its database: the node stops serving it right away"},
 	{"AVA-SEQ-001", "The VM MUST complete AvalancheGo's start sequence and build and accept a block in steady state"},
+	// Multi-node specs: registered only with Config.Nodes >= 2.
+	{"AVA-NET-001", "A block built on one instance MUST verify on every other instance and be accepted there with the same id"},
+	{"AVA-NET-002", "When the VM gossips a transaction issued on one instance, the gossip MUST reach every other instance (AppGossip)"},
+	{"AVA-NET-003", "When two instances propose conflicting blocks at once, every instance MUST accept the same one; the other MUST be rejected and MUST NOT be in any instance's chain"},
+	{"AVA-NET-004", "A restarted instance MUST bootstrap from its peers to their last accepted block, and its SetState(NormalOp) MUST report that block"},
+	{"AVA-NET-005", "An AppRequest one instance sends another MUST be answered with AppResponse or AppError to the requester before its deadline"},
 }
 
 // reservedIDs are spec IDs other specs will take; no spec here uses them.

@@ -29,9 +29,18 @@ var capabilities = map[string]string{
 	"AVA-DET-002":  workloadCap,
 	"AVA-RST-003":  workloadCap,
 	"AVA-SEQ-001":  workloadCap,
+	"AVA-NET-001":  netCap,
+	"AVA-NET-002":  "the VM gossips issued transactions (SendAppGossip), and " + netCap,
+	"AVA-NET-003":  netCap,
+	"AVA-NET-004":  netCap + ", with 3 or more nodes",
+	"AVA-NET-005":  "the VM asks its peers (an AppRequest), and " + netCap,
 }
 
 const workloadCap = "a workload (the suite can make the VM want a block)"
+
+// netCap: the multi-node specs run only with --nodes 2 or more, and issue
+// transactions with the Workload (or the reference VM's API).
+const netCap = "--nodes 2 or more (Config.Nodes), and " + workloadCap
 
 // Capability is what the spec needs beyond the contract every VM keeps
 // ("" when it always runs); without it the spec is skipped with a reason.

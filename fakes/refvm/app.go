@@ -43,7 +43,13 @@ func (v *vm) AppRequest(ctx context.Context, req *vmpb.AppRequestMsg) (*emptypb.
 	v.metrics.appRequests++
 	v.mu.Unlock()
 	if string(req.Request) == PingRequest {
-		_, err = s.SendAppResponse(ctx, &appsenderpb.SendAppResponseMsg{NodeId: req.NodeId, RequestId: req.RequestId, Response: []byte(PongResponse)})
+		to := req.NodeId
+		if v.cfg.Variant == VariantPongToSelf {
+			v.mu.Lock()
+			to = v.nodeID.Bytes() // the bug: the answer goes to this node, the requester waits in vain
+			v.mu.Unlock()
+		}
+		_, err = s.SendAppResponse(ctx, &appsenderpb.SendAppResponseMsg{NodeId: to, RequestId: req.RequestId, Response: []byte(PongResponse)})
 	} else {
 		if v.cfg.Variant == VariantNoAppError {
 			return &emptypb.Empty{}, nil
@@ -167,7 +173,11 @@ func (v *vm) gossip(ctx context.Context, txs []Tx) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.SendAppGossip(ctx, &appsenderpb.SendAppGossipMsg{Validators: 10, Peers: 10, Msg: encodeTxs(txs)})
+	msg := &appsenderpb.SendAppGossipMsg{Validators: 10, Peers: 10, Msg: encodeTxs(txs)}
+	if v.cfg.Variant == VariantGossipNoTargets {
+		msg.Validators, msg.Peers = 0, 0 // the bug: a gossip nobody gets
+	}
+	_, err = s.SendAppGossip(ctx, msg)
 	if err != nil {
 		return fmt.Errorf("gossip %d txs: %w", len(txs), err)
 	}

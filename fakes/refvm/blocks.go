@@ -61,7 +61,7 @@ func (v *vm) BuildBlock(ctx context.Context, _ *vmpb.BuildBlockRequest) (*vmpb.B
 	if ts.Before(parent.Timestamp) {
 		ts = parent.Timestamp
 	}
-	blk := newBlock(parent.ID, parent.Height+1, ts, v.mempool.take(maxBlockTxs))
+	blk := localize(newBlock(parent.ID, parent.Height+1, ts, v.mempool.take(maxBlockTxs)), c.salt)
 	c.processing[blk.ID] = &entry{blk: blk, status: statusProcessing}
 	v.built[blk.ID] = struct{}{}
 	v.metrics.blocksBuilt++
@@ -103,9 +103,24 @@ func (v *vm) parseResponse(blk *Block) *vmpb.ParseBlockResponse {
 	}
 }
 
+// parse decodes a block's bytes (with the local-block-id variant's id).
+func (v *vm) parse(b []byte) (*Block, error) {
+	blk, err := parseBlock(b)
+	if err != nil || v.cfg.Variant != VariantLocalBlockID {
+		return blk, err
+	}
+	v.mu.Lock()
+	var salt []byte
+	if v.chain != nil {
+		salt = v.chain.salt
+	}
+	v.mu.Unlock()
+	return localize(blk, salt), nil
+}
+
 // ParseBlock decodes bytes deterministically. An unknown parent is fine here.
 func (v *vm) ParseBlock(_ context.Context, req *vmpb.ParseBlockRequest) (*vmpb.ParseBlockResponse, error) {
-	blk, err := parseBlock(req.Bytes)
+	blk, err := v.parse(req.Bytes)
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "refvm: ParseBlock: %v", err)
 	}
@@ -115,7 +130,7 @@ func (v *vm) ParseBlock(_ context.Context, req *vmpb.ParseBlockRequest) (*vmpb.P
 func (v *vm) BatchedParseBlock(_ context.Context, req *vmpb.BatchedParseBlockRequest) (*vmpb.BatchedParseBlockResponse, error) {
 	out := &vmpb.BatchedParseBlockResponse{}
 	for i, b := range req.Request {
-		blk, err := parseBlock(b)
+		blk, err := v.parse(b)
 		if err != nil {
 			return nil, status.Errorf(codes.InvalidArgument, "refvm: BatchedParseBlock: block %d: %v", i, err)
 		}
@@ -175,7 +190,7 @@ func (v *vm) SetPreference(_ context.Context, req *vmpb.SetPreferenceRequest) (*
 // BlockVerify checks parent, height, timestamp and txs; the
 // verify-accepts-invalid variant skips the parent and height checks.
 func (v *vm) BlockVerify(_ context.Context, req *vmpb.BlockVerifyRequest) (*vmpb.BlockVerifyResponse, error) {
-	blk, err := parseBlock(req.Bytes)
+	blk, err := v.parse(req.Bytes)
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "refvm: BlockVerify: %v", err)
 	}

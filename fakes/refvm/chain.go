@@ -52,6 +52,7 @@ type chain struct {
 	reported     *Block // what SetState/GetBlockIDAtHeight report (stale-last-accepted freezes it)
 	preferred    ids.ID
 	variant      string            // the broken variant, "" = correct
+	salt         []byte            // local-block-id: mixed into every block id above genesis
 	heights      map[uint64]ids.ID // volatile-height-index: the index above genesis, in memory only
 	tip          *Block            // build-on-cached-tip: what BuildBlock builds on
 }
@@ -60,8 +61,9 @@ var errUnknownBlock = errors.New("unknown block")
 
 // openChain loads the chain from db, or writes genesis when db is empty.
 // variant is the broken variant ("" = the correct VM).
-func openChain(db database.Database, genesis *Block, variant string) (*chain, error) {
-	c := &chain{db: db, processing: map[ids.ID]*entry{}, variant: variant, heights: map[uint64]ids.ID{}}
+// salt is the local-block-id variant's node id (nil otherwise).
+func openChain(db database.Database, genesis *Block, variant string, salt []byte) (*chain, error) {
+	c := &chain{db: db, processing: map[ids.ID]*entry{}, variant: variant, heights: map[uint64]ids.ID{}, salt: salt}
 	idBytes, err := db.Get(keyLastAccepted)
 	switch {
 	case errors.Is(err, database.ErrNotFound):
@@ -130,7 +132,21 @@ func (c *chain) accepted(id ids.ID) (*Block, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read block %s: %w", id, err)
 	}
-	return parseBlock(b)
+	blk, err := parseBlock(b)
+	if err != nil {
+		return nil, err
+	}
+	return localize(blk, c.salt), nil
+}
+
+// localize is the local-block-id variant's bug: with a salt (the node's
+// id), a block above genesis gets the id sha256(bytes || salt), so every
+// node names the same bytes differently. A nil salt leaves blk alone.
+func localize(blk *Block, salt []byte) *Block {
+	if salt != nil && blk.Height > 0 {
+		blk.ID = sha256.Sum256(append(append([]byte(nil), blk.Bytes...), salt...))
+	}
+	return blk
 }
 
 // get finds a processing or accepted block.

@@ -46,6 +46,7 @@ type vm struct {
 	networkID   uint32
 	chainID     ids.ID
 	nodeID      ids.NodeID
+	bootLA      *Block // bootstrap-stale-state: what SetState(Bootstrapping) reported
 	dbConn      *grpc.ClientConn
 	nodeConn    *grpc.ClientConn
 	db          *rpcdb.DatabaseClient
@@ -187,7 +188,11 @@ func (v *vm) Initialize(ctx context.Context, req *vmpb.InitializeRequest) (*vmpb
 	if v.cfg.Variant == VariantMemDBState {
 		chainDB = memdb.New() // the bug: the chain never reaches the node's database
 	}
-	c, err := openChain(chainDB, g.block(), v.cfg.Variant)
+	var salt []byte
+	if v.cfg.Variant == VariantLocalBlockID {
+		salt = append([]byte(nil), req.NodeId...)
+	}
+	c, err := openChain(chainDB, g.block(), v.cfg.Variant, salt)
 	if err != nil {
 		dbConn.Close()
 		nodeConn.Close()
@@ -230,8 +235,16 @@ func (v *vm) SetState(_ context.Context, req *vmpb.SetStateRequest) (*vmpb.SetSt
 	if err != nil {
 		return nil, err
 	}
-	v.state = req.State
 	la := c.reported
+	if v.cfg.Variant == VariantBootstrapStale {
+		// The bug: the answer after bootstrapping is the one from its start.
+		if req.State == vmpb.State_STATE_BOOTSTRAPPING && la.Height > 0 {
+			v.bootLA = la // only on a restarted chain: a fresh one is right
+		} else if req.State == vmpb.State_STATE_NORMAL_OP && v.state == vmpb.State_STATE_BOOTSTRAPPING && v.bootLA != nil {
+			la = v.bootLA
+		}
+	}
+	v.state = req.State
 	return &vmpb.SetStateResponse{
 		LastAcceptedId:       la.ID[:],
 		LastAcceptedParentId: la.Parent[:],

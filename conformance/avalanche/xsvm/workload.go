@@ -21,10 +21,9 @@ const (
 
 // Workload issues xsvm Transfer transactions. It is safe for concurrent use.
 type Workload struct {
-	mu      sync.Mutex
-	keys    []key
-	next    int
-	chainID ids.ID
+	mu   sync.Mutex
+	keys []key
+	next int
 	// GenesisTime is the genesis block's timestamp (default 2024-01-01 UTC,
 	// before every upgrade the fake node schedules).
 	GenesisTime time.Time
@@ -91,20 +90,14 @@ func (w *Workload) IssueTx(ctx context.Context, c *avalanchego.HTTPClient, n int
 	return nil
 }
 
+// chain asks the chain's id (xsvm.network) each time: the same workload
+// issues on several chains (the single-node target's, then each node's of
+// a multi-node network, which has its own chain id).
 func (w *Workload) chain(ctx context.Context, c *avalanchego.HTTPClient) (ids.ID, error) {
-	w.mu.Lock()
-	id := w.chainID
-	w.mu.Unlock()
-	if id != ids.Empty {
-		return id, nil
-	}
 	var reply networkReply
 	if err := c.JSONRPC(ctx, "", "xsvm.network", struct{}{}, &reply); err != nil {
 		return ids.Empty, fmt.Errorf("xsvm workload: xsvm.network: %w", err)
 	}
-	w.mu.Lock()
-	w.chainID = reply.ChainID
-	w.mu.Unlock()
 	return reply.ChainID, nil
 }
 
