@@ -215,7 +215,7 @@ func (s *SimNode) start() error {
 			SameWire: n.cfg.SameWire, HandshakeTimeout: n.cfg.HandshakeTimeout, GracefulTimeout: time.Second})
 	} else {
 		clock := n.World.Clock()
-		rc := refvm.Config{Variant: s.variant, Transport: bufnet, Stderr: n.cfg.Log, Exit: func(int) {}, Clock: clock.Now, Protocol: n.cfg.Protocol}
+		rc := refvm.Config{Variant: s.variant, Transport: bufnet, Stderr: n.cfg.Log, Exit: func(int) {}, Clock: clock, Protocol: n.cfg.Protocol}
 		serve := func(ctx context.Context, addr string) error { return refvm.Serve(ctx, addr, rc) }
 		s.note("launch", "in-process refvm "+s.variant)
 		p, err = avalanchego.LaunchInProcess(n.ctx, bufnet, serve, avalanchego.LaunchConfig{Log: n.cfg.Log, Protocol: n.cfg.Protocol, GracefulTimeout: 50 * time.Millisecond})

@@ -48,6 +48,21 @@ func (RealClock) Sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
+// NowFunc is a clock that reads its time from a function (a test's stepping
+// or fixed clock); its timers and Sleep run on the wall clock.
+type NowFunc func() time.Time
+
+var _ Clock = NowFunc(nil)
+
+// Now calls f.
+func (f NowFunc) Now() time.Time { return f() }
+
+// AfterFunc is RealClock's.
+func (NowFunc) AfterFunc(d time.Duration, fn func()) Timer { return RealClock{}.AfterFunc(d, fn) }
+
+// Sleep is RealClock's.
+func (NowFunc) Sleep(ctx context.Context, d time.Duration) error { return RealClock{}.Sleep(ctx, d) }
+
 // SleepOn is Sleep on any clock that only offers AfterFunc: it waits for the
 // timer's call or ctx.
 func SleepOn(ctx context.Context, c interface {

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vmtestbed/vmtestbed/sim"
 )
 
 // jsonAgent is the seed's JSON agent in miniature: {"data":m} -> {"data":"echo:"+m}, echoing "id".
@@ -39,12 +41,13 @@ func staleAgent(line string) []byte {
 
 // instantWait records backoff waits and runs hook (if any) instead of waiting.
 type instantWait struct {
-	mu    sync.Mutex
-	waits []time.Duration
-	hook  func()
+	sim.RealClock // Now and AfterFunc; Sleep is this type's
+	mu            sync.Mutex
+	waits         []time.Duration
+	hook          func()
 }
 
-func (w *instantWait) wait(ctx context.Context, d time.Duration) error {
+func (w *instantWait) Sleep(ctx context.Context, d time.Duration) error {
 	w.mu.Lock()
 	w.waits = append(w.waits, d)
 	hook := w.hook
@@ -155,7 +158,7 @@ func TestClientGarbageReply(t *testing.T) {
 func TestClientMissingSocket(t *testing.T) {
 	w := &instantWait{}
 	policy := DefaultReconnect
-	policy.Wait = w.wait
+	policy.Clock = w
 	c, err := NewBuilder("com.vmagent.sock").WithSocketPath(shortTempDir(t) + "/gone.sock").WithReconnect(policy).Build()
 	if err != nil {
 		t.Fatal(err)
@@ -188,7 +191,7 @@ func TestClientReconnectsAfterFarEndRestarts(t *testing.T) {
 	a := startUnixAgent(t, jsonAgent)
 	w := &instantWait{}
 	policy := DefaultReconnect
-	policy.Wait = w.wait
+	policy.Clock = w
 	c, err := NewBuilder("com.vmagent.sock").WithSocketPath(a.path).WithJSONHandler().WithReconnect(policy).Build()
 	if err != nil {
 		t.Fatal(err)

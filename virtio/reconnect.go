@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/vmtestbed/vmtestbed/sim"
 )
 
 // ReconnectPolicy says how a Client reopens a channel whose far end went away: up to MaxAttempts
@@ -13,8 +15,9 @@ type ReconnectPolicy struct {
 	Initial     time.Duration
 	Max         time.Duration
 	Multiplier  float64
-	// Wait waits d or until ctx ends; nil waits on a timer. Tests inject one that needs no time.
-	Wait func(ctx context.Context, d time.Duration) error
+	// Clock's Sleep is the wait between attempts; nil is the wall clock.
+	// Tests inject one that needs no time.
+	Clock sim.Clock
 }
 
 // DefaultReconnect tries 5 times, waiting 10 ms, 20 ms, 40 ms, 80 ms.
@@ -45,9 +48,9 @@ func (p ReconnectPolicy) Backoff(n int) time.Duration {
 // connect opens ch, retrying by the policy. The error wraps the last Connect error.
 func (p ReconnectPolicy) connect(ctx context.Context, ch Channel) error {
 	attempts := max(p.MaxAttempts, 1)
-	wait := p.Wait
-	if wait == nil {
-		wait = timerWait
+	clock := p.Clock
+	if clock == nil {
+		clock = sim.RealClock{}
 	}
 	var err error
 	for n := range attempts {
@@ -57,20 +60,9 @@ func (p ReconnectPolicy) connect(ctx context.Context, ch Channel) error {
 		if n == attempts-1 {
 			break
 		}
-		if werr := wait(ctx, p.Backoff(n)); werr != nil {
+		if werr := clock.Sleep(ctx, p.Backoff(n)); werr != nil {
 			return fmt.Errorf("reconnect %s: %w (last error: %w)", ch.Name(), werr, err)
 		}
 	}
 	return fmt.Errorf("reconnect %s: gave up after %d attempts: %w", ch.Name(), attempts, err)
-}
-
-func timerWait(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

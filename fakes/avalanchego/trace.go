@@ -7,6 +7,8 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/status"
+
+	"github.com/vmtestbed/vmtestbed/sim"
 )
 
 // Directions of a traced call.
@@ -36,12 +38,12 @@ type Trace struct {
 	events []TraceEvent
 }
 
-// NewTrace starts a trace; clock nil means time.Now.
-func NewTrace(clock func() time.Time) *Trace {
+// NewTrace starts a trace on clock (nil: the wall clock).
+func NewTrace(clock sim.Clock) *Trace {
 	if clock == nil {
-		clock = time.Now
+		clock = sim.RealClock{}
 	}
-	return &Trace{clock: clock, start: clock()}
+	return &Trace{clock: clock.Now, start: clock.Now()}
 }
 
 // Events returns a copy of the events in completion order.

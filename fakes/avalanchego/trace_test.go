@@ -18,6 +18,7 @@ import (
 	vmpb "github.com/ava-labs/avalanchego/proto/pb/vm"
 
 	"github.com/vmtestbed/vmtestbed/fakes/avalanchego"
+	"github.com/vmtestbed/vmtestbed/sim"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -36,7 +37,7 @@ func stepClock() func() time.Time {
 
 func sampleTrace() *avalanchego.Trace {
 	clk := stepClock()
-	tr := avalanchego.NewTrace(clk)
+	tr := avalanchego.NewTrace(sim.NowFunc(clk))
 	id := bytes.Repeat([]byte{0xab}, 32)
 	rec := func(dir, m string, req, resp any, err error) {
 		// begun is read from the trace's clock, as the interceptors do.

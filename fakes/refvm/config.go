@@ -2,8 +2,8 @@ package refvm
 
 import (
 	"io"
-	"time"
 
+	"github.com/vmtestbed/vmtestbed/sim"
 	"github.com/vmtestbed/vmtestbed/transport"
 )
 
@@ -22,7 +22,7 @@ type Config struct {
 	Exit      func(code int)      // used by the crash variants; nil = os.Exit
 	Terminate <-chan struct{}     // closed on SIGTERM (the binary); in-process the ctx ends instead
 	StateSync bool                // turn on the state-sync implementation (StateSyncEnabled answers true)
-	Clock     func() time.Time    // block timestamps; nil = time.Now
+	Clock     sim.Clock           // block timestamps; nil = the wall clock
 }
 
 // Broken variant names.

@@ -23,6 +23,7 @@ import (
 	"github.com/ava-labs/avalanchego/utils/crypto/bls"
 	"github.com/ava-labs/avalanchego/utils/crypto/bls/signer/localsigner"
 
+	"github.com/vmtestbed/vmtestbed/sim"
 	"github.com/vmtestbed/vmtestbed/transport"
 )
 
@@ -86,7 +87,7 @@ func startVMOn(t testing.TB, node *testNode, cfg Config) *testVM {
 	cfg.Stderr = tv.stderr
 	cfg.Exit = func(code int) { tv.exits <- code }
 	if cfg.Clock == nil {
-		cfg.Clock = testClock()
+		cfg.Clock = sim.NowFunc(testClock())
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	tv.cancel = cancel

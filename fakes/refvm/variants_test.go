@@ -14,6 +14,7 @@ import (
 	httppb "github.com/ava-labs/avalanchego/proto/pb/http"
 	vmpb "github.com/ava-labs/avalanchego/proto/pb/vm"
 
+	"github.com/vmtestbed/vmtestbed/sim"
 	"github.com/vmtestbed/vmtestbed/transport"
 )
 
@@ -194,7 +195,7 @@ var moreVariantChecks = map[string]func(t *testing.T, variant string) (broken bo
 		return at.Err != vmpb.Error_ERROR_NOT_FOUND
 	},
 	VariantParseLocalTimestamp: func(t *testing.T, variant string) bool {
-		a, b := startVM(t, Config{}), startVM(t, Config{Variant: variant, Clock: func() time.Time { return time.Unix(1800000000, 0) }})
+		a, b := startVM(t, Config{}), startVM(t, Config{Variant: variant, Clock: sim.NowFunc(func() time.Time { return time.Unix(1800000000, 0) })})
 		a.init(nil)
 		b.init(nil)
 		blk := a.buildAccept("k", "v")

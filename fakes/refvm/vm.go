@@ -79,7 +79,7 @@ func newVM(ctx context.Context, cfg Config) *vm {
 		cfg:      cfg,
 		ctx:      ctx,
 		stderr:   cfg.Stderr,
-		clock:    cfg.Clock,
+		clock:    time.Now,
 		mempool:  newMempool(),
 		peers:    map[ids.NodeID]string{},
 		pending:  map[uint32]ids.NodeID{},
@@ -90,8 +90,8 @@ func newVM(ctx context.Context, cfg Config) *vm {
 	if v.stderr == nil {
 		v.stderr = os.Stderr
 	}
-	if v.clock == nil {
-		v.clock = time.Now
+	if cfg.Clock != nil {
+		v.clock = cfg.Clock.Now
 	}
 	return v
 }
