@@ -32,8 +32,9 @@ func benchVersion(b *testing.B, p *avalanchego.Plugin) {
 	}
 }
 
-// BenchmarkVMCallBufconn: one traced VM.Version call to in-process refvm over bufconn.
-func BenchmarkVMCallBufconn(b *testing.B) {
+// launchRefVM launches the in-process refvm over bufconn with a trace.
+func launchRefVM(b *testing.B) *avalanchego.Plugin {
+	b.Helper()
 	bn := transport.NewBufnet()
 	serve := func(ctx context.Context, addr string) error {
 		return refvm.Serve(ctx, addr, refvm.Config{Transport: bn, Stderr: avalanchego.PluginOutput(ctx)})
@@ -42,8 +43,11 @@ func BenchmarkVMCallBufconn(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	benchVersion(b, p)
+	return p
 }
+
+// BenchmarkVMCallBufconn: one traced VM.Version call to in-process refvm over bufconn.
+func BenchmarkVMCallBufconn(b *testing.B) { benchVersion(b, launchRefVM(b)) }
 
 // BenchmarkVMCallTCP: one traced VM.Version call to the test plugin binary over loopback TCP.
 func BenchmarkVMCallTCP(b *testing.B) {
@@ -107,14 +111,7 @@ func BenchmarkVMCallOverhead(b *testing.B) {
 		bare = time.Since(start) / time.Duration(b.N)
 	})
 	b.Run("node", func(b *testing.B) {
-		bn := transport.NewBufnet()
-		serve := func(ctx context.Context, addr string) error {
-			return refvm.Serve(ctx, addr, refvm.Config{Transport: bn, Stderr: avalanchego.PluginOutput(ctx)})
-		}
-		p, err := avalanchego.LaunchInProcess(context.Background(), bn, serve, avalanchego.LaunchConfig{Trace: avalanchego.NewTrace(nil), GracefulTimeout: 2 * time.Second})
-		if err != nil {
-			b.Fatal(err)
-		}
+		p := launchRefVM(b)
 		defer func() { _ = p.Stop(context.Background()) }()
 		ctx := context.Background()
 		start := time.Now()
