@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"html"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/vmtestbed/vmtestbed/sim"
@@ -22,6 +23,9 @@ type timelineLane struct {
 	Plugin string `json:"plugin"`
 	State  string `json:"state"`
 	Height uint64 `json:"height"`
+	// Host marks a hypervisor host's lane (a full-stack run): it has no
+	// plugin or height, only the cluster's events.
+	Host bool `json:"host,omitempty"`
 }
 
 type timelineData struct {
@@ -48,6 +52,23 @@ func WriteTimeline(w io.Writer, r Run) error {
 		for _, n := range res.Scenario.Topology.Nodes {
 			data.Lanes = append(data.Lanes, timelineLane{Name: n.Name, Alias: n.Alias, Plugin: "?", State: "not started"})
 		}
+	}
+	// A full-stack run's hypervisor hosts get lanes of their own, below
+	// the nodes, in name order.
+	known := map[string]bool{}
+	for _, l := range data.Lanes {
+		known[l.Name] = true
+	}
+	var hosts []string
+	for _, e := range data.Events {
+		if e.Node != "" && !known[e.Node] {
+			known[e.Node] = true
+			hosts = append(hosts, e.Node)
+		}
+	}
+	slices.Sort(hosts)
+	for _, h := range hosts {
+		data.Lanes = append(data.Lanes, timelineLane{Name: h, Host: true})
 	}
 	js, err := json.Marshal(data) // escapes <, > and &: safe inside <script>
 	if err != nil {
@@ -122,6 +143,7 @@ code{font-family:ui-monospace,monospace;background:#f1f3f5;padding:1px 4px;borde
 <span><svg width="14" height="14"><circle cx="7" cy="7" r="5" fill="none" stroke="#c92a2a" stroke-width="2"/></svg>reject</span>
 <span><svg width="14" height="14"><path d="M7 1L13 13H1z" fill="#c92a2a"/></svg>fault</span>
 <span><svg width="14" height="14"><line x1="7" y1="0" x2="7" y2="14" stroke="#ae3ec9" stroke-width="2" stroke-dasharray="3 2"/></svg>partition / heal</span>
+<span><svg width="14" height="14"><rect x="2" y="2" width="10" height="10" fill="#0c8599"/></svg>hypervisor (host, instance, agent)</span>
 </span>
 </div>
 </header>
@@ -241,6 +263,18 @@ code{font-family:ui-monospace,monospace;background:#f1f3f5;padding:1px 4px;borde
         case "note":
           body = '<circle cx="' + x + '" cy="' + cy + '" r="2.5" fill="#868e96"/>';
           break;
+        case "hypervisor":
+          // A host acting on a validator (StartInstance, RestartInstance) or
+          // a validator's agent answering from its host: a line between lanes.
+          var other = laneOf[e.to !== undefined && e.to !== e.node ? e.to : e.from];
+          if (other !== undefined && other !== l) {
+            body += '<line class="hv" x1="' + x + '" y1="' + cy + '" x2="' + x + '" y2="' + y(other) + '" stroke="#0c8599" stroke-width="1.5" stroke-dasharray="2 2"/>';
+          }
+          body += '<rect class="hvmark" x="' + (x - 5) + '" y="' + (cy - 5) + '" width="10" height="10" fill="#0c8599"/>';
+          if (e.name !== "agent" && e.name !== "command") {
+            body += '<text x="' + (x + 7) + '" y="' + (cy - 7) + '" style="fill:#0c8599">' + esc(e.name) + "</text>";
+          }
+          break;
         default:
           continue;
       }
@@ -254,7 +288,8 @@ code{font-family:ui-monospace,monospace;background:#f1f3f5;padding:1px 4px;borde
   function labels() {
     var out = ['<div style="height:' + AX + 'px"></div>'];
     lanes.forEach(function (ln) {
-      out.push('<div class="lane-label" style="height:' + LH + 'px"><b>' + esc(ln.name + (ln.alias ? " (" + ln.alias + ")" : "")) + "</b><small>" + esc(ln.plugin + ", " + ln.state + (ln.state === "down" ? "" : ", height " + ln.height)) + "</small></div>");
+      var sub = ln.host ? "hypervisor host" : ln.plugin + ", " + ln.state + (ln.state === "down" ? "" : ", height " + ln.height);
+      out.push('<div class="lane-label" style="height:' + LH + 'px"><b>' + esc(ln.name + (ln.alias ? " (" + ln.alias + ")" : "")) + "</b><small>" + esc(sub) + "</small></div>");
     });
     document.getElementById("labels").innerHTML = out.join("");
   }

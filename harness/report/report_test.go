@@ -201,6 +201,26 @@ func TestTimelineDOMInChromium(t *testing.T) {
 	}
 }
 
+// TestTimelineHostLanesInChromium: a full-stack run's timeline has a lane
+// per hypervisor host below the node lanes, with the cluster's marks (the
+// host failure, the failed instance, the rescheduling) and the lines that
+// tie a host to the validator it acts on.
+func TestTimelineHostLanesInChromium(t *testing.T) {
+	page := writeReport(t, runScenario(t, "validators-on-hypervisor", 1, ""))
+	dom := string(headless(t, page, "--dump-dom"))
+	if got := len(regexp.MustCompile(`<g class="lane" data-node="n\d+">`).FindAllString(dom, -1)); got != 3 {
+		t.Errorf("%d node lanes, want 3", got)
+	}
+	if got := len(regexp.MustCompile(`<g class="lane" data-node="hv\d+">`).FindAllString(dom, -1)); got != 3 {
+		t.Errorf("%d host lanes, want 3", got)
+	}
+	for _, want := range []string{`class="hvmark"`, `class="hv"`, ">host-failure<", ">instance-failed<", ">StartInstance<", "hypervisor host"} {
+		if !strings.Contains(dom, want) {
+			t.Errorf("the timeline lacks %s", want)
+		}
+	}
+}
+
 // #zoom=N widens the chart N times; #x=time lays it out by virtual time.
 func TestTimelineZoomInChromium(t *testing.T) {
 	page := writeReport(t, runScenario(t, "partition-and-heal", 1, ""))
