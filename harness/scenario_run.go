@@ -92,6 +92,9 @@ func RunScenario(ctx context.Context, sc *Scenario, opts RunOptions) (*Result, e
 	}
 	start := time.Now()
 	res := &Result{Scenario: sc, Seed: opts.Seed, Nondeterministic: opts.Nondeterministic}
+	if cfg.Plugin != "" && res.Nondeterministic == "" {
+		res.Nondeterministic = fmt.Sprintf("every node ran the plugin %s in its own process, whose timing is outside the seeded world, so the same seed may give another trace", cfg.Plugin)
+	}
 	if sc.Description != "" {
 		fmt.Fprintf(progress, "scenario %s, seed %d: %s\n", sc.Name, opts.Seed, sc.Description)
 	} else {
@@ -216,8 +219,17 @@ func networkConfig(sc *Scenario, opts RunOptions) (NetworkConfig, error) {
 		MaxAncestors: t.MaxAncestors, Log: opts.Log}
 	for i := range t.Nodes {
 		p := t.PluginOf(i)
-		if p.Path != "" {
-			return cfg, fmt.Errorf("node %s: plugin binary %s: the simulated network runs the in-process reference VM only (refvm or refvm:VARIANT); a plugin in its own process is not wired into it yet", t.Nodes[i].Name, p.Path)
+		switch {
+		case p.Path != "" && t.Workload != "":
+			return cfg, fmt.Errorf("node %s: plugin binary %s with workload %s: scenario steps issue transactions through the reference VM's API; a workload-driven plugin runs in `vmtestbed conform avalanche --nodes N`", t.Nodes[i].Name, p.Path, t.Workload)
+		case p.Path != "" && cfg.Plugin != "" && p.Path != cfg.Plugin:
+			return cfg, fmt.Errorf("node %s: plugin binary %s: every node of a network runs the same binary (the others run %s)", t.Nodes[i].Name, p.Path, cfg.Plugin)
+		case p.Path != "" && i > 0 && cfg.Plugin == "":
+			return cfg, fmt.Errorf("node %s: plugin binary %s: every node of a network runs the same plugin (earlier nodes run the in-process refvm)", t.Nodes[i].Name, p.Path)
+		case p.Path == "" && cfg.Plugin != "":
+			return cfg, fmt.Errorf("node %s: the in-process refvm: every node of a network runs the same plugin (earlier nodes run %s)", t.Nodes[i].Name, cfg.Plugin)
+		case p.Path != "":
+			cfg.Plugin = p.Path // a binary serving the reference VM's API, in its own process
 		}
 		cfg.Variants = append(cfg.Variants, p.Variant)
 	}
