@@ -146,15 +146,13 @@ func NewCluster(ctx context.Context, cfg ClusterConfig) (*Cluster, error) {
 		_ = c.Close()
 		return nil, err
 	}
-	c.n().World.After(cfg.HeartbeatInterval, "orchestrate", c.orchestrate)
+	c.World.After(cfg.HeartbeatInterval, "orchestrate", c.orchestrate)
 	if err := n.RunUntil(func() bool { return n.allNormal() }, time.Minute); err != nil {
 		_ = c.Close()
 		return nil, fmt.Errorf("cluster: start-up: %w", err)
 	}
 	return c, nil
 }
-
-func (c *Cluster) n() *Network { return c.Network }
 
 func (c *Cluster) note(node, name, detail string) {
 	c.World.Trace().Add(sim.Event{Node: node, Kind: sim.KindNote, Name: name, Detail: detail})
@@ -227,7 +225,7 @@ func (c *Cluster) place(v *validator) error {
 		return err
 	}
 	v.running = true
-	return c.n().StartNode(v.node.Name)
+	return c.StartNode(v.node.Name)
 }
 
 // agentReady pings the instance's guest agent over its virtio-serial
@@ -403,7 +401,7 @@ func (c *Cluster) exec(v *validator, cmd string, args []string) (string, error) 
 func (c *Cluster) restart(v *validator) error {
 	if v.running {
 		v.running = false
-		if err := c.n().StopNode(v.node.Name); err != nil {
+		if err := c.StopNode(v.node.Name); err != nil {
 			return err
 		}
 	}
@@ -417,11 +415,11 @@ func (c *Cluster) restart(v *validator) error {
 		return err
 	}
 	v.running = true
-	return c.n().StartNode(v.node.Name)
+	return c.StartNode(v.node.Name)
 }
 
 func (c *Cluster) validator(node string) (*validator, error) {
-	s, err := c.n().mustNode(node)
+	s, err := c.mustNode(node)
 	if err != nil {
 		return nil, err
 	}
@@ -449,7 +447,7 @@ func (c *Cluster) FailHost(name string) error {
 	for _, v := range c.vals {
 		if v.host == name && v.running {
 			v.running = false
-			errs = append(errs, c.n().StopNode(v.node.Name))
+			errs = append(errs, c.StopNode(v.node.Name))
 			// The host is dead: its machines lose power now, though the
 			// control plane still thinks them RUNNING until the lease lapses.
 			if m, err := c.HV.Fake().Machine(v.instance); err == nil {
@@ -517,15 +515,6 @@ func (c *Cluster) Placement() map[string]string {
 		}
 	}
 	return out
-}
-
-// Hosts lists the host names.
-func (c *Cluster) Hosts() []string {
-	var out []string
-	for _, h := range c.hosts {
-		out = append(out, h.name)
-	}
-	return slices.Clip(out)
 }
 
 // startWatcher opens the WatchNodes stream the simulated client follows.

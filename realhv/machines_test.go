@@ -87,26 +87,29 @@ func TestHypervisorFakeOnLibvirt(t *testing.T) {
 		}
 		seen.Write(out.GetData())
 	}
+	// Watch first, so the STOPPED event cannot be missed.
+	wctx, wcancel := context.WithCancel(ctx)
+	defer wcancel()
+	watch, err := compute.WatchInstance(wctx, &hv.WatchInstanceRequest{InstanceId: in.Id})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := compute.StopInstance(ctx, &hv.StopInstanceRequest{InstanceId: in.Id, TimeoutSeconds: 60}); err != nil {
 		t.Fatal(err)
 	}
 	for {
-		got, err := compute.GetInstance(ctx, &hv.GetInstanceRequest{InstanceId: in.Id})
+		ev, err := watch.Recv()
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("watching the instance stop: %v", err)
 		}
-		if got.GetState() == hv.InstanceState_INSTANCE_STATE_STOPPED {
+		if got := ev.GetInstance(); got.GetState() == hv.InstanceState_INSTANCE_STATE_STOPPED {
 			if got.GetStateReason() != "stopped" {
 				t.Errorf("stopped with reason %q, want the guest's own power-off", got.GetStateReason())
 			}
 			break
 		}
-		if ctx.Err() != nil {
-			t.Fatalf("still %v: %v", got.GetState(), ctx.Err())
-		}
-		w := time.NewTimer(100 * time.Millisecond)
-		<-w.C
 	}
+	wcancel()
 	if _, err := compute.DeleteInstance(ctx, &hv.DeleteInstanceRequest{InstanceId: in.Id}); err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"os"
 	"os/exec"
@@ -88,23 +89,19 @@ func TestRealhvInterruptedRunLeavesNothing(t *testing.T) {
 	}
 	defer h.Close()
 	cmd := exec.CommandContext(ctx, bin, "conform", "agent", "--backend", "realhv", "--guest-agent", agent)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	// Kill it once its guest is defined.
-	for {
-		names, err := h.Domains()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(names) > 0 {
-			break
-		}
-		if ctx.Err() != nil {
-			t.Fatal("the run defined no domain")
-		}
-		tick := time.NewTimer(50 * time.Millisecond)
-		<-tick.C
+	// The first spec's line means the guest is defined and its agent up:
+	// kill the run there, as an interrupt would.
+	if _, err := bufio.NewReader(out).ReadString('\n'); err != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		t.Fatalf("the run printed no spec: %v", err)
 	}
 	_ = cmd.Process.Kill()
 	_ = cmd.Wait()

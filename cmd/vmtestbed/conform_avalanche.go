@@ -13,11 +13,11 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/vmtestbed/vmtestbed/conformance/avalanche"
+	"github.com/vmtestbed/vmtestbed/conformance/avalanche/multinode"
 	"github.com/vmtestbed/vmtestbed/conformance/avalanche/xsvm"
 	"github.com/vmtestbed/vmtestbed/conformance/report"
 	"github.com/vmtestbed/vmtestbed/fakes/avalanchego"
 	"github.com/vmtestbed/vmtestbed/fakes/refvm"
-	"github.com/vmtestbed/vmtestbed/harness"
 	"github.com/vmtestbed/vmtestbed/transport"
 )
 
@@ -142,27 +142,9 @@ func avaConfig(f avaFlags, log io.Writer) (avalanche.Config, error) {
 	}
 	if cfg.Nodes >= 2 {
 		_, variant, _ := strings.Cut(f.inProcess, ":")
-		cfg.NewNetwork = harnessNetwork(variant)
+		cfg.NewNetwork = multinode.Network(variant)
 	}
 	return cfg, nil
-}
-
-// harnessNetwork builds the multi-node specs' network: harness.Network with
-// every node running the in-process refvm variant ("" = the correct VM), or
-// the plugin binary the suite names.
-func harnessNetwork(variant string) avalanche.NewNetworkFunc {
-	return func(ctx context.Context, o avalanche.NetworkOptions) (avalanche.Network, error) {
-		variants := make([]string, o.Nodes)
-		for i := range variants {
-			variants[i] = variant
-		}
-		n, err := harness.NewNetwork(ctx, harness.NetworkConfig{Seed: o.Seed, Nodes: o.Nodes, Variants: variants,
-			Plugin: o.Plugin, HandshakeTimeout: o.HandshakeTimeout, Protocol: o.Protocol, SameWire: o.SameWire, Genesis: o.Genesis, Log: o.Log})
-		if err != nil {
-			return nil, err
-		}
-		return n, nil
-	}
 }
 
 // workloadByName maps --workload to a Workload; nil means auto-detect.

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/vmtestbed/vmtestbed/conformance/avalanche"
+	"github.com/vmtestbed/vmtestbed/conformance/avalanche/multinode"
 	"github.com/vmtestbed/vmtestbed/conformance/report"
 	"github.com/vmtestbed/vmtestbed/fakes/refvm"
 	"github.com/vmtestbed/vmtestbed/internal/killtest"
@@ -420,7 +421,7 @@ func runChild(what string) (report.Result, error) {
 	case "netvariant":
 		cfg.InProcess = inProcessRefVM(bn, refvm.Config{Variant: name, Exit: func(int) {}})
 		cfg = childTimeouts(cfg)
-		cfg.Nodes, cfg.NewNetwork = 3, harnessNetwork(name)
+		cfg.Nodes, cfg.NewNetwork = 3, multinode.Network(name)
 	case "timeout": // no Shutdown limit: only the run's Timeout ends a hang
 		cfg.InProcess = inProcessRefVM(bn, refvm.Config{Variant: name, Exit: func(int) {}})
 		cfg = childTimeouts(cfg)

@@ -10,8 +10,8 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/vmtestbed/vmtestbed/conformance/avalanche"
+	"github.com/vmtestbed/vmtestbed/conformance/avalanche/multinode"
 	"github.com/vmtestbed/vmtestbed/fakes/refvm"
-	"github.com/vmtestbed/vmtestbed/harness"
 	"github.com/vmtestbed/vmtestbed/internal/killtest"
 	"github.com/vmtestbed/vmtestbed/transport"
 )
@@ -36,25 +36,6 @@ func inProcessRefVM(bn *transport.Bufnet, rc refvm.Config) func(ctx context.Cont
 	return func(ctx context.Context, engineAddr string) error { return refvm.Serve(ctx, engineAddr, rc) }
 }
 
-// harnessNetwork builds the multi-node specs' network with harness: every
-// node runs the in-process refvm variant ("" = the correct VM), or
-// NetworkOptions.Plugin when set. (The suite itself does not import
-// harness; the CLI binds it the same way.)
-func harnessNetwork(variant string) avalanche.NewNetworkFunc {
-	return func(ctx context.Context, o avalanche.NetworkOptions) (avalanche.Network, error) {
-		variants := make([]string, o.Nodes)
-		for i := range variants {
-			variants[i] = variant
-		}
-		n, err := harness.NewNetwork(ctx, harness.NetworkConfig{Seed: o.Seed, Nodes: o.Nodes, Variants: variants,
-			Plugin: o.Plugin, HandshakeTimeout: o.HandshakeTimeout, Protocol: o.Protocol, SameWire: o.SameWire, Genesis: o.Genesis, Log: o.Log})
-		if err != nil {
-			return nil, err
-		}
-		return n, nil
-	}
-}
-
 // TestSuiteInProcessRefVM: the correct reference VM passes every spec, the
 // multi-node ones with 3 instances.
 func TestSuiteInProcessRefVM(t *testing.T) {
@@ -65,6 +46,6 @@ func TestSuiteInProcessRefVM(t *testing.T) {
 		CallTimeout: 5 * time.Second,
 		GracePeriod: 2 * time.Second,
 		Nodes:       3,
-		NewNetwork:  harnessNetwork(""),
+		NewNetwork:  multinode.Network(""),
 	})
 }
