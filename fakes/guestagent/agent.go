@@ -89,6 +89,10 @@ func (a *Agent) Serve(ctx context.Context, rwc io.ReadWriteCloser) error {
 			}
 			return a.endErr(ctx, fmt.Errorf("write reply: %w", err))
 		}
+		if f := s.afterReply; f != nil {
+			s.afterReply = nil
+			f()
+		}
 	}
 }
 

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"time"
 )
 
 // request is every field a JSON request may carry.
@@ -52,9 +51,9 @@ func (a *Agent) commands() map[string]func(context.Context, *session, *request) 
 		"file_delete": func(_ context.Context, s *session, r *request) reply { return s.fileDelete(r) },
 	}
 	if a.opts.PowerOff != nil {
-		cmds["poweroff"] = func(context.Context, *session, *request) reply {
-			// Answer first: the host learns the request was taken before the channel goes away.
-			time.AfterFunc(100*time.Millisecond, func() { _ = a.opts.PowerOff() })
+		cmds["poweroff"] = func(_ context.Context, s *session, _ *request) reply {
+			// Answer first: the host hears it before the channel goes away.
+			s.afterReply = func() { _ = a.opts.PowerOff() }
 			return reply{"result": "powering off"}
 		}
 	}

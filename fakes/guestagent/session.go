@@ -12,6 +12,9 @@ type session struct {
 	root    *os.Root // nil when file commands are disabled or the root failed to open
 	rootErr error
 	upload  *upload
+	// afterReply runs once the reply to the current request is written
+	// (poweroff: the host hears the answer before the guest goes away).
+	afterReply func()
 }
 
 var uploadSeq atomic.Int64
