@@ -10,8 +10,9 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-
 	"time"
+
+	libvirt "github.com/digitalocean/go-libvirt"
 
 	agent "github.com/vmtestbed/vmtestbed/fakes/guestagent"
 	fakehv "github.com/vmtestbed/vmtestbed/fakes/hypervisor"
@@ -35,9 +36,6 @@ type Machines struct {
 	// MemoryMiB of every domain (default 256; the instance's memory_bytes
 	// is a scheduling figure, often far more than a test host has).
 	MemoryMiB uint
-	// BootTimeout bounds waiting for a stopped domain's Stopped event
-	// after a shutdown request (default 2 minutes).
-	BootTimeout time.Duration
 }
 
 var _ fakehv.Machines = Machines{}
@@ -68,7 +66,6 @@ type machine struct {
 	mu     sync.Mutex
 	dom    *Domain
 	pty    *os.File
-	boot   uint64
 	closed bool
 	wg     sync.WaitGroup
 }
@@ -112,20 +109,19 @@ func (m *machine) PowerOn() error {
 		return fmt.Errorf("open console of %s: %w", dom.Name, err)
 	}
 	m.dom, m.pty = dom, pty
-	m.boot++
 	m.wg.Go(func() { _, _ = io.Copy(m.outW, pty) }) // ends when the pty closes
-	m.wg.Go(func() { m.watch(dom, m.boot) })
+	m.wg.Go(func() { m.watch(dom) })
 	return nil
 }
 
 // watch tells the fake when the domain stops by itself (the guest powered
 // off, or QEMU died).
-func (m *machine) watch(dom *Domain, boot uint64) {
+func (m *machine) watch(dom *Domain) {
 	if err := dom.WaitStopped(context.Background()); err != nil {
 		return
 	}
 	m.mu.Lock()
-	mine := m.boot == boot && m.dom == dom && !m.closed
+	mine := m.dom == dom && !m.closed // each PowerOn makes a new *Domain
 	if mine {
 		m.teardownLocked()
 	}
@@ -147,7 +143,7 @@ func (m *machine) RequestShutdown() (bool, error) {
 	if err := m.agentPowerOff(); err == nil {
 		return false, nil
 	}
-	if err := m.host.lv.DomainShutdownFlags(dom.dom, 1 /* ACPI power button */); err != nil && !notRunning(err) {
+	if err := m.host.lv.DomainShutdownFlags(dom.dom, libvirt.DomainShutdownAcpiPowerBtn); err != nil && !notRunning(err) {
 		return false, fmt.Errorf("shut down %s: %w", dom.Name, err)
 	}
 	return false, nil
@@ -189,7 +185,6 @@ func (m *machine) teardownLocked() error {
 	err := m.dom.Remove()
 	m.pty.Close()
 	m.dom, m.pty = nil, nil
-	m.boot++
 	return err
 }
 

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/vmtestbed/vmtestbed/sim"
 )
 
 // InitOptions configure the agent as PID 1 of a tiny guest (RunInit).
@@ -27,8 +29,6 @@ type InitOptions struct {
 	// ModulesOrder lists, one path per line, the kernel modules to load in
 	// order (default /lib/modules/order).
 	ModulesOrder string
-	// Agent configures the agent itself; PowerOff is set by RunInit.
-	Agent Options
 	// Log gets what PID 1 does (default /dev/console, once mounted).
 	Log io.Writer
 	// Child is the command line that runs the serving agent in a child
@@ -115,7 +115,7 @@ func RunInit(o InitOptions) error {
 		if cmd.Process != nil {
 			_ = cmd.Process.Release()
 		}
-		waitFor(time.Second)
+		_ = sim.RealClock{}.Sleep(context.Background(), time.Second) // between restarts of a dying agent
 	}
 }
 
@@ -163,7 +163,7 @@ func RunInitChild(ctx context.Context, portName string, o Options, log io.Writer
 	for path == "" {
 		if path, err = findPort(portName); err != nil {
 			fmt.Fprintln(log, "vmagent:", err)
-			if !waitCtx(ctx, 100*time.Millisecond) {
+			if a.opts.Clock.Sleep(ctx, 100*time.Millisecond) != nil {
 				return ctx.Err()
 			}
 		}
@@ -178,7 +178,7 @@ func RunInitChild(ctx context.Context, portName string, o Options, log io.Writer
 			fmt.Fprintf(log, "vmagent: %s: %v\n", path, err)
 		}
 		// End of file: the host is not connected. Poll again soon.
-		if !waitCtx(ctx, 100*time.Millisecond) {
+		if a.opts.Clock.Sleep(ctx, 100*time.Millisecond) != nil {
 			return ctx.Err()
 		}
 	}
@@ -247,18 +247,3 @@ func portNameOr(name string) string {
 	}
 	return name
 }
-
-// waitCtx waits d or until ctx ends; it reports whether ctx is still live.
-func waitCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
-
-// waitFor pauses PID 1 between agent restarts (it has no context to end it).
-func waitFor(d time.Duration) { waitCtx(context.Background(), d) }

@@ -7,8 +7,6 @@ import (
 	"sync"
 
 	"golang.org/x/sys/unix"
-
-	agent "github.com/vmtestbed/vmtestbed/fakes/guestagent"
 )
 
 // console is an instance's machine as the host sees it: the machine
@@ -196,12 +194,6 @@ func (c *console) close() {
 		c.subs = nil
 	}
 	c.outMu.Unlock()
-}
-
-// makeRaw puts a tty in raw mode, keeping it non-blocking.
-func makeRaw(f *os.File) error {
-	_, err := agent.MakeRaw(f)
-	return err
 }
 
 // setSize is pty.Setsize without Fd() (which would make the file blocking).

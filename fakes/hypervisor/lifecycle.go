@@ -320,26 +320,30 @@ func (s *Server) restartInstance(id string, force bool) (*hv.Instance, error) {
 // the instance gone (NotFound).
 func (s *Server) removeInstance(id string, force bool) error {
 	s.mu.Lock()
-	err := s.deleteInstance(id, force)
+	con, err := s.deleteInstance(id, force)
 	s.mu.Unlock()
 	if err != nil {
 		return err
 	}
+	// The machine closes without s.mu: one that is telling the fake its
+	// guest just powered off (machineOff takes s.mu) must not wait on us.
+	con.close()
 	s.storage.detachInstance(id)
 	s.network.unbindInstance(id)
 	return nil
 }
 
 // deleteInstance removes an instance: MODIFIED (DELETING), resources
-// released, console closed, DELETED, watchers ended. A RUNNING instance
-// needs force (FailedPrecondition otherwise). Call with s.mu held.
-func (s *Server) deleteInstance(id string, force bool) error {
+// released, DELETED, watchers ended; the caller closes the returned console
+// once s.mu is released. A RUNNING instance needs force (FailedPrecondition
+// otherwise). Call with s.mu held.
+func (s *Server) deleteInstance(id string, force bool) (*console, error) {
 	in, err := s.getInstance(id)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if in.state == hv.InstanceState_INSTANCE_STATE_RUNNING && !force {
-		return wrongState(in, "delete", "not RUNNING (stop it first or set force)")
+		return nil, wrongState(in, "delete", "not RUNNING (stop it first or set force)")
 	}
 	in.stopTimer()
 	if in.state == hv.InstanceState_INSTANCE_STATE_RUNNING {
@@ -348,10 +352,9 @@ func (s *Server) deleteInstance(id string, force bool) error {
 	}
 	s.setState(in, hv.InstanceState_INSTANCE_STATE_DELETING, "deleting")
 	s.release(in)
-	in.console.close()
 	delete(s.instances, id)
 	s.bySeq = slices.DeleteFunc(s.bySeq, func(x *instance) bool { return x == in })
 	s.publishInstance(hv.EventType_EVENT_TYPE_DELETED, in)
 	in.hub.closeAll()
-	return nil
+	return in.console, nil
 }

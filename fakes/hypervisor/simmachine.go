@@ -10,8 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/creack/pty"
-
 	agent "github.com/vmtestbed/vmtestbed/fakes/guestagent"
 	"github.com/vmtestbed/vmtestbed/virtio"
 )
@@ -64,6 +62,7 @@ type simMachine struct {
 	guest    guest
 	powered  bool
 	boot     uint64 // incremented at every power change; stale timers check it
+	shutdown Timer  // a pending graceful shutdown (ShutdownDelay), stopped on power changes
 	closed   bool
 	channels map[string]*simChannel
 	wg       sync.WaitGroup
@@ -83,18 +82,7 @@ func (m *simMachine) openPTY(what string) (master, slave *os.File, err error) {
 	if !m.env.TakePTY() {
 		return nil, nil, fmt.Errorf("%w: open %s of %s", errNoPTY, what, m.spec.InstanceID)
 	}
-	if what == "console" {
-		master, slave, err = pty.Open()
-		if err == nil {
-			if rerr := makeRaw(slave); rerr != nil {
-				master.Close()
-				slave.Close()
-				err = rerr
-			}
-		}
-	} else {
-		master, slave, _, err = virtio.OpenPTYPair()
-	}
+	master, slave, _, err = virtio.OpenPTYPair()
 	if err != nil {
 		m.env.ReleasePTY()
 		return nil, nil, fmt.Errorf("open %s pty of %s: %w", what, m.spec.InstanceID, err)
@@ -200,7 +188,7 @@ func (m *simMachine) RequestShutdown() (bool, error) {
 		return false, nil // a guest that ignores the power button
 	}
 	boot := m.boot
-	m.env.Clock.AfterFunc(m.delay, func() {
+	m.shutdown = m.env.Clock.AfterFunc(m.delay, func() {
 		m.mu.Lock()
 		if m.closed || !m.powered || m.boot != boot {
 			m.mu.Unlock()
@@ -225,9 +213,17 @@ func (m *simMachine) PowerOff() error {
 func (m *simMachine) haltLocked(graceful bool) {
 	m.powered = false
 	m.boot++
+	m.stopShutdownLocked()
 	m.closeChannelsLocked()
 	if !m.closed {
 		m.guest.halt(graceful)
+	}
+}
+
+func (m *simMachine) stopShutdownLocked() {
+	if m.shutdown != nil {
+		m.shutdown.Stop()
+		m.shutdown = nil
 	}
 }
 
@@ -297,6 +293,7 @@ func (m *simMachine) Close() error {
 	}
 	m.powered = false
 	m.boot++
+	m.stopShutdownLocked()
 	m.closeChannelsLocked()
 	m.closed = true
 	m.mu.Unlock()
