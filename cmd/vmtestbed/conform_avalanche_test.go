@@ -180,9 +180,14 @@ func TestConformAvalanchePluginsThatDoNotStart(t *testing.T) {
 				t.Fatal(err)
 			}
 			const handshake = time.Second
-			res := runCLI(t, 30*time.Second, "conform", "avalanche", "--plugin", path, "--handshake-timeout", handshake.String())
+			js := filepath.Join(dir, tc.name+".json")
+			res := runCLI(t, 30*time.Second, "conform", "avalanche", "--plugin", path, "--handshake-timeout", handshake.String(), "--json", js)
 			if res.code != exitUsage {
 				t.Fatalf("exit %d, want %d:\n%s", res.code, exitUsage, res.out)
+			}
+			// The report is written too, naming the spec the plugin failed.
+			if b, err := os.ReadFile(js); err != nil || !strings.Contains(string(b), `"id": "AVA-HSK-001"`) {
+				t.Errorf("--json report of a plugin that did not start: %v\n%s", err, b)
 			}
 			for _, want := range tc.want {
 				if !strings.Contains(res.out, want) {

@@ -2,6 +2,7 @@ package avalanche
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -57,10 +58,11 @@ func RunSuite(ctx context.Context, cfg Config, opts report.Options) (report.Resu
 	// not cut in first.
 	final := report.RunSpecs(SuiteName, opts, s.cfg.Timeout+time.Minute, s.register)
 	res := withAbortedSpecs(report.FromGinkgo(final, nil), final)
+	werr := opts.Write(res) // also, and above all, when the plugin did not start
 	if err := s.LaunchErr(); err != nil {
-		return res, fmt.Errorf("%w: %w", ErrLaunch, err)
+		return res, errors.Join(fmt.Errorf("%w: %w", ErrLaunch, err), werr)
 	}
-	return res, opts.Write(res)
+	return res, werr
 }
 
 // withAbortedSpecs counts as failed a spec a suite abort names in its
@@ -80,7 +82,7 @@ func withAbortedSpecs(res report.Result, r types.Report) report.Result {
 			continue
 		}
 		res.Specs = append(res.Specs, report.Spec{ID: id, Text: "[" + id + "] (named by a suite abort)",
-			State: types.SpecStateFailed.String(), Failure: sr.Failure.Message})
+			State: types.SpecStateFailed.String(), Failure: report.Sanitize(sr.Failure.Message)})
 		res.Failed++
 	}
 	return res

@@ -73,9 +73,6 @@ var specList = []Spec{
 	{"AVA-NET-005", "An AppRequest one instance sends another MUST be answered with AppResponse or AppError to the requester before its deadline"},
 }
 
-// reservedIDs are spec IDs other specs will take; no spec here uses them.
-var reservedIDs []string
-
 // Specs lists every spec of the suite.
 func Specs() []Spec { return slices.Clone(specList) }
 

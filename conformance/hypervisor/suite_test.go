@@ -92,7 +92,7 @@ func child(name string) (report.Result, error) {
 	cfg.SpecTimeout, cfg.WaitTimeout = 20*time.Second, 3*time.Second
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	res, err := runSuite(ctx, cfg, opts)
+	res, err := conform.RunSuite(ctx, cfg, opts)
 	if err != nil {
 		return report.Result{}, err
 	}
@@ -102,11 +102,6 @@ func child(name string) (report.Result, error) {
 		}
 	}
 	return res, nil
-}
-
-// runSuite is the one call into the suite.
-func runSuite(ctx context.Context, cfg conform.Config, opts report.Options) (report.Result, error) {
-	return conform.RunSuite(ctx, cfg, opts)
 }
 
 // runChild runs the suite in a child process against the fake broken by fault.

@@ -62,7 +62,9 @@ func specs(r types.Report) []Spec {
 			Calls:    callsOf(sr),
 		}
 		if sr.Failed() {
-			s.Failure = sr.FailureMessage()
+			// Every report is sanitised here, whatever failed the spec
+			// (gomega, a suite's own Fail, an abort quoting the target).
+			s.Failure = Sanitize(sr.FailureMessage())
 			s.Location = sr.FailureLocation().String()
 		}
 		out = append(out, s)
