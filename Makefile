@@ -68,11 +68,12 @@ fuzz:
 # The realhv tests on this machine's libvirt + QEMU (TCG where KVM cannot
 # boot a guest). ci/realhv-setup.sh installs and starts what is missing; with
 # VMTESTBED_REALHV=1 an unreachable libvirt fails instead of skipping.
-test-realhv: build
+# The second libvirt host ci/realhv-setup.sh --second-host starts.
+LIBVIRT_URI2 ?= qemu+tcp://127.0.0.1:16510/system
+test-realhv:
 	ci/realhv-setup.sh --second-host
-	VMTESTBED_REALHV=1 VMTESTBED_LIBVIRT_URI2=qemu+tcp://127.0.0.1:16510/system \
-		$(GO) test $(GOTESTFLAGS) ./realhv/...
-	VMTESTBED_REALHV=1 VMTESTBED_LIBVIRT_URI2=qemu+tcp://127.0.0.1:16510/system \
+	VMTESTBED_REALHV=1 VMTESTBED_LIBVIRT_URI2=$(LIBVIRT_URI2) $(GO) test $(GOTESTFLAGS) ./realhv/...
+	VMTESTBED_REALHV=1 VMTESTBED_LIBVIRT_URI2=$(LIBVIRT_URI2) \
 		$(GO) test $(GOTESTFLAGS) -run 'TestConformBackends|TestRealhv|TestRunValidatorsOnRealGuests|TestRunRealhv' ./cmd/vmtestbed/
 
 # The nightly matrix for KVM hosts (ci/nightly.sh): every suite and

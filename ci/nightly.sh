@@ -90,12 +90,14 @@ job() {
   timeout --foreground -s INT -k 60 "$bound" "$vmtestbed" "${args[@]}" >"$dir/output.log" 2>&1 &
   current=$!
   wait "$current"; rc=$?
-  ((rc > 128)) && wait "$current" 2>/dev/null && rc=$?
+  if ((interrupted)); then # the first wait ended on our trap: wait for the job's own status
+    wait "$current" 2>/dev/null; rc=$?
+  fi
   current=""
   local result=PASS
   case "$rc" in
     0) ;;
-    124) result=TIMEOUT ;;
+    124 | 137) result=TIMEOUT ;; # 137: timeout -k had to kill it
     *) result=FAIL ;;
   esac
   ((interrupted)) && result=INTERRUPTED
@@ -118,8 +120,10 @@ if ((!fake_only)); then
 fi
 
 # --- scenarios ------------------------------------------------------------
-all=$("$vmtestbed" run --list | awk '{print $1}')
-on_hv=$("$vmtestbed" run --list --backend realhv | awk '{print $1}')
+all=$("$vmtestbed" run --list | awk '{print $1}') && [[ -n "$all" ]] ||
+  { log "vmtestbed run --list failed or listed nothing"; exit 2; }
+on_hv=$("$vmtestbed" run --list --backend realhv | awk '{print $1}') && [[ -n "$on_hv" ]] ||
+  { log "vmtestbed run --list --backend realhv failed or listed nothing"; exit 2; }
 if ((quick)); then
   all=$(grep -xE 'three-nodes|validators-on-hypervisor' <<<"$all")
   on_hv=$(grep -x 'validators-on-hypervisor' <<<"$on_hv")

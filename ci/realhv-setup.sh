@@ -10,7 +10,15 @@
 # auth; reach it as qemu+tcp://127.0.0.1:16510/system ($VMTESTBED_LIBVIRT_URI2).
 set -euo pipefail
 second=0
-[[ "${1:-}" == "--second-host" ]] && second=1
+case "${1:-}" in
+  "") ;;
+  --second-host) second=1 ;;
+  *) echo "usage: $0 [--second-host]" >&2; exit 2 ;;
+esac
+if ((EUID != 0)); then
+  echo "realhv-setup: needs root (it installs packages and starts libvirtd)" >&2
+  exit 2
+fi
 
 need=()
 command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
@@ -59,6 +67,6 @@ if ((second)); then
       virtlogd -d -p /run/libvirt/virtlogd.pid
       exec libvirtd --listen -f $conf -p /run/libvirt/libvirtd.pid" >/var/log/vmtestbed-libvirtd2.log 2>&1 </dev/null &
   fi
-  wait_for "$uri2"
+  wait_for "$uri2" || { tail -n 30 /var/log/vmtestbed-libvirtd2.log >&2; exit 1; }
   echo "VMTESTBED_LIBVIRT_URI2=$uri2"
 fi

@@ -273,28 +273,7 @@ func (c *Cluster) pingAgent(ch virtio.Channel) error {
 func (c *Cluster) awaitAgent(ch virtio.Channel) error {
 	ctx, cancel := context.WithTimeout(c.ctx, c.cfg.AgentWait)
 	defer cancel()
-	cl := virtio.NewClient(ch, virtio.NewJSONHandler(), 2*time.Second, virtio.DefaultReconnect)
-	defer cl.Close()
-	retry := time.NewTimer(0)
-	defer retry.Stop()
-	var last error
-	for attempt := 0; ; attempt++ {
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("no answer within %s (%d pings, last: %v): %w", c.cfg.AgentWait, attempt, last, ctx.Err())
-		case <-retry.C:
-		}
-		retry.Reset(100 * time.Millisecond)
-		if err := cl.Connect(ctx); err != nil { // a no-op once connected
-			last = err
-			continue
-		}
-		out, err := cl.Request(ctx, []byte("ping")) // reconnects a dropped socket
-		if err == nil && string(out) == "pong" {
-			return nil
-		}
-		last = fmt.Errorf("answered %q, %v", out, err)
-	}
+	return virtio.AwaitPong(ctx, ch)
 }
 
 func (c *Cluster) hostName(nodeID string) string {

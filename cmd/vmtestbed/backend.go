@@ -77,10 +77,7 @@ func (b *backendFlags) openRealhv(ctx context.Context) (*realhvRun, func(), erro
 	if prefix == "" {
 		prefix = "vmtestbed-cli"
 	}
-	uris := b.uris
-	if len(uris) == 0 {
-		uris = []string{realhv.DefaultURI}
-	}
+	uris := b.uris // validate refused an empty list
 	var hosts []*realhv.Host
 	closeAll := func() error {
 		var errs []error
@@ -115,6 +112,11 @@ func (b *backendFlags) openRealhv(ctx context.Context) (*realhvRun, func(), erro
 		_ = closeAll()
 		return nil, nil, err
 	}
-	done := func() { _ = errors.Join(closeAll(), os.RemoveAll(dir)) }
+	done := func() {
+		// A failed sweep at the end is a domain left behind: say so.
+		if err := errors.Join(closeAll(), os.RemoveAll(dir)); err != nil {
+			fmt.Fprintln(os.Stderr, "vmtestbed: cleaning up the realhv run:", err)
+		}
+	}
 	return &realhvRun{host: hosts[0], hosts: hosts, img: img, dir: dir}, done, nil
 }

@@ -61,13 +61,16 @@ func TestConformBackends(t *testing.T) {
 }
 
 func TestBackendFlagsRefuseNonsense(t *testing.T) {
-	for _, args := range [][]string{
-		{"conform", "agent", "--backend", "vmware"},
-		{"conform", "agent", "--backend", "realhv", "--socket", "/nonexistent"},
-		{"conform", "hypervisor", "--backend", "realhv", "--addr", "127.0.0.1:1"},
+	for _, tc := range []struct {
+		args []string
+		want string // the refusal, not some later failure with the same exit code
+	}{
+		{[]string{"conform", "agent", "--backend", "vmware"}, `--backend "vmware": want fake or realhv`},
+		{[]string{"conform", "agent", "--backend", "realhv", "--socket", "/nonexistent"}, "--backend realhv boots its own"},
+		{[]string{"conform", "hypervisor", "--backend", "realhv", "--addr", "127.0.0.1:1"}, "--addr names the server under test"},
 	} {
-		if res := runCLI(t, 30*time.Second, args...); res.code != exitUsage {
-			t.Errorf("%v: exit %d, want %d:\n%s", args, res.code, exitUsage, res.out)
+		if res := runCLI(t, 30*time.Second, tc.args...); res.code != exitUsage || !strings.Contains(res.out, tc.want) {
+			t.Errorf("%v: exit %d, want %d with %q:\n%s", tc.args, res.code, exitUsage, tc.want, res.out)
 		}
 	}
 }
@@ -88,6 +91,10 @@ func TestRealhvInterruptedRunLeavesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer h.Close()
+	// A domain an earlier run left would prove nothing: start clean.
+	if _, err := h.Sweep(); err != nil {
+		t.Fatal(err)
+	}
 	cmd := exec.CommandContext(ctx, bin, "conform", "agent", "--backend", "realhv", "--guest-agent", agent)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -96,6 +103,7 @@ func TestRealhvInterruptedRunLeavesNothing(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }) // a failing test leaves no run behind
 	// The first spec's line means the guest is defined and its agent up:
 	// kill the run there, as an interrupt would.
 	if _, err := bufio.NewReader(out).ReadString('\n'); err != nil {

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -180,7 +179,7 @@ func ownAgentInGuest(ctx context.Context, b backendFlags, protocol, name string)
 		return nil, nil, err
 	}
 	sock := filepath.Join(run.dir, "agent.sock")
-	bctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	bctx, cancel := context.WithTimeout(ctx, guestBootWait)
 	defer cancel()
 	d, err := run.host.Create(bctx, "agent", realhv.Spec{Kernel: run.img.Kernel, Initrd: run.img.Initrd, Cmdline: realhv.Cmdline,
 		Channels: []realhv.Channel{{Name: name, Socket: sock}}})
@@ -189,28 +188,9 @@ func ownAgentInGuest(ctx context.Context, b backendFlags, protocol, name string)
 		return nil, nil, err
 	}
 	stop := func() { _ = d.Remove(); done() }
-	if err := awaitAgent(bctx, name, sock); err != nil {
+	if err := virtio.AwaitPong(bctx, virtio.NewUnixChannel(name, sock)); err != nil {
 		stop()
 		return nil, nil, fmt.Errorf("the guest's agent did not answer: %w", err)
 	}
 	return guestagent.Socket(name, sock), stop, nil
-}
-
-// awaitAgent pings the booting guest's agent until it answers: the boot is
-// the backend's business, not the first spec's.
-func awaitAgent(ctx context.Context, name, sock string) error {
-	cl := virtio.NewClient(virtio.NewUnixChannel(name, sock), virtio.NewJSONHandler(), 2*time.Second, virtio.DefaultReconnect)
-	defer cl.Close()
-	if err := cl.Connect(ctx); err != nil {
-		return err
-	}
-	for {
-		out, err := cl.Request(ctx, []byte("ping"))
-		if err == nil && string(out) == "pong" {
-			return nil
-		}
-		if ctx.Err() != nil {
-			return fmt.Errorf("%w (last: %v)", ctx.Err(), err)
-		}
-	}
 }

@@ -102,6 +102,9 @@ func TestRunValidatorsOnRealGuestsOverTwoHosts(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	watch := watchDomains(ctx, t, &wg, realhv.DefaultURI, uri2)
+	// Registered after the watcher's host cleanups, so it runs before them
+	// even when runCLI fails the test.
+	t.Cleanup(func() { cancel(); wg.Wait() })
 	dir := filepath.Join(t.TempDir(), "report")
 	res := runCLI(t, 3*time.Minute, "run", "validators-on-hypervisor", "--backend", "realhv", "--guest-agent", agent,
 		"--libvirt-uri", realhv.DefaultURI, "--libvirt-uri", uri2, "--report", dir, "--timeout", "150s")
