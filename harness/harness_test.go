@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"github.com/vmtestbed/vmtestbed/sim"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -271,8 +273,15 @@ expect:
 		t.Fatal(a.Failure)
 	}
 	b := runYAML(t, src, 21)
-	if len(a.Events) != len(b.Events) {
-		t.Fatalf("seed 21 gave %d and %d events", len(a.Events), len(b.Events))
+	var ja, jb strings.Builder
+	if err := sim.WriteEventsJSON(&ja, a.Events); err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.WriteEventsJSON(&jb, b.Events); err != nil {
+		t.Fatal(err)
+	}
+	if ja.String() != jb.String() {
+		t.Fatalf("seed 21 gave two different traces:\n%s", diffLines(ja.String(), jb.String()))
 	}
 	for _, tc := range []struct{ yaml, want string }{
 		{"{fault: stall}", "chance needs p"},

@@ -42,6 +42,8 @@ type NetworkConfig struct {
 	Variants []string
 	Snow     SnowParams // zero fields = DefaultSnowParams(Nodes)
 	Link     sim.Link   // every link's behaviour (zero = sim.DefaultLatency, no loss)
+	// Links override Link per direction (From -> To), from the start on.
+	Links []LinkSpec
 	// AppRequestTimeout is when a node gives up on a peer's answer to an
 	// AppRequest and calls AppRequestFailed (virtual time); 0 =
 	// avalanchego.DefaultAppRequestTimeout.
@@ -158,6 +160,9 @@ func NewNetwork(ctx context.Context, cfg NetworkConfig) (*Network, error) {
 	w := sim.New(sim.Config{Seed: cfg.Seed})
 	w.Trace().Limit(cfg.TraceLimit)
 	w.Net().SetDefault(cfg.Link)
+	for _, l := range cfg.Links {
+		w.Net().SetLink(l.From, l.To, l.Link)
+	}
 	nctx, cancel := context.WithCancel(ctx)
 	n := &Network{World: w, cfg: cfg, ctx: nctx, cancel: cancel, byID: map[ids.NodeID]*SimNode{},
 		decided: map[uint64]decision{}, acceptedAny: map[ids.ID]string{}, rejectedAny: map[ids.ID]string{},

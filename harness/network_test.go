@@ -526,3 +526,27 @@ func TestNetworkPluginBinary(t *testing.T) {
 	agreeAt(t, n, 1)
 	t.Logf("3 plugin processes, a block and a restart: %s", time.Since(start))
 }
+
+// TestNetworkLinksApplyFromTheStart: a per-direction link is in force while
+// the nodes start, not only from the first step.
+func TestNetworkLinksApplyFromTheStart(t *testing.T) {
+	slow := sim.Link{Latency: sim.Fixed(300 * time.Millisecond)}
+	n, err := NewNetwork(context.Background(), NetworkConfig{Seed: 1, Links: []LinkSpec{{From: "n1", To: "n2", Link: slow}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	if got := n.World.Net().LinkOf("n1", "n2"); got.String() != slow.String() {
+		t.Errorf("link n1->n2 is %s, want %s", got, slow)
+	}
+	// Start-up crossed it: the first delivery n1 -> n2 came at least 300 ms after its send.
+	for _, e := range n.Trace().Events() {
+		if e.Kind == sim.KindDeliver && e.From == "n1" && e.To == "n2" {
+			if e.At < 300*time.Millisecond {
+				t.Errorf("a start-up message n1->n2 arrived at %s, before the link's 300ms", e.At)
+			}
+			return
+		}
+	}
+	t.Error("no message n1->n2 during start-up")
+}

@@ -137,11 +137,6 @@ func RunScenario(ctx context.Context, sc *Scenario, opts RunOptions) (*Result, e
 	for name, on := range sc.Invariants {
 		n.World.Invariants().Enable(name, on)
 	}
-	// Per-direction links: NewNetwork starts the nodes on the default link,
-	// so these apply from the first step on.
-	for _, l := range sc.Topology.Links {
-		n.World.Net().SetLink(l.From, l.To, l.Link)
-	}
 	r.base = n.World.Elapsed()
 	r.lastHeights = n.Heights()
 	fmt.Fprintf(progress, "  [%s] started: %s\n", r.clock(), r.lastHeights)
@@ -216,7 +211,7 @@ func networkConfig(sc *Scenario, opts RunOptions) (NetworkConfig, error) {
 	t := sc.Topology
 	cfg := NetworkConfig{Seed: opts.Seed, Nodes: len(t.Nodes), Snow: t.Decider, Link: t.Link,
 		AppRequestTimeout: t.AppRequestTimeout, QueryTimeout: t.QueryTimeout, LivenessWindow: t.LivenessWindow,
-		MaxAncestors: t.MaxAncestors, Log: opts.Log}
+		MaxAncestors: t.MaxAncestors, Links: t.Links, Log: opts.Log}
 	for i := range t.Nodes {
 		p := t.PluginOf(i)
 		switch {
