@@ -228,10 +228,14 @@ func loadModules(orderFile string, log io.Writer) error {
 	return nil
 }
 
+// powerOff powers the guest off. It writes nothing first: the log is the
+// serial console, and a console nobody on the host reads can block a write.
+// It returns only when the kernel refused, which it says.
 func powerOff(log io.Writer) {
-	fmt.Fprintln(log, "vmagent: powering off")
 	unix.Sync()
-	_ = unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF)
+	if err := unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF); err != nil {
+		fmt.Fprintln(log, "vmagent: power off:", err)
+	}
 }
 
 func exitText(ws unix.WaitStatus) string {
