@@ -16,6 +16,7 @@ import (
 
 	agent "github.com/vmtestbed/vmtestbed/fakes/guestagent"
 	fakehv "github.com/vmtestbed/vmtestbed/fakes/hypervisor"
+	"github.com/vmtestbed/vmtestbed/sim"
 	"github.com/vmtestbed/vmtestbed/virtio"
 )
 
@@ -154,12 +155,23 @@ func (m *machine) agentPowerOff() error {
 	if err != nil {
 		return err
 	}
-	cl := virtio.NewClient(ch, virtio.NewRawHandler(), 5*time.Second, virtio.DefaultReconnect)
+	cl := virtio.NewClient(ch, virtio.NewRawHandler(), 2*time.Second, virtio.DefaultReconnect)
 	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	if err := cl.Connect(ctx); err != nil {
-		return err
+	// The guest drops what the host sends while its agent has the port
+	// closed (it reopens it after a host hung up): ping on this connection
+	// until the agent answers, then ask it to power off.
+	for {
+		if err := cl.Connect(ctx); err == nil {
+			out, err := cl.Request(ctx, []byte(`{"command":"ping"}`+"\n"))
+			if err == nil && strings.Contains(string(out), "pong") {
+				break
+			}
+		}
+		if err := (sim.RealClock{}).Sleep(ctx, 100*time.Millisecond); err != nil {
+			return fmt.Errorf("the agent did not answer a ping: %w", err)
+		}
 	}
 	out, err := cl.Request(ctx, []byte(`{"command":"poweroff"}`+"\n"))
 	if err != nil {
