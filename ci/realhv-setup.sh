@@ -35,11 +35,23 @@ fi
 apt-cache show linux-image-cloud-amd64 >/dev/null 2>&1 || apt-get update -qq
 mkdir -p /var/cache/vmtestbed/guest
 
-# (The second host's daemons run too, in their own namespace: ask the
-# daemon, not the process table.)
+# alive PIDFILE NAME: the daemon that wrote PIDFILE still runs. (Not the
+# socket: /run outlives the daemons on this machine kind, so a socket can be
+# left from an earlier boot or session; not pgrep: the second host's daemons
+# run too, in their own mount namespace.)
+alive() {
+  local pid
+  pid=$(cat "$1" 2>/dev/null) || return 1
+  [[ -n $pid && "$(cat "/proc/$pid/comm" 2>/dev/null)" == "$2" ]]
+}
+log=/var/log/libvirt/vmtestbed-libvirtd.log
 if ! virsh -c qemu:///system version >/dev/null 2>&1; then
-  [[ -S /run/libvirt/virtlogd-sock ]] || virtlogd -d
-  [[ -S /run/libvirt/libvirt-sock ]] || libvirtd -d
+  mkdir -p /var/log/libvirt
+  alive /run/virtlogd.pid virtlogd || virtlogd -d
+  if ! alive /run/libvirtd.pid libvirtd; then
+    echo "realhv-setup: starting libvirtd (log: $log)"
+    LIBVIRT_LOG_OUTPUTS="3:file:$log" libvirtd -d
+  fi
 fi
 
 # wait_for URI: the first connection after a start probes QEMU (about 8 s).
@@ -54,7 +66,7 @@ wait_for() {
   echo "realhv-setup: $1 did not answer within 60 s" >&2
   return 1
 }
-wait_for qemu:///system
+wait_for qemu:///system || { tail -n 30 "$log" >&2 2>/dev/null; exit 1; }
 
 if ((second)); then
   uri2=qemu+tcp://127.0.0.1:16510/system
