@@ -45,3 +45,36 @@ func TestSummary(t *testing.T) {
 		t.Errorf("read back %+v, wrote %+v", back, m)
 	}
 }
+
+// TestSameTargets: collateral kills do not make a matrix out of date; a
+// changed target, fault or spec does.
+func TestSameTargets(t *testing.T) {
+	base := func() *Matrix {
+		return &Matrix{
+			Suite:   "x",
+			Specs:   []string{"X-1", "X-2"},
+			Faults:  []Fault{{Name: "sem", Semantic: true}},
+			Targets: map[string][]string{"X-1": {"sem"}},
+			Kills:   map[string][]string{"X-1": {"sem"}},
+		}
+	}
+	collateral := base()
+	collateral.Kills["X-2"] = []string{"sem"}
+	if m := base(); !m.SameTargets(collateral) || m.Equal(collateral) {
+		t.Error("collateral kills: want same targets, not equal")
+	}
+	for name, change := range map[string]func(*Matrix){
+		"target": func(m *Matrix) { m.Targets["X-2"] = []string{"sem"} },
+		"fault":  func(m *Matrix) { m.Faults[0].Semantic = false },
+		"spec":   func(m *Matrix) { m.Specs = append(m.Specs, "X-3") },
+	} {
+		m := base()
+		change(m)
+		if base().SameTargets(m) {
+			t.Errorf("a changed %s is not noticed", name)
+		}
+	}
+	if base().SameTargets(nil) {
+		t.Error("nil matrix counts as the same")
+	}
+}
