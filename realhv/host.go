@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	libvirt "github.com/digitalocean/go-libvirt"
@@ -30,6 +31,74 @@ type Host struct {
 	run    string // this Host's run tag, part of every name
 	kvm    bool
 	why    string // why not KVM
+	ev     stopEvents
+}
+
+// stopEvents is a Host's one subscription to libvirt's lifecycle events
+// (libvirt takes one per connection: a second is refused as "already
+// tracked"), shared by every wait for a domain to stop.
+type stopEvents struct {
+	mu      sync.Mutex
+	cancel  context.CancelFunc // nil until the first wait subscribes
+	ended   chan struct{}      // closed when the subscription has ended
+	waiters map[string]map[chan struct{}]struct{}
+}
+
+// watchStop registers a wait for the named domain's Stopped event: stopped
+// is closed on it, ended when the Host's event stream ends first. release
+// drops the registration.
+func (h *Host) watchStop(name string) (stopped, ended <-chan struct{}, release func(), err error) {
+	e := &h.ev
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.cancel == nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		events, err := h.lv.LifecycleEvents(ctx)
+		if err != nil {
+			cancel()
+			return nil, nil, nil, fmt.Errorf("watch domains of %s: %w", h.uri, err)
+		}
+		e.cancel, e.ended, e.waiters = cancel, make(chan struct{}), map[string]map[chan struct{}]struct{}{}
+		go e.dispatch(events)
+	}
+	c := make(chan struct{})
+	if e.waiters[name] == nil {
+		e.waiters[name] = map[chan struct{}]struct{}{}
+	}
+	e.waiters[name][c] = struct{}{}
+	return c, e.ended, func() {
+		e.mu.Lock()
+		delete(e.waiters[name], c)
+		e.mu.Unlock()
+	}, nil
+}
+
+// dispatch wakes the waiters of each domain that stops, until go-libvirt
+// closes the stream (after cancel, or when the connection ends).
+func (e *stopEvents) dispatch(events <-chan libvirt.DomainEventLifecycleMsg) {
+	for ev := range events {
+		if libvirt.DomainEventType(ev.Event) != libvirt.DomainEventStopped {
+			continue
+		}
+		e.mu.Lock()
+		for c := range e.waiters[ev.Dom.Name] {
+			close(c)
+		}
+		delete(e.waiters, ev.Dom.Name)
+		e.mu.Unlock()
+	}
+	close(e.ended)
+}
+
+// close ends the subscription and waits until its stream is closed.
+func (e *stopEvents) close() {
+	e.mu.Lock()
+	cancel, ended := e.cancel, e.ended
+	e.mu.Unlock()
+	if cancel != nil {
+		cancel()
+		<-ended
+	}
 }
 
 // Options tune Connect.
@@ -87,7 +156,10 @@ func Connect(ctx context.Context, uri string, o Options) (*Host, error) {
 }
 
 // Close ends the connection (domains stay; see Sweep).
-func (h *Host) Close() error { return h.lv.Disconnect() }
+func (h *Host) Close() error {
+	h.ev.close()
+	return h.lv.Disconnect()
+}
 
 // URI is the libvirt URI the Host is connected to.
 func (h *Host) URI() string { return h.uri }
@@ -245,70 +317,50 @@ func (d *Domain) Channel(name string) (virtio.ChannelSource, error) {
 func (d *Domain) Shutdown(ctx context.Context, deadline time.Duration) (graceful bool, err error) {
 	wctx, cancel := context.WithTimeout(ctx, deadline)
 	defer cancel()
-	events, err := d.h.lv.LifecycleEvents(wctx)
+	stopped, ended, release, err := d.h.watchStop(d.Name)
 	if err != nil {
-		return false, fmt.Errorf("watch %s: %w", d.Name, err)
+		return false, err
 	}
-	defer drain(events, cancel)
+	defer release()
 	if st, err := d.State(); err == nil && st == libvirt.DomainShutoff {
 		return true, nil
 	}
 	if err := d.h.lv.DomainShutdownFlags(d.dom, libvirt.DomainShutdownAcpiPowerBtn); err != nil && !notRunning(err) {
 		return false, fmt.Errorf("shut down %s: %w", d.Name, err)
 	}
-	for {
-		select {
-		case ev, ok := <-events:
-			if !ok {
-				return false, d.Destroy()
-			}
-			if ev.Dom.Name == d.Name && libvirt.DomainEventType(ev.Event) == libvirt.DomainEventStopped {
-				return true, nil
-			}
-		case <-wctx.Done():
-			if st, err := d.State(); err == nil && st == libvirt.DomainShutoff {
-				return true, nil
-			}
-			if ctx.Err() != nil {
-				return false, errors.Join(ctx.Err(), d.Destroy())
-			}
-			return false, d.Destroy()
+	select {
+	case <-stopped:
+		return true, nil
+	case <-ended:
+		return false, d.Destroy()
+	case <-wctx.Done():
+		if st, err := d.State(); err == nil && st == libvirt.DomainShutoff {
+			return true, nil
 		}
+		if ctx.Err() != nil {
+			return false, errors.Join(ctx.Err(), d.Destroy())
+		}
+		return false, d.Destroy()
 	}
 }
 
 // WaitStopped waits, bounded by ctx, until the domain is off.
 func (d *Domain) WaitStopped(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	events, err := d.h.lv.LifecycleEvents(ctx)
+	stopped, ended, release, err := d.h.watchStop(d.Name)
 	if err != nil {
-		return fmt.Errorf("watch %s: %w", d.Name, err)
+		return err
 	}
-	defer drain(events, cancel)
+	defer release()
 	if st, err := d.State(); err == nil && st == libvirt.DomainShutoff {
 		return nil
 	}
-	for {
-		select {
-		case ev, ok := <-events:
-			if !ok {
-				return fmt.Errorf("watch %s: the event stream ended", d.Name)
-			}
-			if ev.Dom.Name == d.Name && libvirt.DomainEventType(ev.Event) == libvirt.DomainEventStopped {
-				return nil
-			}
-		case <-ctx.Done():
-			return fmt.Errorf("%s still running: %w", d.Name, ctx.Err())
-		}
-	}
-}
-
-// drain cancels an event subscription and reads it until go-libvirt closes
-// it, so its goroutine never blocks on a send.
-func drain(events <-chan libvirt.DomainEventLifecycleMsg, cancel func()) {
-	cancel()
-	for range events {
+	select {
+	case <-stopped:
+		return nil
+	case <-ended:
+		return fmt.Errorf("watch %s: the event stream of %s ended", d.Name, d.h.uri)
+	case <-ctx.Done():
+		return fmt.Errorf("%s still running: %w", d.Name, ctx.Err())
 	}
 }
 

@@ -2,6 +2,7 @@ package realhv
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,6 +12,8 @@ import (
 
 	libvirt "github.com/digitalocean/go-libvirt"
 	"go.uber.org/goleak"
+
+	"github.com/vmtestbed/vmtestbed/internal/realhvtest"
 )
 
 // These tests talk to a real libvirtd (qemu:///system, or
@@ -28,10 +31,7 @@ func connect(t *testing.T) *Host {
 	defer cancel()
 	h, err := Connect(ctx, os.Getenv("VMTESTBED_LIBVIRT_URI"), Options{Prefix: testPrefix})
 	if err != nil {
-		if os.Getenv("VMTESTBED_REALHV") == "1" {
-			t.Fatalf("VMTESTBED_REALHV=1 but libvirt is not reachable: %v", err)
-		}
-		t.Skipf("no libvirt here (%v); make test-realhv starts one", err)
+		realhvtest.Unavailable(t, "libvirt", err)
 	}
 	// What an interrupted run left behind goes first.
 	if swept, err := h.Sweep(); err != nil {
@@ -167,10 +167,7 @@ func TestLifecycleOnTestDriver(t *testing.T) {
 	defer cancel()
 	h, err := Connect(ctx, "test:///default", Options{Prefix: testPrefix})
 	if err != nil {
-		if os.Getenv("VMTESTBED_REALHV") == "1" {
-			t.Fatalf("libvirt's test driver: %v", err)
-		}
-		t.Skipf("no libvirt here (%v)", err)
+		realhvtest.Unavailable(t, "libvirt's test driver", err)
 	}
 	defer h.Close()
 	var names []string
@@ -191,5 +188,56 @@ func TestLifecycleOnTestDriver(t *testing.T) {
 	}
 	if left, _ := h.Domains(); len(left) != 0 {
 		t.Errorf("left after Sweep: %v", left)
+	}
+}
+
+// TestWaitStoppedSeveralDomains: libvirt gives a connection one event
+// subscription, so a Host shares one among all its waits: three domains
+// watched at once each see their own stop, and a wait on a running domain
+// keeps waiting. (Each wait used to subscribe itself, and all but the first
+// failed at once with "event callback already tracked".)
+func TestWaitStoppedSeveralDomains(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	h, err := Connect(ctx, "test:///default", Options{Prefix: testPrefix})
+	if err != nil {
+		realhvtest.Unavailable(t, "libvirt's test driver", err)
+	}
+	defer h.Close()
+	defer h.Sweep()
+	var doms []*Domain
+	for _, short := range []string{"w1", "w2", "w3", "keep"} {
+		d, err := h.Create(ctx, short, Spec{MemoryMiB: 64, VCPUs: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		doms = append(doms, d)
+	}
+	errs := make(chan error, len(doms))
+	for _, d := range doms {
+		go func() { errs <- d.WaitStopped(ctx) }()
+	}
+	// A wait that could not subscribe returns at once; give them a moment
+	// to fail before the stops (a failure is an error below either way).
+	keepCtx, keepCancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer keepCancel()
+	if err := doms[3].WaitStopped(keepCtx); err == nil || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a wait on a running domain ended with %v, want its deadline", err)
+	}
+	for _, d := range doms[:3] {
+		if err := d.Destroy(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 3 {
+		if err := <-errs; err != nil {
+			t.Errorf("WaitStopped: %v", err)
+		}
+	}
+	if err := doms[3].Destroy(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errs; err != nil {
+		t.Errorf("WaitStopped of the last domain: %v", err)
 	}
 }

@@ -25,13 +25,12 @@ func TestConformAgentExecQemuGA(t *testing.T) {
 		}
 		t.Fatal("qemu-ga not found: apt-get install qemu-guest-agent, or set VMTESTBED_NO_QEMU_GA=1 to skip")
 	}
-	bin := vmtestbedBin(t)
 	dir := t.TempDir()
 	cmd := qga + " -m isa-serial -p {pty} -t " + dir + " -f " + filepath.Join(dir, "qga.pid")
 	for run := range 3 {
-		out, code := runBin(t, bin, "conform", "agent", "--protocol", "qga", "--call-timeout", "2s", "--exec", cmd)
-		if code != exitOK || !strings.Contains(out, "0 failed") {
-			t.Fatalf("run %d: conform agent --exec %q exited %d:\n%s", run+1, cmd, code, out)
+		res := runCLI(t, time.Minute, "conform", "agent", "--protocol", "qga", "--call-timeout", "2s", "--exec", cmd)
+		if res.code != exitOK || !strings.Contains(res.out, "0 failed") {
+			t.Fatalf("run %d: conform agent --exec %q exited %d:\n%s", run+1, cmd, res.code, res.out)
 		}
 	}
 }
@@ -40,7 +39,7 @@ func TestConformAgentExecQemuGA(t *testing.T) {
 // child outside its process group holding the output pipe used to make
 // `conform agent --exec` hang after the suite until that child exited.
 func TestConformAgentExecEscapedChildDoesNotHang(t *testing.T) {
-	bin := vmtestbedBin(t)
+	bin := cliBinary(t)
 	pidFile := filepath.Join(t.TempDir(), "child.pid")
 	t.Cleanup(func() {
 		if b, err := os.ReadFile(pidFile); err == nil {
@@ -51,9 +50,9 @@ func TestConformAgentExecEscapedChildDoesNotHang(t *testing.T) {
 	})
 	agent := `setsid sh -c 'echo $$ > ` + pidFile + `; exec sleep 120' & exec ` + bin + ` agent --protocol line --port {pty}`
 	start := time.Now()
-	out, code := runBin(t, bin, "conform", "agent", "--protocol", "line", "--exec", agent)
-	if code != exitOK {
-		t.Fatalf("exit %d:\n%s", code, out)
+	res := runCLI(t, 2*time.Minute, "conform", "agent", "--protocol", "line", "--exec", agent)
+	if res.code != exitOK {
+		t.Fatalf("exit %d:\n%s", res.code, res.out)
 	}
 	if el := time.Since(start); el > 60*time.Second {
 		t.Fatalf("conform agent took %v: it waited for the escaped child", el)

@@ -1,9 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,46 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/vmtestbed/vmtestbed/fakes/refvm"
 	"github.com/vmtestbed/vmtestbed/internal/buildbin"
 )
-
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-// cliResult is one run of the built vmtestbed binary.
-type cliResult struct {
-	code     int
-	out      string
-	duration time.Duration
-}
-
-func runCLI(t *testing.T, bound time.Duration, args ...string) cliResult {
-	t.Helper()
-	bin, err := buildbin.Build("./cmd/vmtestbed", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), bound)
-	defer cancel()
-	var out bytes.Buffer
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Stdout, cmd.Stderr = &out, &out
-	start := time.Now()
-	err = cmd.Run()
-	res := cliResult{out: out.String(), duration: time.Since(start)}
-	var ee *exec.ExitError
-	switch {
-	case ctx.Err() != nil:
-		t.Fatalf("vmtestbed %v still running after %s:\n%s", args, bound, res.out)
-	case errors.As(err, &ee):
-		res.code = ee.ExitCode()
-	case err != nil:
-		t.Fatalf("run vmtestbed: %v", err)
-	}
-	return res
-}
 
 func refvmBinary(t *testing.T, variant string) string {
 	t.Helper()

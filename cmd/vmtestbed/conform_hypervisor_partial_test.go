@@ -276,7 +276,7 @@ func servePartial(t *testing.T) string {
 func TestConformHypervisorPartialServer(t *testing.T) {
 	addr := servePartial(t)
 	js := filepath.Join(t.TempDir(), "r.json")
-	res := runHVCLI(t, 120*time.Second, "conform", "hypervisor", "--addr", addr, "--json", js)
+	res := runCLI(t, 120*time.Second, "conform", "hypervisor", "--addr", addr, "--json", js)
 	if res.code != exitFailed {
 		t.Fatalf("exit %d, want %d:\n%s", res.code, exitFailed, res.out)
 	}

@@ -17,7 +17,7 @@ import (
 func TestConformHypervisorInProcess(t *testing.T) {
 	dir := t.TempDir()
 	junit, js := filepath.Join(dir, "r.xml"), filepath.Join(dir, "r.json")
-	res := runHVCLI(t, 120*time.Second, "conform", "hypervisor", "--junit", junit, "--json", js)
+	res := runCLI(t, 120*time.Second, "conform", "hypervisor", "--junit", junit, "--json", js)
 	if res.code != exitOK {
 		t.Fatalf("conform hypervisor (in-process fake) exited %d:\n%s", res.code, res.out)
 	}
@@ -72,7 +72,7 @@ func TestConformHypervisorExitCodes(t *testing.T) {
 		{"unknown flag", []string{"--no-such-flag"}, exitUsage, "unknown flag"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			res := runHVCLI(t, 60*time.Second, append([]string{"conform", "hypervisor"}, tc.args...)...)
+			res := runCLI(t, 60*time.Second, append([]string{"conform", "hypervisor"}, tc.args...)...)
 			if res.code != tc.code || !strings.Contains(res.out, tc.want) {
 				t.Fatalf("exit %d (want %d), output lacks %q?\n%s", res.code, tc.code, tc.want, res.out)
 			}
@@ -82,7 +82,7 @@ func TestConformHypervisorExitCodes(t *testing.T) {
 
 func TestServeHypervisorBadFlags(t *testing.T) {
 	for _, args := range [][]string{{"--nodes", "-1"}, {"--listen", "256.0.0.1:1"}, {"--lease-ttl", "1s", "--heartbeat-interval", "2s"}, {"--lease-ttl", "1500ms"}} {
-		res := runHVCLI(t, 30*time.Second, append([]string{"serve", "hypervisor"}, args...)...)
+		res := runCLI(t, 30*time.Second, append([]string{"serve", "hypervisor"}, args...)...)
 		if res.code != exitUsage {
 			t.Errorf("serve hypervisor %v exited %d, want %d:\n%s", args, res.code, exitUsage, res.out)
 		}
@@ -95,7 +95,7 @@ func TestServeHypervisorBadFlags(t *testing.T) {
 // and is skipped with that reason.
 func TestConformHypervisorLeasesInRealTime(t *testing.T) {
 	short := startHVServer(t, "--lease-ttl", "2s", "--heartbeat-interval", "1s")
-	res := runHVCLI(t, 60*time.Second, "conform", "hypervisor", "--addr", short.addr, "--focus", `HV-CLU-00[69]`)
+	res := runCLI(t, 60*time.Second, "conform", "hypervisor", "--addr", short.addr, "--focus", `HV-CLU-00[69]`)
 	if res.code != exitOK || !strings.Contains(res.out, "2 passed, 0 failed") {
 		t.Errorf("2 s leases in real time: exit %d, want 0 and both lease specs passed:\n%s", res.code, res.out)
 	}
@@ -103,7 +103,7 @@ func TestConformHypervisorLeasesInRealTime(t *testing.T) {
 		t.Error(err)
 	}
 	long := startHVServer(t)
-	res = runHVCLI(t, 60*time.Second, "conform", "hypervisor", "--addr", long.addr, "--focus", `HV-CLU-00[69]`, "--lease-wait", "5s")
+	res = runCLI(t, 60*time.Second, "conform", "hypervisor", "--addr", long.addr, "--focus", `HV-CLU-00[69]`, "--lease-wait", "5s")
 	if res.code != exitFailed || !strings.Contains(res.out, "raise --lease-wait") || !strings.Contains(res.out, "no spec ran") {
 		t.Errorf("30 s leases with --lease-wait 5s: exit %d, want 1 (no spec ran) and the skip reason:\n%s", res.code, res.out)
 	}

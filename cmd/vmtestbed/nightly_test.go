@@ -8,8 +8,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/vmtestbed/vmtestbed/internal/buildbin"
 )
 
 // nightlyScript is ci/nightly.sh, from this package's directory.
@@ -29,10 +27,7 @@ func TestNightlyScript(t *testing.T) {
 	if out, err := exec.Command(bash, "-n", nightlyScript).CombinedOutput(); err != nil {
 		t.Fatalf("bash -n %s: %v\n%s", nightlyScript, err, out)
 	}
-	vmtestbed, err := buildbin.Build("./cmd/vmtestbed", "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	vmtestbed := cliBinary(t)
 	bin, out := t.TempDir(), t.TempDir()
 	if err := os.Symlink(vmtestbed, filepath.Join(bin, "vmtestbed")); err != nil {
 		t.Fatal(err)

@@ -11,24 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vmtestbed/vmtestbed/internal/realhvtest"
 	"github.com/vmtestbed/vmtestbed/realhv"
 	"github.com/vmtestbed/vmtestbed/sim"
 )
-
-// secondLibvirt returns the second libvirt host's URI
-// ($VMTESTBED_LIBVIRT_URI2, which ci/realhv-setup.sh --second-host starts
-// on loopback TCP); it skips without one unless VMTESTBED_REALHV=1.
-func secondLibvirt(t *testing.T) string {
-	t.Helper()
-	uri := os.Getenv("VMTESTBED_LIBVIRT_URI2")
-	if uri == "" {
-		if os.Getenv("VMTESTBED_REALHV") == "1" {
-			t.Fatal("VMTESTBED_REALHV=1 needs VMTESTBED_LIBVIRT_URI2 (ci/realhv-setup.sh --second-host prints it)")
-		}
-		t.Skip("no second libvirt host: set VMTESTBED_LIBVIRT_URI2 (ci/realhv-setup.sh --second-host starts one)")
-	}
-	return uri
-}
 
 // domainWatch lists the run's domains on several libvirt hosts while the
 // run goes (in rounds, one host after the other): every name it saw per
@@ -98,7 +84,7 @@ func watchDomains(ctx context.Context, t *testing.T, wg *sync.WaitGroup, uris ..
 // on either host.
 func TestRunValidatorsOnRealGuestsOverTwoHosts(t *testing.T) {
 	agent := realhvOrSkip(t)
-	uri2 := secondLibvirt(t)
+	uri2 := realhvtest.SecondURI(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	watch := watchDomains(ctx, t, &wg, realhv.DefaultURI, uri2)

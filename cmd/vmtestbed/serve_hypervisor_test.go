@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -25,15 +24,6 @@ import (
 )
 
 // hvBinary builds the vmtestbed CLI once per test process.
-func hvBinary(t *testing.T) string {
-	t.Helper()
-	bin, err := buildbin.Build("./cmd/vmtestbed", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return bin
-}
-
 // hvServer is a `vmtestbed serve hypervisor` subprocess.
 type hvServer struct {
 	cmd    *exec.Cmd
@@ -46,7 +36,7 @@ type hvServer struct {
 // for the address it prints.
 func startHVServer(t *testing.T, args ...string) *hvServer {
 	t.Helper()
-	cmd := exec.Command(hvBinary(t), append([]string{"serve", "hypervisor", "--listen", "127.0.0.1:0"}, args...)...)
+	cmd := exec.Command(cliBinary(t), append([]string{"serve", "hypervisor", "--listen", "127.0.0.1:0"}, args...)...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -143,7 +133,7 @@ func TestServeHypervisorSubprocess(t *testing.T) {
 	t.Run("conformance suite over TCP", func(t *testing.T) {
 		out := filepath.Join(t.TempDir(), "result.json")
 		// 30 s leases in real time would add 105 s; TestConformHypervisorLeasesInRealTime checks them.
-		res := runHVCLI(t, 120*time.Second, "conform", "hypervisor", "--addr", srv.addr, "--json", out, "--lease-wait", "5s")
+		res := runCLI(t, 120*time.Second, "conform", "hypervisor", "--addr", srv.addr, "--json", out, "--lease-wait", "5s")
 		if res.code != exitOK {
 			t.Fatalf("conform hypervisor --addr %s exited %d:\n%s", srv.addr, res.code, res.out)
 		}
@@ -162,32 +152,6 @@ func TestServeHypervisorSubprocess(t *testing.T) {
 			t.Errorf("no stop message after SIGTERM: %q", rest)
 		}
 	})
-}
-
-type hvCLIResult struct {
-	code int
-	out  string
-}
-
-// runHVCLI runs the built CLI with a bound and returns its exit code and output.
-func runHVCLI(t *testing.T, bound time.Duration, args ...string) hvCLIResult {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), bound)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, hvBinary(t), args...)
-	var buf bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &buf, &buf
-	err := cmd.Run()
-	if ctx.Err() != nil {
-		t.Fatalf("vmtestbed %v did not finish within %s:\n%s", args, bound, buf.String())
-	}
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return hvCLIResult{code: code, out: buf.String()}
 }
 
 func readResult(t *testing.T, path string) report.Result {
