@@ -2,12 +2,14 @@ package realhv
 
 import (
 	"context"
-	"os"
+	"maps"
+	"slices"
 	"testing"
 	"time"
 
 	fakehv "github.com/vmtestbed/vmtestbed/fakes/hypervisor"
 	"github.com/vmtestbed/vmtestbed/internal/buildbin"
+	"github.com/vmtestbed/vmtestbed/internal/realhvtest"
 	hv "github.com/vmtestbed/vmtestbed/proto/hypervisor/v1"
 )
 
@@ -15,13 +17,7 @@ import (
 // ci/realhv-setup.sh --second-host starts one on loopback TCP).
 func secondHost(t *testing.T) *Host {
 	t.Helper()
-	uri := os.Getenv("VMTESTBED_LIBVIRT_URI2")
-	if uri == "" {
-		if os.Getenv("VMTESTBED_REALHV") == "1" {
-			t.Fatal("VMTESTBED_REALHV=1 needs VMTESTBED_LIBVIRT_URI2 (ci/realhv-setup.sh --second-host prints it)")
-		}
-		t.Skip("no second libvirt host: set VMTESTBED_LIBVIRT_URI2 (ci/realhv-setup.sh --second-host starts one)")
-	}
+	uri := realhvtest.SecondURI(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	h, err := Connect(ctx, uri, Options{Prefix: testPrefix})
@@ -82,5 +78,29 @@ func TestInstancesSpreadOverTwoHosts(t *testing.T) {
 	b, _ := second.Domains()
 	if len(a) != 1 || len(b) != 1 {
 		t.Fatalf("domains: %v on the first host, %v on the second; want one on each", a, b)
+	}
+}
+
+// TestSpreadPlacesNodesInTurn: each node seen first goes to the next host
+// in turn and stays there; unplaced instances (no node) and a Spread
+// without hosts choose none.
+func TestSpreadPlacesNodesInTurn(t *testing.T) {
+	a, b := &Host{uri: "qemu:///a"}, &Host{uri: "qemu:///b"}
+	s := NewSpread(a, b)
+	for _, tc := range []struct {
+		node string
+		want *Host
+	}{{"n1", a}, {"n2", b}, {"n1", a}, {"n3", a}, {"", nil}, {"n2", b}} {
+		if got := s.host(tc.node); got != tc.want {
+			t.Errorf("node %q on %v, want %v", tc.node, got, tc.want)
+		}
+	}
+	want := map[string][]string{"qemu:///a": {"n1", "n3"}, "qemu:///b": {"n2"}}
+	if got := s.Nodes(); !maps.EqualFunc(got, want, slices.Equal) {
+		t.Errorf("Nodes() = %v, want %v", got, want)
+	}
+	var none *Spread
+	if none.host("n1") != nil || NewSpread().host("n1") != nil {
+		t.Error("a nil or empty Spread placed a node")
 	}
 }

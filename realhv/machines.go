@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -31,7 +32,12 @@ type Machines struct {
 	// hostname of the hypervisor node the fake placed it on (a run spread
 	// over several libvirt hosts); instances on other nodes run on Host.
 	Hosts map[string]*Host
-	Image Image
+	// Spread, when set, runs the instances of nodes Hosts does not name on
+	// its hosts: each node seen first goes to the next host in turn and
+	// stays there (for node names only known at run time, as a conformance
+	// suite's).
+	Spread *Spread
+	Image  Image
 	// Dir holds the channel sockets; QEMU must be able to create them there.
 	Dir string
 	// MemoryMiB of every domain (default 256; the instance's memory_bytes
@@ -47,12 +53,55 @@ func (ms Machines) NewMachine(spec fakehv.MachineSpec, env fakehv.MachineEnv) (f
 	host := ms.Host
 	if h, ok := ms.Hosts[spec.Node]; ok {
 		host = h
+	} else if h := ms.Spread.host(spec.Node); h != nil {
+		host = h
 	}
 	if host == nil || ms.Image.Kernel == "" {
 		return nil, errors.New("realhv machines: a Host and the Image are required")
 	}
 	pr, pw := io.Pipe()
 	return &machine{ms: ms, host: host, spec: spec, env: env, out: pr, outW: pw}, nil
+}
+
+// Spread places hypervisor nodes on libvirt hosts in turn (Machines.Spread).
+type Spread struct {
+	mu     sync.Mutex
+	hosts  []*Host
+	byNode map[string]*Host
+}
+
+// NewSpread spreads nodes over hosts, in this order.
+func NewSpread(hosts ...*Host) *Spread {
+	return &Spread{hosts: hosts, byNode: map[string]*Host{}}
+}
+
+// host is the libvirt host of node ("": unplaced, none), nil without hosts.
+func (s *Spread) host(node string) *Host {
+	if s == nil || len(s.hosts) == 0 || node == "" {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h, ok := s.byNode[node]
+	if !ok {
+		h = s.hosts[len(s.byNode)%len(s.hosts)]
+		s.byNode[node] = h
+	}
+	return h
+}
+
+// Nodes lists, per libvirt host URI, the nodes placed on it so far.
+func (s *Spread) Nodes() map[string][]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string][]string{}
+	for node, h := range s.byNode {
+		out[h.URI()] = append(out[h.URI()], node)
+	}
+	for _, nodes := range out {
+		slices.Sort(nodes)
+	}
+	return out
 }
 
 type machine struct {
@@ -68,8 +117,13 @@ type machine struct {
 	dom    *Domain
 	pty    *os.File
 	closed bool
-	wg     sync.WaitGroup
+	// rebooting is the domain Reboot is stopping: its watch does not tell
+	// the fake (the instance stays RUNNING through a reboot).
+	rebooting *Domain
+	wg        sync.WaitGroup
 }
+
+var _ fakehv.Rebooter = (*machine)(nil)
 
 func (m *machine) socket(name string) string {
 	return filepath.Join(m.ms.Dir, m.spec.InstanceID+"."+name)
@@ -122,7 +176,7 @@ func (m *machine) watch(dom *Domain) {
 		return
 	}
 	m.mu.Lock()
-	mine := m.dom == dom && !m.closed // each PowerOn makes a new *Domain
+	mine := m.dom == dom && !m.closed && m.rebooting != dom // each PowerOn makes a new *Domain
 	if mine {
 		m.teardownLocked()
 	}
@@ -141,24 +195,55 @@ func (m *machine) RequestShutdown() (bool, error) {
 	if dom == nil {
 		return true, nil
 	}
-	if err := m.agentPowerOff(); err == nil {
-		return false, nil
-	}
-	if err := m.host.lv.DomainShutdownFlags(dom.dom, libvirt.DomainShutdownAcpiPowerBtn); err != nil && !notRunning(err) {
-		return false, fmt.Errorf("shut down %s: %w", dom.Name, err)
-	}
-	return false, nil
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	return false, m.askShutdown(ctx, dom)
 }
 
-func (m *machine) agentPowerOff() error {
+// askShutdown asks the guest of dom to power off: its agent, else the ACPI
+// power button.
+func (m *machine) askShutdown(ctx context.Context, dom *Domain) error {
+	if err := m.agentPowerOff(ctx); err == nil {
+		return nil
+	}
+	if err := m.host.lv.DomainShutdownFlags(dom.dom, libvirt.DomainShutdownAcpiPowerBtn); err != nil && !notRunning(err) {
+		return fmt.Errorf("shut down %s: %w", dom.Name, err)
+	}
+	return nil
+}
+
+// Reboot restarts the guest gracefully (fakehv.Rebooter): the guest is asked
+// to power off and given at most timeout to do so before its domain is
+// destroyed, then a new domain boots. graceful reports the guest went off
+// by itself.
+func (m *machine) Reboot(timeout time.Duration) (graceful bool, err error) {
+	m.mu.Lock()
+	dom := m.dom
+	m.rebooting = dom
+	m.mu.Unlock()
+	defer func() {
+		m.mu.Lock()
+		m.rebooting = nil
+		m.mu.Unlock()
+	}()
+	if dom != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		graceful = m.askShutdown(ctx, dom) == nil && dom.WaitStopped(ctx) == nil
+		cancel()
+		if err := m.PowerOff(); err != nil {
+			return graceful, err
+		}
+	}
+	return graceful, m.PowerOn()
+}
+
+func (m *machine) agentPowerOff(ctx context.Context) error {
 	ch, err := m.Channel(fakehv.AgentChannel)
 	if err != nil {
 		return err
 	}
 	cl := virtio.NewClient(ch, virtio.NewRawHandler(), 2*time.Second, virtio.DefaultReconnect)
 	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
 	// The guest drops what the host sends while its agent has the port
 	// closed (it reopens it after a host hung up): ping on this connection
 	// until the agent answers, then ask it to power off.

@@ -15,8 +15,10 @@ import (
 // TestHypervisorFakeOnLibvirt: the hypervisor fake with realhv.Machines
 // runs an instance as a real domain booting the tiny guest. Its agent
 // answers over the domain's channel (found through the fake's
-// Server.Machine), its console shows the kernel's boot log, a graceful stop
-// ends with the guest powering itself off, and a delete leaves no domain.
+// Server.Machine), a graceful restart lets the guest power itself off and
+// boots a new domain, its console shows the kernel's boot log, a graceful
+// stop ends with the guest powering itself off, and a delete leaves no
+// domain.
 func TestHypervisorFakeOnLibvirt(t *testing.T) {
 	h := connect(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -57,23 +59,41 @@ func TestHypervisorFakeOnLibvirt(t *testing.T) {
 	if x := m.DomainXML(); !strings.Contains(x, fakehv.AgentChannel) {
 		t.Errorf("live domain XML lacks the agent channel:\n%s", x)
 	}
-	ch, err := m.Channel(fakehv.AgentChannel)
+	ping := func() {
+		t.Helper()
+		ch, err := m.Channel(fakehv.AgentChannel)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cl := virtio.NewClient(ch, virtio.NewJSONHandler(), 2*time.Second, virtio.DefaultReconnect)
+		defer cl.Close()
+		if err := cl.Connect(ctx); err != nil {
+			t.Fatal(err)
+		}
+		var pong string
+		for pong != "pong" && ctx.Err() == nil {
+			out, _ := cl.Request(ctx, []byte("ping"))
+			pong = string(out)
+		}
+		if pong != "pong" {
+			t.Fatalf("no pong from the instance's agent: %v", ctx.Err())
+		}
+	}
+	ping()
+	// A graceful restart: the guest powers itself off, a new domain boots,
+	// and its agent answers.
+	before := m.DomainXML()
+	re, err := compute.RestartInstance(ctx, &hv.RestartInstanceRequest{InstanceId: in.Id})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cl := virtio.NewClient(ch, virtio.NewJSONHandler(), 2*time.Second, virtio.DefaultReconnect)
-	if err := cl.Connect(ctx); err != nil {
-		t.Fatal(err)
+	if re.GetState() != hv.InstanceState_INSTANCE_STATE_RUNNING || re.GetStateReason() != "restarted" {
+		t.Errorf("after a graceful restart: %v %q, want RUNNING \"restarted\" (the guest shut itself down)", re.GetState(), re.GetStateReason())
 	}
-	var pong string
-	for pong != "pong" && ctx.Err() == nil {
-		out, _ := cl.Request(ctx, []byte("ping"))
-		pong = string(out)
+	if after := m.DomainXML(); after == "" || after == before {
+		t.Errorf("the restart booted no new domain (domain XML before and after are the same)")
 	}
-	cl.Close()
-	if pong != "pong" {
-		t.Fatalf("no pong from the instance's agent: %v", ctx.Err())
-	}
+	ping()
 	// The console carries what the guest's kernel printed.
 	con, err := compute.AttachConsole(ctx, &hv.AttachConsoleRequest{InstanceId: in.Id})
 	if err != nil {

@@ -5,11 +5,13 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/vmtestbed/vmtestbed/internal/buildbin"
+	"github.com/vmtestbed/vmtestbed/internal/realhvtest"
 	"github.com/vmtestbed/vmtestbed/realhv"
 )
 
@@ -22,10 +24,7 @@ func realhvOrSkip(t *testing.T) string {
 	defer cancel()
 	h, err := realhv.Connect(ctx, "", realhv.Options{})
 	if err != nil {
-		if os.Getenv("VMTESTBED_REALHV") == "1" {
-			t.Fatalf("VMTESTBED_REALHV=1 but libvirt is not reachable: %v", err)
-		}
-		t.Skipf("no libvirt here (%v); ci/realhv-setup.sh starts one", err)
+		realhvtest.Unavailable(t, "libvirt", err)
 	}
 	_ = h.Close()
 	agent, err := buildbin.Build("./cmd/vmagent", "", "CGO_ENABLED=0")
@@ -50,9 +49,22 @@ func TestConformBackends(t *testing.T) {
 	if res.code != exitOK || !strings.Contains(res.out, "21 passed, 0 failed") {
 		t.Fatalf("conform agent --backend realhv: exit %d\n%s", res.code, res.out)
 	}
-	res = runCLI(t, 3*time.Minute, "conform", "hypervisor", "--backend", "realhv", "--guest-agent", agent, "--focus", `HV-(AGT|CMP)-`)
+	// With a second libvirt host, the suite's nodes spread over both.
+	hvArgs := []string{"conform", "hypervisor", "--backend", "realhv", "--guest-agent", agent, "--focus", `HV-(AGT|CMP)-`}
+	uri2 := os.Getenv(realhvtest.EnvURI2)
+	if uri2 != "" {
+		hvArgs = append(hvArgs, "--libvirt-uri", realhv.DefaultURI, "--libvirt-uri", uri2)
+	}
+	res = runCLI(t, 3*time.Minute, hvArgs...)
 	if res.code != exitOK || !strings.Contains(res.out, " 0 failed") {
 		t.Fatalf("conform hypervisor --backend realhv: exit %d\n%s", res.code, res.out)
+	}
+	if uri2 != "" {
+		for _, uri := range []string{realhv.DefaultURI, uri2} {
+			if !regexp.MustCompile(`(?m)^backend realhv: nodes on ` + regexp.QuoteMeta(uri) + `: [^(\s]`).MatchString(res.out) {
+				t.Errorf("no node of the run on %s:\n%s", uri, res.out)
+			}
+		}
 	}
 	t.Logf("realhv: %s", res.duration.Round(time.Millisecond))
 	if out := res.out; strings.Contains(out, "vmtestbed-cli-") {
@@ -80,10 +92,7 @@ func TestBackendFlagsRefuseNonsense(t *testing.T) {
 // run sweeps it first, and after that run no domain is defined.
 func TestRealhvInterruptedRunLeavesNothing(t *testing.T) {
 	agent := realhvOrSkip(t)
-	bin, err := buildbin.Build("./cmd/vmtestbed", "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := cliBinary(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	h, err := realhv.Connect(ctx, "", realhv.Options{Prefix: "vmtestbed-cli"})

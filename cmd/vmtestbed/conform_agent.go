@@ -77,6 +77,9 @@ func runConformAgent(ctx context.Context, out io.Writer, f gaFlags) error {
 	if (f.socket != "" || f.exec != "") && f.backend.backend != backendFake {
 		return withCode(exitUsage, errors.New("--socket and --exec name the target; --backend realhv boots its own"))
 	}
+	if len(f.backend.uris) > 1 {
+		return withCode(exitUsage, errors.New("--libvirt-uri: conform agent boots one guest, give one host"))
+	}
 	if cfg.Protocol != guestagent.ProtocolJSON && cfg.Protocol != guestagent.ProtocolLine && cfg.Protocol != guestagent.ProtocolQGA {
 		return withCode(exitUsage, fmt.Errorf("--protocol %q: want json, line or qga", cfg.Protocol))
 	}

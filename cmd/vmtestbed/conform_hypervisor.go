@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -67,7 +68,7 @@ func runConformHypervisor(cmd *cobra.Command, _ []string) error {
 		return withCode(exitUsage, errors.New("--addr names the server under test; --backend realhv runs the in-process fake's instances as libvirt guests"))
 	}
 	if cfg.Addr == "" {
-		stop, err := inProcessHypervisor(cmd.Context(), &cfg, fl.backend)
+		stop, err := inProcessHypervisor(cmd.Context(), out, &cfg, fl.backend)
 		if err != nil {
 			return withCode(exitUsage, err)
 		}
@@ -109,8 +110,10 @@ func (s serverClock) Advance(_ context.Context, d time.Duration) error {
 }
 
 // inProcessHypervisor serves the fake in process and points cfg at it;
-// with --backend realhv its instances are libvirt guests.
-func inProcessHypervisor(ctx context.Context, cfg *conform.Config, b backendFlags) (stop func(), err error) {
+// with --backend realhv its instances are libvirt guests, the nodes the
+// suite registers spread over the --libvirt-uri hosts in turn (stop says
+// where each went).
+func inProcessHypervisor(ctx context.Context, out io.Writer, cfg *conform.Config, b backendFlags) (stop func(), err error) {
 	clock := &fakehv.OffsetClock{}
 	opts := fakehv.Options{Seed: 1, Clock: clock}
 	var done func()
@@ -119,8 +122,21 @@ func inProcessHypervisor(ctx context.Context, cfg *conform.Config, b backendFlag
 		if err != nil {
 			return nil, err
 		}
-		done = d
-		opts.Machines = realhv.Machines{Host: run.host, Image: run.img, Dir: run.dir}
+		spread := realhv.NewSpread(run.hosts...)
+		done = func() {
+			if len(run.hosts) > 1 {
+				placed := spread.Nodes()
+				for _, h := range run.hosts {
+					nodes := strings.Join(placed[h.URI()], " ")
+					if nodes == "" {
+						nodes = "(none)"
+					}
+					fmt.Fprintf(out, "backend realhv: nodes on %s: %s\n", h.URI(), nodes)
+				}
+			}
+			d()
+		}
+		opts.Machines = realhv.Machines{Host: run.host, Spread: spread, Image: run.img, Dir: run.dir}
 	}
 	served, err := fakehv.Serve(opts, fakehv.ServeOptions{})
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -165,18 +166,35 @@ func (c *console) requestShutdown() (off bool, err error) {
 }
 
 // powerOff stops the guest: graceful asks it first (a guest that is off at
-// once is done), else the power is cut.
-func (c *console) powerOff(graceful bool) {
+// once is done), else the power is cut. off reports the guest went off by
+// itself.
+func (c *console) powerOff(graceful bool) (off bool) {
 	m := c.current()
 	if m == nil {
-		return
+		return true
 	}
 	if graceful {
 		if off, err := m.RequestShutdown(); err == nil && off {
-			return
+			return true
 		}
 	}
 	_ = m.PowerOff()
+	return false
+}
+
+// restart reboots the guest; off reports the guest went off by itself. A
+// graceful restart of a Rebooter waits at most timeout for that; other
+// machines are asked (graceful) and, unless off at once, powered off.
+func (c *console) restart(graceful bool, timeout time.Duration) (off bool, err error) {
+	m, err := c.open()
+	if err != nil {
+		return false, err
+	}
+	if r, ok := m.(Rebooter); ok && graceful {
+		return r.Reboot(timeout)
+	}
+	off = c.powerOff(graceful)
+	return off, m.PowerOn()
 }
 
 // close ends attached streams and closes the machine.

@@ -289,7 +289,10 @@ func (s *Server) stoppedNow(in *instance, reason string) {
 }
 
 // restartInstance reboots a RUNNING instance (it stays RUNNING, started_at
-// moves). Call with s.mu held.
+// moves). A graceful restart asks the guest to shut down first; one that
+// does not (in Options.StopTimeout on a Rebooter machine, at once on
+// others) has its power cut, and the state reason says so. Call with s.mu
+// held.
 func (s *Server) restartInstance(id string, force bool) (*hv.Instance, error) {
 	in, err := s.getInstance(id)
 	if err != nil {
@@ -302,12 +305,16 @@ func (s *Server) restartInstance(id string, force bool) (*hv.Instance, error) {
 		return nil, errf(codes.FailedPrecondition, "instance %s is stopping; restart it once it is STOPPED (start it)", id)
 	}
 	s.endRun(in)
-	in.console.powerOff(!force)
-	if err := in.console.powerOn(); err != nil {
+	off, err := in.console.restart(!force, s.opts.StopTimeout)
+	if err != nil {
 		return nil, errf(codes.ResourceExhausted, "restart instance %s: %v", id, err)
 	}
+	reason := "restarted"
+	if !force && !off {
+		reason = "restarted: the guest did not shut down in time, its power was cut"
+	}
 	in.pb.StartedAt = timestamp(s.now())
-	s.setState(in, hv.InstanceState_INSTANCE_STATE_RUNNING, "restarted")
+	s.setState(in, hv.InstanceState_INSTANCE_STATE_RUNNING, reason)
 	return in.snapshot(), nil
 }
 

@@ -3,6 +3,7 @@ package hypervisor
 import (
 	"errors"
 	"io"
+	"time"
 
 	"github.com/vmtestbed/vmtestbed/virtio"
 )
@@ -33,6 +34,17 @@ type Machine interface {
 	DomainXML() string
 	// Close powers off and releases everything the machine holds.
 	Close() error
+}
+
+// Rebooter is a Machine that restarts its guest gracefully by itself, as a
+// hypervisor's reboot does: it asks the guest to shut down, gives it at most
+// timeout to go off, cuts the power if it has not, and boots it again, all
+// without calling MachineEnv.Off. graceful reports that the guest went off
+// by itself. A graceful RestartInstance uses it; on a Machine without it, a
+// graceful restart is RequestShutdown, PowerOff unless the guest went off at
+// once, and PowerOn.
+type Rebooter interface {
+	Reboot(timeout time.Duration) (graceful bool, err error)
 }
 
 // MachineSpec is what an instance asks its machine for.

@@ -185,3 +185,82 @@ func TestLifecycleDrivesOnlyTheMachine(t *testing.T) {
 		t.Errorf("machine calls %v, want %v", got, want)
 	}
 }
+
+// rebootMachines makes recMachines that are Rebooters: Reboot logs its
+// timeout and answers graceful as told.
+type rebootMachines struct {
+	*recMachines
+	graceful bool
+}
+
+func (r rebootMachines) NewMachine(spec MachineSpec, env MachineEnv) (Machine, error) {
+	m, err := r.recMachines.NewMachine(spec, env)
+	if err != nil {
+		return nil, err
+	}
+	return rebootMachine{m.(*recMachine), r.graceful}, nil
+}
+
+type rebootMachine struct {
+	*recMachine
+	graceful bool
+}
+
+func (m rebootMachine) Reboot(timeout time.Duration) (bool, error) {
+	m.r.log("reboot " + timeout.String())
+	return m.graceful, nil
+}
+
+// TestRestartThroughTheMachine: a graceful restart of a machine that reboots
+// itself (realhv's domains) is its Reboot, bounded by Options.StopTimeout; a
+// forced one cuts the power; a machine that cannot reboot itself is asked to
+// shut down and powered off. The state reason says when the power was cut
+// on a graceful restart.
+func TestRestartThroughTheMachine(t *testing.T) {
+	restart := func(t *testing.T, machines Machines, force bool) (reason string) {
+		t.Helper()
+		e := newEnv(t, Options{Machines: machines, StopTimeout: 7 * time.Second}, nil)
+		e.register(t, workerReq("w1"))
+		id := e.create(t, vmReq("reboot")).Id
+		if _, err := e.compute.StartInstance(ctxT(t), &hv.StartInstanceRequest{InstanceId: id}); err != nil {
+			t.Fatal(err)
+		}
+		in, err := e.compute.RestartInstance(ctxT(t), &hv.RestartInstanceRequest{InstanceId: id, Force: force})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if in.GetState() != hv.InstanceState_INSTANCE_STATE_RUNNING {
+			t.Errorf("after restart: %v, want RUNNING", in.GetState())
+		}
+		return in.GetStateReason()
+	}
+	for _, tc := range []struct {
+		name     string
+		graceful bool // the Rebooter's guest went off by itself
+		force    bool
+		reboots  bool // the machine is a Rebooter
+		calls    []string
+		reason   string
+	}{
+		{"graceful reboot", true, false, true, []string{"reboot 7s"}, "restarted"},
+		{"reboot that cut the power", false, false, true, []string{"reboot 7s"}, "restarted: the guest did not shut down in time, its power was cut"},
+		{"forced on a rebooter", true, true, true, []string{"off", "on"}, "restarted"},
+		{"graceful, no rebooter", false, false, false, []string{"shutdown", "off", "on"}, "restarted: the guest did not shut down in time, its power was cut"},
+		{"forced, no rebooter", false, true, false, []string{"off", "on"}, "restarted"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := &recMachines{}
+			var ms Machines = rec
+			if tc.reboots {
+				ms = rebootMachines{rec, tc.graceful}
+			}
+			if got := restart(t, ms, tc.force); got != tc.reason {
+				t.Errorf("reason %q, want %q", got, tc.reason)
+			}
+			calls := rec.took()
+			if got, want := calls[2:], tc.calls; !slices.Equal(got, want) { // after "new", "on"
+				t.Errorf("machine calls after start %v, want %v", got, want)
+			}
+		})
+	}
+}
