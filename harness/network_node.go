@@ -305,7 +305,7 @@ func (s *SimNode) setState(st vmpb.State) error {
 func (s *SimNode) connect(id ids.NodeID, up bool) error {
 	if up {
 		return s.call("vm.VM/Connected", id.String(), func(ctx context.Context) (string, error) {
-			_, err := s.plugin.VM.Connected(ctx, &vmpb.ConnectedRequest{NodeId: id.Bytes(), Name: "avalanchego", Major: 1, Minor: 15})
+			_, err := s.plugin.VM.Connected(ctx, avalanchego.ConnectedRequest(id, avalanchego.NodeVersionForProtocol(s.plugin.Protocol)))
 			return "", err
 		})
 	}

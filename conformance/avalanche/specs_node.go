@@ -5,8 +5,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/ava-labs/avalanchego/ids"
@@ -158,24 +156,11 @@ func (c *chain) nodeSpecs() {
 
 // connected calls Connected for node announcing version ("avalanchego/1.15.0").
 func (t *target) connected(ctx context.Context, node ids.NodeID, version string) error {
-	name, major, minor, patch := splitVersion(version)
 	t.node.SetConnected(node, true)
 	return t.doCall(ctx, fmt.Sprintf("Connected(%s, %s)", node, version), func(ctx context.Context) error {
-		_, err := t.vm.Connected(ctx, &vmpb.ConnectedRequest{NodeId: node[:], Name: name, Major: major, Minor: minor, Patch: patch})
+		_, err := t.vm.Connected(ctx, avalanchego.ConnectedRequest(node, version))
 		return err
 	})
-}
-
-// splitVersion splits "avalanchego/1.14.2" into its name and numbers.
-func splitVersion(v string) (name string, major, minor, patch uint32) {
-	name, nums, _ := strings.Cut(v, "/")
-	parts := strings.SplitN(nums, ".", 3)
-	out := [3]uint32{}
-	for i, p := range parts {
-		n, _ := strconv.ParseUint(p, 10, 32)
-		out[i] = uint32(n)
-	}
-	return name, out[0], out[1], out[2]
 }
 
 // appRequest sends the peer an AppRequest for an unknown handler and
@@ -215,10 +200,9 @@ func (c *chain) requestTo(ctx context.Context, to ids.NodeID, reachable bool) av
 		Skip("the VM sent no AppRequest to a newly connected peer earlier (see AVA-APP-004): it asks its peers nothing, so there is no answer to deliver")
 	}
 	version := c.t.cfg.nodeVersion()
-	name, major, minor, patch := splitVersion(version)
 	c.t.node.SetConnected(to, reachable)
 	expectOK(c.t.doCall(ctx, fmt.Sprintf("Connected(%s, %s)", to, version), func(ctx context.Context) error {
-		_, err := c.t.vm.Connected(ctx, &vmpb.ConnectedRequest{NodeId: to[:], Name: name, Major: major, Minor: minor, Patch: patch})
+		_, err := c.t.vm.Connected(ctx, avalanchego.ConnectedRequest(to, version))
 		return err
 	}), "AvalancheGo reports every peer as connected")
 	wait := min(c.t.cfg.CallTimeout, peerRequestWait)

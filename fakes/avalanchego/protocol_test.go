@@ -1,8 +1,11 @@
 package avalanchego_test
 
 import (
+	"bytes"
 	"strings"
 	"testing"
+
+	"github.com/ava-labs/avalanchego/ids"
 
 	"github.com/vmtestbed/vmtestbed/fakes/avalanchego"
 )
@@ -55,5 +58,26 @@ func TestMismatchMessage(t *testing.T) {
 	}
 	if !strings.Contains(avalanchego.MismatchMessage(99, 46), "no AvalancheGo release") {
 		t.Error("unknown protocol not explained")
+	}
+}
+
+// TestConnectedRequest: Connected announces the node's name and release
+// numbers; a protocol's node version is its newest release's.
+func TestConnectedRequest(t *testing.T) {
+	id := ids.GenerateTestNodeID()
+	for _, tc := range []struct {
+		version             string
+		name                string
+		major, minor, patch uint32
+	}{
+		{"avalanchego/1.14.2", "avalanchego", 1, 14, 2},
+		{"avalanchego/v1.15.0", "avalanchego", 1, 15, 0},
+		{avalanchego.NodeVersionForProtocol(45), "avalanchego", 1, 14, 2},
+		{"other/2", "other", 2, 0, 0},
+	} {
+		r := avalanchego.ConnectedRequest(id, tc.version)
+		if !bytes.Equal(r.GetNodeId(), id.Bytes()) || r.GetName() != tc.name || r.GetMajor() != tc.major || r.GetMinor() != tc.minor || r.GetPatch() != tc.patch {
+			t.Errorf("%q: %v", tc.version, r)
+		}
 	}
 }

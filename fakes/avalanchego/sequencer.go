@@ -250,10 +250,8 @@ func (s *Sequencer) bootstrap(ctx context.Context, last BlockInfo) error {
 
 // connect calls Connected for each node, announcing the node's version.
 func (s *Sequencer) connect(ctx context.Context, nodes ...ids.NodeID) error {
-	name, major, minor, patch := parseNodeVersion(s.nodeVersion())
 	for _, id := range nodes {
-		req := &vmpb.ConnectedRequest{NodeId: id.Bytes(), Name: name, Major: major, Minor: minor, Patch: patch}
-		if _, err := s.Plugin.VM.Connected(ctx, req); err != nil {
+		if _, err := s.Plugin.VM.Connected(ctx, ConnectedRequest(id, s.nodeVersion())); err != nil {
 			return s.Plugin.Diagnose("Connected("+id.String()+")", err)
 		}
 		s.Node.SetConnected(id, true)
@@ -272,8 +270,11 @@ func (s *Sequencer) nodeVersion() string {
 	return NodeVersionForProtocol(s.Plugin.cfg.Protocol)
 }
 
-func parseNodeVersion(v string) (name string, major, minor, patch uint32) {
-	name, num, _ := strings.Cut(v, "/")
+// ConnectedRequest is the VM.Connected request AvalancheGo sends when node
+// connects, announcing version ("avalanchego/1.14.2": the name, and the
+// release's numbers, as the node's version.Application).
+func ConnectedRequest(node ids.NodeID, version string) *vmpb.ConnectedRequest {
+	name, num, _ := strings.Cut(version, "/")
 	parts := strings.SplitN(strings.TrimPrefix(num, "v"), ".", 3)
 	out := [3]uint32{}
 	for i, p := range parts {
@@ -282,7 +283,7 @@ func parseNodeVersion(v string) (name string, major, minor, patch uint32) {
 			out[i] = uint32(n)
 		}
 	}
-	return name, out[0], out[1], out[2]
+	return &vmpb.ConnectedRequest{NodeId: node.Bytes(), Name: name, Major: out[0], Minor: out[1], Patch: out[2]}
 }
 
 // Health calls VM.Health as AvalancheGo's health check does (fail fast:
