@@ -66,9 +66,8 @@ func Serve(ctx context.Context, engineAddr string, cfg Config) error {
 	}
 
 	if err := handshake(ctx, cfg.Transport, engineAddr, v.protocol(), addr); err != nil {
-		v.logf("refvm: %v", err)
 		stop()
-		return err
+		return err // the caller reports it (cmd/refvm prints it once)
 	}
 
 	select {
