@@ -159,17 +159,25 @@ func TestCreateRefusesBadSpec(t *testing.T) {
 	}
 }
 
+// testDriver connects to libvirt's test driver (test:///default: domains
+// without QEMU), closed when the test ends.
+func testDriver(ctx context.Context, t *testing.T) *Host {
+	t.Helper()
+	h, err := Connect(ctx, "test:///default", Options{Prefix: testPrefix})
+	if err != nil {
+		realhvtest.Unavailable(t, "libvirt's test driver", err)
+	}
+	t.Cleanup(func() { _ = h.Close() })
+	return h
+}
+
 // TestLifecycleOnTestDriver is the fast, lifecycle-only tier: libvirt's own
 // test driver (test:///default) defines, starts, reports and removes
 // domains without QEMU, through the same code as qemu:///system.
 func TestLifecycleOnTestDriver(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	h, err := Connect(ctx, "test:///default", Options{Prefix: testPrefix})
-	if err != nil {
-		realhvtest.Unavailable(t, "libvirt's test driver", err)
-	}
-	defer h.Close()
+	h := testDriver(ctx, t)
 	var names []string
 	for _, short := range []string{"a", "b", "c"} {
 		d, err := h.Create(ctx, short, Spec{MemoryMiB: 64, VCPUs: 2})
@@ -199,11 +207,7 @@ func TestLifecycleOnTestDriver(t *testing.T) {
 func TestWaitStoppedSeveralDomains(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	h, err := Connect(ctx, "test:///default", Options{Prefix: testPrefix})
-	if err != nil {
-		realhvtest.Unavailable(t, "libvirt's test driver", err)
-	}
-	defer h.Close()
+	h := testDriver(ctx, t)
 	defer h.Sweep()
 	var doms []*Domain
 	for _, short := range []string{"w1", "w2", "w3", "keep"} {
