@@ -69,12 +69,17 @@ func (h *Host) watchStop(name string) (stopped, ended <-chan struct{}, release f
 	return c, e.ended, func() {
 		e.mu.Lock()
 		delete(e.waiters[name], c)
+		if len(e.waiters[name]) == 0 {
+			delete(e.waiters, name)
+		}
 		e.mu.Unlock()
 	}, nil
 }
 
 // dispatch wakes the waiters of each domain that stops, until go-libvirt
-// closes the stream (after cancel, or when the connection ends).
+// closes the stream (after cancel, or when the connection ends). Then the
+// waits still registered end with an error, and the next one subscribes
+// again.
 func (e *stopEvents) dispatch(events <-chan libvirt.DomainEventLifecycleMsg) {
 	for ev := range events {
 		if libvirt.DomainEventType(ev.Event) != libvirt.DomainEventStopped {
@@ -87,7 +92,11 @@ func (e *stopEvents) dispatch(events <-chan libvirt.DomainEventLifecycleMsg) {
 		delete(e.waiters, ev.Dom.Name)
 		e.mu.Unlock()
 	}
+	e.mu.Lock()
+	e.cancel()
+	e.cancel = nil
 	close(e.ended)
+	e.mu.Unlock()
 }
 
 // close ends the subscription and waits until its stream is closed.
