@@ -69,6 +69,8 @@ fi
 uri_flags=()
 for u in "${uris[@]}"; do uri_flags+=(--libvirt-uri "$u"); done
 realhv_flags=(--backend realhv --guest-agent "$agent" "${uri_flags[@]}")
+# conform agent boots one guest: on the first host.
+agent_realhv_flags=(--backend realhv --guest-agent "$agent" "${uri_flags[@]:0:2}")
 
 # Per-job bound: a full realhv hypervisor suite boots many guests on TCG.
 if ((quick)); then bound=10m; else bound=60m; fi
@@ -115,7 +117,7 @@ job conform-avalanche-refvm fake conform avalanche --in-process refvm "${suite_r
 job conform-hypervisor-fake fake conform hypervisor --backend fake "${suite_reports[@]}"
 job conform-agent-fake fake conform agent --backend fake "${suite_reports[@]}"
 if ((!fake_only)); then
-  job conform-agent-realhv realhv conform agent "${realhv_flags[@]}" "${suite_reports[@]}"
+  job conform-agent-realhv realhv conform agent "${agent_realhv_flags[@]}" "${suite_reports[@]}"
   job conform-hypervisor-realhv realhv conform hypervisor "${realhv_flags[@]}" "${hv_real_focus[@]}" "${suite_reports[@]}"
 fi
 

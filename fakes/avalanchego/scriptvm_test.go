@@ -30,6 +30,11 @@ type scriptVM struct {
 	waitFails int           // WaitForEvent fails this many times first
 	build     bool          // WaitForEvent answers BUILD_BLOCK once in normal operation
 	shutdown  time.Duration // how long Shutdown takes
+	// healthHold, when set, holds the first Health call until it is closed
+	// (healthIn is closed when that call arrives; healthCancelled if the
+	// node cancelled it meanwhile); held calls are logged.
+	healthHold, healthIn, healthCancelled chan struct{}
+	healthOnce                            sync.Once
 
 	shutOnce sync.Once
 	shut     chan struct{} // closed when Shutdown returns: the plugin then exits
@@ -113,10 +118,25 @@ func (v *scriptVM) SetPreference(context.Context, *vmpb.SetPreferenceRequest) (*
 	return &emptypb.Empty{}, nil
 }
 
-func (v *scriptVM) Health(context.Context, *emptypb.Empty) (*vmpb.HealthResponse, error) {
+func (v *scriptVM) Health(ctx context.Context, _ *emptypb.Empty) (*vmpb.HealthResponse, error) {
 	v.mu.Lock()
 	v.health++
 	v.mu.Unlock()
+	if v.healthHold != nil {
+		held := false
+		v.healthOnce.Do(func() { held = true })
+		if held {
+			v.log("Health")
+			close(v.healthIn)
+			select {
+			case <-v.healthHold:
+			case <-ctx.Done():
+				close(v.healthCancelled)
+				<-v.healthHold
+			}
+			v.log("Health returned")
+		}
+	}
 	return &vmpb.HealthResponse{Details: []byte(`{"ok":true}`)}, nil
 }
 

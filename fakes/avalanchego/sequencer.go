@@ -57,7 +57,8 @@ type Sequencer struct {
 	heldCh       chan struct{}      // closed while the loop holds an untaken event (EventReady)
 	loopErr      error
 	health       healthState
-	bgCancel     context.CancelFunc // the Health and Gather loops
+	bgQuit       chan struct{}      // closed: the Health and Gather loops take no new tick
+	bgCancel     context.CancelFunc // cancels a loop's call in flight (after bgStopGrace)
 	bg           sync.WaitGroup
 }
 

@@ -26,15 +26,16 @@ func (s *Sequencer) HealthChecks() (n int, details []byte, err error) {
 // GatherPeriod is set); Stop ends them.
 func (s *Sequencer) startBackground() {
 	ctx, cancel := context.WithCancel(context.Background())
+	quit := make(chan struct{})
 	s.mu.Lock()
-	s.bgCancel = cancel
+	s.bgQuit, s.bgCancel = quit, cancel
 	s.mu.Unlock()
 	period := s.HealthPeriod
 	if period == 0 {
 		period = DefaultHealthPeriod
 	}
 	if period > 0 {
-		s.every(ctx, period, func(ctx context.Context) {
+		s.every(ctx, quit, period, func(ctx context.Context) {
 			details, err := s.Health(ctx)
 			s.mu.Lock()
 			s.health = healthState{checks: s.health.checks + 1, details: details, err: err}
@@ -42,15 +43,15 @@ func (s *Sequencer) startBackground() {
 		})
 	}
 	if s.GatherPeriod > 0 {
-		s.every(ctx, s.GatherPeriod, func(ctx context.Context) {
+		s.every(ctx, quit, s.GatherPeriod, func(ctx context.Context) {
 			// A failed scrape is the metrics reader's problem, not the chain's.
 			_, _ = s.Plugin.VM.Gather(ctx, &emptypb.Empty{})
 		})
 	}
 }
 
-// every runs f each period until ctx ends.
-func (s *Sequencer) every(ctx context.Context, period time.Duration, f func(context.Context)) {
+// every runs f(ctx) each period until quit is closed.
+func (s *Sequencer) every(ctx context.Context, quit <-chan struct{}, period time.Duration, f func(context.Context)) {
 	s.bg.Add(1)
 	go func() {
 		defer s.bg.Done()
@@ -59,20 +60,45 @@ func (s *Sequencer) every(ctx context.Context, period time.Duration, f func(cont
 		for {
 			select {
 			case <-t.C:
+				select {
+				case <-quit: // both were ready: the stop wins
+					return
+				default:
+				}
 				f(ctx)
-			case <-ctx.Done():
+			case <-quit:
 				return
 			}
 		}
 	}()
 }
 
+// bgStopGrace bounds how long Stop lets a Health or Gather call in flight
+// finish before it cancels it.
+const bgStopGrace = 5 * time.Second
+
+// stopBackground ends the loops before Shutdown: no new call starts, and a
+// call in flight finishes first (a cancelled one could still reach the
+// plugin after Shutdown), or is cancelled after bgStopGrace (a hung one).
 func (s *Sequencer) stopBackground() {
 	s.mu.Lock()
-	cancel := s.bgCancel
+	quit, cancel := s.bgQuit, s.bgCancel
+	s.bgQuit = nil
 	s.mu.Unlock()
-	if cancel != nil {
-		cancel()
+	if quit == nil {
+		s.bg.Wait()
+		return
 	}
-	s.bg.Wait()
+	close(quit)
+	done := make(chan struct{})
+	go func() { s.bg.Wait(); close(done) }()
+	grace := time.NewTimer(bgStopGrace)
+	defer grace.Stop()
+	select {
+	case <-done:
+	case <-grace.C:
+		cancel()
+		<-done
+	}
+	cancel()
 }

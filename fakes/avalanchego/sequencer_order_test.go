@@ -148,6 +148,34 @@ func TestHealthAndGatherLoops(t *testing.T) {
 	}
 }
 
+// TestStopLetsHealthInFlightFinish: a Health call in flight when Stop
+// begins is not cancelled (a cancelled call can still reach the plugin after
+// Shutdown, which the real node's recordings never show): Stop waits for
+// it, and Shutdown comes after it returned.
+func TestStopLetsHealthInFlightFinish(t *testing.T) {
+	v := &scriptVM{healthHold: make(chan struct{}), healthIn: make(chan struct{}), healthCancelled: make(chan struct{})}
+	seq := startScripted(t, v, avalanchego.NodeConfig{}, &avalanchego.Sequencer{HealthPeriod: 5 * time.Millisecond}, avalanchego.LaunchConfig{})
+	<-v.healthIn
+	stopped := make(chan error, 1)
+	go func() { stopped <- seq.Stop(context.Background()) }()
+	// The old Stop cancelled the call at once; give it a bounded chance to.
+	bound := time.NewTimer(300 * time.Millisecond)
+	select {
+	case <-v.healthCancelled:
+		t.Error("Stop cancelled the Health call in flight")
+	case <-bound.C:
+	}
+	close(v.healthHold)
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+	calls, _, _, _, _, _ := v.snapshot()
+	returned, shutdown := slices.Index(calls, "Health returned"), slices.Index(calls, "Shutdown")
+	if returned < 0 || shutdown < returned {
+		t.Errorf("calls %v: want Shutdown after the held Health returned", calls)
+	}
+}
+
 // dialNodeDB dials the node's rpcdb address on the sequencer's transport.
 func dialNodeDB(t *testing.T, seq *avalanchego.Sequencer) *grpc.ClientConn {
 	t.Helper()
