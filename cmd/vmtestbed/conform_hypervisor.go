@@ -125,6 +125,7 @@ func inProcessHypervisor(ctx context.Context, out io.Writer, cfg *conform.Config
 		spread := realhv.NewSpread(run.hosts...)
 		done = func() {
 			if len(run.hosts) > 1 {
+				fmt.Fprintf(out, "backend realhv: instances on no node (AgentService's) ran on %s\n", run.host.URI())
 				placed := spread.Nodes()
 				for _, h := range run.hosts {
 					nodes := strings.Join(placed[h.URI()], " ")
