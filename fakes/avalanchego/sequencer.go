@@ -313,7 +313,6 @@ func (s *Sequencer) LastAccepted() BlockInfo {
 // Shutdown starts (fidelity rule "chain closed-at WaitForEvent Shutdown").
 // The Node stays open for Close.
 func (s *Sequencer) Stop(ctx context.Context) error {
-	s.stopBackground()
 	s.mu.Lock()
 	if s.stopping != nil {
 		select {
@@ -323,6 +322,7 @@ func (s *Sequencer) Stop(ctx context.Context) error {
 		}
 	}
 	s.mu.Unlock()
+	s.stopBackground()
 	s.stopLoop()
 	if s.Plugin == nil {
 		return nil

@@ -28,6 +28,13 @@ func (s *Sequencer) startBackground() {
 	ctx, cancel := context.WithCancel(context.Background())
 	quit := make(chan struct{})
 	s.mu.Lock()
+	select {
+	case <-s.stopping: // a Stop that raced the start has begun: no loops
+		s.mu.Unlock()
+		cancel()
+		return
+	default:
+	}
 	s.bgQuit, s.bgCancel = quit, cancel
 	s.mu.Unlock()
 	period := s.HealthPeriod
