@@ -28,8 +28,11 @@ type testNode struct {
 	dbAddr      string
 	serverAddr  string
 	handshakes  chan *runtimepb.InitializeRequest
-	sent        chan sentMsg
-	dbOps       atomic.Int64 // calls the VM made to the database
+	// holdHandshake, when set, holds the answer to each handshake until it
+	// is closed (or the plugin gives up the call).
+	holdHandshake chan struct{}
+	sent          chan sentMsg
+	dbOps         atomic.Int64 // calls the VM made to the database
 }
 
 // sentMsg is one AppSender call made by the VM.
@@ -71,8 +74,15 @@ type runtimeServer struct {
 	n *testNode
 }
 
-func (r *runtimeServer) Initialize(_ context.Context, req *runtimepb.InitializeRequest) (*emptypb.Empty, error) {
+func (r *runtimeServer) Initialize(ctx context.Context, req *runtimepb.InitializeRequest) (*emptypb.Empty, error) {
 	r.n.handshakes <- req
+	if r.n.holdHandshake != nil {
+		select {
+		case <-r.n.holdHandshake:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 	return &emptypb.Empty{}, nil
 }
 

@@ -65,7 +65,11 @@ func Serve(ctx context.Context, engineAddr string, cfg Config) error {
 		v.teardown()
 	}
 
-	if err := handshake(ctx, cfg.Transport, engineAddr, v.protocol(), addr); err != nil {
+	// The VM server already serves: under load a node can run the whole
+	// session, Shutdown included, before the handshake's answer arrives. A
+	// handshake cut short because we were told to terminate (ctx) is no
+	// error: the select below ends as after any termination.
+	if err := handshake(ctx, cfg.Transport, engineAddr, v.protocol(), addr); err != nil && ctx.Err() == nil {
 		stop()
 		return err // the caller reports it (cmd/refvm prints it once)
 	}

@@ -10,6 +10,8 @@ import (
 	"google.golang.org/protobuf/types/known/emptypb"
 
 	vmpb "github.com/ava-labs/avalanchego/proto/pb/vm"
+
+	"github.com/vmtestbed/vmtestbed/transport"
 )
 
 func wantCode(t *testing.T, err error, code codes.Code, what string) {
@@ -268,4 +270,25 @@ func TestGetAncestors(t *testing.T) {
 	wantCode(t, err, codes.NotFound, "GetAncestors unknown")
 	_, err = tv.vm.GetAncestors(ctxT(t), &vmpb.GetAncestorsRequest{BlkId: tipID[:], MaxBlocksNum: 0})
 	wantCode(t, err, codes.InvalidArgument, "GetAncestors max 0")
+}
+
+// TestSessionBeforeHandshakeAnswer: the VM server serves before the
+// handshake returns, so a node under load can run the whole session and
+// terminate the plugin while the handshake's answer is still on its way;
+// Serve then ends as after any termination, without an error.
+func TestSessionBeforeHandshakeAnswer(t *testing.T) {
+	node := newTestNode(t, transport.NewBufnet())
+	node.holdHandshake = make(chan struct{})
+	defer close(node.holdHandshake)
+	tv := startVMOn(t, node, Config{})
+	tv.init(nil)
+	if _, err := tv.vm.Shutdown(ctxT(t), &emptypb.Empty{}); err != nil {
+		t.Fatal(err)
+	}
+	tv.cancel() // in process, the node's SIGTERM
+	err := <-tv.done
+	tv.done <- nil // for startVMOn's cleanup
+	if err != nil {
+		t.Fatalf("Serve: %v, want nil (terminated after Shutdown, handshake unanswered)", err)
+	}
 }
