@@ -14,6 +14,7 @@ import (
 	"syscall"
 
 	"github.com/spf13/pflag"
+	"golang.org/x/sys/unix"
 
 	agent "github.com/vmtestbed/vmtestbed/fakes/guestagent"
 )
@@ -23,7 +24,11 @@ func main() {
 		// The tiny guest's /init: it must never exit (the kernel would panic).
 		err := agent.RunInit(agent.InitOptions{PortName: os.Getenv("VMAGENT_PORT")})
 		fmt.Fprintln(os.Stderr, "vmagent: init failed:", err)
-		select {}
+		// Not select{}: with no other goroutine the runtime would call that
+		// a deadlock and exit. A goroutine parked in pause(2) is not asleep.
+		for {
+			_ = unix.Pause()
+		}
 	}
 	os.Exit(run(os.Args[1:]))
 }
@@ -35,7 +40,7 @@ func run(args []string) int {
 	fs := pflag.NewFlagSet("vmagent", pflag.ContinueOnError)
 	cli.Bind(fs)
 	fs.BoolVar(&initChild, "init-child", false, "serve as the agent under /init: find the port by --port-name, reopen it on end of file, never exit")
-	fs.StringVar(&portName, "port-name", "com.vmagent.sock", "with --init-child, the virtio port's name")
+	fs.StringVar(&portName, "port-name", agent.DefaultPortName, "with --init-child, the virtio port's name")
 	if err := fs.Parse(args); err != nil {
 		fmt.Fprintln(os.Stderr, "vmagent:", err)
 		return 2

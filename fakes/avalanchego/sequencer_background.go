@@ -104,7 +104,7 @@ func (s *Sequencer) stopBackground() {
 	select {
 	case <-done:
 	case <-grace.C:
-		cancel()
+		cancel() // a hung call: cut it
 		<-done
 	}
 	cancel()

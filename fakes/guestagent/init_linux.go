@@ -247,7 +247,7 @@ func exitText(ws unix.WaitStatus) string {
 
 func portNameOr(name string) string {
 	if name == "" {
-		return "com.vmagent.sock"
+		return DefaultPortName
 	}
 	return name
 }

@@ -24,6 +24,10 @@ const AgentName = "vmtestbed"
 // Version is the agent's software version.
 const Version = "1.0.0"
 
+// DefaultPortName is the virtio-serial port (and libvirt channel) name of
+// the project's guest agent.
+const DefaultPortName = "com.vmagent.sock"
+
 // Defaults used when an Options field is zero.
 const (
 	DefaultMaxLine     = 256 << 10 // bytes per request line, newline excluded

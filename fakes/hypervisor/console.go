@@ -62,7 +62,7 @@ func (c *console) open() (Machine, error) {
 		Off:        func(graceful bool) { c.s.machineOff(c.spec.InstanceID, c, graceful) },
 		Clock:      c.s.clock,
 		TakePTY:    c.s.takePTY,
-		ReleasePTY: func() { c.s.ptys.Add(-1) },
+		ReleasePTY: c.s.releasePTY,
 	})
 	if err != nil {
 		return nil, err
@@ -165,21 +165,11 @@ func (c *console) requestShutdown() (off bool, err error) {
 	return m.RequestShutdown()
 }
 
-// powerOff stops the guest: graceful asks it first (a guest that is off at
-// once is done), else the power is cut. off reports the guest went off by
-// itself.
-func (c *console) powerOff(graceful bool) (off bool) {
-	m := c.current()
-	if m == nil {
-		return true
+// powerOff cuts the guest's power.
+func (c *console) powerOff() {
+	if m := c.current(); m != nil {
+		_ = m.PowerOff()
 	}
-	if graceful {
-		if off, err := m.RequestShutdown(); err == nil && off {
-			return true
-		}
-	}
-	_ = m.PowerOff()
-	return false
 }
 
 // restart reboots the guest; off reports the guest went off by itself. A
@@ -193,7 +183,13 @@ func (c *console) restart(graceful bool, timeout time.Duration) (off bool, err e
 	if r, ok := m.(Rebooter); ok && graceful {
 		return r.Reboot(timeout)
 	}
-	off = c.powerOff(graceful)
+	if graceful {
+		off, err = m.RequestShutdown()
+		off = off && err == nil
+	}
+	if !off {
+		_ = m.PowerOff()
+	}
 	return off, m.PowerOn()
 }
 

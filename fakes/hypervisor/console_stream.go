@@ -3,7 +3,6 @@ package hypervisor
 import (
 	"context"
 	"errors"
-	"sync"
 
 	"google.golang.org/grpc/codes"
 )
@@ -22,13 +21,10 @@ func (s *Server) consoleOf(id string) (con *console, release func(), err error) 
 		return nil, nil, errf(codes.ResourceExhausted, "%d console streams are attached, the limit (Limits.MaxConsoleStreams); detach one first", s.consoleStreams)
 	}
 	s.consoleStreams++
-	var once sync.Once
-	return in.console, func() {
-		once.Do(func() {
-			s.mu.Lock()
-			s.consoleStreams--
-			s.mu.Unlock()
-		})
+	return in.console, func() { // called once, deferred by the stream
+		s.mu.Lock()
+		s.consoleStreams--
+		s.mu.Unlock()
 	}, nil
 }
 

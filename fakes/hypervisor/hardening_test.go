@@ -467,6 +467,7 @@ func TestServeStopEndsStreamsWithoutWaitingForTheGrace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(served.Stop) // when the test fails first; Stop is idempotent
 	cluster := hv.NewClusterServiceClient(served.Conn())
 	info, err := cluster.GetClusterInfo(ctxT(t), &emptypb.Empty{})
 	if err != nil || info.TotalNodes != 1 {

@@ -76,7 +76,7 @@ func (s *Server) failInstance(in *instance, reason string) {
 	in.stopTimer()
 	if in.state == hv.InstanceState_INSTANCE_STATE_RUNNING {
 		s.endRun(in)
-		in.console.powerOff(false)
+		in.console.powerOff()
 	}
 	s.release(in)
 	s.setState(in, hv.InstanceState_INSTANCE_STATE_FAILED, reason)

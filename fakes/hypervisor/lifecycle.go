@@ -224,13 +224,12 @@ func (s *Server) stopInstance(id string, force bool, timeoutSeconds int32) (*hv.
 	if in.stopping {
 		return nil, errf(codes.FailedPrecondition, "instance %s is already stopping; wait, or stop it with force", id)
 	}
-	off, err := in.console.requestShutdown()
-	if err != nil || off {
-		if err != nil {
-			s.powerOffNow(in, fmt.Sprintf("force stopped: the shutdown request failed: %v", err))
-		} else {
-			s.stoppedNow(in, "stopped")
-		}
+	switch off, err := in.console.requestShutdown(); {
+	case err != nil:
+		s.powerOffNow(in, fmt.Sprintf("force stopped: the shutdown request failed: %v", err))
+		return in.snapshot(), nil
+	case off:
+		s.stoppedNow(in, "stopped")
 		return in.snapshot(), nil
 	}
 	deadline := time.Duration(timeoutSeconds) * time.Second
@@ -275,7 +274,7 @@ func (s *Server) machineOff(id string, con *console, graceful bool) {
 // powerOffNow cuts the machine's power and moves the instance to STOPPED.
 // Call with s.mu held.
 func (s *Server) powerOffNow(in *instance, reason string) {
-	in.console.powerOff(false)
+	in.console.powerOff()
 	s.stoppedNow(in, reason)
 }
 
@@ -355,7 +354,7 @@ func (s *Server) deleteInstance(id string, force bool) (*console, error) {
 	in.stopTimer()
 	if in.state == hv.InstanceState_INSTANCE_STATE_RUNNING {
 		s.endRun(in)
-		in.console.powerOff(false)
+		in.console.powerOff()
 	}
 	s.setState(in, hv.InstanceState_INSTANCE_STATE_DELETING, "deleting")
 	s.release(in)

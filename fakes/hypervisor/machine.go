@@ -5,6 +5,7 @@ import (
 	"io"
 	"time"
 
+	agent "github.com/vmtestbed/vmtestbed/fakes/guestagent"
 	"github.com/vmtestbed/vmtestbed/virtio"
 )
 
@@ -82,7 +83,7 @@ type Machines interface {
 
 // AgentChannel is the virtio-serial channel every machine gets for the
 // guest agent.
-const AgentChannel = "com.vmagent.sock"
+const AgentChannel = agent.DefaultPortName
 
 // errNoPTY is returned when Limits.MaxPTYs ptys are open.
 var errNoPTY = errors.New("pty budget exhausted")

@@ -76,7 +76,10 @@ func TestSimMachineGuestAgent(t *testing.T) {
 	if _, err := e.compute.StopInstance(ctxT(t), &hv.StopInstanceRequest{InstanceId: id}); err != nil {
 		t.Fatal(err)
 	}
-	m, _ := e.srv.Machine(id)
+	m, err := e.srv.Machine(id)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := m.Channel(AgentChannel); err == nil || !strings.Contains(err.Error(), "not running") {
 		t.Errorf("the channel of a stopped guest: %v, want 'not running'", err)
 	}

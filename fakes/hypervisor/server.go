@@ -354,6 +354,9 @@ func (s *Server) lookupNode(id string) (ok bool) {
 }
 
 // takePTY counts a new pty pair against Limits.MaxPTYs.
+// releasePTY gives back a pty takePTY counted.
+func (s *Server) releasePTY() { s.ptys.Add(-1) }
+
 func (s *Server) takePTY() bool {
 	for {
 		n := s.ptys.Load()

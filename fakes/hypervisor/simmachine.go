@@ -70,10 +70,8 @@ type simMachine struct {
 
 // simChannel is one virtio-serial channel of a running guest.
 type simChannel struct {
-	host   virtio.Channel // on the master
-	slave  *os.File
-	master *os.File
-	path   string // the slave's path, as libvirt shows a pty channel
+	host   virtio.Channel // on the master; the agent's Serve owns the slave
+	path   string         // the slave's path, as libvirt shows a pty channel
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -152,8 +150,7 @@ func (m *simMachine) openChannelLocked(name string) error {
 		return fmt.Errorf("guest agent of %s: %w", m.spec.InstanceID, err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &simChannel{master: master, slave: slave, path: slave.Name(), cancel: cancel, done: make(chan struct{})}
-	c.host = virtio.NewPTYChannel(name, master)
+	c := &simChannel{host: virtio.NewPTYChannel(name, master), path: slave.Name(), cancel: cancel, done: make(chan struct{})}
 	go func() { defer close(c.done); _ = a.Serve(ctx, slave) }()
 	if m.channels == nil {
 		m.channels = map[string]*simChannel{}
