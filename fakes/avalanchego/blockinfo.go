@@ -17,8 +17,10 @@ type BlockInfo struct {
 	Bytes     []byte
 }
 
-// blockInfo validates the fields every block-carrying reply shares.
-func blockInfo(what string, id, parent []byte, height uint64, ts *timestamppb.Timestamp, b []byte) (BlockInfo, error) {
+// ParseBlockInfo checks and converts the block fields every block-carrying
+// VM reply shares (ids of 32 bytes, a valid timestamp); what names the reply
+// in errors.
+func ParseBlockInfo(what string, id, parent []byte, height uint64, ts *timestamppb.Timestamp, b []byte) (BlockInfo, error) {
 	bid, err := ids.ToID(id)
 	if err != nil {
 		return BlockInfo{}, fmt.Errorf("%s: block id: %w", what, err)
@@ -31,10 +33,4 @@ func blockInfo(what string, id, parent []byte, height uint64, ts *timestamppb.Ti
 		return BlockInfo{}, fmt.Errorf("%s: timestamp: %w", what, err)
 	}
 	return BlockInfo{ID: bid, ParentID: pid, Height: height, Timestamp: ts.AsTime(), Bytes: b}, nil
-}
-
-// ParseBlockInfo checks and converts the block fields of a VM reply (ids of
-// 32 bytes, a valid timestamp); what names the reply in errors.
-func ParseBlockInfo(what string, id, parent []byte, height uint64, ts *timestamppb.Timestamp, b []byte) (BlockInfo, error) {
-	return blockInfo(what, id, parent, height, ts, b)
 }

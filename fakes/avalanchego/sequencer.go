@@ -116,7 +116,7 @@ func (s *Sequencer) Start(ctx context.Context) (*StartResult, error) {
 	if err != nil {
 		return nil, s.Plugin.Diagnose("Initialize", err)
 	}
-	if res.LastAccepted, err = blockInfo("initialize", init.GetLastAcceptedId(), init.GetLastAcceptedParentId(), init.GetHeight(), init.GetTimestamp(), init.GetBytes()); err != nil {
+	if res.LastAccepted, err = ParseBlockInfo("initialize", init.GetLastAcceptedId(), init.GetLastAcceptedParentId(), init.GetHeight(), init.GetTimestamp(), init.GetBytes()); err != nil {
 		return nil, err
 	}
 	s.blocks.put(res.LastAccepted)
@@ -164,7 +164,7 @@ func (s *Sequencer) setState(ctx context.Context, st vmpb.State) (BlockInfo, err
 	if err != nil {
 		return BlockInfo{}, s.Plugin.Diagnose("SetState("+st.String()+")", err)
 	}
-	b, err := blockInfo("set state "+st.String(), r.GetLastAcceptedId(), r.GetLastAcceptedParentId(), r.GetHeight(), r.GetTimestamp(), r.GetBytes())
+	b, err := ParseBlockInfo("set state "+st.String(), r.GetLastAcceptedId(), r.GetLastAcceptedParentId(), r.GetHeight(), r.GetTimestamp(), r.GetBytes())
 	if err == nil {
 		s.blocks.put(b)
 	}

@@ -197,7 +197,7 @@ func (s *Sequencer) buildAndAccept(ctx context.Context) (BlockInfo, error) {
 	if err != nil {
 		return BlockInfo{}, s.Plugin.Diagnose("BuildBlock", err)
 	}
-	blk, err := blockInfo("build block", built.GetId(), built.GetParentId(), built.GetHeight(), built.GetTimestamp(), built.GetBytes())
+	blk, err := ParseBlockInfo("build block", built.GetId(), built.GetParentId(), built.GetHeight(), built.GetTimestamp(), built.GetBytes())
 	if err != nil {
 		return BlockInfo{}, err
 	}
@@ -249,7 +249,7 @@ func (s *Sequencer) ParseBlock(ctx context.Context, b []byte) (BlockInfo, error)
 	if err != nil {
 		return BlockInfo{}, s.Plugin.Diagnose("ParseBlock", err)
 	}
-	blk, err := blockInfo("parse block", r.GetId(), r.GetParentId(), r.GetHeight(), r.GetTimestamp(), b)
+	blk, err := ParseBlockInfo("parse block", r.GetId(), r.GetParentId(), r.GetHeight(), r.GetTimestamp(), b)
 	if err != nil {
 		return BlockInfo{}, err
 	}

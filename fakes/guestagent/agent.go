@@ -23,6 +23,7 @@ type Agent struct {
 	started time.Time
 	apps    *appTable
 	handle  func(ctx context.Context, s *session, line []byte) []byte
+	cmds    map[string]func(context.Context, *session, *request) reply // the JSON commands, made once
 }
 
 // New checks opts and returns an Agent.
@@ -38,6 +39,7 @@ func New(opts Options) (*Agent, error) {
 	}
 	a := &Agent{opts: o, started: o.Clock.Now(), apps: newAppTable(o.Apps, o.Clock.Now)}
 	a.handle = a.handleJSON
+	a.cmds = a.commands()
 	if o.Protocol == ProtocolLine {
 		a.handle = a.handleLine
 	}

@@ -84,7 +84,7 @@ func (a *Agent) handleJSON(ctx context.Context, s *session, line []byte) []byte 
 func (a *Agent) dispatch(ctx context.Context, s *session, r *request) reply {
 	switch {
 	case r.Command != nil:
-		h, ok := a.commands()[*r.Command]
+		h, ok := a.cmds[*r.Command]
 		if !ok {
 			if a.opts.Fault == FaultUnknownOK {
 				return reply{"result": "ok"}
@@ -143,7 +143,7 @@ func (a *Agent) appControl(action, app string) reply {
 
 func (a *Agent) hello() reply {
 	names := make([]string, 0, 16)
-	for n := range a.commands() {
+	for n := range a.cmds {
 		names = append(names, n)
 	}
 	names = append(names, "app")

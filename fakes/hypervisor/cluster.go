@@ -423,6 +423,9 @@ func (s *Server) validConditions(conds []*hv.NodeCondition) error {
 // roomForConditions refuses a report that would give n more than
 // maxConditions distinct condition types. Call with s.mu held.
 func roomForConditions(n *hv.Node, conds []*hv.NodeCondition) error {
+	if len(conds) == 0 {
+		return nil // a report without conditions adds none
+	}
 	types := map[string]bool{}
 	for _, c := range n.Conditions {
 		types[c.Type] = true

@@ -2,6 +2,7 @@ package refvm
 
 import (
 	"io"
+	"slices"
 
 	"github.com/vmtestbed/vmtestbed/sim"
 	"github.com/vmtestbed/vmtestbed/transport"
@@ -100,7 +101,7 @@ var variants = []Variant{
 
 // Variants lists the broken variants (the correct VM is not among them).
 func Variants() []Variant {
-	return append([]Variant(nil), variants...)
+	return slices.Clone(variants)
 }
 
 // multiNodeVariants break what several nodes can see: all but
@@ -118,7 +119,7 @@ var multiNodeVariants = []Variant{
 
 // MultiNodeVariants lists the broken variants only a multi-node run catches.
 func MultiNodeVariants() []Variant {
-	return append([]Variant(nil), multiNodeVariants...)
+	return slices.Clone(multiNodeVariants)
 }
 
 // knownVariant reports whether name is "" or a broken variant.
@@ -126,10 +127,6 @@ func knownVariant(name string) bool {
 	if name == "" {
 		return true
 	}
-	for _, v := range append(variants[:len(variants):len(variants)], multiNodeVariants...) {
-		if v.Name == name {
-			return true
-		}
-	}
-	return false
+	named := func(v Variant) bool { return v.Name == name }
+	return slices.ContainsFunc(variants, named) || slices.ContainsFunc(multiNodeVariants, named)
 }
