@@ -86,18 +86,14 @@ func (s *Server) failInstance(in *instance, reason string) {
 func (s *Server) release(in *instance) {
 	if in.agentHeld {
 		in.agentHeld = false
-		spec, a := in.pb.GetSpec(), &s.agentAllocated
-		a.CpuCores -= spec.GetCpuCores()
-		a.MemoryBytes -= spec.GetMemoryBytes()
-		a.DiskBytes -= diskBytes(spec)
+		addSpec(&s.agentAllocated, in.pb.GetSpec(), -1)
 	}
 	if !in.placed {
 		return
 	}
 	in.placed = false
 	if n, ok := s.nodes[in.nodeID]; ok {
-		spec := in.pb.GetSpec()
-		addAllocated(n.pb, spec.GetCpuCores(), spec.GetMemoryBytes(), diskBytes(spec), -1)
+		addAllocated(n.pb, in.pb.GetSpec(), -1)
 		s.publishNode(hv.EventType_EVENT_TYPE_MODIFIED, n)
 	}
 }

@@ -113,14 +113,12 @@ func (s *Server) createInstance(p createParams) *instance {
 	if p.node != nil {
 		in.nodeID = p.node.pb.Id
 		in.placed = true
-		addAllocated(p.node.pb, p.spec.GetCpuCores(), p.spec.GetMemoryBytes(), diskBytes(p.spec), +1)
+		addAllocated(p.node.pb, p.spec, +1)
 		s.publishNode(hv.EventType_EVENT_TYPE_MODIFIED, p.node)
 	}
 	if p.agentHeld {
 		in.agentHeld = true
-		s.agentAllocated.CpuCores += p.spec.GetCpuCores()
-		s.agentAllocated.MemoryBytes += p.spec.GetMemoryBytes()
-		s.agentAllocated.DiskBytes += diskBytes(p.spec)
+		addSpec(&s.agentAllocated, p.spec, +1)
 	}
 	s.instances[id] = in
 	s.bySeq = append(s.bySeq, in)

@@ -137,12 +137,17 @@ func freeResources(n *hv.Node) (cpu int32, mem int64) {
 
 // addAllocated adds (or with sign -1 removes) an instance's request to a
 // node's allocated resources, never going below zero.
-func addAllocated(n *hv.Node, cpu int32, mem, disk int64, sign int) {
+func addAllocated(n *hv.Node, spec *hv.InstanceSpec, sign int) {
 	if n.Allocated == nil {
 		n.Allocated = &hv.Resources{}
 	}
-	a := n.Allocated
-	a.CpuCores = max(0, a.CpuCores+int32(sign)*cpu)
-	a.MemoryBytes = max(0, a.MemoryBytes+int64(sign)*mem)
-	a.DiskBytes = max(0, a.DiskBytes+int64(sign)*disk)
+	addSpec(n.Allocated, spec, sign)
+}
+
+// addSpec adds (or with sign -1 removes) spec's cores, memory and disks to
+// a, never going below zero.
+func addSpec(a *hv.Resources, spec *hv.InstanceSpec, sign int) {
+	a.CpuCores = max(0, a.CpuCores+int32(sign)*spec.GetCpuCores())
+	a.MemoryBytes = max(0, a.MemoryBytes+int64(sign)*spec.GetMemoryBytes())
+	a.DiskBytes = max(0, a.DiskBytes+int64(sign)*diskBytes(spec))
 }
