@@ -53,8 +53,7 @@ func run(args []string) int {
 	defer stop()
 	var err error
 	if initChild {
-		cli.Port = "unused" // the port is found by name
-		o, oerr := cli.Options()
+		o, oerr := cli.Options() // the port is found by name
 		if oerr != nil {
 			fmt.Fprintln(os.Stderr, "vmagent:", oerr)
 			return 2

@@ -40,11 +40,9 @@ func (c *CLI) Bind(fs *pflag.FlagSet) {
 	fs.BoolVar(&c.Single, "single-client", false, "with --listen, serve one connection at a time, as a QEMU chardev does")
 }
 
-// Options turns the flags into agent Options; errors wrap ErrUsage.
+// Options turns the flags other than where to serve (--port, --listen; see
+// Run) into agent Options; errors wrap ErrUsage.
 func (c *CLI) Options() (Options, error) {
-	if (c.Port == "") == (c.Listen == "") {
-		return Options{}, fmt.Errorf("%w: give exactly one of --port or --listen", ErrUsage)
-	}
 	allow := []string{}
 	for a := range strings.SplitSeq(c.Allow, ",") {
 		if a = strings.TrimSpace(a); a != "" {
@@ -62,6 +60,9 @@ func (c *CLI) Options() (Options, error) {
 // goes away or ctx ends. Flag errors and a port that cannot be opened wrap
 // ErrUsage.
 func (c *CLI) Run(ctx context.Context) error {
+	if (c.Port == "") == (c.Listen == "") {
+		return fmt.Errorf("%w: give exactly one of --port or --listen", ErrUsage)
+	}
 	o, err := c.Options()
 	if err != nil {
 		return err

@@ -2,6 +2,7 @@ package guestagent
 
 import (
 	"context"
+	"errors"
 	"net"
 	"path/filepath"
 	"testing"
@@ -85,9 +86,13 @@ func TestListenUnixConcurrentAndReconnect(t *testing.T) {
 }
 
 func TestCLIOptions(t *testing.T) {
+	// Where to serve is Run's to check: exactly one of --port or --listen.
+	for _, c := range []CLI{{}, {Port: "/dev/x", Listen: "/tmp/y"}} {
+		if err := c.Run(context.Background()); !errors.Is(err, ErrUsage) {
+			t.Errorf("%+v: Run = %v, want a usage error", c, err)
+		}
+	}
 	bad := []CLI{
-		{},
-		{Port: "/dev/x", Listen: "/tmp/y"},
 		{Port: "/dev/x", Protocol: "xml"},
 		{Port: "/dev/x", Protocol: "json", Fault: "melt"},
 		{Port: "/dev/x", Protocol: "json", Allow: "sh,/bin/rm"},
