@@ -129,6 +129,16 @@ type bufListener struct {
 	book *Bufnet
 }
 
+// Addr is the listener's address in the book ("bufnet:NAME-N"), so a
+// server given only the listener can be dialed through the book.
+func (l *bufListener) Addr() net.Addr { return bufAddr(l.addr) }
+
+// bufAddr is a bufnet address as a net.Addr.
+type bufAddr string
+
+func (a bufAddr) Network() string { return "bufnet" }
+func (a bufAddr) String() string  { return string(a) }
+
 // Close unregisters the address before closing the listener.
 func (l *bufListener) Close() error {
 	l.book.mu.Lock()

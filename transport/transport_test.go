@@ -22,6 +22,9 @@ func TestRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if got := l.Addr().String(); got != addr {
+				t.Errorf("listener address %q, Listen returned %q", got, addr) // a server given the listener dials back here
+			}
 			done := make(chan struct{})
 			go func() {
 				defer close(done)

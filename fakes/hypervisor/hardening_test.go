@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/types/known/emptypb"
 
 	hv "github.com/vmtestbed/vmtestbed/proto/hypervisor/v1"
+	"github.com/vmtestbed/vmtestbed/transport"
 )
 
 // The tests in this file each pin one defect found by driving the fake as a
@@ -549,4 +550,26 @@ func TestNodeReportsAreBounded(t *testing.T) {
 		}
 	}
 	t.Fatal("a node took 40 distinct condition types")
+}
+
+// TestServeOnABufnetListener: a fake served on a caller's bufnet listener
+// is reached through its own Conn (it dials the listener's address).
+func TestServeOnABufnetListener(t *testing.T) {
+	bn := transport.NewBufnet()
+	lis, addr, err := bn.Listen("hypervisor")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served, err := Serve(Options{Workers: 1}, ServeOptions{Listener: lis, DialOptions: bn.DialOptions()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(served.Stop)
+	if served.Addr() != addr {
+		t.Errorf("Addr %q, want the listener's %q", served.Addr(), addr)
+	}
+	info, err := hv.NewClusterServiceClient(served.Conn()).GetClusterInfo(ctxT(t), &emptypb.Empty{})
+	if err != nil || info.TotalNodes != 1 {
+		t.Fatalf("GetClusterInfo = %v, %v", info, err)
+	}
 }

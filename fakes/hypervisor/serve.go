@@ -1,7 +1,6 @@
 package hypervisor
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -9,11 +8,11 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
-	"google.golang.org/grpc/test/bufconn"
+
+	"github.com/vmtestbed/vmtestbed/transport"
 )
 
 // ServeOptions say where and how Serve serves a fake.
@@ -58,20 +57,15 @@ type Served struct {
 // command that needs the fake behind gRPC starts it here, so they all stop
 // it the same way (see Stop).
 func Serve(opts Options, so ServeOptions) (*Served, error) {
-	lis, addr, dial := so.Listener, "", so.DialOptions
+	lis, dial := so.Listener, so.DialOptions
 	if lis == nil {
-		bl := bufconn.Listen(1 << 20)
-		lis, addr = bl, "bufconn"
-		dial = append([]grpc.DialOption{
-			grpc.WithTransportCredentials(insecure.NewCredentials()),
-			grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return bl.DialContext(ctx) }),
-		}, dial...)
-	} else {
-		addr = lis.Addr().String()
-		if len(dial) == 0 {
-			dial = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
-		}
+		bn := transport.NewBufnet() // a private address book: only dial reaches it
+		lis, _, _ = bn.Listen("hypervisor")
+		dial = append(bn.DialOptions(), dial...)
+	} else if len(dial) == 0 {
+		dial = transport.TCP{}.DialOptions() // insecure credentials: TCP and unix sockets
 	}
+	addr := lis.Addr().String()
 	target := "passthrough:///" + addr
 	if lis.Addr().Network() == "unix" {
 		target = "unix://" + addr
@@ -103,7 +97,7 @@ func Serve(opts Options, so ServeOptions) (*Served, error) {
 // Fake is the served fake, for test hooks (clock, commands, counters).
 func (h *Served) Fake() *Server { return h.fake }
 
-// Addr is the listener's address ("bufconn" for the private listener).
+// Addr is the listener's address ("bufnet:hypervisor-1" for the private listener).
 func (h *Served) Addr() string { return h.addr }
 
 // DialOptions reach Addr.
