@@ -2,14 +2,11 @@ package avalanchego_test
 
 import (
 	"context"
-	"net"
 	"testing"
 	"time"
 
 	"github.com/ava-labs/avalanchego/database/rpcdb"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/test/bufconn"
 	"google.golang.org/protobuf/types/known/emptypb"
 
 	rpcdbpb "github.com/ava-labs/avalanchego/proto/pb/rpcdb"
@@ -88,14 +85,17 @@ func (versionOnly) Version(context.Context, *emptypb.Empty) (*vmpb.VersionRespon
 func BenchmarkVMCallOverhead(b *testing.B) {
 	var bare time.Duration
 	b.Run("bare", func(b *testing.B) {
-		lis := bufconn.Listen(1 << 20)
+		bn := transport.NewBufnet()
+		lis, addr, err := bn.Listen("bare")
+		if err != nil {
+			b.Fatal(err)
+		}
 		g := grpc.NewServer()
 		vmpb.RegisterVMServer(g, versionOnly{})
 		done := make(chan struct{})
 		go func() { defer close(done); _ = g.Serve(lis) }()
 		defer func() { g.Stop(); <-done }()
-		cc, err := grpc.NewClient("passthrough:///bufnet", grpc.WithTransportCredentials(insecure.NewCredentials()),
-			grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }))
+		cc, err := transport.Dial(bn, addr)
 		if err != nil {
 			b.Fatal(err)
 		}
