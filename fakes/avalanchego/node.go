@@ -228,8 +228,10 @@ func (n *Node) registerNodeServices(s *grpc.Server) {
 	}
 	aliasreaderpb.RegisterAliasReaderServer(s, galiasreader.NewServer(aliaser))
 
-	n.appSender.route = n.apps
 	n.appSender.net = n.cfg.AppNetwork
+	if n.appSender.net == nil {
+		n.appSender.net = n.apps // the node's own router
+	}
 	appsenderpb.RegisterAppSenderServer(s, n.appSender)
 	n.messenger = newMessenger()
 	messengerpb.RegisterMessengerServer(s, n.messenger)

@@ -42,6 +42,8 @@ type PeerAppHandler func(ctx context.Context, peer ids.NodeID, request []byte) (
 // fails with ErrAppTimeout after the timeout; a request to a node that is
 // not connected fails at once. Until a VM is attached (Node.RouteApp) the
 // node only records what the plugin sends.
+var _ AppNetwork = (*appRouter)(nil)
+
 type appRouter struct {
 	timeout time.Duration
 	peerApp PeerAppHandler
@@ -160,8 +162,8 @@ func (r *appRouter) note(d AppDelivery) {
 	r.notify = make(chan struct{})
 }
 
-// request routes one SendAppRequest.
-func (r *appRouter) request(nodes []ids.NodeID, reqID uint32, msg []byte) {
+// SendAppRequest routes one request (AppNetwork).
+func (r *appRouter) SendAppRequest(nodes []ids.NodeID, reqID uint32, msg []byte) {
 	vm, self := r.attached()
 	if vm == nil {
 		return
@@ -218,8 +220,8 @@ func (r *appRouter) takeSelf(reqID uint32) chan *vmpb.AppResponseMsg {
 	return ch
 }
 
-// response routes a SendAppResponse; only answers to self go anywhere.
-func (r *appRouter) response(to ids.NodeID, reqID uint32, msg []byte) {
+// SendAppResponse routes a response; only answers to self go anywhere.
+func (r *appRouter) SendAppResponse(to ids.NodeID, reqID uint32, msg []byte) {
 	if _, self := r.attached(); to != self {
 		return
 	}
@@ -228,8 +230,11 @@ func (r *appRouter) response(to ids.NodeID, reqID uint32, msg []byte) {
 	}
 }
 
-// appError routes a SendAppError; only answers to self go anywhere.
-func (r *appRouter) appError(to ids.NodeID, reqID uint32, code int32, text string) {
+// SendAppGossip goes nowhere: the node has no peers to gossip to.
+func (r *appRouter) SendAppGossip(GossipTargets, []byte) {}
+
+// SendAppError routes an error answer; only answers to self go anywhere.
+func (r *appRouter) SendAppError(to ids.NodeID, reqID uint32, code int32, text string) {
 	vm, self := r.attached()
 	if to != self {
 		return

@@ -42,8 +42,7 @@ type AppSenderRecorder struct {
 	next   int           // index of the next message Next returns
 	notify chan struct{} // closed and replaced on every record
 
-	route *appRouter // answers requests, when the node routes them (set before serving)
-	net   AppNetwork // when set, carries every message instead of route (set before serving)
+	net AppNetwork // carries what the plugin sends, in a node (set before serving)
 }
 
 // AppNetwork carries what a plugin sends through its node's AppSender to
@@ -149,11 +148,8 @@ func (r *AppSenderRecorder) SendAppRequest(_ context.Context, req *appsenderpb.S
 		return nil, err
 	}
 	r.record(AppMessage{Kind: AppKindRequest, NodeIDs: nodes, RequestID: req.GetRequestId(), Bytes: req.GetRequest()})
-	switch {
-	case r.net != nil:
+	if r.net != nil {
 		r.net.SendAppRequest(nodes, req.GetRequestId(), req.GetRequest())
-	case r.route != nil:
-		r.route.request(nodes, req.GetRequestId(), req.GetRequest())
 	}
 	return &emptypb.Empty{}, nil
 }
@@ -165,11 +161,8 @@ func (r *AppSenderRecorder) SendAppResponse(_ context.Context, req *appsenderpb.
 		return nil, err
 	}
 	r.record(AppMessage{Kind: AppKindResponse, NodeIDs: nodes, RequestID: req.GetRequestId(), Bytes: req.GetResponse()})
-	switch {
-	case r.net != nil:
+	if r.net != nil {
 		r.net.SendAppResponse(nodes[0], req.GetRequestId(), req.GetResponse())
-	case r.route != nil:
-		r.route.response(nodes[0], req.GetRequestId(), req.GetResponse())
 	}
 	return &emptypb.Empty{}, nil
 }
@@ -182,11 +175,8 @@ func (r *AppSenderRecorder) SendAppError(_ context.Context, req *appsenderpb.Sen
 	}
 	r.record(AppMessage{Kind: AppKindError, NodeIDs: nodes, RequestID: req.GetRequestId(),
 		ErrorCode: req.GetErrorCode(), ErrorMessage: req.GetErrorMessage()})
-	switch {
-	case r.net != nil:
+	if r.net != nil {
 		r.net.SendAppError(nodes[0], req.GetRequestId(), req.GetErrorCode(), req.GetErrorMessage())
-	case r.route != nil:
-		r.route.appError(nodes[0], req.GetRequestId(), req.GetErrorCode(), req.GetErrorMessage())
 	}
 	return &emptypb.Empty{}, nil
 }
