@@ -146,7 +146,7 @@ func NewCluster(ctx context.Context, cfg ClusterConfig) (*Cluster, error) {
 		_ = c.Close()
 		return nil, err
 	}
-	c.World.After(cfg.HeartbeatInterval, "orchestrate", c.orchestrate)
+	c.World.After(cfg.HeartbeatInterval, c.orchestrate)
 	if err := n.RunUntil(func() bool { return n.allNormal() }, time.Minute); err != nil {
 		_ = c.Close()
 		return nil, fmt.Errorf("cluster: start-up: %w", err)
@@ -184,7 +184,7 @@ func (c *Cluster) register(h *simHost) error {
 
 // heartbeat sends h's heartbeat and schedules the next while h is alive.
 func (c *Cluster) heartbeat(h *simHost) {
-	h.beat = c.World.After(c.cfg.HeartbeatInterval, "heartbeat "+h.name, func() {
+	h.beat = c.World.After(c.cfg.HeartbeatInterval, func() {
 		if !h.alive {
 			return
 		}
@@ -462,7 +462,7 @@ func (c *Cluster) host(name string) *simHost {
 // start a new one elsewhere, wait for its agent, start the validator on
 // its database (it bootstraps from its peers).
 func (c *Cluster) orchestrate() {
-	defer c.World.After(c.cfg.HeartbeatInterval, "orchestrate", c.orchestrate)
+	defer c.World.After(c.cfg.HeartbeatInterval, c.orchestrate)
 	ctx, cancel := c.rpc()
 	defer cancel()
 	for _, v := range c.vals {

@@ -340,7 +340,7 @@ func (n *Network) Build(node string) error {
 	if err != nil {
 		return err
 	}
-	n.World.After(0, "build "+node, func() { s.deliver(s.propose) })
+	n.World.After(0, func() { s.deliver(s.propose) })
 	return nil
 }
 
@@ -348,7 +348,7 @@ func (n *Network) Build(node string) error {
 // error from f stops the world with that error (Run* returns it). The
 // scenario language puts its steps on the timeline with it.
 func (n *Network) At(t time.Duration, name string, f func() error) {
-	n.World.At(t, name, func() {
+	n.World.At(t, func() {
 		n.World.Trace().Add(sim.Event{Kind: sim.KindNote, Name: "step", Detail: name})
 		if err := f(); err != nil {
 			n.World.Stop(fmt.Errorf("%s: %w", name, err))
@@ -478,11 +478,7 @@ func (n *Network) registerFaults() {
 		return nil
 	}))
 	f.Handle(sim.FaultSlow, node(func(s *SimNode, arg string) error {
-		if arg == "" {
-			s.slow = 0
-			return nil
-		}
-		d, err := time.ParseDuration(arg)
+		d, err := sim.DurationArg(arg)
 		if err != nil {
 			return fmt.Errorf("slow: %w", err)
 		}
@@ -499,7 +495,7 @@ func (n *Network) scheduleLiveness() {
 	if n.liveness != nil {
 		n.liveness.Stop()
 	}
-	n.liveness = n.World.After(n.cfg.LivenessWindow, "liveness check", n.checkLiveness)
+	n.liveness = n.World.After(n.cfg.LivenessWindow, n.checkLiveness)
 }
 
 func (n *Network) checkLiveness() {

@@ -169,7 +169,7 @@ func (s *SimNode) addCandidate(blk avalanchego.BlockInfo) {
 		s.sb.add(blk.ID)
 	}
 	if s.poll == nil && s.state == stateNormal {
-		s.net.World.After(0, "poll "+s.Name, func() { s.deliver(s.startPoll) })
+		s.net.World.After(0, func() { s.deliver(s.startPoll) })
 	}
 }
 
@@ -200,7 +200,7 @@ func (s *SimNode) startPoll() {
 		s.finishPoll(p)
 		return
 	}
-	p.timer = n.World.After(n.cfg.QueryTimeout, "poll timeout "+s.Name, func() {
+	p.timer = n.World.After(n.cfg.QueryTimeout, func() {
 		p.timer = nil
 		s.deliver(func() { s.finishPoll(p) })
 	})
@@ -277,7 +277,7 @@ func (s *SimNode) finishPoll(p *poll) {
 		}
 	}
 	if s.up && s.sb != nil {
-		s.net.World.After(0, "poll "+s.Name, func() { s.deliver(s.startPoll) })
+		s.net.World.After(0, func() { s.deliver(s.startPoll) })
 	}
 }
 
@@ -355,7 +355,7 @@ func (s *SimNode) candidateOrder() []ids.ID {
 func (s *SimNode) afterDecision() {
 	if s.wantBuild {
 		s.wantBuild = false
-		s.net.World.After(0, "build "+s.Name, func() { s.deliver(s.propose) })
+		s.net.World.After(0, func() { s.deliver(s.propose) })
 	}
 }
 
@@ -380,7 +380,7 @@ func (s *SimNode) askFrontierTry(peer *SimNode, try int) {
 		old.Stop()
 	}
 	var retry *sim.Item
-	retry = s.net.World.After(s.net.cfg.QueryTimeout, "frontier retry "+s.Name, func() {
+	retry = s.net.World.After(s.net.cfg.QueryTimeout, func() {
 		if s.frontierAsk[peer.Name] != retry {
 			return
 		}
@@ -449,7 +449,7 @@ func (s *SimNode) scheduleGossip() {
 	if s.gossipT != nil {
 		s.gossipT.Stop()
 	}
-	s.gossipT = s.net.World.After(s.net.cfg.FrontierGossip, "frontier gossip "+s.Name, func() {
+	s.gossipT = s.net.World.After(s.net.cfg.FrontierGossip, func() {
 		s.gossipT = nil
 		if !s.up || s.state != stateNormal {
 			return
@@ -503,7 +503,7 @@ func (s *SimNode) requestAncestors(peer *SimNode, id ids.ID) {
 	if s.catchT != nil {
 		s.catchT.Stop()
 	}
-	s.catchT = n.World.After(n.cfg.QueryTimeout, "ancestors timeout "+s.Name, func() {
+	s.catchT = n.World.After(n.cfg.QueryTimeout, func() {
 		s.catchT = nil
 		s.deliver(func() { s.endCatchUp("no answer from " + peer.Name) })
 	})
@@ -586,7 +586,7 @@ func (s *SimNode) endCatchUp(why string) {
 	if why != "" {
 		s.note("catch-up failed", why)
 		// Ask again later: the peer may have been unreachable for a moment.
-		s.net.World.After(s.net.cfg.QueryTimeout, "catch-up retry "+s.Name, func() {
+		s.net.World.After(s.net.cfg.QueryTimeout, func() {
 			s.deliver(func() {
 				if peer != nil && s.connected[peer.Name] && s.catching == "" {
 					s.askFrontierTry(peer, 1)
@@ -602,7 +602,7 @@ func (s *SimNode) endCatchUp(why string) {
 	if s.state == stateNormal {
 		if s.sb != nil { // still competing blocks at la+1: poll on
 			s.prefer(s.sb.pref)
-			s.net.World.After(0, "poll "+s.Name, func() { s.deliver(s.startPoll) })
+			s.net.World.After(0, func() { s.deliver(s.startPoll) })
 			return
 		}
 		s.prefer(s.la.ID)
@@ -619,7 +619,7 @@ type appNet struct{ s *SimNode }
 func (a appNet) do(name, detail string, f func()) {
 	s := a.s
 	if s.trace().Current(s.Name) == 0 {
-		s.net.World.After(0, "background "+name, func() {
+		s.net.World.After(0, func() {
 			sp := s.trace().Begin(sim.Event{Node: s.Name, Kind: sim.KindCall, Name: name, From: "plugin", To: "node", Background: true, Detail: detail})
 			f()
 			sp.End("", nil)
@@ -700,10 +700,10 @@ func (a appNet) SendAppRequest(nodes []ids.NodeID, reqID uint32, msg []byte) {
 		for _, p := range a.peers(nodes) {
 			key := appKey{p.ID, reqID}
 			if p != s && !s.connected[p.Name] {
-				n.World.After(0, "app request failed "+s.Name, func() { s.deliver(func() { s.appFailed(p, reqID, avalanchego.ErrAppTimeout) }) })
+				n.World.After(0, func() { s.deliver(func() { s.appFailed(p, reqID, avalanchego.ErrAppTimeout) }) })
 				continue
 			}
-			s.appReqs[key] = n.World.After(n.cfg.AppRequestTimeout, "app request timeout "+s.Name, func() {
+			s.appReqs[key] = n.World.After(n.cfg.AppRequestTimeout, func() {
 				s.deliver(func() { s.appFailed(p, reqID, avalanchego.ErrAppTimeout) })
 			})
 			deadline := n.World.Now().Add(n.cfg.AppRequestTimeout)

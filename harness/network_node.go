@@ -168,7 +168,7 @@ func (s *SimNode) deliver(f func()) {
 	case s.stalled:
 		s.backlog = append(s.backlog, f)
 	case s.slow > 0:
-		s.net.World.After(s.slow, "slow "+s.Name, func() {
+		s.net.World.After(s.slow, func() {
 			if s.up {
 				f()
 			}
