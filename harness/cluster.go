@@ -74,11 +74,10 @@ type watcher struct {
 // simHost is a hypervisor host node whose agent heartbeats on the world's
 // clock while it is alive.
 type simHost struct {
-	name   string
-	id     string // its node id, new at every registration
-	alive  bool
-	beat   *sim.Item
-	failed int // failures so far
+	name  string
+	id    string // its node id, new at every registration
+	alive bool
+	beat  *sim.Item
 }
 
 // validator binds a network node to the instance it lives in.
@@ -419,7 +418,7 @@ func (c *Cluster) FailHost(name string) error {
 	if h == nil || !h.alive {
 		return fmt.Errorf("cluster: no live host %q", name)
 	}
-	h.alive, h.failed = false, h.failed+1
+	h.alive = false
 	h.beat.Stop()
 	c.World.Trace().Add(sim.Event{Node: name, Kind: sim.KindFault, Name: "host-failure", To: name})
 	var errs []error

@@ -175,7 +175,7 @@ func NewNetwork(ctx context.Context, cfg NetworkConfig) (*Network, error) {
 			cancel()
 			return nil, fmt.Errorf("network: node %d identity: %w", i+1, err)
 		}
-		s := &SimNode{net: n, Name: fmt.Sprintf("n%d", i+1), Index: i, seed: seed, ID: id, db: memdb.New()}
+		s := &SimNode{net: n, Name: fmt.Sprintf("n%d", i+1), seed: seed, ID: id, db: memdb.New()}
 		if i < len(cfg.Variants) {
 			s.variant = cfg.Variants[i]
 		}
@@ -378,16 +378,19 @@ func (n *Network) RunUntil(cond func() bool, limit time.Duration) error {
 	return n.World.RunWhile(n.World.Elapsed()+limit, func() bool { return !cond() })
 }
 
+// atHeight reports whether every running node has accepted height h.
+func (n *Network) atHeight(h uint64) bool {
+	for _, s := range n.nodes {
+		if s.up && s.la.Height < h {
+			return false
+		}
+	}
+	return true
+}
+
 // RunUntilHeight runs until every running node has accepted height h.
 func (n *Network) RunUntilHeight(h uint64, limit time.Duration) error {
-	err := n.RunUntil(func() bool {
-		for _, s := range n.nodes {
-			if s.up && s.la.Height < h {
-				return false
-			}
-		}
-		return true
-	}, limit)
+	err := n.RunUntil(func() bool { return n.atHeight(h) }, limit)
 	if err != nil {
 		return fmt.Errorf("run until height %d: %w (heights %s)", h, err, n.Heights())
 	}

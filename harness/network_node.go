@@ -31,9 +31,8 @@ const (
 // reference VM, and the engine between them and the network (what
 // AvalancheGo's snowman engine and bootstrapper do, reduced to one chain).
 type SimNode struct {
-	Name  string     // "n1", "n2", ...: the node's lane in the trace
-	Index int        // 0-based
-	ID    ids.NodeID // derived from the network seed
+	Name string     // "n1", "n2", ...: the node's lane in the trace
+	ID   ids.NodeID // derived from the network seed
 
 	net     *Network
 	seed    int64
