@@ -50,12 +50,7 @@ func (s *SimNode) propose() {
 	}
 	var blk avalanchego.BlockInfo
 	err := s.call("vm.VM/BuildBlock", "", func(ctx context.Context) (string, error) {
-		req := &vmpb.BuildBlockRequest{}
-		if s.la.Height > 0 {
-			h := avalanchego.PChainHeight
-			req.PChainHeight = &h
-		}
-		r, err := vm.BuildBlock(ctx, req)
+		r, err := vm.BuildBlock(ctx, avalanchego.BuildRequest(s.la))
 		if err != nil {
 			return "", err
 		}
@@ -163,13 +158,19 @@ func (s *SimNode) learn(b []byte) (avalanchego.BlockInfo, bool) {
 
 func (s *SimNode) addCandidate(blk avalanchego.BlockInfo) {
 	s.known[blk.ID] = blk
-	if s.sb == nil {
-		s.sb = newSnowball(s.net.cfg.Snow, blk.ID)
-	} else {
-		s.sb.add(blk.ID)
-	}
+	s.addChoice(blk.ID)
 	if s.poll == nil && s.state == stateNormal {
 		s.net.World.After(0, func() { s.deliver(s.startPoll) })
+	}
+}
+
+// addChoice makes id a choice of the snowball instance at la+1, starting
+// the instance with it when there is none.
+func (s *SimNode) addChoice(id ids.ID) {
+	if s.sb == nil {
+		s.sb = newSnowball(s.net.cfg.Snow, id)
+	} else {
+		s.sb.add(id)
 	}
 }
 
@@ -567,11 +568,7 @@ func (s *SimNode) onAncestors(from *SimNode, blks [][]byte) {
 			return
 		}
 		if _, ok := s.known[blk.ID]; !ok {
-			if s.sb == nil {
-				s.sb = newSnowball(s.net.cfg.Snow, blk.ID)
-			} else {
-				s.sb.add(blk.ID)
-			}
+			s.addChoice(blk.ID)
 			s.known[blk.ID] = blk
 		}
 		if !s.acceptBlock(blk) {
@@ -618,17 +615,16 @@ type appNet struct{ s *SimNode }
 
 func (a appNet) do(name, detail string, f func()) {
 	s := a.s
+	run := func(background bool) {
+		sp := s.trace().Begin(sim.Event{Node: s.Name, Kind: sim.KindCall, Name: name, From: "plugin", To: "node", Background: background, Detail: detail})
+		f()
+		sp.End("", nil)
+	}
 	if s.trace().Current(s.Name) == 0 {
-		s.net.World.After(0, func() {
-			sp := s.trace().Begin(sim.Event{Node: s.Name, Kind: sim.KindCall, Name: name, From: "plugin", To: "node", Background: true, Detail: detail})
-			f()
-			sp.End("", nil)
-		})
+		s.net.World.After(0, func() { run(true) })
 		return
 	}
-	sp := s.trace().Begin(sim.Event{Node: s.Name, Kind: sim.KindCall, Name: name, From: "plugin", To: "node", Detail: detail})
-	f()
-	sp.End("", nil)
+	run(false)
 }
 
 func (a appNet) peers(nodes []ids.NodeID) []*SimNode {
