@@ -74,11 +74,10 @@ type watcher struct {
 // simHost is a hypervisor host node whose agent heartbeats on the world's
 // clock while it is alive.
 type simHost struct {
-	name   string
-	id     string // its node id, new at every registration
-	alive  bool
-	beat   *sim.Item
-	failed int // failures so far
+	name  string
+	id    string // its node id, new at every registration
+	alive bool
+	beat  *sim.Item
 }
 
 // validator binds a network node to the instance it lives in.
@@ -146,7 +145,7 @@ func NewCluster(ctx context.Context, cfg ClusterConfig) (*Cluster, error) {
 		_ = c.Close()
 		return nil, err
 	}
-	c.World.After(cfg.HeartbeatInterval, "orchestrate", c.orchestrate)
+	c.World.After(cfg.HeartbeatInterval, c.orchestrate)
 	if err := n.RunUntil(func() bool { return n.allNormal() }, time.Minute); err != nil {
 		_ = c.Close()
 		return nil, fmt.Errorf("cluster: start-up: %w", err)
@@ -184,7 +183,7 @@ func (c *Cluster) register(h *simHost) error {
 
 // heartbeat sends h's heartbeat and schedules the next while h is alive.
 func (c *Cluster) heartbeat(h *simHost) {
-	h.beat = c.World.After(c.cfg.HeartbeatInterval, "heartbeat "+h.name, func() {
+	h.beat = c.World.After(c.cfg.HeartbeatInterval, func() {
 		if !h.alive {
 			return
 		}
@@ -419,7 +418,7 @@ func (c *Cluster) FailHost(name string) error {
 	if h == nil || !h.alive {
 		return fmt.Errorf("cluster: no live host %q", name)
 	}
-	h.alive, h.failed = false, h.failed+1
+	h.alive = false
 	h.beat.Stop()
 	c.World.Trace().Add(sim.Event{Node: name, Kind: sim.KindFault, Name: "host-failure", To: name})
 	var errs []error
@@ -462,7 +461,7 @@ func (c *Cluster) host(name string) *simHost {
 // start a new one elsewhere, wait for its agent, start the validator on
 // its database (it bootstraps from its peers).
 func (c *Cluster) orchestrate() {
-	defer c.World.After(c.cfg.HeartbeatInterval, "orchestrate", c.orchestrate)
+	defer c.World.After(c.cfg.HeartbeatInterval, c.orchestrate)
 	ctx, cancel := c.rpc()
 	defer cancel()
 	for _, v := range c.vals {

@@ -185,7 +185,12 @@ func TestClusterAgentWaitRetries(t *testing.T) {
 	if n := bytes.Count(late, []byte(`"name":"agent"`)); n != 3 {
 		t.Errorf("%d agent answers, want 3", n)
 	}
-	_, err := NewCluster(context.Background(), ClusterConfig{Network: NetworkConfig{Seed: 5}, Machines: slowMachines{refusals: 1}})
+	c, err := NewCluster(context.Background(), ClusterConfig{Network: NetworkConfig{Seed: 5}, Machines: slowMachines{refusals: 1}})
+	if err == nil {
+		if cerr := c.Close(); cerr != nil {
+			t.Errorf("close cluster: %v", cerr)
+		}
+	}
 	if err == nil || !strings.Contains(err.Error(), "still booting") {
 		t.Errorf("without AgentWait a booting guest's agent should fail the start-up, got %v", err)
 	}

@@ -175,7 +175,7 @@ func NewNetwork(ctx context.Context, cfg NetworkConfig) (*Network, error) {
 			cancel()
 			return nil, fmt.Errorf("network: node %d identity: %w", i+1, err)
 		}
-		s := &SimNode{net: n, Name: fmt.Sprintf("n%d", i+1), Index: i, seed: seed, ID: id, db: memdb.New()}
+		s := &SimNode{net: n, Name: fmt.Sprintf("n%d", i+1), seed: seed, ID: id, db: memdb.New()}
 		if i < len(cfg.Variants) {
 			s.variant = cfg.Variants[i]
 		}
@@ -340,7 +340,7 @@ func (n *Network) Build(node string) error {
 	if err != nil {
 		return err
 	}
-	n.World.After(0, "build "+node, func() { s.deliver(s.propose) })
+	n.World.After(0, func() { s.deliver(s.propose) })
 	return nil
 }
 
@@ -348,7 +348,7 @@ func (n *Network) Build(node string) error {
 // error from f stops the world with that error (Run* returns it). The
 // scenario language puts its steps on the timeline with it.
 func (n *Network) At(t time.Duration, name string, f func() error) {
-	n.World.At(t, name, func() {
+	n.World.At(t, func() {
 		n.World.Trace().Add(sim.Event{Kind: sim.KindNote, Name: "step", Detail: name})
 		if err := f(); err != nil {
 			n.World.Stop(fmt.Errorf("%s: %w", name, err))
@@ -378,16 +378,19 @@ func (n *Network) RunUntil(cond func() bool, limit time.Duration) error {
 	return n.World.RunWhile(n.World.Elapsed()+limit, func() bool { return !cond() })
 }
 
+// atHeight reports whether every running node has accepted height h.
+func (n *Network) atHeight(h uint64) bool {
+	for _, s := range n.nodes {
+		if s.up && s.la.Height < h {
+			return false
+		}
+	}
+	return true
+}
+
 // RunUntilHeight runs until every running node has accepted height h.
 func (n *Network) RunUntilHeight(h uint64, limit time.Duration) error {
-	err := n.RunUntil(func() bool {
-		for _, s := range n.nodes {
-			if s.up && s.la.Height < h {
-				return false
-			}
-		}
-		return true
-	}, limit)
+	err := n.RunUntil(func() bool { return n.atHeight(h) }, limit)
 	if err != nil {
 		return fmt.Errorf("run until height %d: %w (heights %s)", h, err, n.Heights())
 	}
@@ -478,11 +481,7 @@ func (n *Network) registerFaults() {
 		return nil
 	}))
 	f.Handle(sim.FaultSlow, node(func(s *SimNode, arg string) error {
-		if arg == "" {
-			s.slow = 0
-			return nil
-		}
-		d, err := time.ParseDuration(arg)
+		d, err := sim.DurationArg(arg)
 		if err != nil {
 			return fmt.Errorf("slow: %w", err)
 		}
@@ -499,7 +498,7 @@ func (n *Network) scheduleLiveness() {
 	if n.liveness != nil {
 		n.liveness.Stop()
 	}
-	n.liveness = n.World.After(n.cfg.LivenessWindow, "liveness check", n.checkLiveness)
+	n.liveness = n.World.After(n.cfg.LivenessWindow, n.checkLiveness)
 }
 
 func (n *Network) checkLiveness() {

@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"context"
 	"fmt"
 	"runtime"
 	"testing"
@@ -15,25 +16,18 @@ import (
 func BenchmarkNetwork3x1000(b *testing.B) {
 	const blocks = 1000
 	for b.Loop() {
-		n := newTestNetwork(b, NetworkConfig{Seed: 1})
+		n := benchNetwork(b, NetworkConfig{Seed: 1})
 		start := time.Now()
 		v0 := n.World.Elapsed()
 		for i := range blocks {
 			node := fmt.Sprintf("n%d", i%3+1)
-			if err := n.Issue(node, fmt.Sprint("k", i), "v"); err != nil {
-				b.Fatal(err)
-			}
-			if err := n.Build(node); err != nil {
-				b.Fatal(err)
-			}
-			if err := n.RunUntilHeight(uint64(i+1), time.Minute); err != nil {
-				b.Fatal(err)
-			}
+			buildBlock(b, n, node, fmt.Sprint("k", i), uint64(i+1))
 		}
 		wall := time.Since(start)
 		b.ReportMetric(float64(wall.Milliseconds()), "wall-ms/1000blocks")
 		b.ReportMetric(float64(n.World.Elapsed()-v0)/float64(wall), "virtual/wall")
 		b.ReportMetric(float64(n.Trace().Len())/blocks, "events/block")
+		closeBenchNetwork(b, n)
 	}
 }
 
@@ -46,20 +40,12 @@ func BenchmarkNetworkNodes(b *testing.B) {
 			const blocks = 10
 			for b.Loop() {
 				start := time.Now()
-				n := newTestNetwork(b, NetworkConfig{Seed: 1, Nodes: nodes})
+				n := benchNetwork(b, NetworkConfig{Seed: 1, Nodes: nodes})
 				b.ReportMetric(float64(time.Since(start).Milliseconds()), "startup-ms")
 				start = time.Now()
 				for i := range blocks {
 					node := fmt.Sprintf("n%d", i%nodes+1)
-					if err := n.Issue(node, fmt.Sprint("k", i), "v"); err != nil {
-						b.Fatal(err)
-					}
-					if err := n.Build(node); err != nil {
-						b.Fatal(err)
-					}
-					if err := n.RunUntilHeight(uint64(i+1), time.Minute); err != nil {
-						b.Fatal(err)
-					}
+					buildBlock(b, n, node, fmt.Sprint("k", i), uint64(i+1))
 				}
 				b.ReportMetric(float64(time.Since(start).Milliseconds())/blocks, "wall-ms/block")
 				var ms runtime.MemStats
@@ -67,7 +53,27 @@ func BenchmarkNetworkNodes(b *testing.B) {
 				runtime.ReadMemStats(&ms)
 				b.ReportMetric(float64(ms.HeapAlloc)/(1<<20), "live-heap-MiB")
 				b.ReportMetric(float64(ms.Sys)/(1<<20), "sys-MiB")
+				closeBenchNetwork(b, n)
 			}
 		})
+	}
+}
+
+// benchNetwork starts a network for one benchmark iteration; the iteration
+// closes it with closeBenchNetwork (newTestNetwork's Cleanup would keep every
+// iteration's network alive until the benchmark ends).
+func benchNetwork(b *testing.B, cfg NetworkConfig) *Network {
+	b.Helper()
+	n, err := NewNetwork(context.Background(), cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return n
+}
+
+func closeBenchNetwork(b *testing.B, n *Network) {
+	b.Helper()
+	if err := n.Close(); err != nil {
+		b.Fatalf("close network: %v", err)
 	}
 }

@@ -50,12 +50,7 @@ func (s *SimNode) propose() {
 	}
 	var blk avalanchego.BlockInfo
 	err := s.call("vm.VM/BuildBlock", "", func(ctx context.Context) (string, error) {
-		req := &vmpb.BuildBlockRequest{}
-		if s.la.Height > 0 {
-			h := avalanchego.PChainHeight
-			req.PChainHeight = &h
-		}
-		r, err := vm.BuildBlock(ctx, req)
+		r, err := vm.BuildBlock(ctx, avalanchego.BuildRequest(s.la))
 		if err != nil {
 			return "", err
 		}
@@ -163,13 +158,19 @@ func (s *SimNode) learn(b []byte) (avalanchego.BlockInfo, bool) {
 
 func (s *SimNode) addCandidate(blk avalanchego.BlockInfo) {
 	s.known[blk.ID] = blk
-	if s.sb == nil {
-		s.sb = newSnowball(s.net.cfg.Snow, blk.ID)
-	} else {
-		s.sb.add(blk.ID)
-	}
+	s.addChoice(blk.ID)
 	if s.poll == nil && s.state == stateNormal {
-		s.net.World.After(0, "poll "+s.Name, func() { s.deliver(s.startPoll) })
+		s.net.World.After(0, func() { s.deliver(s.startPoll) })
+	}
+}
+
+// addChoice makes id a choice of the snowball instance at la+1, starting
+// the instance with it when there is none.
+func (s *SimNode) addChoice(id ids.ID) {
+	if s.sb == nil {
+		s.sb = newSnowball(s.net.cfg.Snow, id)
+	} else {
+		s.sb.add(id)
 	}
 }
 
@@ -200,7 +201,7 @@ func (s *SimNode) startPoll() {
 		s.finishPoll(p)
 		return
 	}
-	p.timer = n.World.After(n.cfg.QueryTimeout, "poll timeout "+s.Name, func() {
+	p.timer = n.World.After(n.cfg.QueryTimeout, func() {
 		p.timer = nil
 		s.deliver(func() { s.finishPoll(p) })
 	})
@@ -277,7 +278,7 @@ func (s *SimNode) finishPoll(p *poll) {
 		}
 	}
 	if s.up && s.sb != nil {
-		s.net.World.After(0, "poll "+s.Name, func() { s.deliver(s.startPoll) })
+		s.net.World.After(0, func() { s.deliver(s.startPoll) })
 	}
 }
 
@@ -355,7 +356,7 @@ func (s *SimNode) candidateOrder() []ids.ID {
 func (s *SimNode) afterDecision() {
 	if s.wantBuild {
 		s.wantBuild = false
-		s.net.World.After(0, "build "+s.Name, func() { s.deliver(s.propose) })
+		s.net.World.After(0, func() { s.deliver(s.propose) })
 	}
 }
 
@@ -380,7 +381,7 @@ func (s *SimNode) askFrontierTry(peer *SimNode, try int) {
 		old.Stop()
 	}
 	var retry *sim.Item
-	retry = s.net.World.After(s.net.cfg.QueryTimeout, "frontier retry "+s.Name, func() {
+	retry = s.net.World.After(s.net.cfg.QueryTimeout, func() {
 		if s.frontierAsk[peer.Name] != retry {
 			return
 		}
@@ -449,7 +450,7 @@ func (s *SimNode) scheduleGossip() {
 	if s.gossipT != nil {
 		s.gossipT.Stop()
 	}
-	s.gossipT = s.net.World.After(s.net.cfg.FrontierGossip, "frontier gossip "+s.Name, func() {
+	s.gossipT = s.net.World.After(s.net.cfg.FrontierGossip, func() {
 		s.gossipT = nil
 		if !s.up || s.state != stateNormal {
 			return
@@ -503,7 +504,7 @@ func (s *SimNode) requestAncestors(peer *SimNode, id ids.ID) {
 	if s.catchT != nil {
 		s.catchT.Stop()
 	}
-	s.catchT = n.World.After(n.cfg.QueryTimeout, "ancestors timeout "+s.Name, func() {
+	s.catchT = n.World.After(n.cfg.QueryTimeout, func() {
 		s.catchT = nil
 		s.deliver(func() { s.endCatchUp("no answer from " + peer.Name) })
 	})
@@ -567,11 +568,7 @@ func (s *SimNode) onAncestors(from *SimNode, blks [][]byte) {
 			return
 		}
 		if _, ok := s.known[blk.ID]; !ok {
-			if s.sb == nil {
-				s.sb = newSnowball(s.net.cfg.Snow, blk.ID)
-			} else {
-				s.sb.add(blk.ID)
-			}
+			s.addChoice(blk.ID)
 			s.known[blk.ID] = blk
 		}
 		if !s.acceptBlock(blk) {
@@ -586,7 +583,7 @@ func (s *SimNode) endCatchUp(why string) {
 	if why != "" {
 		s.note("catch-up failed", why)
 		// Ask again later: the peer may have been unreachable for a moment.
-		s.net.World.After(s.net.cfg.QueryTimeout, "catch-up retry "+s.Name, func() {
+		s.net.World.After(s.net.cfg.QueryTimeout, func() {
 			s.deliver(func() {
 				if peer != nil && s.connected[peer.Name] && s.catching == "" {
 					s.askFrontierTry(peer, 1)
@@ -602,7 +599,7 @@ func (s *SimNode) endCatchUp(why string) {
 	if s.state == stateNormal {
 		if s.sb != nil { // still competing blocks at la+1: poll on
 			s.prefer(s.sb.pref)
-			s.net.World.After(0, "poll "+s.Name, func() { s.deliver(s.startPoll) })
+			s.net.World.After(0, func() { s.deliver(s.startPoll) })
 			return
 		}
 		s.prefer(s.la.ID)
@@ -618,17 +615,16 @@ type appNet struct{ s *SimNode }
 
 func (a appNet) do(name, detail string, f func()) {
 	s := a.s
+	run := func(background bool) {
+		sp := s.trace().Begin(sim.Event{Node: s.Name, Kind: sim.KindCall, Name: name, From: "plugin", To: "node", Background: background, Detail: detail})
+		f()
+		sp.End("", nil)
+	}
 	if s.trace().Current(s.Name) == 0 {
-		s.net.World.After(0, "background "+name, func() {
-			sp := s.trace().Begin(sim.Event{Node: s.Name, Kind: sim.KindCall, Name: name, From: "plugin", To: "node", Background: true, Detail: detail})
-			f()
-			sp.End("", nil)
-		})
+		s.net.World.After(0, func() { run(true) })
 		return
 	}
-	sp := s.trace().Begin(sim.Event{Node: s.Name, Kind: sim.KindCall, Name: name, From: "plugin", To: "node", Detail: detail})
-	f()
-	sp.End("", nil)
+	run(false)
 }
 
 func (a appNet) peers(nodes []ids.NodeID) []*SimNode {
@@ -700,10 +696,10 @@ func (a appNet) SendAppRequest(nodes []ids.NodeID, reqID uint32, msg []byte) {
 		for _, p := range a.peers(nodes) {
 			key := appKey{p.ID, reqID}
 			if p != s && !s.connected[p.Name] {
-				n.World.After(0, "app request failed "+s.Name, func() { s.deliver(func() { s.appFailed(p, reqID, avalanchego.ErrAppTimeout) }) })
+				n.World.After(0, func() { s.deliver(func() { s.appFailed(p, reqID, avalanchego.ErrAppTimeout) }) })
 				continue
 			}
-			s.appReqs[key] = n.World.After(n.cfg.AppRequestTimeout, "app request timeout "+s.Name, func() {
+			s.appReqs[key] = n.World.After(n.cfg.AppRequestTimeout, func() {
 				s.deliver(func() { s.appFailed(p, reqID, avalanchego.ErrAppTimeout) })
 			})
 			deadline := n.World.Now().Add(n.cfg.AppRequestTimeout)

@@ -31,9 +31,8 @@ const (
 // reference VM, and the engine between them and the network (what
 // AvalancheGo's snowman engine and bootstrapper do, reduced to one chain).
 type SimNode struct {
-	Name  string     // "n1", "n2", ...: the node's lane in the trace
-	Index int        // 0-based
-	ID    ids.NodeID // derived from the network seed
+	Name string     // "n1", "n2", ...: the node's lane in the trace
+	ID   ids.NodeID // derived from the network seed
 
 	net     *Network
 	seed    int64
@@ -168,7 +167,7 @@ func (s *SimNode) deliver(f func()) {
 	case s.stalled:
 		s.backlog = append(s.backlog, f)
 	case s.slow > 0:
-		s.net.World.After(s.slow, "slow "+s.Name, func() {
+		s.net.World.After(s.slow, func() {
 			if s.up {
 				f()
 			}

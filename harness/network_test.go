@@ -28,6 +28,21 @@ func newTestNetwork(t testing.TB, cfg NetworkConfig) *Network {
 	return n
 }
 
+// buildBlock issues key on node, builds a block there and runs until every
+// running node has accepted height.
+func buildBlock(tb testing.TB, n *Network, node, key string, height uint64) {
+	tb.Helper()
+	if err := n.Issue(node, key, "v"); err != nil {
+		tb.Fatal(err)
+	}
+	if err := n.Build(node); err != nil {
+		tb.Fatal(err)
+	}
+	if err := n.RunUntilHeight(height, time.Minute); err != nil {
+		tb.Fatal(err)
+	}
+}
+
 // agreeAt checks every running node accepted the same block at heights 1..h.
 func agreeAt(t *testing.T, n *Network, h uint64) {
 	t.Helper()
@@ -64,15 +79,7 @@ func TestNetworkThreeNodesBuildAndAgree(t *testing.T) {
 	n := newTestNetwork(t, NetworkConfig{Seed: 1})
 	for i := range 3 {
 		node := fmt.Sprintf("n%d", i+1)
-		if err := n.Issue(node, fmt.Sprintf("k%d", i), "v"); err != nil {
-			t.Fatal(err)
-		}
-		if err := n.Build(node); err != nil {
-			t.Fatal(err)
-		}
-		if err := n.RunUntilHeight(uint64(i+1), time.Minute); err != nil {
-			t.Fatal(err)
-		}
+		buildBlock(t, n, node, fmt.Sprintf("k%d", i), uint64(i+1))
 	}
 	agreeAt(t, n, 3)
 	// The follower path is the real one, and gossip and pings were routed.
@@ -242,15 +249,7 @@ func TestNetworkLaggingNodeBootstraps(t *testing.T) {
 	}
 	for i := range 5 {
 		node := []string{"n1", "n2"}[i%2]
-		if err := n.Issue(node, fmt.Sprint("k", i), "v"); err != nil {
-			t.Fatal(err)
-		}
-		if err := n.Build(node); err != nil {
-			t.Fatal(err)
-		}
-		if err := n.RunUntilHeight(uint64(i+1), time.Minute); err != nil {
-			t.Fatal(err)
-		}
+		buildBlock(t, n, node, fmt.Sprint("k", i), uint64(i+1))
 	}
 	if err := n.Fault(sim.FaultRestart, "n3", ""); err != nil {
 		t.Fatal(err)
@@ -267,15 +266,7 @@ func TestNetworkLaggingNodeBootstraps(t *testing.T) {
 		t.Fatalf("GetAncestors calls %v: 5 blocks 2 at a time need 3", anc)
 	}
 	// and it takes part afterwards
-	if err := n.Issue("n3", "after", "v"); err != nil {
-		t.Fatal(err)
-	}
-	if err := n.Build("n3"); err != nil {
-		t.Fatal(err)
-	}
-	if err := n.RunUntilHeight(6, time.Minute); err != nil {
-		t.Fatal(err)
-	}
+	buildBlock(t, n, "n3", "after", 6)
 	agreeAt(t, n, 6)
 }
 
@@ -414,15 +405,7 @@ func TestNetworkSlowNodeStillAgrees(t *testing.T) {
 	if err := n.Fault(sim.FaultSlow, "n2", "300ms"); err != nil {
 		t.Fatal(err)
 	}
-	if err := n.Issue("n1", "k", "v"); err != nil {
-		t.Fatal(err)
-	}
-	if err := n.Build("n1"); err != nil {
-		t.Fatal(err)
-	}
-	if err := n.RunUntilHeight(1, time.Minute); err != nil {
-		t.Fatal(err)
-	}
+	buildBlock(t, n, "n1", "k", 1)
 	agreeAt(t, n, 1)
 }
 
@@ -507,15 +490,7 @@ func TestNetworkPluginBinary(t *testing.T) {
 	if err := n.StopNode("n3"); err != nil {
 		t.Fatal(err)
 	}
-	if err := n.Issue("n1", "k", "v"); err != nil {
-		t.Fatal(err)
-	}
-	if err := n.Build("n1"); err != nil {
-		t.Fatal(err)
-	}
-	if err := n.RunUntilHeight(1, time.Minute); err != nil {
-		t.Fatal(err)
-	}
+	buildBlock(t, n, "n1", "k", 1)
 	if err := n.StartNode("n3"); err != nil {
 		t.Fatal(err)
 	}

@@ -324,14 +324,11 @@ func (e Expectation) String() string {
 	return e.Kind
 }
 
+// formatNodeMap writes m as name=value pairs, nodes in name order (the
+// key "" is "all").
 func formatNodeMap[V any](m map[string]V) string {
-	var keys []string
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
 	var parts []string
-	for _, k := range keys {
+	for _, k := range sortedNodeNames(m) {
 		name := k
 		if name == "" {
 			name = "all"
@@ -701,13 +698,23 @@ func (p *parser) topology(n *yaml.Node) (Topology, error) {
 // events are on the trace too).
 func (p *parser) lane(n *yaml.Node) (string, error) {
 	if s, err := p.str(n, "node"); err == nil && isHostName(s) && p.hosts > 0 {
-		var k int
-		if _, err := fmt.Sscanf(s, "hv%d", &k); err == nil && k >= 1 && k <= p.hosts {
+		if p.isHost(s) {
 			return s, nil
 		}
 		return "", p.errf(n, "host %q: the hosts are hv1..hv%d", s, p.hosts)
 	}
 	return p.node(n)
+}
+
+// isHost reports whether s is one of the topology's hosts: HostName(k)
+// for k in 0..hosts-1.
+func (p *parser) isHost(s string) bool {
+	for k := range p.hosts {
+		if s == HostName(k) {
+			return true
+		}
+	}
+	return false
 }
 
 // isHostName reports whether s names a hypervisor host: hv and a number.
@@ -1105,6 +1112,12 @@ func (p *parser) step(n *yaml.Node) (Step, error) {
 	}
 	v := action.v
 	switch st.Kind {
+	case StepNodeCommand, StepAgentFault, StepAgentExec, StepHostFailure, StepHostRecover:
+		if p.hosts == 0 {
+			return st, p.errf(v, "%s needs a hypervisor (topology: hypervisor: {hosts: N})", st.Kind)
+		}
+	}
+	switch st.Kind {
 	case StepIssue:
 		st.Txs = 1
 		if deref(v).Kind == yaml.MappingNode {
@@ -1167,9 +1180,6 @@ func (p *parser) step(n *yaml.Node) (Step, error) {
 	case StepCrash, StepRestart, StepStall, StepResume:
 		st.Nodes, err = p.nodesOf(v)
 	case StepNodeCommand:
-		if p.hosts == 0 {
-			return st, p.errf(v, "%s needs a hypervisor (topology: hypervisor: {hosts: N})", st.Kind)
-		}
 		pairs, err := p.mapping(v, st.Kind, "host", "type")
 		if err != nil {
 			return st, err
@@ -1189,9 +1199,6 @@ func (p *parser) step(n *yaml.Node) (Step, error) {
 		}
 		return st, nil
 	case StepAgentFault, StepAgentExec:
-		if p.hosts == 0 {
-			return st, p.errf(v, "%s needs a hypervisor (topology: hypervisor: {hosts: N})", st.Kind)
-		}
 		keys := []string{"node", "fault"}
 		if st.Kind == StepAgentExec {
 			keys = []string{"node", "cmd", "args"}
@@ -1228,9 +1235,6 @@ func (p *parser) step(n *yaml.Node) (Step, error) {
 		}
 		return st, nil
 	case StepHostFailure, StepHostRecover:
-		if p.hosts == 0 {
-			return st, p.errf(v, "%s needs a hypervisor (topology: hypervisor: {hosts: N})", st.Kind)
-		}
 		if deref(v).Kind == yaml.MappingNode {
 			pairs, err := p.mapping(v, st.Kind, "of")
 			if err != nil {
@@ -1246,8 +1250,7 @@ func (p *parser) step(n *yaml.Node) (Step, error) {
 		if st.Host, err = p.str(v, st.Kind); err != nil {
 			return st, err
 		}
-		var k int
-		if _, serr := fmt.Sscanf(st.Host, "hv%d", &k); serr != nil || k < 1 || k > p.hosts || st.Host != fmt.Sprintf("hv%d", k) {
+		if !p.isHost(st.Host) {
 			return st, p.errf(v, "host %q: the hosts are hv1..hv%d (or write {of: NODE} for the host of a validator)", st.Host, p.hosts)
 		}
 	case StepSlow:

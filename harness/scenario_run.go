@@ -1,10 +1,13 @@
 package harness
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -100,8 +103,9 @@ func RunScenario(ctx context.Context, sc *Scenario, opts RunOptions) (*Result, e
 	} else {
 		fmt.Fprintf(progress, "scenario %s, seed %d\n", sc.Name, opts.Seed)
 	}
+	snow := cfg.Snow.withDefaults(cfg.Nodes)
 	fmt.Fprintf(progress, "  %d nodes (%s), links %s, decider k=%d alpha=%d beta=%d\n", len(sc.Topology.Nodes),
-		pluginSummary(sc.Topology), cfg.Link, cfg.Snow.withDefaults(cfg.Nodes).K, cfg.Snow.withDefaults(cfg.Nodes).Alpha, cfg.Snow.withDefaults(cfg.Nodes).Beta)
+		pluginSummary(sc.Topology), cfg.Link, snow.K, snow.Alpha, snow.Beta)
 	var (
 		n       *Network
 		cluster *Cluster
@@ -157,7 +161,11 @@ func RunScenario(ctx context.Context, sc *Scenario, opts RunOptions) (*Result, e
 		}
 		fmt.Fprintf(progress, "  [%s] step %d: %s\n", r.clock(), i+1, st)
 		n.Trace().Add(sim.Event{Kind: sim.KindNote, Name: "step", Detail: fmt.Sprintf("%d %s", i+1, st)})
-		if err := r.step(i, st); err != nil {
+		err := r.step(i, st)
+		if err == nil {
+			err = n.World.Err() // a step that stopped the world failed
+		}
+		if err != nil {
 			r.fail(st, i, err)
 			return res, nil
 		}
@@ -277,6 +285,8 @@ func (r *scenarioRun) nodes() []NodeResult {
 	return out
 }
 
+// step runs one step. A step that stops the world need not say so: the
+// caller checks the world after every step.
 func (r *scenarioRun) step(i int, st Step) error {
 	n := r.n
 	f := n.World.Faults()
@@ -286,7 +296,7 @@ func (r *scenarioRun) step(i int, st Step) error {
 				return err
 			}
 		}
-		return n.World.Err()
+		return nil
 	}
 	switch st.Kind {
 	case StepIssue:
@@ -299,7 +309,7 @@ func (r *scenarioRun) step(i int, st Step) error {
 				r.issued = append(r.issued, key)
 			}
 		}
-		return n.World.Err()
+		return nil
 	case StepBuild:
 		for _, node := range st.Nodes {
 			if err := n.Build(node); err != nil {
@@ -312,10 +322,10 @@ func (r *scenarioRun) step(i int, st Step) error {
 		return nil
 	case StepPartition:
 		n.Partition(st.Groups...)
-		return n.World.Err()
+		return nil
 	case StepHeal:
 		n.Heal()
-		return n.World.Err()
+		return nil
 	case StepCrash:
 		return fire(sim.FaultCrash, "")
 	case StepHostFailure:
@@ -327,20 +337,11 @@ func (r *scenarioRun) step(i int, st Step) error {
 			}
 			r.hostOf[node] = host
 		}
-		if err := r.cluster.FailHost(host); err != nil {
-			return err
-		}
-		return n.World.Err()
+		return r.cluster.FailHost(host)
 	case StepNodeCommand:
-		if err := r.cluster.Command(st.Host, st.Cmd); err != nil {
-			return err
-		}
-		return n.World.Err()
+		return r.cluster.Command(st.Host, st.Cmd)
 	case StepAgentFault:
-		if err := r.cluster.AgentFault(st.Nodes[0], st.Fault); err != nil {
-			return err
-		}
-		return n.World.Err()
+		return r.cluster.AgentFault(st.Nodes[0], st.Fault)
 	case StepAgentExec:
 		// An agent that fails is the orchestrator's to recover (it restarts
 		// the instance); the step fails only if that recovery fails.
@@ -349,7 +350,7 @@ func (r *scenarioRun) step(i int, st Step) error {
 				return err
 			}
 		}
-		return n.World.Err()
+		return nil
 	case StepHostRecover:
 		host := st.Host
 		if host == "" {
@@ -357,10 +358,7 @@ func (r *scenarioRun) step(i int, st Step) error {
 				return fmt.Errorf("no host_failure of %s ran before", st.Nodes[0])
 			}
 		}
-		if err := r.cluster.RecoverHost(host); err != nil {
-			return err
-		}
-		return n.World.Err()
+		return r.cluster.RecoverHost(host)
 	case StepRestart:
 		return fire(sim.FaultRestart, "")
 	case StepStall:
@@ -368,39 +366,23 @@ func (r *scenarioRun) step(i int, st Step) error {
 	case StepResume:
 		return fire(sim.FaultResume, "")
 	case StepSlow:
-		arg := ""
-		if st.Dur > 0 {
-			arg = st.Dur.String()
-		}
-		return fire(sim.FaultSlow, arg)
+		return fire(sim.FaultSlow, durArg(st.Dur))
 	case StepDrop:
 		arg := ""
 		if st.Count >= 0 {
 			arg = strconv.Itoa(st.Count)
 		}
-		if err := f.Fire(sim.FaultDrop, st.From+"->"+st.To, arg); err != nil {
-			return err
-		}
-		return n.World.Err()
+		return f.Fire(sim.FaultDrop, st.From+"->"+st.To, arg)
 	case StepDelay:
-		arg := ""
-		if st.Dur > 0 {
-			arg = st.Dur.String()
-		}
-		if err := f.Fire(sim.FaultDelay, st.From+"->"+st.To, arg); err != nil {
-			return err
-		}
-		return n.World.Err()
+		return f.Fire(sim.FaultDelay, st.From+"->"+st.To, durArg(st.Dur))
 	case StepChance:
-		arg := ""
-		if st.Dur > 0 {
-			arg = st.Dur.String()
-		}
+		arg := durArg(st.Dur)
 		if st.Fault == sim.FaultDrop {
 			target := ""
 			if st.From != "" || st.To != "" {
 				if st.From == "" || st.To == "" {
-					return r.chanceDropPairs(st)
+					r.chanceDropPairs(st)
+					return nil
 				}
 				target = st.From + "->" + st.To
 			}
@@ -439,7 +421,7 @@ func (r *scenarioRun) step(i int, st Step) error {
 
 // chanceDropPairs arms a drop chance on every link from one node (or to
 // one node).
-func (r *scenarioRun) chanceDropPairs(st Step) error {
+func (r *scenarioRun) chanceDropPairs(st Step) {
 	for _, s := range r.n.Nodes() {
 		from, to := st.From, st.To
 		if from == "" {
@@ -451,7 +433,14 @@ func (r *scenarioRun) chanceDropPairs(st Step) error {
 			r.n.World.Faults().Chance(sim.FaultDrop, from+"->"+to, st.P, "")
 		}
 	}
-	return nil
+}
+
+// durArg is a duration as a fault argument: "" for none.
+func durArg(d time.Duration) string {
+	if d > 0 {
+		return d.String()
+	}
+	return ""
 }
 
 // progressEvery is how much virtual time a run step lets pass between two
@@ -470,14 +459,7 @@ func (r *scenarioRun) showHeights() {
 // the heights change between slices of virtual time.
 func (r *scenarioRun) runUntilHeight(h uint64, within time.Duration) error {
 	n := r.n
-	reached := func() bool {
-		for _, s := range n.Nodes() {
-			if s.Up() && s.LastAccepted().Height < h {
-				return false
-			}
-		}
-		return true
-	}
+	reached := func() bool { return n.atHeight(h) }
 	limit := n.World.Elapsed() + within
 	for !reached() {
 		left := limit - n.World.Elapsed()
@@ -627,12 +609,7 @@ func (r *scenarioRun) txsApplied() error {
 // reported is the same every run.
 func orderedNodes[V any](m map[string]V) func(func(string, V) bool) {
 	return func(yield func(string, V) bool) {
-		var keys []string
-		for k := range m {
-			keys = append(keys, k)
-		}
-		sortNodeNames(keys)
-		for _, k := range keys {
+		for _, k := range sortedNodeNames(m) {
 			if !yield(k, m[k]) {
 				return
 			}
@@ -640,8 +617,15 @@ func orderedNodes[V any](m map[string]V) func(func(string, V) bool) {
 	}
 }
 
-// sortNodeNames sorts n2 before n10.
-func sortNodeNames(names []string) {
+// sortedNodeNames is m's keys, node names in order (n2 before n10); other
+// names come first, in string order.
+func sortedNodeNames[V any](m map[string]V) []string {
+	return slices.SortedFunc(maps.Keys(m), compareNodeNames)
+}
+
+// compareNodeNames orders n2 before n10; names that are not n<number> come
+// first, in string order.
+func compareNodeNames(a, b string) int {
 	key := func(s string) (int, string) {
 		if strings.HasPrefix(s, "n") {
 			if v, err := strconv.Atoi(s[1:]); err == nil {
@@ -650,16 +634,9 @@ func sortNodeNames(names []string) {
 		}
 		return -1, s
 	}
-	for i := 1; i < len(names); i++ {
-		for j := i; j > 0; j-- {
-			a, as := key(names[j-1])
-			b, bs := key(names[j])
-			if a < b || (a == b && as <= bs) {
-				break
-			}
-			names[j-1], names[j] = names[j], names[j-1]
-		}
-	}
+	an, as := key(a)
+	bn, bs := key(b)
+	return cmp.Or(cmp.Compare(an, bn), strings.Compare(as, bs), strings.Compare(a, b))
 }
 
 func running(n *Network) []*SimNode {

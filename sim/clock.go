@@ -88,17 +88,7 @@ var _ Clock = virtualClock{}
 func (c virtualClock) Now() time.Time { return c.w.Now() }
 
 func (c virtualClock) AfterFunc(d time.Duration, f func()) Timer {
-	return c.w.After(d, "timer", f)
+	return c.w.After(d, f)
 }
 
-func (c virtualClock) Sleep(ctx context.Context, d time.Duration) error {
-	done := make(chan struct{})
-	t := c.w.After(d, "sleep", func() { close(done) })
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		t.Stop()
-		return fmt.Errorf("sleep %s of virtual time: %w", d, ctx.Err())
-	}
-}
+func (c virtualClock) Sleep(ctx context.Context, d time.Duration) error { return SleepOn(ctx, c, d) }

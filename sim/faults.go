@@ -2,6 +2,7 @@ package sim
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 )
@@ -51,18 +52,27 @@ func newFaults(w *World) *Faults {
 		return nil
 	}
 	f.handlers[FaultDelay] = func(target, arg string) error {
-		if arg == "" {
-			delete(f.delays, target)
-			return nil
-		}
-		d, err := time.ParseDuration(arg)
+		d, err := DurationArg(arg)
 		if err != nil {
 			return fmt.Errorf("delay %s: %w", target, err)
 		}
-		f.delays[target] = d
+		if d == 0 {
+			delete(f.delays, target)
+		} else {
+			f.delays[target] = d
+		}
 		return nil
 	}
 	return f
+}
+
+// DurationArg parses a fault's duration argument: "" is zero (the fault
+// ends), anything else a time.ParseDuration string.
+func DurationArg(arg string) (time.Duration, error) {
+	if arg == "" {
+		return 0, nil
+	}
+	return time.ParseDuration(arg)
 }
 
 // Handle registers what firing kind does; target and arg come from the
@@ -73,12 +83,7 @@ func (f *Faults) Handle(kind string, fn func(target, arg string) error) {
 
 // Kinds lists the kinds that have a handler, sorted.
 func (f *Faults) Kinds() []string {
-	var out []string
-	for k := range f.handlers {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
+	return slices.Sorted(maps.Keys(f.handlers))
 }
 
 // Fire runs kind's handler on target now. Built in: drop with arg a count
@@ -98,7 +103,7 @@ func (f *Faults) Fire(kind, target, arg string) error {
 // At fires kind on target at virtual time t (since the epoch); a failing
 // handler stops the world with its error.
 func (f *Faults) At(t time.Duration, kind, target, arg string) {
-	f.w.At(t, "fault "+kind, func() {
+	f.w.At(t, func() {
 		if err := f.Fire(kind, target, arg); err != nil {
 			f.w.Stop(err)
 		}
@@ -119,18 +124,27 @@ func (f *Faults) Chance(kind, target string, p float64, arg string) {
 // Roll draws for kind on target: it fires (and reports true) with the
 // probability Chance gave, using the world's source.
 func (f *Faults) Roll(kind, target string) bool {
+	c, ok := f.draw(kind, target)
+	if ok {
+		if err := f.Fire(kind, target, c.arg); err != nil {
+			f.w.Stop(err)
+		}
+	}
+	return ok
+}
+
+// draw goes through the chances for kind on target in order, drawing from
+// the world's source for each; it returns the first that comes up.
+func (f *Faults) draw(kind, target string) (chance, bool) {
 	for _, c := range f.chances {
 		if c.kind != kind || (c.target != "" && c.target != target) {
 			continue
 		}
 		if f.w.rng.Float64() < c.p {
-			if err := f.Fire(kind, target, c.arg); err != nil {
-				f.w.Stop(err)
-			}
-			return true
+			return c, true
 		}
 	}
-	return false
+	return chance{}, false
 }
 
 // roll is Roll for the built-in drop: a scripted drop counts down first.
@@ -146,12 +160,8 @@ func (f *Faults) roll(kind, target string) bool {
 			}
 			return true
 		}
-		for _, c := range f.chances {
-			if c.kind == FaultDrop && (c.target == "" || c.target == target) && f.w.rng.Float64() < c.p {
-				return true
-			}
-		}
-		return false
+		_, ok := f.draw(kind, target)
+		return ok
 	}
 	return f.Roll(kind, target)
 }

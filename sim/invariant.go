@@ -2,7 +2,6 @@ package sim
 
 import (
 	"fmt"
-	"slices"
 	"time"
 )
 
@@ -52,19 +51,6 @@ func (in *Invariants) Enable(name string, on bool) {
 	} else {
 		in.disabled[name] = true
 	}
-}
-
-// Enabled reports whether name is checked.
-func (in *Invariants) Enabled(name string) bool { return !in.disabled[name] }
-
-// Disabled lists the invariants turned off, sorted.
-func (in *Invariants) Disabled() []string {
-	var out []string
-	for n := range in.disabled {
-		out = append(out, n)
-	}
-	slices.Sort(out)
-	return out
 }
 
 // Report records a violation found by an event-driven check (v.Invariant

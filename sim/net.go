@@ -194,7 +194,7 @@ func (n *Net) Send(m Message) uint64 {
 		if c > 0 {
 			note = "duplicate"
 		}
-		w.After(d, "deliver "+m.Kind, func() { n.deliver(m, sent.Span, note) })
+		w.After(d, func() { n.deliver(m, sent.Span, note) })
 	}
 	return sent.Span
 }

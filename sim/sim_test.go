@@ -35,10 +35,10 @@ func toyWorld(t *testing.T, seed int64) []byte {
 		}})
 	}
 	for i, from := range nodes {
-		w.At(time.Duration(i)*time.Millisecond, "start", func() { send(from, 0) })
+		w.At(time.Duration(i)*time.Millisecond, func() { send(from, 0) })
 	}
-	w.At(20*time.Millisecond, "partition", func() { n.Partition([]string{"n1"}, []string{"n2", "n3"}) })
-	w.At(60*time.Millisecond, "heal", func() { n.Heal() })
+	w.At(20*time.Millisecond, func() { n.Partition([]string{"n1"}, []string{"n2", "n3"}) })
+	w.At(60*time.Millisecond, func() { n.Heal() })
 	w.Faults().At(30*time.Millisecond, FaultDrop, "n2->n3", "1")
 	if err := w.RunUntilIdle(time.Minute); err != nil {
 		t.Fatal(err)
@@ -79,12 +79,12 @@ func TestSameSeedSameTraceBytes(t *testing.T) {
 func TestQueueOrderAndClock(t *testing.T) {
 	w := New(Config{Seed: 1})
 	var got []string
-	w.At(20*time.Millisecond, "b", func() { got = append(got, "b@"+w.Elapsed().String()) })
-	w.At(10*time.Millisecond, "a1", func() {
+	w.At(20*time.Millisecond, func() { got = append(got, "b@"+w.Elapsed().String()) })
+	w.At(10*time.Millisecond, func() {
 		got = append(got, "a1@"+w.Elapsed().String())
 		w.Clock().AfterFunc(0, func() { got = append(got, "a3") })
 	})
-	w.At(10*time.Millisecond, "a2", func() { got = append(got, "a2") })
+	w.At(10*time.Millisecond, func() { got = append(got, "a2") })
 	stopped := w.Clock().AfterFunc(15*time.Millisecond, func() { got = append(got, "never") })
 	if !stopped.Stop() || stopped.Stop() {
 		t.Fatal("Stop should report pending once")
@@ -227,7 +227,7 @@ func TestInvariantStopsTheRun(t *testing.T) {
 		return nil
 	})
 	for i := range 10 {
-		w.At(time.Duration(i)*time.Second, "grow", func() { height++ })
+		w.At(time.Duration(i)*time.Second, func() { height++ })
 	}
 	err := w.RunUntilIdle(time.Hour)
 	var v *Violation

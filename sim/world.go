@@ -87,13 +87,9 @@ type Item struct {
 	w     *World
 	at    time.Duration
 	seq   uint64
-	name  string
 	f     func()
 	index int // in the heap; -1 once run or stopped
 }
-
-// At is when the item runs (virtual time since the epoch).
-func (it *Item) At() time.Duration { return it.at }
 
 // Stop removes the item from the queue; it reports whether it was pending.
 func (it *Item) Stop() bool {
@@ -109,21 +105,21 @@ func (it *Item) Stop() bool {
 
 // At schedules f at virtual time t (since the epoch); a time in the past
 // means now. Items at the same time run in the order they were scheduled.
-func (w *World) At(t time.Duration, name string, f func()) *Item {
+func (w *World) At(t time.Duration, f func()) *Item {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if t < w.now {
 		t = w.now
 	}
 	w.seq++
-	it := &Item{w: w, at: t, seq: w.seq, name: name, f: f}
+	it := &Item{w: w, at: t, seq: w.seq, f: f}
 	heap.Push(&w.queue, it)
 	return it
 }
 
 // After schedules f d after now.
-func (w *World) After(d time.Duration, name string, f func()) *Item {
-	return w.At(w.Elapsed()+d, name, f)
+func (w *World) After(d time.Duration, f func()) *Item {
+	return w.At(w.Elapsed()+d, f)
 }
 
 // Pending is the number of queued items.

@@ -193,7 +193,7 @@ func (s *Sequencer) BuildAndAccept(ctx context.Context) (BlockInfo, error) {
 func (s *Sequencer) buildAndAccept(ctx context.Context) (BlockInfo, error) {
 	vm := s.Plugin.VM
 	parent := s.LastAccepted()
-	built, err := vm.BuildBlock(ctx, buildRequest(parent))
+	built, err := vm.BuildBlock(ctx, BuildRequest(parent))
 	if err != nil {
 		return BlockInfo{}, s.Plugin.Diagnose("BuildBlock", err)
 	}
@@ -212,10 +212,11 @@ func (s *Sequencer) buildAndAccept(ctx context.Context) (BlockInfo, error) {
 	return blk, nil
 }
 
-// buildRequest is what proposervm asks the inner VM for: a block on the
-// genesis (the pre-fork parent) comes without p_chain_height, a block on a
-// later parent with the P-chain height the node is at.
-func buildRequest(parent BlockInfo) *vmpb.BuildBlockRequest {
+// BuildRequest is what proposervm asks the inner VM for when it builds on
+// parent: a block on the genesis (the pre-fork parent) comes without
+// p_chain_height, a block on a later parent with the P-chain height the
+// node is at.
+func BuildRequest(parent BlockInfo) *vmpb.BuildBlockRequest {
 	if parent.Height == 0 {
 		return &vmpb.BuildBlockRequest{}
 	}

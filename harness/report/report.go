@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -92,13 +93,8 @@ func WriteSummary(w io.Writer, r Run) {
 	for _, ev := range res.Events {
 		kinds[ev.Kind]++
 	}
-	var ks []string
-	for k := range kinds {
-		ks = append(ks, k)
-	}
-	slices.Sort(ks)
 	var parts []string
-	for _, k := range ks {
+	for _, k := range slices.Sorted(maps.Keys(kinds)) {
 		parts = append(parts, fmt.Sprintf("%s %d", k, kinds[k]))
 	}
 	fmt.Fprintf(w, "events     %d (%s)\n", len(res.Events), strings.Join(parts, ", "))
