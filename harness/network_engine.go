@@ -61,6 +61,7 @@ func (s *SimNode) propose() {
 		s.fail(s.plugin.Diagnose("BuildBlock", err))
 		return
 	}
+	s.built = append(s.built, blk)
 	if blk.ParentID != s.la.ID || blk.Height != s.la.Height+1 {
 		s.fail(fmt.Errorf("BuildBlock: block %s at height %d has parent %s, want %s at height %d", blk.ID, blk.Height, blk.ParentID, s.la.ID, s.la.Height+1))
 		return

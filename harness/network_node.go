@@ -76,6 +76,8 @@ type SimNode struct {
 
 	// app requests this node's plugin sent, awaiting an answer
 	appReqs map[appKey]*sim.Item
+
+	built []avalanchego.BlockInfo // every block this node's plugin built, in order
 }
 
 type appKey struct {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vmtestbed/vmtestbed/fakes/avalanchego"
 	fakehv "github.com/vmtestbed/vmtestbed/fakes/hypervisor"
 	"github.com/vmtestbed/vmtestbed/sim"
 )
@@ -241,7 +242,7 @@ func networkConfig(sc *Scenario, opts RunOptions) (NetworkConfig, error) {
 
 type blockLabel struct {
 	node  string
-	after int // trace length when the build step ran
+	after int // how many blocks node had built when the build step ran
 	line  int
 }
 
@@ -317,7 +318,7 @@ func (r *scenarioRun) step(i int, st Step) error {
 			}
 		}
 		if st.As != "" {
-			r.labels[st.As] = blockLabel{node: st.Nodes[0], after: n.Trace().Len(), line: st.Line}
+			r.labels[st.As] = blockLabel{node: st.Nodes[0], after: len(n.Node(st.Nodes[0]).built), line: st.Line}
 		}
 		return nil
 	case StepPartition:
@@ -657,55 +658,49 @@ func (m TraceMatch) matches(ev sim.Event) bool {
 
 // block finds the block a labelled build step made: the first BuildBlock
 // that succeeded on its node after the step ran.
-func (r *scenarioRun) block(label string) (id string, height uint64, err error) {
+// block is the first block the labelled build step's node built after it.
+func (r *scenarioRun) block(label string) (avalanchego.BlockInfo, error) {
 	l, ok := r.labels[label]
 	if !ok {
-		return "", 0, fmt.Errorf("block %s: its build step has not run", label)
+		return avalanchego.BlockInfo{}, fmt.Errorf("block %s: its build step has not run", label)
 	}
-	for _, ev := range r.n.Trace().Events()[l.after:] {
-		if ev.Node != l.node || ev.Kind != sim.KindCall || ev.Name != "vm.VM/BuildBlock" || ev.Err != "" {
-			continue
-		}
-		var h uint64
-		if _, err := fmt.Sscanf(ev.Detail, "-> %s at %d", &id, &h); err == nil {
-			return id, h, nil
-		}
+	if built := r.n.Node(l.node).built; len(built) > l.after {
+		return built[l.after], nil
 	}
-	return "", 0, fmt.Errorf("block %s: %s built no block after the step of line %d", label, l.node, l.line)
+	return avalanchego.BlockInfo{}, fmt.Errorf("block %s: %s built no block after the step of line %d", label, l.node, l.line)
 }
 
 func (r *scenarioRun) acceptedEverywhere(label string) error {
-	id, h, err := r.block(label)
+	blk, err := r.block(label)
 	if err != nil {
 		return err
 	}
+	id, h := shortID(blk.ID), blk.Height
 	for _, s := range running(r.n) {
 		b, ok := s.AcceptedAt(h)
 		if !ok {
 			return fmt.Errorf("block %s (%s at %d): %s has not decided height %d (it is at %d)", label, id, h, s.Name, h, s.LastAccepted().Height)
 		}
-		if got := shortID(b.ID); got != id {
-			return fmt.Errorf("block %s (%s at %d): %s accepted %s there", label, id, h, s.Name, got)
+		if b.ID != blk.ID {
+			return fmt.Errorf("block %s (%s at %d): %s accepted %s there", label, id, h, s.Name, shortID(b.ID))
 		}
 	}
 	return nil
 }
 
 func (r *scenarioRun) rejected(label string) error {
-	id, h, err := r.block(label)
+	blk, err := r.block(label)
 	if err != nil {
 		return err
 	}
+	id, h := shortID(blk.ID), blk.Height
 	for _, s := range running(r.n) {
-		if b, ok := s.AcceptedAt(h); ok && shortID(b.ID) == id {
+		if b, ok := s.AcceptedAt(h); ok && b.ID == blk.ID {
 			return fmt.Errorf("block %s (%s at %d) was accepted by %s", label, id, h, s.Name)
 		}
 	}
-	want := fmt.Sprintf("%s at %d", id, h)
-	for _, ev := range r.n.Trace().Events() {
-		if ev.Kind == sim.KindDecide && ev.Name == "reject" && ev.Detail == want {
-			return nil
-		}
+	if _, ok := r.n.rejectedAny[blk.ID]; ok {
+		return nil
 	}
 	return fmt.Errorf("block %s (%s at %d) was rejected by no node", label, id, h)
 }
