@@ -66,9 +66,10 @@ type Child struct {
 	Env []string
 	// Check, when set, checks more of the child's result and output.
 	Check func(t *testing.T, res report.Result, output []byte)
-	// Skip, when set and returning a reason, skips the child (a missing
-	// external program); the kill matrix is then not complete.
-	Skip func() string
+	// Need, when set, is called in the child's subtest before it runs in
+	// parallel: it may skip it (a missing external program; the kill
+	// matrix is then not complete) or fail it.
+	Need func(t *testing.T)
 }
 
 // Suite is what a suite's matrix test runs.
@@ -194,10 +195,8 @@ func Run(t *testing.T, s Suite) *Matrix {
 	t.Run("children", func(t *testing.T) {
 		for _, c := range s.Children {
 			t.Run(c.Name, func(t *testing.T) {
-				if c.Skip != nil {
-					if why := c.Skip(); why != "" {
-						t.Skip(why)
-					}
+				if c.Need != nil {
+					c.Need(t)
 				}
 				t.Parallel()
 				res, out := RunChild(t, s.Args, c.Name, c.Env...)
