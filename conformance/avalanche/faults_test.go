@@ -42,6 +42,28 @@ type proxyFault struct {
 	want      []string
 }
 
+// editReply is the edit that lets edit change a reply of type T and
+// forwards it (or the error).
+func editReply[T proto.Message](edit func(T)) func(*proxyState, proto.Message, proto.Message, error) (proto.Message, error) {
+	return func(_ *proxyState, _, resp proto.Message, err error) (proto.Message, error) {
+		if r, ok := resp.(T); ok {
+			edit(r)
+		}
+		return pass(resp, err)
+	}
+}
+
+// recordBuilt records the parent of every block BuildBlock builds
+// (st.parents: block bytes -> parent id).
+var recordBuilt = fault{"BuildBlock", func(st *proxyState, _, resp proto.Message, err error) (proto.Message, error) {
+	if b, ok := resp.(*vmpb.BuildBlockResponse); ok {
+		st.mu.Lock()
+		st.parents[string(b.Bytes)] = string(b.ParentId)
+		st.mu.Unlock()
+	}
+	return pass(resp, err)
+}}
+
 // failCall is the edit that fails every call of a method.
 func failCall(_ *proxyState, _, _ proto.Message, _ error) (proto.Message, error) {
 	return nil, errInjected
@@ -54,12 +76,9 @@ var proxyFaults = []proxyFault{{
 }, {
 	name: "version-empty", semantic: true, what: "Version answers an empty version",
 	want: []string{"AVA-PRE-002"},
-	faults: []fault{{"Version", func(_ *proxyState, _, resp proto.Message, err error) (proto.Message, error) {
-		if r, ok := resp.(*vmpb.VersionResponse); ok {
-			r.Version = ""
-		}
-		return pass(resp, err)
-	}}},
+	faults: []fault{{"Version", editReply(func(r *vmpb.VersionResponse) {
+		r.Version = ""
+	})}},
 }, {
 	name: "health-not-json", semantic: true, what: "Health details are not JSON",
 	want: []string{"AVA-HLT-001"},
@@ -72,12 +91,11 @@ var proxyFaults = []proxyFault{{
 }, {
 	name: "gather-duplicate-family", semantic: true, what: "Gather repeats a metric family",
 	want: []string{"AVA-MET-001"},
-	faults: []fault{{"Gather", func(_ *proxyState, _, resp proto.Message, err error) (proto.Message, error) {
-		if g, ok := resp.(*vmpb.GatherResponse); ok && len(g.MetricFamilies) > 0 {
+	faults: []fault{{"Gather", editReply(func(g *vmpb.GatherResponse) {
+		if len(g.MetricFamilies) > 0 {
 			g.MetricFamilies = append(g.MetricFamilies, g.MetricFamilies[0])
 		}
-		return pass(resp, err)
-	}}},
+	})}},
 }, {
 	name: "gossip-fails", what: "AppGossip fails with Internal",
 	want:   []string{"AVA-APP-002"},
@@ -89,12 +107,11 @@ var proxyFaults = []proxyFault{{
 }, {
 	name: "handlers-duplicate-prefix", semantic: true, what: "CreateHandlers lists a handler prefix twice",
 	want: []string{"AVA-HTTP-001"},
-	faults: []fault{{"CreateHandlers", func(_ *proxyState, _, resp proto.Message, err error) (proto.Message, error) {
-		if h, ok := resp.(*vmpb.CreateHandlersResponse); ok && len(h.Handlers) > 0 {
+	faults: []fault{{"CreateHandlers", editReply(func(h *vmpb.CreateHandlersResponse) {
+		if len(h.Handlers) > 0 {
 			h.Handlers = append(h.Handlers, h.Handlers[0])
 		}
-		return pass(resp, err)
-	}}},
+	})}},
 }, {
 	name: "http-handler-unreachable", what: "NewHTTPHandler names a server nobody serves",
 	want: []string{"AVA-HTTP-002"},
@@ -104,12 +121,11 @@ var proxyFaults = []proxyFault{{
 }, {
 	name: "getblock-extra-byte", semantic: true, what: "GetBlock appends a byte to the block's bytes",
 	want: []string{"AVA-INI-004", "AVA-BLK-014"},
-	faults: []fault{{"GetBlock", func(_ *proxyState, _, resp proto.Message, err error) (proto.Message, error) {
-		if g, ok := resp.(*vmpb.GetBlockResponse); ok && g.Err == vmpb.Error_ERROR_UNSPECIFIED {
+	faults: []fault{{"GetBlock", editReply(func(g *vmpb.GetBlockResponse) {
+		if g.Err == vmpb.Error_ERROR_UNSPECIFIED {
 			g.Bytes = append(g.Bytes, 'x')
 		}
-		return pass(resp, err)
-	}}},
+	})}},
 }, {
 	name: "height-not-found-as-grpc-error", semantic: true, what: "GetBlockIDAtHeight answers an unknown height with a gRPC NotFound status, not ERROR_NOT_FOUND",
 	want: []string{"AVA-BLK-008"},
@@ -140,21 +156,17 @@ var proxyFaults = []proxyFault{{
 }, {
 	name: "parse-shifts-timestamp", semantic: true, what: "ParseBlock reports a built block's timestamp one second late",
 	want: []string{"AVA-BLK-004"},
-	faults: []fault{{"ParseBlock", func(_ *proxyState, _, resp proto.Message, err error) (proto.Message, error) {
-		if r, ok := resp.(*vmpb.ParseBlockResponse); ok && r.Height > 0 {
+	faults: []fault{{"ParseBlock", editReply(func(r *vmpb.ParseBlockResponse) {
+		if r.Height > 0 {
 			r.Timestamp = timestamppb.New(r.Timestamp.AsTime().Add(time.Second))
 		}
-		return pass(resp, err)
-	}}},
+	})}},
 }, {
 	name: "context-verify-fails", semantic: true, what: "BuildBlock asks to verify with context, and BlockVerify with a p_chain_height refuses the block",
 	want: []string{"AVA-CTX-001"},
-	faults: []fault{{"BuildBlock", func(_ *proxyState, _, resp proto.Message, err error) (proto.Message, error) {
-		if b, ok := resp.(*vmpb.BuildBlockResponse); ok {
-			b.VerifyWithContext = true
-		}
-		return pass(resp, err)
-	}}, {"BlockVerify", func(_ *proxyState, req, resp proto.Message, err error) (proto.Message, error) {
+	faults: []fault{{"BuildBlock", editReply(func(b *vmpb.BuildBlockResponse) {
+		b.VerifyWithContext = true
+	})}, {"BlockVerify", func(_ *proxyState, req, resp proto.Message, err error) (proto.Message, error) {
 		if req.(*vmpb.BlockVerifyRequest).PChainHeight != nil {
 			return nil, status.Error(codes.FailedPrecondition, "invalid block")
 		}
@@ -176,23 +188,17 @@ var proxyFaults = []proxyFault{{
 }, {
 	name: "ancestors-reversed", semantic: true, what: "GetAncestors answers oldest first",
 	want: []string{"AVA-BLK-009"},
-	faults: []fault{{"GetAncestors", func(_ *proxyState, _, resp proto.Message, err error) (proto.Message, error) {
-		if a, ok := resp.(*vmpb.GetAncestorsResponse); ok {
-			slices.Reverse(a.BlksBytes)
-		}
-		return pass(resp, err)
-	}}},
+	faults: []fault{{"GetAncestors", editReply(func(a *vmpb.GetAncestorsResponse) {
+		slices.Reverse(a.BlksBytes)
+	})}},
 }, {
 	name: "batched-parse-wrong-id", semantic: true, what: "BatchedParseBlock flips a bit of every block id",
 	want: []string{"AVA-BLK-010"},
-	faults: []fault{{"BatchedParseBlock", func(_ *proxyState, _, resp proto.Message, err error) (proto.Message, error) {
-		if b, ok := resp.(*vmpb.BatchedParseBlockResponse); ok {
-			for _, r := range b.Response {
-				r.Id[31] ^= 1
-			}
+	faults: []fault{{"BatchedParseBlock", editReply(func(b *vmpb.BatchedParseBlockResponse) {
+		for _, r := range b.Response {
+			r.Id[31] ^= 1
 		}
-		return pass(resp, err)
-	}}},
+	})}},
 }, {
 	name: "preference-not-idempotent", semantic: true, what: "SetPreference of the preferred block again is refused",
 	want: []string{"AVA-BLK-011"},
@@ -213,21 +219,15 @@ var proxyFaults = []proxyFault{{
 }, {
 	name: "initialize-no-bytes", semantic: true, what: "Initialize reports no block bytes and height 7",
 	want: []string{"AVA-INI-001", "AVA-INI-002"},
-	faults: []fault{{"Initialize", func(_ *proxyState, _, resp proto.Message, err error) (proto.Message, error) {
-		if r, ok := resp.(*vmpb.InitializeResponse); ok {
-			r.Bytes, r.Height = nil, 7
-		}
-		return pass(resp, err)
-	}}},
+	faults: []fault{{"Initialize", editReply(func(r *vmpb.InitializeResponse) {
+		r.Bytes, r.Height = nil, 7
+	})}},
 }, {
 	name: "setstate-wrong-id", semantic: true, what: "SetState reports another last accepted id",
 	want: []string{"AVA-STA-001", "AVA-STA-002", "AVA-STA-003"},
-	faults: []fault{{"SetState", func(_ *proxyState, _, resp proto.Message, err error) (proto.Message, error) {
-		if r, ok := resp.(*vmpb.SetStateResponse); ok {
-			r.LastAcceptedId[0] ^= 0xff
-		}
-		return pass(resp, err)
-	}}},
+	faults: []fault{{"SetState", editReply(func(r *vmpb.SetStateResponse) {
+		r.LastAcceptedId[0] ^= 0xff
+	})}},
 }, {
 	name: "no-build-event", semantic: true, what: "WaitForEvent answers MESSAGE_UNSPECIFIED with a transaction pending",
 	want: []string{"AVA-BLK-001", "AVA-SEQ-001"},
@@ -237,23 +237,13 @@ var proxyFaults = []proxyFault{{
 }, {
 	name: "build-wrong-height", semantic: true, what: "BuildBlock reports the block one height too high",
 	want: []string{"AVA-BLK-002"},
-	faults: []fault{{"BuildBlock", func(_ *proxyState, _, resp proto.Message, err error) (proto.Message, error) {
-		if b, ok := resp.(*vmpb.BuildBlockResponse); ok {
-			b.Height++
-		}
-		return pass(resp, err)
-	}}},
+	faults: []fault{{"BuildBlock", editReply(func(b *vmpb.BuildBlockResponse) {
+		b.Height++
+	})}},
 }, {
 	name: "one-child-per-parent", semantic: true, what: "BlockVerify refuses a second child of a parent",
 	want: []string{"AVA-CON-001"},
-	faults: []fault{{"BuildBlock", func(st *proxyState, _, resp proto.Message, err error) (proto.Message, error) {
-		if b, ok := resp.(*vmpb.BuildBlockResponse); ok {
-			st.mu.Lock()
-			st.parents[string(b.Bytes)] = string(b.ParentId)
-			st.mu.Unlock()
-		}
-		return pass(resp, err)
-	}}, {"BlockVerify", func(st *proxyState, req, resp proto.Message, err error) (proto.Message, error) {
+	faults: []fault{recordBuilt, {"BlockVerify", func(st *proxyState, req, resp proto.Message, err error) (proto.Message, error) {
 		raw := string(req.(*vmpb.BlockVerifyRequest).Bytes)
 		st.mu.Lock()
 		defer st.mu.Unlock()
@@ -274,14 +264,7 @@ var proxyFaults = []proxyFault{{
 }, {
 	name: "verify-refuses-built", semantic: true, what: "BlockVerify finds the blocks BuildBlock just built invalid",
 	want: []string{"AVA-BLK-005"},
-	faults: []fault{{"BuildBlock", func(st *proxyState, _, resp proto.Message, err error) (proto.Message, error) {
-		if b, ok := resp.(*vmpb.BuildBlockResponse); ok {
-			st.mu.Lock()
-			st.parents[string(b.Bytes)] = string(b.ParentId)
-			st.mu.Unlock()
-		}
-		return pass(resp, err)
-	}}, {"BlockVerify", func(st *proxyState, req, resp proto.Message, err error) (proto.Message, error) {
+	faults: []fault{recordBuilt, {"BlockVerify", func(st *proxyState, req, resp proto.Message, err error) (proto.Message, error) {
 		st.mu.Lock()
 		_, built := st.parents[string(req.(*vmpb.BlockVerifyRequest).Bytes)]
 		st.mu.Unlock()
@@ -319,12 +302,9 @@ var proxyFaults = []proxyFault{{
 }, {
 	name: "summary-height-mismatch", semantic: true, stateSync: true, what: "ParseStateSummary reports the summary 3 heights higher than GetLastStateSummary",
 	want: []string{"AVA-SYN-001"},
-	faults: []fault{{"ParseStateSummary", func(_ *proxyState, _, resp proto.Message, err error) (proto.Message, error) {
-		if r, ok := resp.(*vmpb.ParseStateSummaryResponse); ok {
-			r.Height += 3
-		}
-		return pass(resp, err)
-	}}},
+	faults: []fault{{"ParseStateSummary", editReply(func(r *vmpb.ParseStateSummaryResponse) {
+		r.Height += 3
+	})}},
 }}
 
 func proxyFaultByName(name string) (proxyFault, bool) {
@@ -406,7 +386,7 @@ func childTimeouts(cfg avalanche.Config) avalanche.Config {
 func runChild(what string) (report.Result, error) {
 	kind, name, _ := strings.Cut(what, ":")
 	bn := transport.NewBufnet()
-	cfg := avalanche.Config{Bufnet: bn}
+	cfg := childTimeouts(avalanche.Config{Bufnet: bn})
 	switch kind {
 	case "fault":
 		f, ok := proxyFaultByName(name)
@@ -414,18 +394,14 @@ func runChild(what string) (report.Result, error) {
 			return report.Result{}, fmt.Errorf("unknown proxy fault %q", name)
 		}
 		cfg.InProcess = faultyPlugin(bn, inProcessRefVM(bn, refvm.Config{StateSync: f.stateSync}), f.faults)
-		cfg = childTimeouts(cfg)
-	case "variant":
+	case "variant", "netvariant", "timeout":
 		cfg.InProcess = inProcessRefVM(bn, refvm.Config{Variant: name, Exit: func(int) {}})
-		cfg = childTimeouts(cfg)
-	case "netvariant":
-		cfg.InProcess = inProcessRefVM(bn, refvm.Config{Variant: name, Exit: func(int) {}})
-		cfg = childTimeouts(cfg)
-		cfg.Nodes, cfg.NewNetwork = 3, multinode.Network(name)
-	case "timeout": // no Shutdown limit: only the run's Timeout ends a hang
-		cfg.InProcess = inProcessRefVM(bn, refvm.Config{Variant: name, Exit: func(int) {}})
-		cfg = childTimeouts(cfg)
-		cfg.ShutdownTimeout, cfg.Timeout = 0, 3*time.Second
+		switch kind {
+		case "netvariant":
+			cfg.Nodes, cfg.NewNetwork = 3, multinode.Network(name)
+		case "timeout": // no Shutdown limit: only the run's Timeout ends a hang
+			cfg.ShutdownTimeout, cfg.Timeout = 0, 3*time.Second
+		}
 	default:
 		return report.Result{}, fmt.Errorf("unknown child %q", what)
 	}

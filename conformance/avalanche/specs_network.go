@@ -90,7 +90,7 @@ func (r *netRun) untilHeight(h uint64, what string) {
 }
 
 // mark is the number of trace events so far: since(mark) gives the new ones.
-func (r *netRun) mark() int { return len(r.net.Trace().Events()) }
+func (r *netRun) mark() int { return r.net.Trace().Len() }
 
 func (r *netRun) since(mark int) []sim.Event { return r.net.Trace().Events()[mark:] }
 
@@ -131,7 +131,7 @@ func (r *netRun) specs() {
 		}
 		for _, n := range r.nodes {
 			if n != issuer {
-				Expect(got[n]).To(BeTrue(), "a transaction was issued on %s; %s got no AppGossip from it within 2s (gossip reached %v)", issuer, n, keys(got))
+				Expect(got[n]).To(BeTrue(), "a transaction was issued on %s; %s got no AppGossip from it within 2s (gossip reached %v)", issuer, n, slices.Sorted(maps.Keys(got)))
 			}
 		}
 	})
@@ -237,8 +237,4 @@ func appRequestsAnswered(events []sim.Event) (asked int, unanswered []string) {
 		}
 	}
 	return asked, unanswered
-}
-
-func keys(m map[string]bool) []string {
-	return slices.Sorted(maps.Keys(m))
 }

@@ -37,9 +37,11 @@ type Config struct {
 }
 
 const (
-	defaultCallTimeout = 5 * time.Second
-	defaultTimeout     = 30 * time.Minute
-	defaultRepeat      = 3
+	defaultCallTimeout  = 5 * time.Second
+	defaultTimeout      = 30 * time.Minute
+	defaultRepeat       = 3
+	defaultMaxChannels  = 1
+	defaultGuestTempDir = "/tmp"
 )
 
 // DefaultConfig is a Config with every knob at its default, the one the CLI
@@ -50,8 +52,8 @@ func DefaultConfig() Config {
 		CallTimeout:  defaultCallTimeout,
 		Timeout:      defaultTimeout,
 		Repeat:       defaultRepeat,
-		MaxChannels:  1,
-		GuestTempDir: "/tmp",
+		MaxChannels:  defaultMaxChannels,
+		GuestTempDir: defaultGuestTempDir,
 	}
 }
 
@@ -76,10 +78,10 @@ func (c Config) withDefaults() (Config, error) {
 		c.Repeat = defaultRepeat
 	}
 	if c.MaxChannels <= 0 {
-		c.MaxChannels = 1
+		c.MaxChannels = defaultMaxChannels
 	}
 	if c.GuestTempDir == "" {
-		c.GuestTempDir = "/tmp"
+		c.GuestTempDir = defaultGuestTempDir
 	}
 	return c, nil
 }

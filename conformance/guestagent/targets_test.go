@@ -137,7 +137,7 @@ func TestTargetsFail(t *testing.T) {
 			c.Env = []string{envFocus + `=\[GA-QGA-`}
 		}
 		if strings.Contains(tc.target, "qemu-ga") {
-			c.Skip = skipWithoutQemuGA
+			c.Need = needQemuGA
 		}
 		c.Check = func(t *testing.T, res report.Result, _ []byte) {
 			if res.Succeeded {
@@ -194,13 +194,6 @@ func TestTargetsFail(t *testing.T) {
 			}
 		}
 	}
-}
-
-func skipWithoutQemuGA() string {
-	if _, err := os.Stat(qemuGAPath()); err != nil && os.Getenv("VMTESTBED_NO_QEMU_GA") == "1" {
-		return "qemu-ga not installed and VMTESTBED_NO_QEMU_GA=1"
-	}
-	return ""
 }
 
 // needQemuGA fails without Debian's qemu-ga (CI installs qemu-guest-agent)

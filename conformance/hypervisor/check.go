@@ -33,7 +33,7 @@ func expectOK(err error, what string, args ...any) {
 func (e *env) waitBound(ctx context.Context) time.Duration {
 	bound := e.cfg.waitTimeout()
 	if dl, ok := ctx.Deadline(); ok {
-		margin := min(2*time.Second, e.cfg.timeout()/10)
+		margin := min(2*time.Second, e.cfg.specTimeout()/10)
 		bound = min(bound, time.Until(dl)-margin)
 	}
 	return max(bound, 10*time.Millisecond)

@@ -2,6 +2,7 @@ package hypervisor
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"google.golang.org/grpc"
@@ -73,14 +74,19 @@ const (
 	defaultTimeout     = 30 * time.Minute
 	defaultWait        = 10 * time.Second
 	defaultLeaseWait   = 2 * time.Minute
+	defaultListen      = "127.0.0.1:0"
 )
+
+// defaultInstanceTypes is Config.InstanceTypes's default (handed out as a
+// copy).
+var defaultInstanceTypes = []string{"vm", "container", "microvm"}
 
 // DefaultConfig is a Config with every knob at its default, the one the CLI
 // binds its flags onto. Set Addr (or Conn) before use.
 func DefaultConfig() Config {
 	return Config{
-		NodeAgentListen: "127.0.0.1:0",
-		InstanceTypes:   []string{"vm", "container", "microvm"},
+		NodeAgentListen: defaultListen,
+		InstanceTypes:   slices.Clone(defaultInstanceTypes),
 		SpecTimeout:     defaultSpecTimeout,
 		WaitTimeout:     defaultWait,
 		LeaseWait:       defaultLeaseWait,
@@ -88,7 +94,7 @@ func DefaultConfig() Config {
 	}
 }
 
-func (c *Config) timeout() time.Duration {
+func (c *Config) specTimeout() time.Duration {
 	if c.SpecTimeout <= 0 {
 		return defaultSpecTimeout
 	}
@@ -107,7 +113,7 @@ func (c *Config) waitTimeout() time.Duration {
 	if w <= 0 {
 		w = defaultWait
 	}
-	return min(w, c.timeout()*2/3)
+	return min(w, c.specTimeout()*2/3)
 }
 
 func (c *Config) leaseWait() time.Duration {
@@ -119,14 +125,14 @@ func (c *Config) leaseWait() time.Duration {
 
 func (c *Config) instanceTypes() []string {
 	if len(c.InstanceTypes) == 0 {
-		return []string{"vm", "container", "microvm"}
+		return slices.Clone(defaultInstanceTypes)
 	}
 	return c.InstanceTypes
 }
 
 func (c *Config) nodeAgentListen() string {
 	if c.NodeAgentListen == "" {
-		return "127.0.0.1:0"
+		return defaultListen
 	}
 	return c.NodeAgentListen
 }

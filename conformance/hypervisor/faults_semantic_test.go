@@ -2,6 +2,7 @@ package hypervisor_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync/atomic"
 
@@ -10,8 +11,8 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
-	"google.golang.org/protobuf/reflect/protoregistry"
 
+	conform "github.com/vmtestbed/vmtestbed/conformance/hypervisor"
 	hv "github.com/vmtestbed/vmtestbed/proto/hypervisor/v1"
 )
 
@@ -23,25 +24,55 @@ func unary(f grpc.UnaryServerInterceptor) []grpc.ServerOption {
 	return []grpc.ServerOption{grpc.UnaryInterceptor(f)}
 }
 
+// afterOK is a fault made of one unary interceptor that runs the handler
+// and, when it answered without an error, lets edit change the reply; edit
+// gets the bare method name, the request and the reply.
+func afterOK(edit func(name string, req, resp any)) []grpc.ServerOption {
+	return unary(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+		resp, err := h(ctx, req)
+		if err == nil {
+			edit(method(info.FullMethod), req, resp)
+		}
+		return resp, err
+	})
+}
+
+// answerEmpty is a fault made of one unary interceptor: the methods match
+// takes (by bare name) answer an empty reply without running the handler.
+func answerEmpty(match func(name string) bool) []grpc.ServerOption {
+	return unary(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+		if match(method(info.FullMethod)) {
+			return emptyReply(info.FullMethod)
+		}
+		return h(ctx, req)
+	})
+}
+
+// streamWrap is a fault made of one stream interceptor that wraps the
+// server stream of the method with the bare name name.
+func streamWrap(name string, wrap func(grpc.ServerStream) grpc.ServerStream) []grpc.ServerOption {
+	return []grpc.ServerOption{grpc.StreamInterceptor(func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+		if method(info.FullMethod) == name {
+			return h(srv, wrap(ss))
+		}
+		return h(srv, ss)
+	})}
+}
+
 // method is the bare method name of a full one ("/pkg.Svc/Name" -> "Name").
 func method(full string) string { return full[strings.LastIndexByte(full, '/')+1:] }
 
 // emptyReply returns an empty message of the reply type of the full method.
 func emptyReply(full string) (proto.Message, error) {
-	svc, name, _ := strings.Cut(strings.TrimPrefix(full, "/"), "/")
-	d, err := protoregistry.GlobalFiles.FindDescriptorByName(protoreflect.FullName(svc))
+	md, err := conform.MethodDescriptor(full)
 	if err != nil {
 		return nil, status.Errorf(codes.Internal, "fault: %v", err)
 	}
-	md := d.(protoreflect.ServiceDescriptor).Methods().ByName(protoreflect.Name(name))
-	if md == nil {
-		return nil, status.Errorf(codes.Internal, "fault: no method %s", full)
-	}
-	mt, err := protoregistry.GlobalTypes.FindMessageByName(md.Output().FullName())
+	m, err := conform.NewMessage(md.Output())
 	if err != nil {
 		return nil, status.Errorf(codes.Internal, "fault: %v", err)
 	}
-	return mt.New().Interface(), nil
+	return m, nil
 }
 
 // listField is the repeated message field of a list reply (its items).
@@ -109,24 +140,21 @@ func init() {
 		name: "list-drops-last", semantic: true,
 		wantFail: []string{"HV-CLU-008", "HV-CMP-013", "HV-CMP-014", "HV-AGT-001", "HV-NET-001", "HV-NET-004", "HV-NET-006", "HV-NET-010", "HV-NET-014", "HV-NET-015", "HV-STO-005", "HV-STO-007", "HV-PAG-001", "HV-PAG-003", "HV-PAG-005", "HV-PAG-007"},
 		what:     "every list reply loses its last item",
-		opts: unary(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-			resp, err := h(ctx, req)
-			if m, ok := resp.(proto.Message); ok && err == nil && strings.HasPrefix(method(info.FullMethod), "List") {
+		opts: afterOK(func(name string, _, resp any) {
+			if m, ok := resp.(proto.Message); ok && strings.HasPrefix(name, "List") {
 				r := m.ProtoReflect()
 				if f := listField(r); f != nil && r.Get(f).List().Len() > 0 {
 					l := r.Mutable(f).List()
 					l.Truncate(l.Len() - 1)
 				}
 			}
-			return resp, err
 		}),
 	}, fault{
 		name: "total-count-is-page-length", semantic: true,
 		wantFail: []string{"HV-PAG-001", "HV-PAG-005"},
 		what:     "total_count counts the items of the page, not every match",
-		opts: unary(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-			resp, err := h(ctx, req)
-			if m, ok := resp.(proto.Message); ok && err == nil {
+		opts: afterOK(func(_ string, _, resp any) {
+			if m, ok := resp.(proto.Message); ok {
 				r := m.ProtoReflect()
 				if tc, items := r.Descriptor().Fields().ByName("total_count"), listField(r); tc != nil && items != nil {
 					switch tc.Kind() {
@@ -137,7 +165,6 @@ func init() {
 					}
 				}
 			}
-			return resp, err
 		}),
 	}, fault{
 		name: "invalid-argument-accepted", semantic: true,
@@ -157,11 +184,8 @@ func init() {
 		// slowly, so only the delete specs run.
 		focus: `HV-(CLU-004|CMP-009|NET-001|NET-004|STO-001|AGT-006|ERR-001)`,
 		what:  "Delete and Deregister answer OK and keep the object",
-		opts: unary(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-			if m := method(info.FullMethod); strings.HasPrefix(m, "Delete") || m == "DeregisterNode" {
-				return emptyReply(info.FullMethod)
-			}
-			return h(ctx, req)
+		opts: answerEmpty(func(name string) bool {
+			return strings.HasPrefix(name, "Delete") || name == "DeregisterNode"
 		}),
 	}, fault{
 		name: "delete-unknown-ok", semantic: true,
@@ -178,32 +202,28 @@ func init() {
 		name: "get-renames", semantic: true,
 		wantFail: []string{"HV-CLU-001", "HV-CMP-001", "HV-AGT-001"},
 		what:     "Get replies carry another name or hostname than the object has",
-		opts: unary(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-			resp, err := h(ctx, req)
-			if m, ok := resp.(proto.Message); ok && err == nil && strings.HasPrefix(method(info.FullMethod), "Get") {
+		opts: afterOK(func(name string, _, resp any) {
+			if m, ok := resp.(proto.Message); ok && strings.HasPrefix(name, "Get") {
 				r := m.ProtoReflect()
 				if !setString(r, "hostname", func(s string) string { return s + "-stale" }) {
 					setString(r, "name", func(s string) string { return s + "-stale" })
 				}
 			}
-			return resp, err
 		}),
 	}, fault{
 		name: "reads-alternate", semantic: true,
 		wantFail: []string{"HV-ERR-004"},
 		what:     "every other GetNode, GetInstance and GetVolume reply carries another name",
-		opts: unary(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-			resp, err := h(ctx, req)
-			switch method(info.FullMethod) {
+		opts: afterOK(func(name string, _, resp any) {
+			switch name {
 			case "GetNode", "GetInstance", "GetVolume":
-				if m, ok := resp.(proto.Message); ok && err == nil && reads.Add(1)%2 == 0 {
+				if m, ok := resp.(proto.Message); ok && reads.Add(1)%2 == 0 {
 					r := m.ProtoReflect()
 					if !setString(r, "hostname", func(s string) string { return s + "~" }) {
 						setString(r, "name", func(s string) string { return s + "~" })
 					}
 				}
 			}
-			return resp, err
 		}),
 	}, fault{
 		name: "transitions-ignored", semantic: true,
@@ -227,34 +247,22 @@ func init() {
 		name: "stats-name-another-instance", semantic: true,
 		wantFail: []string{"HV-CMP-010", "HV-AGT-004"},
 		what:     "GetInstanceStats names another instance",
-		opts: unary(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-			resp, err := h(ctx, req)
-			if s, ok := resp.(*hv.InstanceStats); ok && err == nil {
+		opts: afterOK(func(_ string, _, resp any) {
+			if s, ok := resp.(*hv.InstanceStats); ok {
 				s.InstanceId += "-other"
 			}
-			return resp, err
 		}),
 	}, fault{
 		name: "console-garbled", semantic: true,
 		wantFail: []string{"HV-AGT-005"},
 		focus:    `HV-(CMP-011|AGT-005)`,
 		what:     "AttachConsole output has the case of every letter flipped",
-		opts: []grpc.ServerOption{grpc.StreamInterceptor(func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
-			if method(info.FullMethod) == "AttachConsole" {
-				return h(srv, consoleGarbled{ss})
-			}
-			return h(srv, ss)
-		})},
+		opts:     streamWrap("AttachConsole", func(ss grpc.ServerStream) grpc.ServerStream { return consoleGarbled{ss} }),
 	}, fault{
 		name: "pull-stops-short", semantic: true,
 		wantFail: []string{"HV-CMP-013"},
 		what:     "PullImage reports completed one byte short of the total",
-		opts: []grpc.ServerOption{grpc.StreamInterceptor(func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
-			if method(info.FullMethod) == "PullImage" {
-				return h(srv, pullStopsShort{ss})
-			}
-			return h(srv, ss)
-		})},
+		opts:     streamWrap("PullImage", func(ss grpc.ServerStream) grpc.ServerStream { return pullStopsShort{ss} }),
 	}, fault{
 		name: "watch-unknown-ends-ok", semantic: true,
 		wantFail: []string{"HV-WAT-004"},
@@ -275,11 +283,7 @@ func init() {
 		name: "allocation-not-shown", semantic: true,
 		wantFail: []string{"HV-CMP-008"},
 		what:     "nodes and the cluster show nothing allocated",
-		opts: unary(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-			resp, err := h(ctx, req)
-			if err != nil {
-				return resp, err
-			}
+		opts: afterOK(func(_ string, _, resp any) {
 			switch r := resp.(type) {
 			case *hv.Node:
 				r.Allocated = &hv.Resources{}
@@ -290,18 +294,15 @@ func init() {
 			case *hv.ClusterInfo:
 				r.TotalAllocated = &hv.Resources{}
 			}
-			return resp, err
 		}),
 	}, fault{
 		name: "cluster-info-miscounts", semantic: true,
 		wantFail: []string{"HV-CLU-007"},
 		what:     "GetClusterInfo counts one READY node too many",
-		opts: unary(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-			resp, err := h(ctx, req)
-			if c, ok := resp.(*hv.ClusterInfo); ok && err == nil {
+		opts: afterOK(func(_ string, _, resp any) {
+			if c, ok := resp.(*hv.ClusterInfo); ok {
 				c.ReadyNodes++
 			}
-			return resp, err
 		}),
 	}, fault{
 		name: "preferred-node-ignored", semantic: true,
@@ -319,48 +320,35 @@ func init() {
 		name: "vteps-at-wrong-ip", semantic: true,
 		wantFail: []string{"HV-NET-015"},
 		what:     "ListVTEPs reports every VTEP at 192.0.2.1",
-		opts: unary(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-			resp, err := h(ctx, req)
-			if r, ok := resp.(*hv.ListVTEPsResponse); ok && err == nil {
+		opts: afterOK(func(_ string, _, resp any) {
+			if r, ok := resp.(*hv.ListVTEPsResponse); ok {
 				for _, v := range r.GetVteps() {
 					v.Ip = "192.0.2.1"
 				}
 			}
-			return resp, err
 		}),
 	}, fault{
 		name: "undo-is-noop", semantic: true,
 		wantFail: []string{"HV-NET-006", "HV-NET-008", "HV-NET-010", "HV-NET-013", "HV-STO-003", "HV-NET-017"},
 		what:     "Remove, Unbind, Detach, Disassociate and Release calls answer OK and change nothing",
-		opts: unary(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-			m := method(info.FullMethod)
-			for _, p := range []string{"Remove", "Unbind", "Detach", "Disassociate", "Release"} {
-				if strings.HasPrefix(m, p) {
-					return emptyReply(info.FullMethod)
-				}
-			}
-			return h(ctx, req)
+		opts: answerEmpty(func(name string) bool {
+			return slices.ContainsFunc([]string{"Remove", "Unbind", "Detach", "Disassociate", "Release"}, func(p string) bool { return strings.HasPrefix(name, p) })
 		}),
 	}, fault{
 		name: "update-is-noop", semantic: true,
 		wantFail: []string{"HV-CLU-005", "HV-STO-001", "HV-STO-004", "HV-STO-005"},
 		what:     "Update and Resize calls answer OK with an empty object and change nothing",
-		opts: unary(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-			if m := method(info.FullMethod); strings.HasPrefix(m, "Update") || strings.HasPrefix(m, "Resize") {
-				return emptyReply(info.FullMethod)
-			}
-			return h(ctx, req)
+		opts: answerEmpty(func(name string) bool {
+			return strings.HasPrefix(name, "Update") || strings.HasPrefix(name, "Resize")
 		}),
 	}, fault{
 		name: "attach-without-device", semantic: true,
 		wantFail: []string{"HV-STO-003"},
 		what:     "AttachVolume answers a volume without a device path",
-		opts: unary(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-			resp, err := h(ctx, req)
-			if v, ok := resp.(*hv.Volume); ok && err == nil && method(info.FullMethod) == "AttachVolume" {
+		opts: afterOK(func(name string, _, resp any) {
+			if v, ok := resp.(*hv.Volume); ok && name == "AttachVolume" {
 				v.DevicePath = ""
 			}
-			return resp, err
 		}),
 	}, fault{
 		name: "refused-create-leaves-instance", semantic: true,
@@ -443,19 +431,17 @@ func init() {
 		name: "clamped-page-is-last", semantic: true,
 		what:     "a page clamped to 100 items claims to be the last (no next_page_token)",
 		wantFail: []string{"HV-PAG-002"},
-		opts: unary(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-			resp, err := h(ctx, req)
+		opts: afterOK(func(_ string, req, resp any) {
 			m, ok := req.(proto.Message)
 			out, ok2 := resp.(proto.Message)
-			if !ok || !ok2 || err != nil {
-				return resp, err
+			if !ok || !ok2 {
+				return
 			}
 			if f := m.ProtoReflect().Descriptor().Fields().ByName("page_size"); f != nil && m.ProtoReflect().Get(f).Int() > 100 {
 				if t := out.ProtoReflect().Descriptor().Fields().ByName("next_page_token"); t != nil {
 					out.ProtoReflect().Clear(t)
 				}
 			}
-			return resp, err
 		}),
 	})
 }

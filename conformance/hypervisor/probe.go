@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -176,36 +177,35 @@ func probeOne(ctx context.Context, times probeTimes, ep, control, agent endpoint
 // missing instance id as the first data message) and waits for the first
 // answer. held reports that the stream stayed open without one.
 func probeStream(ctx context.Context, hold time.Duration, cc grpc.ClientConnInterface, method string, md protoreflect.MethodDescriptor, req, resp proto.Message, missing string) (err error, held bool) {
-	start := time.Now()
-	sctx, cancel := context.WithTimeout(ctx, hold)
+	// The hold is ours alone: a deadline would go to the server as
+	// grpc-timeout, and the server could end the stream on its (rounded)
+	// copy before ours fires. A timer cancels the stream instead.
+	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	var fired atomic.Bool
+	timer := time.AfterFunc(hold, func() {
+		fired.Store(true)
+		cancel()
+	})
+	defer timer.Stop()
 	desc := &grpc.StreamDesc{StreamName: string(md.Name()), ServerStreams: md.IsStreamingServer(), ClientStreams: md.IsStreamingClient()}
 	s, err := cc.NewStream(sctx, desc, method)
 	if err != nil {
-		return err, false
+		return err, fired.Load() && ctx.Err() == nil
 	}
 	if md.IsStreamingClient() {
 		req = &hv.AgentConsoleInput{Input: &hv.AgentConsoleInput_Data{Data: []byte(missing)}}
 	}
 	if err := s.SendMsg(req); err != nil && !errors.Is(err, io.EOF) {
-		return err, false
+		return err, fired.Load() && ctx.Err() == nil
 	}
 	if !md.IsStreamingClient() {
 		if err := s.CloseSend(); err != nil {
-			return err, false
+			return err, fired.Load() && ctx.Err() == nil
 		}
 	}
 	err = s.RecvMsg(resp)
-	if status.Code(err) == codes.DeadlineExceeded && ctx.Err() == nil {
-		return err, true
-	}
-	// A server that ends the stream when its copy of our deadline fires
-	// (grpc-timeout is rounded, so it can fire a moment before ours) held it
-	// open just the same: no message, and the hold (nearly) used up.
-	if errors.Is(err, io.EOF) && ctx.Err() == nil && time.Since(start) >= hold*9/10 {
-		return err, true
-	}
-	return err, false
+	return err, err != nil && fired.Load() && ctx.Err() == nil
 }
 
 func methodDescriptor(full string) (protoreflect.MethodDescriptor, error) {

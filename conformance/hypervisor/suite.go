@@ -159,7 +159,7 @@ func register(st *state) {
 				e.rec.cleanup()
 				// Within the cleanup node's own time limit (the spec timeout),
 				// so a server that never deletes is reported, not timed out.
-				ctx, cancel := context.WithTimeout(context.Background(), st.cfg.timeout()*3/4)
+				ctx, cancel := context.WithTimeout(context.Background(), st.cfg.specTimeout()*3/4)
 				defer cancel()
 				errs := e.res.cleanup(ctx)
 				if bodyFailed || len(errs) > 0 {
@@ -189,13 +189,13 @@ type specs struct {
 
 // it declares one spec with the configured per-spec timeout.
 func (s *specs) it(text string, body func(ctx context.Context, e *env)) {
-	It(text, func(ctx SpecContext) { body(ctx, s.env()) }, SpecTimeout(s.cfg.timeout()))
+	It(text, func(ctx SpecContext) { body(ctx, s.env()) }, SpecTimeout(s.cfg.specTimeout()))
 }
 
 // itLease declares a lease spec: its timeout adds the real time LeaseWait
 // lets it spend.
 func (s *specs) itLease(text string, body func(ctx context.Context, e *env)) {
-	It(text, func(ctx SpecContext) { body(ctx, s.env()) }, SpecTimeout(s.cfg.timeout()+s.cfg.leaseWait()))
+	It(text, func(ctx SpecContext) { body(ctx, s.env()) }, SpecTimeout(s.cfg.specTimeout()+s.cfg.leaseWait()))
 }
 
 // Run runs the whole suite as a ginkgo suite inside a Go test. Ginkgo runs

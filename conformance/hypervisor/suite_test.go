@@ -168,12 +168,11 @@ func TestFourSuitesAtOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fake := fakehv.New(fakehv.Options{Seed: 1})
-	g := grpc.NewServer()
-	fake.Register(g)
-	done := make(chan struct{})
-	go func() { defer close(done); _ = g.Serve(lis) }()
-	defer func() { g.Stop(); <-done; fake.Close() }()
+	served, err := fakehv.Serve(fakehv.Options{Seed: 1}, fakehv.ServeOptions{Listener: lis})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer served.Stop()
 
 	results := make([]report.Result, 4)
 	var wg sync.WaitGroup
@@ -181,7 +180,7 @@ func TestFourSuitesAtOnce(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i] = runChild(t, "none", "", envAddr+"="+lis.Addr().String())
+			results[i] = runChild(t, "none", "", envAddr+"="+served.Addr())
 		}()
 	}
 	wg.Wait()
@@ -204,11 +203,7 @@ func TestFourSuitesAtOnce(t *testing.T) {
 	}
 	t.Logf("four suites at once: %d, %d, %d and %d specs passed", results[0].Passed, results[1].Passed, results[2].Passed, results[3].Passed)
 	// Everything the four suites created is gone again.
-	cc, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cc.Close()
+	cc := served.Conn()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	nodes, err := hv.NewClusterServiceClient(cc).ListNodes(ctx, &hv.ListNodesRequest{PageSize: 100})

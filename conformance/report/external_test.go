@@ -8,6 +8,9 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/vmtestbed/vmtestbed/internal/killtest"
 )
 
 // TestSuitesFromAnotherModule builds a throwaway module (testdata/othermodule)
@@ -43,9 +46,13 @@ func TestSuitesFromAnotherModule(t *testing.T) {
 	if err != nil {
 		t.Skip("no go command on PATH")
 	}
-	cmd := exec.Command(gobin, "test", "-count=1", "-v", "./...", "-args",
+	// A hung build or test must not outlive this test's own -timeout.
+	ctx, cancel := killtest.TestContext(t)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, gobin, "test", "-count=1", "-v", "./...", "-args",
 		"-ginkgo.focus", `\[(AVA-INI-00[12]|HV-CLU-00[12]|GA-HELLO-001)\]`)
 	cmd.Dir = dir
+	cmd.WaitDelay = 5 * time.Second
 	// Everything the module needs is in vmtestbed's own requirement graph,
 	// already in the module cache: no network.
 	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOPROXY=off", "GOWORK=off")

@@ -18,6 +18,7 @@ package killtest
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -25,10 +26,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/vmtestbed/vmtestbed/conformance/report"
 )
@@ -65,9 +66,10 @@ type Child struct {
 	Env []string
 	// Check, when set, checks more of the child's result and output.
 	Check func(t *testing.T, res report.Result, output []byte)
-	// Skip, when set and returning a reason, skips the child (a missing
-	// external program); the kill matrix is then not complete.
-	Skip func() string
+	// Need, when set, is called in the child's subtest before it runs in
+	// parallel: it may skip it (a missing external program; the kill
+	// matrix is then not complete) or fail it.
+	Need func(t *testing.T)
 }
 
 // Suite is what a suite's matrix test runs.
@@ -121,9 +123,25 @@ func Exec(t testing.TB, args []string, name string, env ...string) ([]byte, erro
 	if len(args) == 0 {
 		args = []string{"-test.run=^$"}
 	}
-	cmd := exec.Command(os.Args[0], args...)
+	ctx, cancel := TestContext(t)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], args...)
+	cmd.WaitDelay = 5 * time.Second
 	cmd.Env = append(append(os.Environ(), EnvChild+"="+name), env...)
 	return cmd.CombinedOutput()
+}
+
+// TestContext returns a context that ends 10 s before t's deadline (the
+// go test -timeout), so a child process that hangs is killed while the
+// parent can still report it; without a deadline it never ends by itself.
+// Commands run under it should set a WaitDelay.
+func TestContext(t testing.TB) (context.Context, context.CancelFunc) {
+	if d, ok := t.(interface{ Deadline() (time.Time, bool) }); ok {
+		if deadline, ok := d.Deadline(); ok {
+			return context.WithDeadline(context.Background(), deadline.Add(-10*time.Second))
+		}
+	}
+	return context.WithCancel(context.Background())
 }
 
 // RunChild runs child name in a child process and returns the result it
@@ -146,8 +164,6 @@ func RunChild(t testing.TB, args []string, name string, env ...string) (report.R
 	}
 	return res, out
 }
-
-var idRE = regexp.MustCompile(`^[A-Z]+(-[A-Z0-9]+)+$`)
 
 // Run runs every child of s in parallel subtests, checks each one's
 // expected failures and its Check, and then the kill matrix: every spec of
@@ -179,10 +195,8 @@ func Run(t *testing.T, s Suite) *Matrix {
 	t.Run("children", func(t *testing.T) {
 		for _, c := range s.Children {
 			t.Run(c.Name, func(t *testing.T) {
-				if c.Skip != nil {
-					if why := c.Skip(); why != "" {
-						t.Skip(why)
-					}
+				if c.Need != nil {
+					c.Need(t)
 				}
 				t.Parallel()
 				res, out := RunChild(t, s.Args, c.Name, c.Env...)
@@ -204,14 +218,15 @@ func Run(t *testing.T, s Suite) *Matrix {
 						m.Targets[id] = append(m.Targets[id], c.Name)
 					}
 				}
-				for _, id := range failed {
+				for _, sp := range res.Specs {
 					switch {
-					case inTable[id]:
-						if !slices.Contains(m.Kills[id], c.Name) {
-							m.Kills[id] = append(m.Kills[id], c.Name)
+					case !sp.Failed() || sp.ID == "":
+					case inTable[sp.ID]:
+						if !slices.Contains(m.Kills[sp.ID], c.Name) {
+							m.Kills[sp.ID] = append(m.Kills[sp.ID], c.Name)
 						}
-					case idRE.MatchString(id):
-						t.Errorf("%s: spec %s failed, and it is not in the spec table", c.Name, id)
+					default:
+						t.Errorf("%s: spec %s failed, and it is not in the spec table", c.Name, sp.ID)
 					}
 				}
 				if t.Failed() {

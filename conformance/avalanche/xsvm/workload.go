@@ -21,9 +21,10 @@ const (
 
 // Workload issues xsvm Transfer transactions. It is safe for concurrent use.
 type Workload struct {
-	mu   sync.Mutex
-	keys []key
-	next int
+	mu     sync.Mutex
+	keys   []key
+	next   int
+	chains map[*avalanchego.HTTPClient]ids.ID // chain id per client (see chain)
 	// GenesisTime is the genesis block's timestamp (default 2024-01-01 UTC,
 	// before every upgrade the fake node schedules).
 	GenesisTime time.Time
@@ -66,7 +67,7 @@ type issueTxReply struct {
 }
 
 // IssueTx sends n transfers, each from a fresh funded key, through xsvm's
-// JSON-RPC handler (xsvm.network once, then xsvm.issueTx).
+// JSON-RPC handler (xsvm.network once per client, then xsvm.issueTx).
 func (w *Workload) IssueTx(ctx context.Context, c *avalanchego.HTTPClient, n int) error {
 	chainID, err := w.chain(ctx, c)
 	if err != nil {
@@ -90,14 +91,27 @@ func (w *Workload) IssueTx(ctx context.Context, c *avalanchego.HTTPClient, n int
 	return nil
 }
 
-// chain asks the chain's id (xsvm.network) each time: the same workload
-// issues on several chains (the single-node target's, then each node's of
-// a multi-node network, which has its own chain id).
+// chain asks the chain's id (xsvm.network) once per client: the same
+// workload issues on several chains (the single-node target's, then each
+// node's of a multi-node network, which has its own chain id), and a client
+// reaches one chain.
 func (w *Workload) chain(ctx context.Context, c *avalanchego.HTTPClient) (ids.ID, error) {
+	w.mu.Lock()
+	id, ok := w.chains[c]
+	w.mu.Unlock()
+	if ok {
+		return id, nil
+	}
 	var reply networkReply
 	if err := c.JSONRPC(ctx, "", "xsvm.network", struct{}{}, &reply); err != nil {
 		return ids.Empty, fmt.Errorf("xsvm workload: xsvm.network: %w", err)
 	}
+	w.mu.Lock()
+	if w.chains == nil {
+		w.chains = map[*avalanchego.HTTPClient]ids.ID{}
+	}
+	w.chains[c] = reply.ChainID
+	w.mu.Unlock()
 	return reply.ChainID, nil
 }
 
