@@ -5,10 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -86,9 +84,7 @@ deterministic: the guests boot in wall time while the virtual clock waits.`,
 				}
 			}
 			replayCmd := strings.Join(replay, " ")
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			ctx, cancel := context.WithTimeout(ctx, timeout)
+			ctx, cancel := context.WithTimeout(cmd.Context(), timeout) // also cancelled on SIGINT/SIGTERM (run)
 			defer cancel()
 			progress := out
 			if quiet {
