@@ -4,13 +4,16 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/cavaliergopher/cpio"
 	"github.com/vmtestbed/vmtestbed/internal/buildbin"
 )
 
@@ -115,5 +118,76 @@ func TestGuestBootsAgent(t *testing.T) {
 	}
 	if err := d.WaitStopped(ctx); err != nil {
 		t.Fatalf("the guest did not power off: %v", err)
+	}
+}
+
+// TestBuildImageConcurrentAndWarm: processes building the same new initramfs
+// at once each get a whole archive (no shared temp name), and a warm cache
+// builds with no subprocess at all (no PATH).
+func TestBuildImageConcurrentAndWarm(t *testing.T) {
+	connect(t) // needs the guest cache a libvirt host's setup fills
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	agent, err := buildbin.Build("./cmd/vmagent", "", "CGO_ENABLED=0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := BuildImage(ctx, guestCache(), agent); err != nil { // warms the cache
+		t.Fatal(err)
+	}
+	// A copy of the agent with a unique tail hashes to an initramfs no one built.
+	b, err := os.ReadFile(agent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh := filepath.Join(t.TempDir(), "vmagent")
+	if err := os.WriteFile(fresh, append(b, []byte(t.Name()+time.Now().String())...), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", "") // a subprocess would fail: the cache must answer everything
+	const n = 4
+	imgs := make([]Image, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			imgs[i], errs[i] = BuildImage(ctx, guestCache(), fresh)
+		}()
+	}
+	wg.Wait()
+	for i := range n {
+		if errs[i] != nil {
+			t.Fatal(errs[i])
+		}
+		if imgs[i] != imgs[0] {
+			t.Fatalf("builds disagree: %+v and %+v", imgs[i], imgs[0])
+		}
+	}
+	defer os.Remove(imgs[0].Initrd)
+	f, err := os.Open(imgs[0].Initrd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || fi.Mode().Perm()&0o044 != 0o044 {
+		t.Errorf("initramfs not readable by QEMU's user: %v %v", fi.Mode(), err)
+	}
+	r := cpio.NewReader(f)
+	entries := 0
+	for {
+		_, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("initramfs entry %d: %v", entries, err)
+		}
+		entries++
+	}
+	// 7 directories, init, the modules, their order, busybox, its applets.
+	if want := 7 + 1 + len(guestModules) + 1 + 1 + len(busyboxApplets); entries != want {
+		t.Errorf("initramfs has %d entries, want %d", entries, want)
 	}
 }
