@@ -8,7 +8,6 @@ import (
 	"time"
 
 	fakehv "github.com/vmtestbed/vmtestbed/fakes/hypervisor"
-	"github.com/vmtestbed/vmtestbed/internal/buildbin"
 	"github.com/vmtestbed/vmtestbed/internal/realhvtest"
 	hv "github.com/vmtestbed/vmtestbed/proto/hypervisor/v1"
 )
@@ -41,14 +40,7 @@ func TestInstancesSpreadOverTwoHosts(t *testing.T) {
 	first, second := connect(t), secondHost(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	agentBin, err := buildbin.Build("./cmd/vmagent", "", "CGO_ENABLED=0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := BuildImage(ctx, guestCache(), agentBin)
-	if err != nil {
-		t.Fatal(err)
-	}
+	img := testImage(t, ctx)
 	served, err := fakehv.Serve(fakehv.Options{Seed: 1, Machines: Machines{
 		Host: first, Hosts: map[string]*Host{"host-a": first, "host-b": second}, Image: img, Dir: sharedDir(t)}}, fakehv.ServeOptions{})
 	if err != nil {
