@@ -13,11 +13,8 @@ import (
 	"syscall"
 	"time"
 
-	libvirt "github.com/digitalocean/go-libvirt"
-
 	agent "github.com/vmtestbed/vmtestbed/fakes/guestagent"
 	fakehv "github.com/vmtestbed/vmtestbed/fakes/hypervisor"
-	"github.com/vmtestbed/vmtestbed/sim"
 	"github.com/vmtestbed/vmtestbed/virtio"
 )
 
@@ -206,10 +203,7 @@ func (m *machine) askShutdown(ctx context.Context, dom *Domain) error {
 	if err := m.agentPowerOff(ctx); err == nil {
 		return nil
 	}
-	if err := m.host.lv.DomainShutdownFlags(dom.dom, libvirt.DomainShutdownAcpiPowerBtn); err != nil && !notRunning(err) {
-		return fmt.Errorf("shut down %s: %w", dom.Name, err)
-	}
-	return nil
+	return dom.PowerButton()
 }
 
 // Reboot restarts the guest gracefully (fakehv.Rebooter): the guest is asked
@@ -242,23 +236,16 @@ func (m *machine) agentPowerOff(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	cl := virtio.NewClient(ch, virtio.NewRawHandler(), 2*time.Second, virtio.DefaultReconnect)
+	// The agent's command form: {"command":"ping"} answers {"result":"pong"}.
+	cl := virtio.NewClient(ch, virtio.NewCustomJSONHandler("command", "result"), 2*time.Second, virtio.DefaultReconnect)
 	defer cl.Close()
 	// The guest drops what the host sends while its agent has the port
 	// closed (it reopens it after a host hung up): ping on this connection
 	// until the agent answers, then ask it to power off.
-	for {
-		if err := cl.Connect(ctx); err == nil {
-			out, err := cl.Request(ctx, []byte(`{"command":"ping"}`+"\n"))
-			if err == nil && strings.Contains(string(out), "pong") {
-				break
-			}
-		}
-		if err := (sim.RealClock{}).Sleep(ctx, 100*time.Millisecond); err != nil {
-			return fmt.Errorf("the agent did not answer a ping: %w", err)
-		}
+	if err := virtio.AwaitPongOn(ctx, cl); err != nil {
+		return fmt.Errorf("the agent did not answer a ping: %w", err)
 	}
-	out, err := cl.Request(ctx, []byte(`{"command":"poweroff"}`+"\n"))
+	out, err := cl.Request(ctx, []byte("poweroff"))
 	if err != nil {
 		return err
 	}
