@@ -392,7 +392,7 @@ func (d *Domain) Destroy() error {
 
 // Remove destroys and undefines the domain (no error if already gone).
 func (d *Domain) Remove() error {
-	if err := d.Destroy(); err != nil && !libvirt.IsNotFound(err) {
+	if err := d.Destroy(); err != nil { // a domain already gone is none
 		return err
 	}
 	err := d.h.lv.DomainUndefineFlags(d.dom, libvirt.DomainUndefineNvram)

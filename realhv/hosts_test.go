@@ -83,7 +83,7 @@ func TestSpreadPlacesNodesInTurn(t *testing.T) {
 		node string
 		want *Host
 	}{{"n1", a}, {"n2", b}, {"n1", a}, {"n3", a}, {"", nil}, {"n2", b}} {
-		if got := s.host(tc.node); got != tc.want {
+		if got := s.Place(tc.node); got != tc.want {
 			t.Errorf("node %q on %v, want %v", tc.node, got, tc.want)
 		}
 	}
@@ -92,7 +92,7 @@ func TestSpreadPlacesNodesInTurn(t *testing.T) {
 		t.Errorf("Nodes() = %v, want %v", got, want)
 	}
 	var none *Spread
-	if none.host("n1") != nil || NewSpread().host("n1") != nil {
+	if none.Place("n1") != nil || NewSpread().Place("n1") != nil {
 		t.Error("a nil or empty Spread placed a node")
 	}
 }

@@ -50,7 +50,7 @@ func (ms Machines) NewMachine(spec fakehv.MachineSpec, env fakehv.MachineEnv) (f
 	host := ms.Host
 	if h, ok := ms.Hosts[spec.Node]; ok {
 		host = h
-	} else if h := ms.Spread.host(spec.Node); h != nil {
+	} else if h := ms.Spread.Place(spec.Node); h != nil {
 		host = h
 	}
 	if host == nil || ms.Image.Kernel == "" {
@@ -72,8 +72,9 @@ func NewSpread(hosts ...*Host) *Spread {
 	return &Spread{hosts: hosts, byNode: map[string]*Host{}}
 }
 
-// host is the libvirt host of node ("": unplaced, none), nil without hosts.
-func (s *Spread) host(node string) *Host {
+// Place returns the libvirt host of node, placing it on the next host in
+// turn the first time it is asked ("": unplaced, none), nil without hosts.
+func (s *Spread) Place(node string) *Host {
 	if s == nil || len(s.hosts) == 0 || node == "" {
 		return nil
 	}
@@ -135,11 +136,8 @@ func (m *machine) PowerOn() error {
 	if m.dom != nil {
 		return nil
 	}
-	mem := m.ms.MemoryMiB
-	if mem == 0 {
-		mem = 256
-	}
-	spec := Spec{MemoryMiB: mem, VCPUs: 1, Kernel: m.ms.Image.Kernel, Initrd: m.ms.Image.Initrd, Cmdline: Cmdline}
+	// Spec applies the defaults (256 MiB, 1 vCPU).
+	spec := Spec{MemoryMiB: m.ms.MemoryMiB, Kernel: m.ms.Image.Kernel, Initrd: m.ms.Image.Initrd, Cmdline: Cmdline}
 	for _, name := range m.spec.Channels {
 		_ = os.Remove(m.socket(name))
 		spec.Channels = append(spec.Channels, Channel{Name: name, Socket: m.socket(name)})
@@ -222,7 +220,11 @@ func (m *machine) Reboot(timeout time.Duration) (graceful bool, err error) {
 	}()
 	if dom != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
-		graceful = m.askShutdown(ctx, dom) == nil && dom.WaitStopped(ctx) == nil
+		// The agent's poweroff, else Shutdown's ACPI power button; Shutdown
+		// reports whether the guest went off by itself within timeout (the
+		// agent's share included) and destroys it if not.
+		_ = m.agentPowerOff(ctx)
+		graceful, _ = dom.Shutdown(ctx, timeout)
 		cancel()
 		if err := m.PowerOff(); err != nil {
 			return graceful, err
