@@ -334,8 +334,8 @@ func (d *Domain) Shutdown(ctx context.Context, deadline time.Duration) (graceful
 	if st, err := d.State(); err == nil && st == libvirt.DomainShutoff {
 		return true, nil
 	}
-	if err := d.h.lv.DomainShutdownFlags(d.dom, libvirt.DomainShutdownAcpiPowerBtn); err != nil && !notRunning(err) {
-		return false, fmt.Errorf("shut down %s: %w", d.Name, err)
+	if err := d.PowerButton(); err != nil {
+		return false, err
 	}
 	select {
 	case <-stopped:
@@ -351,6 +351,15 @@ func (d *Domain) Shutdown(ctx context.Context, deadline time.Duration) (graceful
 		}
 		return false, d.Destroy()
 	}
+}
+
+// PowerButton presses the domain's ACPI power button: a request the guest
+// may act on; a domain that is not running is no error.
+func (d *Domain) PowerButton() error {
+	if err := d.h.lv.DomainShutdownFlags(d.dom, libvirt.DomainShutdownAcpiPowerBtn); err != nil && !notRunning(err) {
+		return fmt.Errorf("shut down %s: %w", d.Name, err)
+	}
+	return nil
 }
 
 // WaitStopped waits, bounded by ctx, until the domain is off.
@@ -383,7 +392,7 @@ func (d *Domain) Destroy() error {
 
 // Remove destroys and undefines the domain (no error if already gone).
 func (d *Domain) Remove() error {
-	if err := d.Destroy(); err != nil && !libvirt.IsNotFound(err) {
+	if err := d.Destroy(); err != nil { // a domain already gone is none
 		return err
 	}
 	err := d.h.lv.DomainUndefineFlags(d.dom, libvirt.DomainUndefineNvram)

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	fakehv "github.com/vmtestbed/vmtestbed/fakes/hypervisor"
-	"github.com/vmtestbed/vmtestbed/internal/buildbin"
 	"github.com/vmtestbed/vmtestbed/internal/realhvtest"
 	hv "github.com/vmtestbed/vmtestbed/proto/hypervisor/v1"
 )
@@ -41,14 +40,7 @@ func TestInstancesSpreadOverTwoHosts(t *testing.T) {
 	first, second := connect(t), secondHost(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	agentBin, err := buildbin.Build("./cmd/vmagent", "", "CGO_ENABLED=0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := BuildImage(ctx, guestCache(), agentBin)
-	if err != nil {
-		t.Fatal(err)
-	}
+	img := testImage(t, ctx)
 	served, err := fakehv.Serve(fakehv.Options{Seed: 1, Machines: Machines{
 		Host: first, Hosts: map[string]*Host{"host-a": first, "host-b": second}, Image: img, Dir: sharedDir(t)}}, fakehv.ServeOptions{})
 	if err != nil {
@@ -91,7 +83,7 @@ func TestSpreadPlacesNodesInTurn(t *testing.T) {
 		node string
 		want *Host
 	}{{"n1", a}, {"n2", b}, {"n1", a}, {"n3", a}, {"", nil}, {"n2", b}} {
-		if got := s.host(tc.node); got != tc.want {
+		if got := s.Place(tc.node); got != tc.want {
 			t.Errorf("node %q on %v, want %v", tc.node, got, tc.want)
 		}
 	}
@@ -100,7 +92,7 @@ func TestSpreadPlacesNodesInTurn(t *testing.T) {
 		t.Errorf("Nodes() = %v, want %v", got, want)
 	}
 	var none *Spread
-	if none.host("n1") != nil || NewSpread().host("n1") != nil {
+	if none.Place("n1") != nil || NewSpread().Place("n1") != nil {
 		t.Error("a nil or empty Spread placed a node")
 	}
 }

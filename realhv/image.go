@@ -46,12 +46,15 @@ var busyboxApplets = []string{"echo", "uname", "hostname", "true", "false", "sh"
 // busybox-static with apt-get download, unpacks them with dpkg -x, and
 // writes an initramfs (newc cpio) holding agent as /init, the virtio
 // modules, their load order and busybox. The initramfs is named by a hash of
-// its inputs, so a new agent binary gives a new image.
+// its inputs, so a new agent binary gives a new image. The kernel package
+// chosen first is recorded in cacheDir, so a warm start runs no subprocess.
+// Every cache entry is written under a name of its own and renamed into
+// place, so processes building at once do not corrupt the cache.
 func BuildImage(ctx context.Context, cacheDir, agent string) (Image, error) {
 	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
 		return Image{}, fmt.Errorf("guest image cache: %w", err)
 	}
-	kpkg, err := kernelPackage(ctx)
+	kpkg, err := kernelPackage(ctx, cacheDir)
 	if err != nil {
 		return Image{}, err
 	}
@@ -80,19 +83,64 @@ func BuildImage(ctx context.Context, cacheDir, agent string) (Image, error) {
 	if _, err := os.Stat(initrd); err == nil {
 		return img, nil
 	}
-	tmp := initrd + ".tmp"
-	if err := writeInitramfs(tmp, agent, moddir, filepath.Join(bdir, "bin", "busybox")); err != nil {
+	// Written to a file of its own and renamed into place, so processes
+	// building the same image at once each rename a whole archive.
+	f, err := os.CreateTemp(cacheDir, "initrd-*.tmp")
+	if err != nil {
+		return Image{}, fmt.Errorf("guest image: %w", err)
+	}
+	tmp := f.Name()
+	if err := writeInitramfs(f, agent, moddir, filepath.Join(bdir, "bin", "busybox")); err != nil {
 		os.Remove(tmp)
 		return Image{}, err
 	}
+	if err := os.Chmod(tmp, 0o644); err != nil { // QEMU reads it as its own user
+		os.Remove(tmp)
+		return Image{}, fmt.Errorf("guest image: %w", err)
+	}
 	if err := os.Rename(tmp, initrd); err != nil {
+		os.Remove(tmp)
 		return Image{}, fmt.Errorf("guest image: %w", err)
 	}
 	return img, nil
 }
 
-// kernelPackage asks apt which kernel package the cloud metapackage wants.
-func kernelPackage(ctx context.Context) (string, error) {
+// kernelPackageFile records, in the cache, which kernel package the first
+// build used, so a warm start runs no apt-cache. Delete the cache directory
+// to pick up a newer kernel.
+const kernelPackageFile = "kernel-package"
+
+// kernelPackage returns the kernel package the cache records, else asks apt
+// which one the cloud metapackage wants and records it.
+func kernelPackage(ctx context.Context, cacheDir string) (string, error) {
+	rec := filepath.Join(cacheDir, kernelPackageFile)
+	if b, err := os.ReadFile(rec); err == nil {
+		if pkg := strings.TrimSpace(string(b)); pkg != "" {
+			return pkg, nil
+		}
+	}
+	pkg, err := aptKernelPackage(ctx)
+	if err != nil {
+		return "", err
+	}
+	f, err := os.CreateTemp(cacheDir, kernelPackageFile+"-*.tmp")
+	if err != nil {
+		return "", fmt.Errorf("guest image: %w", err)
+	}
+	_, werr := io.WriteString(f, pkg+"\n")
+	if err := errors.Join(werr, f.Close()); err != nil {
+		os.Remove(f.Name())
+		return "", fmt.Errorf("guest image: %w", err)
+	}
+	if err := os.Rename(f.Name(), rec); err != nil {
+		os.Remove(f.Name())
+		return "", fmt.Errorf("guest image: %w", err)
+	}
+	return pkg, nil
+}
+
+// aptKernelPackage asks apt which kernel package the cloud metapackage wants.
+func aptKernelPackage(ctx context.Context) (string, error) {
 	out, err := exec.CommandContext(ctx, "apt-cache", "depends", "linux-image-cloud-amd64").Output()
 	if err != nil {
 		return "", fmt.Errorf("guest image: apt-cache depends linux-image-cloud-amd64: %w (run apt-get update?)", err)
@@ -128,23 +176,45 @@ func unpacked(ctx context.Context, cacheDir, pkg string) (string, error) {
 	if len(debs) != 1 {
 		return "", fmt.Errorf("guest image: apt-get download %s gave %v", pkg, debs)
 	}
-	_ = os.RemoveAll(dir)
-	if out, err := exec.CommandContext(ctx, "dpkg", "-x", debs[0], dir).CombinedOutput(); err != nil {
+	// Unpack into a directory of our own and rename it into place: a
+	// process unpacking the same package at once never sees a half tree.
+	tmp, err := os.MkdirTemp(cacheDir, pkg+".unpack-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(tmp) // gone after the rename; else our losing copy
+	// QEMU reads the kernel as its own user.
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return "", err
+	}
+	if out, err := exec.CommandContext(ctx, "dpkg", "-x", debs[0], tmp).CombinedOutput(); err != nil {
 		return "", fmt.Errorf("guest image: dpkg -x %s: %w\n%s", filepath.Base(debs[0]), err, out)
 	}
-	if err := os.WriteFile(filepath.Join(dir, ".done"), nil, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(tmp, ".done"), nil, 0o644); err != nil {
 		return "", err
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		if _, serr := os.Stat(filepath.Join(dir, ".done")); serr == nil {
+			return dir, nil // another process won the rename: use theirs
+		}
+		// A tree without .done was left by an unpack that died (before
+		// unpacks were renamed into place): replace it.
+		if rerr := os.RemoveAll(dir); rerr != nil {
+			return "", fmt.Errorf("guest image: %w", rerr)
+		}
+		if err := os.Rename(tmp, dir); err != nil {
+			if _, serr := os.Stat(filepath.Join(dir, ".done")); serr == nil {
+				return dir, nil
+			}
+			return "", fmt.Errorf("guest image: %w", err)
+		}
 	}
 	return dir, nil
 }
 
 // writeInitramfs writes the newc cpio archive the kernel unpacks as its
-// root file system.
-func writeInitramfs(path, agent, moddir, busybox string) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return fmt.Errorf("guest image: %w", err)
-	}
+// root file system, into f, and closes f.
+func writeInitramfs(f *os.File, agent, moddir, busybox string) error {
 	w := cpio.NewWriter(f)
 	dir := func(name string) error {
 		return w.WriteHeader(&cpio.Header{Name: name, Mode: cpio.TypeDir | 0o755})

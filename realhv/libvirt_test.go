@@ -25,7 +25,7 @@ const testPrefix = "vmtestbed-test"
 // TestMain checks that no test leaves a goroutine (go-libvirt's included) behind.
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-func connect(t *testing.T) *Host {
+func connect(t testing.TB) *Host {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -52,7 +52,7 @@ func connect(t *testing.T) *Host {
 
 // sharedDir is a directory QEMU (which libvirt may run as another user) can
 // create sockets in.
-func sharedDir(t *testing.T) string {
+func sharedDir(t testing.TB) string {
 	t.Helper()
 	dir := t.TempDir()
 	for d := dir; d != os.TempDir() && d != "/"; d = filepath.Dir(d) {

@@ -13,11 +13,8 @@ import (
 	"syscall"
 	"time"
 
-	libvirt "github.com/digitalocean/go-libvirt"
-
 	agent "github.com/vmtestbed/vmtestbed/fakes/guestagent"
 	fakehv "github.com/vmtestbed/vmtestbed/fakes/hypervisor"
-	"github.com/vmtestbed/vmtestbed/sim"
 	"github.com/vmtestbed/vmtestbed/virtio"
 )
 
@@ -53,7 +50,7 @@ func (ms Machines) NewMachine(spec fakehv.MachineSpec, env fakehv.MachineEnv) (f
 	host := ms.Host
 	if h, ok := ms.Hosts[spec.Node]; ok {
 		host = h
-	} else if h := ms.Spread.host(spec.Node); h != nil {
+	} else if h := ms.Spread.Place(spec.Node); h != nil {
 		host = h
 	}
 	if host == nil || ms.Image.Kernel == "" {
@@ -75,8 +72,9 @@ func NewSpread(hosts ...*Host) *Spread {
 	return &Spread{hosts: hosts, byNode: map[string]*Host{}}
 }
 
-// host is the libvirt host of node ("": unplaced, none), nil without hosts.
-func (s *Spread) host(node string) *Host {
+// Place returns the libvirt host of node, placing it on the next host in
+// turn the first time it is asked ("": unplaced, none), nil without hosts.
+func (s *Spread) Place(node string) *Host {
 	if s == nil || len(s.hosts) == 0 || node == "" {
 		return nil
 	}
@@ -138,11 +136,8 @@ func (m *machine) PowerOn() error {
 	if m.dom != nil {
 		return nil
 	}
-	mem := m.ms.MemoryMiB
-	if mem == 0 {
-		mem = 256
-	}
-	spec := Spec{MemoryMiB: mem, VCPUs: 1, Kernel: m.ms.Image.Kernel, Initrd: m.ms.Image.Initrd, Cmdline: Cmdline}
+	// Spec applies the defaults (256 MiB, 1 vCPU).
+	spec := Spec{MemoryMiB: m.ms.MemoryMiB, Kernel: m.ms.Image.Kernel, Initrd: m.ms.Image.Initrd, Cmdline: Cmdline}
 	for _, name := range m.spec.Channels {
 		_ = os.Remove(m.socket(name))
 		spec.Channels = append(spec.Channels, Channel{Name: name, Socket: m.socket(name)})
@@ -206,10 +201,7 @@ func (m *machine) askShutdown(ctx context.Context, dom *Domain) error {
 	if err := m.agentPowerOff(ctx); err == nil {
 		return nil
 	}
-	if err := m.host.lv.DomainShutdownFlags(dom.dom, libvirt.DomainShutdownAcpiPowerBtn); err != nil && !notRunning(err) {
-		return fmt.Errorf("shut down %s: %w", dom.Name, err)
-	}
-	return nil
+	return dom.PowerButton()
 }
 
 // Reboot restarts the guest gracefully (fakehv.Rebooter): the guest is asked
@@ -228,7 +220,11 @@ func (m *machine) Reboot(timeout time.Duration) (graceful bool, err error) {
 	}()
 	if dom != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
-		graceful = m.askShutdown(ctx, dom) == nil && dom.WaitStopped(ctx) == nil
+		// The agent's poweroff, else Shutdown's ACPI power button; Shutdown
+		// reports whether the guest went off by itself within timeout (the
+		// agent's share included) and destroys it if not.
+		_ = m.agentPowerOff(ctx)
+		graceful, _ = dom.Shutdown(ctx, timeout)
 		cancel()
 		if err := m.PowerOff(); err != nil {
 			return graceful, err
@@ -242,23 +238,16 @@ func (m *machine) agentPowerOff(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	cl := virtio.NewClient(ch, virtio.NewRawHandler(), 2*time.Second, virtio.DefaultReconnect)
+	// The agent's command form: {"command":"ping"} answers {"result":"pong"}.
+	cl := virtio.NewClient(ch, virtio.NewCustomJSONHandler("command", "result"), 2*time.Second, virtio.DefaultReconnect)
 	defer cl.Close()
 	// The guest drops what the host sends while its agent has the port
 	// closed (it reopens it after a host hung up): ping on this connection
 	// until the agent answers, then ask it to power off.
-	for {
-		if err := cl.Connect(ctx); err == nil {
-			out, err := cl.Request(ctx, []byte(`{"command":"ping"}`+"\n"))
-			if err == nil && strings.Contains(string(out), "pong") {
-				break
-			}
-		}
-		if err := (sim.RealClock{}).Sleep(ctx, 100*time.Millisecond); err != nil {
-			return fmt.Errorf("the agent did not answer a ping: %w", err)
-		}
+	if err := virtio.AwaitPongOn(ctx, cl); err != nil {
+		return fmt.Errorf("the agent did not answer a ping: %w", err)
 	}
-	out, err := cl.Request(ctx, []byte(`{"command":"poweroff"}`+"\n"))
+	out, err := cl.Request(ctx, []byte("poweroff"))
 	if err != nil {
 		return err
 	}

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	fakehv "github.com/vmtestbed/vmtestbed/fakes/hypervisor"
-	"github.com/vmtestbed/vmtestbed/internal/buildbin"
 	hv "github.com/vmtestbed/vmtestbed/proto/hypervisor/v1"
 	"github.com/vmtestbed/vmtestbed/virtio"
 )
@@ -23,14 +22,7 @@ func TestHypervisorFakeOnLibvirt(t *testing.T) {
 	h := connect(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	agentBin, err := buildbin.Build("./cmd/vmagent", "", "CGO_ENABLED=0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := BuildImage(ctx, guestCache(), agentBin)
-	if err != nil {
-		t.Fatal(err)
-	}
+	img := testImage(t, ctx)
 	served, err := fakehv.Serve(fakehv.Options{Seed: 1, Machines: Machines{Host: h, Image: img, Dir: sharedDir(t)}}, fakehv.ServeOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -65,18 +57,8 @@ func TestHypervisorFakeOnLibvirt(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cl := virtio.NewClient(ch, virtio.NewJSONHandler(), 2*time.Second, virtio.DefaultReconnect)
-		defer cl.Close()
-		if err := cl.Connect(ctx); err != nil {
-			t.Fatal(err)
-		}
-		var pong string
-		for pong != "pong" && ctx.Err() == nil {
-			out, _ := cl.Request(ctx, []byte("ping"))
-			pong = string(out)
-		}
-		if pong != "pong" {
-			t.Fatalf("no pong from the instance's agent: %v", ctx.Err())
+		if err := virtio.AwaitPong(ctx, ch); err != nil {
+			t.Fatalf("no pong from the instance's agent: %v", err)
 		}
 	}
 	ping()

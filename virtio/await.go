@@ -12,13 +12,20 @@ import (
 func AwaitPong(ctx context.Context, ch Channel) error {
 	cl := NewClient(ch, NewJSONHandler(), 2*time.Second, DefaultReconnect)
 	defer cl.Close()
+	return AwaitPongOn(ctx, cl)
+}
+
+// AwaitPongOn is AwaitPong on a client the caller keeps: it connects cl if
+// need be, sends "ping" through cl's handler every 100 ms until the reply is
+// "pong" or ctx ends, and leaves cl open (connected once it returns nil).
+func AwaitPongOn(ctx context.Context, cl *Client) error {
 	retry := time.NewTimer(0)
 	defer retry.Stop()
 	var last error
 	for attempt := 0; ; attempt++ {
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("no pong from %s (%d pings, last: %v): %w", ch.Name(), attempt, last, ctx.Err())
+			return fmt.Errorf("no pong from %s (%d pings, last: %v): %w", cl.Channel().Name(), attempt, last, ctx.Err())
 		case <-retry.C:
 		}
 		retry.Reset(100 * time.Millisecond)

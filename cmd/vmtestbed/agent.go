@@ -2,9 +2,6 @@ package main
 
 import (
 	"errors"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/spf13/cobra"
 	agent "github.com/vmtestbed/vmtestbed/fakes/guestagent"
@@ -18,9 +15,7 @@ func agentCmd() *cobra.Command {
 		Short: "Serve a guest agent on a virtio port or pty slave (the guest end of a channel)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			err := cli.Run(ctx)
+			err := cli.Run(cmd.Context()) // cancelled on SIGINT/SIGTERM (run)
 			switch {
 			case errors.Is(err, agent.ErrUsage):
 				return withCode(exitUsage, err)

@@ -49,11 +49,10 @@ func (b *backendFlags) validate() error {
 	return nil
 }
 
-// realhvRun is what a --backend realhv run holds: the libvirt hosts (host
-// is the first), the guest image, and a directory for channel sockets QEMU
-// can create.
+// realhvRun is what a --backend realhv run holds: the libvirt hosts (at
+// least one; the first takes what goes on no node), the guest image, and a
+// directory for channel sockets QEMU can create.
 type realhvRun struct {
-	host  *realhv.Host
 	hosts []*realhv.Host
 	img   realhv.Image
 	dir   string
@@ -118,5 +117,5 @@ func (b *backendFlags) openRealhv(ctx context.Context) (*realhvRun, func(), erro
 			fmt.Fprintln(os.Stderr, "vmtestbed: cleaning up the realhv run:", err)
 		}
 	}
-	return &realhvRun{host: hosts[0], hosts: hosts, img: img, dir: dir}, done, nil
+	return &realhvRun{hosts: hosts, img: img, dir: dir}, done, nil
 }

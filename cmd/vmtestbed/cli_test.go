@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
 	"os/exec"
 	"testing"
 	"time"
@@ -42,6 +43,11 @@ func runCLI(t *testing.T, bound time.Duration, args ...string) cliResult {
 	var out bytes.Buffer
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Stdout, cmd.Stderr = &out, &out
+	// A CLI that outlives its bound gets SIGINT, so it removes what it made
+	// (realhv domains, temp dirs) before the test fails; only one that
+	// ignores it for WaitDelay is killed.
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	cmd.WaitDelay = 30 * time.Second
 	start := time.Now()
 	err := cmd.Run()
 	res := cliResult{out: out.String(), duration: time.Since(start)}

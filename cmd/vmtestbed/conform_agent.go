@@ -184,7 +184,7 @@ func ownAgentInGuest(ctx context.Context, b backendFlags, protocol, name string)
 	sock := filepath.Join(run.dir, "agent.sock")
 	bctx, cancel := context.WithTimeout(ctx, guestBootWait)
 	defer cancel()
-	d, err := run.host.Create(bctx, "agent", realhv.Spec{Kernel: run.img.Kernel, Initrd: run.img.Initrd, Cmdline: realhv.Cmdline,
+	d, err := run.hosts[0].Create(bctx, "agent", realhv.Spec{Kernel: run.img.Kernel, Initrd: run.img.Initrd, Cmdline: realhv.Cmdline,
 		Channels: []realhv.Channel{{Name: name, Socket: sock}}})
 	if err != nil {
 		done()

@@ -125,7 +125,7 @@ func inProcessHypervisor(ctx context.Context, out io.Writer, cfg *conform.Config
 		spread := realhv.NewSpread(run.hosts...)
 		done = func() {
 			if len(run.hosts) > 1 {
-				fmt.Fprintf(out, "backend realhv: instances on no node (AgentService's) ran on %s\n", run.host.URI())
+				fmt.Fprintf(out, "backend realhv: instances on no node (AgentService's) ran on %s\n", run.hosts[0].URI())
 				placed := spread.Nodes()
 				for _, h := range run.hosts {
 					nodes := strings.Join(placed[h.URI()], " ")
@@ -137,7 +137,7 @@ func inProcessHypervisor(ctx context.Context, out io.Writer, cfg *conform.Config
 			}
 			d()
 		}
-		opts.Machines = realhv.Machines{Host: run.host, Spread: spread, Image: run.img, Dir: run.dir}
+		opts.Machines = realhv.Machines{Host: run.hosts[0], Spread: spread, Image: run.img, Dir: run.dir}
 	}
 	served, err := fakehv.Serve(opts, fakehv.ServeOptions{})
 	if err != nil {

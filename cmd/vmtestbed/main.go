@@ -4,9 +4,12 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/spf13/cobra"
 )
@@ -54,9 +57,15 @@ func init() {
 
 func main() { os.Exit(run(os.Args[1:])) }
 
+// run executes the command line. SIGINT and SIGTERM cancel the context every
+// subcommand gets from cmd.Context(), so each returns through its deferred
+// cleanup (realhv domains, temp dirs, servers) instead of dying mid-way; a
+// second signal, after stop, kills the process as usual.
 func run(args []string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	rootCmd.SetArgs(args)
-	err := rootCmd.Execute()
+	err := rootCmd.ExecuteContext(ctx)
 	if err == nil {
 		return exitOK
 	}

@@ -5,10 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -51,9 +49,7 @@ Replay a chain session with: vmtestbed replay DIR --plugin PATH.`,
 		Hidden: true,
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			res, err := recorder.Run(ctx, recorder.Config{Plugin: pplugin, OutDir: pout})
+			res, err := recorder.Run(cmd.Context(), recorder.Config{Plugin: pplugin, OutDir: pout})
 			if err != nil {
 				fmt.Fprintln(os.Stderr, "vmtestbed record-proxy:", err)
 			}

@@ -5,10 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -86,9 +84,7 @@ deterministic: the guests boot in wall time while the virtual clock waits.`,
 				}
 			}
 			replayCmd := strings.Join(replay, " ")
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			ctx, cancel := context.WithTimeout(ctx, timeout)
+			ctx, cancel := context.WithTimeout(cmd.Context(), timeout) // also cancelled on SIGINT/SIGTERM (run)
 			defer cancel()
 			progress := out
 			if quiet {
@@ -156,12 +152,12 @@ func realGuests(ctx context.Context, b *backendFlags, sc *harness.Scenario, opts
 	if err != nil {
 		return nil, err
 	}
-	ms := realhv.Machines{Host: run.host, Hosts: map[string]*realhv.Host{}, Image: run.img, Dir: run.dir}
+	// Placed here in order, so hvN lands on host N mod the hosts' count.
+	spread := realhv.NewSpread(run.hosts...)
+	ms := realhv.Machines{Host: run.hosts[0], Spread: spread, Image: run.img, Dir: run.dir}
 	var placed []string
 	for i := range sc.Topology.Hypervisor.Hosts {
-		h := run.hosts[i%len(run.hosts)]
-		ms.Hosts[harness.HostName(i)] = h
-		placed = append(placed, harness.HostName(i)+"="+h.URI())
+		placed = append(placed, harness.HostName(i)+"="+spread.Place(harness.HostName(i)).URI())
 	}
 	var uris []string
 	for _, h := range run.hosts {
@@ -169,9 +165,9 @@ func realGuests(ctx context.Context, b *backendFlags, sc *harness.Scenario, opts
 	}
 	opts.Machines, opts.AgentWait = ms, guestBootWait
 	opts.Nondeterministic = fmt.Sprintf("the instances were real QEMU guests (%s) on libvirt %s; they boot in wall time while the virtual clock waits, so the same seed may give another trace",
-		run.host.Accel(), strings.Join(uris, ", "))
+		run.hosts[0].Accel(), strings.Join(uris, ", "))
 	if opts.Progress != nil {
-		fmt.Fprintf(opts.Progress, "  backend realhv: instances are real guests (%s); hosts %s\n", run.host.Accel(), strings.Join(placed, " "))
+		fmt.Fprintf(opts.Progress, "  backend realhv: instances are real guests (%s); hosts %s\n", run.hosts[0].Accel(), strings.Join(placed, " "))
 	}
 	return done, nil
 }

@@ -3,8 +3,6 @@ package main
 import (
 	"fmt"
 	"net"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -49,8 +47,7 @@ func runServeHypervisor(cmd *cobra.Command, _ []string) error {
 	if fl.beats < time.Second || fl.leaseTTL < fl.beats || fl.leaseTTL%time.Second != 0 || fl.beats%time.Second != 0 {
 		return withCode(exitUsage, fmt.Errorf("--lease-ttl %s and --heartbeat-interval %s: whole seconds, 1s <= interval <= TTL", fl.leaseTTL, fl.beats))
 	}
-	ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
+	ctx := cmd.Context() // cancelled on SIGINT/SIGTERM (run)
 	lis, err := net.Listen("tcp", fl.listen)
 	if err != nil {
 		return withCode(exitUsage, fmt.Errorf("listen on %s: %w", fl.listen, err))
