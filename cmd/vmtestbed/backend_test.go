@@ -116,8 +116,8 @@ func TestRealhvInterruptedRunLeavesNothing(t *testing.T) {
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }) // a failing test leaves no run behind
 	// The first spec's line means the guest is defined and its agent up:
 	// kill the run there, as an interrupt would.
-	if _, err := bufio.NewReader(out).ReadString('\n'); err != nil {
-		t.Fatalf("the run printed no spec: %v", err)
+	if line, err := bufio.NewReader(out).ReadString('\n'); err != nil || !strings.Contains(line, "booting") {
+		t.Fatalf("the run's first line %q (%v), want its guest booting", line, err)
 	}
 	_ = cmd.Process.Kill()
 	_ = cmd.Wait()
@@ -134,10 +134,10 @@ func TestRealhvInterruptedRunLeavesNothing(t *testing.T) {
 }
 
 // TestRealhvSignalledRunLeavesNothing: a `conform agent --backend realhv`
-// sent SIGINT while its guest runs (what ci/nightly.sh's `timeout -s INT`
-// does) removes its domain before it exits. (Signalled inside the suite;
-// ginkgo's own interrupt handler covered that window before, run's
-// NotifyContext now covers the boot before it too.)
+// sent SIGINT while its guest boots (what ci/nightly.sh's `timeout -s INT`
+// does) removes its domain before it exits. Signalled at the CLI's boot
+// line, before the suite and its own interrupt handler run: without the
+// command's signal context the process died there and left the domain.
 func TestRealhvSignalledRunLeavesNothing(t *testing.T) {
 	agent := realhvOrSkip(t)
 	bin := cliBinary(t)
@@ -160,8 +160,8 @@ func TestRealhvSignalledRunLeavesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	if _, err := bufio.NewReader(out).ReadString('\n'); err != nil {
-		t.Fatalf("the run printed no spec: %v", err)
+	if line, err := bufio.NewReader(out).ReadString('\n'); err != nil || !strings.Contains(line, "booting") {
+		t.Fatalf("the run's first line %q (%v), want its guest booting", line, err)
 	}
 	if names, _ := h.Domains(); len(names) == 0 {
 		t.Fatal("the run has no domain: nothing to prove")

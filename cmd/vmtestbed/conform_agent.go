@@ -104,7 +104,7 @@ func runConformAgent(ctx context.Context, out io.Writer, f gaFlags) error {
 		defer stop()
 		cfg.Dial = dial
 	case f.exec == "":
-		dial, stop, err := ownAgentInGuest(ctx, f.backend, cfg.Protocol, f.name)
+		dial, stop, err := ownAgentInGuest(ctx, out, f.backend, cfg.Protocol, f.name)
 		if err != nil {
 			return withCode(exitUsage, err)
 		}
@@ -173,7 +173,7 @@ func ownAgentOnPTY(protocol, name string) (func(context.Context) (virtio.Channel
 // ownAgentInGuest boots the tiny guest (the project's agent as /init) as a
 // libvirt domain and dials its channel's unix socket, one client at a time
 // as QEMU serves it.
-func ownAgentInGuest(ctx context.Context, b backendFlags, protocol, name string) (func(context.Context) (virtio.Channel, error), func(), error) {
+func ownAgentInGuest(ctx context.Context, out io.Writer, b backendFlags, protocol, name string) (func(context.Context) (virtio.Channel, error), func(), error) {
 	if protocol != guestagent.ProtocolJSON {
 		return nil, nil, errors.New("--backend realhv checks the guest's own agent, which the image runs with the json profile")
 	}
@@ -191,6 +191,7 @@ func ownAgentInGuest(ctx context.Context, b backendFlags, protocol, name string)
 		return nil, nil, err
 	}
 	stop := func() { _ = d.Remove(); done() }
+	fmt.Fprintf(out, "backend realhv: guest %s booting on %s (%s)\n", d.Name, run.hosts[0].URI(), run.hosts[0].Accel())
 	if err := virtio.AwaitPong(bctx, virtio.NewUnixChannel(name, sock)); err != nil {
 		stop()
 		return nil, nil, fmt.Errorf("the guest's agent did not answer: %w", err)
