@@ -88,70 +88,23 @@ func TestBackendFlagsRefuseNonsense(t *testing.T) {
 	}
 }
 
-// TestRealhvInterruptedRunLeavesNothing: a `conform agent --backend realhv`
-// killed with SIGKILL while its guest runs leaves a domain behind; the next
-// run sweeps it first, and after that run no domain is defined.
-func TestRealhvInterruptedRunLeavesNothing(t *testing.T) {
+// bootingAgentRun starts `conform agent --backend realhv` on a host swept
+// clean and returns once the run says its guest is booting (its domain is
+// defined): the moment the interrupt tests stop it at. The run is killed
+// when the test ends, should the test fail first.
+func bootingAgentRun(t *testing.T, ctx context.Context) (*exec.Cmd, io.Reader, *realhv.Host) {
+	t.Helper()
 	agent := realhvOrSkip(t)
-	bin := cliBinary(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
 	h, err := realhv.Connect(ctx, "", realhv.Options{Prefix: "vmtestbed-cli"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer h.Close()
+	t.Cleanup(func() { _ = h.Close() })
 	// A domain an earlier run left would prove nothing: start clean.
 	if _, err := h.Sweep(); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.CommandContext(ctx, bin, "conform", "agent", "--backend", "realhv", "--guest-agent", agent)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }) // a failing test leaves no run behind
-	// The first spec's line means the guest is defined and its agent up:
-	// kill the run there, as an interrupt would.
-	if line, err := bufio.NewReader(out).ReadString('\n'); err != nil || !strings.Contains(line, "booting") {
-		t.Fatalf("the run's first line %q (%v), want its guest booting", line, err)
-	}
-	_ = cmd.Process.Kill()
-	_ = cmd.Wait()
-	if names, _ := h.Domains(); len(names) == 0 {
-		t.Fatal("the killed run left no domain: nothing to prove")
-	}
-	res := runCLI(t, 3*time.Minute, "conform", "agent", "--backend", "realhv", "--guest-agent", agent, "--focus", "GA-PING-001")
-	if res.code != exitOK {
-		t.Fatalf("the next run: exit %d\n%s", res.code, res.out)
-	}
-	if names, _ := h.Domains(); len(names) != 0 {
-		t.Errorf("domains left after the next run: %v", names)
-	}
-}
-
-// TestRealhvSignalledRunLeavesNothing: a `conform agent --backend realhv`
-// sent SIGINT while its guest boots (what ci/nightly.sh's `timeout -s INT`
-// does) removes its domain before it exits. Signalled at the CLI's boot
-// line, before the suite and its own interrupt handler run: without the
-// command's signal context the process died there and left the domain.
-func TestRealhvSignalledRunLeavesNothing(t *testing.T) {
-	agent := realhvOrSkip(t)
-	bin := cliBinary(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	h, err := realhv.Connect(ctx, "", realhv.Options{Prefix: "vmtestbed-cli"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	if _, err := h.Sweep(); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.CommandContext(ctx, bin, "conform", "agent", "--backend", "realhv", "--guest-agent", agent)
+	cmd := exec.CommandContext(ctx, cliBinary(t), "conform", "agent", "--backend", "realhv", "--guest-agent", agent)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -166,6 +119,39 @@ func TestRealhvSignalledRunLeavesNothing(t *testing.T) {
 	if names, _ := h.Domains(); len(names) == 0 {
 		t.Fatal("the run has no domain: nothing to prove")
 	}
+	return cmd, out, h
+}
+
+// TestRealhvInterruptedRunLeavesNothing: a `conform agent --backend realhv`
+// killed with SIGKILL while its guest boots leaves a domain behind; the next
+// run sweeps it first, and after that run no domain is defined.
+func TestRealhvInterruptedRunLeavesNothing(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd, _, h := bootingAgentRun(t, ctx)
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	if names, _ := h.Domains(); len(names) == 0 {
+		t.Fatal("the killed run left no domain: nothing to prove")
+	}
+	res := runCLI(t, 3*time.Minute, "conform", "agent", "--backend", "realhv", "--guest-agent", realhvOrSkip(t), "--focus", "GA-PING-001")
+	if res.code != exitOK {
+		t.Fatalf("the next run: exit %d\n%s", res.code, res.out)
+	}
+	if names, _ := h.Domains(); len(names) != 0 {
+		t.Errorf("domains left after the next run: %v", names)
+	}
+}
+
+// TestRealhvSignalledRunLeavesNothing: a `conform agent --backend realhv`
+// sent SIGINT while its guest boots (what ci/nightly.sh's `timeout -s INT`
+// does) removes its domain before it exits. Signalled at the CLI's boot
+// line, before the suite and its own interrupt handler run: without the
+// command's signal context the process died there and left the domain.
+func TestRealhvSignalledRunLeavesNothing(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd, out, h := bootingAgentRun(t, ctx)
 	if err := cmd.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
 	}
